@@ -1,0 +1,197 @@
+//! The one error type of the library.
+
+use std::io;
+
+/// Everything that can go wrong in shmkit.
+///
+/// Each variant carries what you need in order to act on it (the segment's
+/// name, the OS error, the sizes involved), and its message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The name breaks the portable naming rule. No system call was made.
+    #[error(
+        "invalid segment name {name:?}: {reason}; a name is 1 to 30 characters of \
+         A-Z a-z 0-9 . _ - that does not start with '.' (give it without a leading '/')"
+    )]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which part of the rule it breaks.
+        reason: &'static str,
+    },
+
+    /// The size is zero, or too large for this platform to map.
+    #[error("invalid size {len} for segment `{name}`: {reason}")]
+    InvalidSize {
+        /// The segment's name.
+        name: String,
+        /// The size asked for, in bytes.
+        len: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// A permission mode outside `0o000..=0o777` was given.
+    #[error("invalid mode {mode:#o} for segment `{name}`: give permission bits only, e.g. 0o600")]
+    InvalidMode {
+        /// The segment's name.
+        name: String,
+        /// The mode as given.
+        mode: u32,
+    },
+
+    /// `create` found the name taken. Nothing was opened or changed.
+    #[error(
+        "segment `{name}` already exists: open it with Segment::open, use \
+         Segment::open_or_create, or remove it (Segment::remove, `shmkit rm {name}`) if it is stale"
+    )]
+    AlreadyExists {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// There is no segment of that name.
+    #[error("no segment named `{name}`: check the name, or create it first")]
+    NotFound {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// The OS refused access.
+    #[error(
+        "permission denied for segment `{name}` ({source}): it belongs to another user or \
+         its mode does not let you in; ask its owner to widen its mode, or run as that user"
+    )]
+    PermissionDenied {
+        /// The segment's name.
+        name: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Shared memory is full: the segment could not be reserved.
+    ///
+    /// No half-made segment is left behind.
+    #[error(
+        "not enough shared memory for segment `{name}` ({len} bytes): free space in the \
+         shared-memory filesystem (remove stale segments with `shmkit gc`), or ask for less"
+    )]
+    NoSpace {
+        /// The segment's name.
+        name: String,
+        /// The size asked for, in bytes.
+        len: u64,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A writing method was called on a segment mapped read-only.
+    #[error("segment `{name}` is mapped read-only: open it without `.read_only(true)` to write")]
+    ReadOnly {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// An access falls outside the segment.
+    #[error(
+        "access of {len} bytes at offset {offset} is out of bounds for segment `{name}` \
+         of {size} bytes"
+    )]
+    OutOfBounds {
+        /// The segment's name.
+        name: String,
+        /// Where the access starts.
+        offset: u64,
+        /// How many bytes it covers.
+        len: u64,
+        /// The segment's size.
+        size: u64,
+    },
+
+    /// The segment exists but is smaller than the caller needs.
+    #[error(
+        "segment `{name}` has {len} bytes but {needed} are needed: it was made by another \
+         program or version; remove it or open it with the size it has"
+    )]
+    TooSmall {
+        /// The segment's name.
+        name: String,
+        /// Its size in bytes.
+        len: u64,
+        /// The size the caller needs.
+        needed: u64,
+    },
+
+    /// The segment exists but has size zero, even after waiting for its creator.
+    #[error(
+        "segment `{name}` is empty: its creator has not sized it, or died before doing so; \
+         if it is stale remove it (Segment::remove, `shmkit rm {name}`)"
+    )]
+    Empty {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// The name refers to something that is not a shared-memory object.
+    #[error(
+        "`{name}` is a {kind}, not a shared memory segment: someone may be squatting the name; \
+         inspect it and remove it"
+    )]
+    NotRegularFile {
+        /// The segment's name.
+        name: String,
+        /// What it is instead ("symbolic link", "directory", "FIFO", ...).
+        kind: &'static str,
+    },
+
+    /// The segment belongs to a user that the caller did not say it trusts.
+    #[error(
+        "segment `{name}` is owned by uid {owner}, not by you (uid {euid}): it could be a \
+         trap set by that user; if you trust them, open it with `.trust_owner({owner})`"
+    )]
+    UntrustedOwner {
+        /// The segment's name.
+        name: String,
+        /// The owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        euid: u32,
+    },
+
+    /// The segment's mode lets group or others write it.
+    #[error(
+        "segment `{name}` has mode {mode:#o}, so other users may write it; if sharing between \
+         users is intended, open it with `.accept_mode({mode:#o})`"
+    )]
+    InsecureMode {
+        /// The segment's name.
+        name: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// This platform cannot do what was asked.
+    #[error("not supported on this platform: {what}")]
+    Unsupported {
+        /// What was asked for, and what to do instead.
+        what: &'static str,
+    },
+
+    /// Any other OS error.
+    #[error("{op} failed for segment `{name}`: {source}")]
+    Io {
+        /// The segment's name.
+        name: String,
+        /// The system call that failed.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with shmkit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,58 @@
+//! Shared memory between processes, done carefully.
+//!
+//! A [`Segment`] is a named block of memory that any process on the machine
+//! can open by name: create it in one program, open it in another, and both
+//! see the same bytes.
+//!
+//! ```
+//! use shmkit::Segment;
+//!
+//! # let name = format!("doc-lib-{}", std::process::id());
+//! let seg = Segment::create(&name, 1000)?;      // the first program
+//! seg.write_at(0, &123i32.to_le_bytes())?;
+//!
+//! let peer = Segment::open(&name)?;              // the second program
+//! let mut value = [0u8; 4];
+//! peer.read_at(0, &mut value)?;
+//! assert_eq!(i32::from_le_bytes(value), 123);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Soundness
+//! Memory that another process can write at any moment is untrusted input.
+//! No safe function in this crate hands out `&[u8]` or `&T` into it: reads and
+//! writes are copies made with atomic accesses. The unsafe code lives in the
+//! OS modules and the copy routines, each block with its `SAFETY` argument.
+//!
+//! # Names
+//! Portable names are 1 to 30 characters of `[A-Za-z0-9._-]`, not starting
+//! with `.`; the same name works on Linux, macOS and Windows. On POSIX the
+//! library adds the leading `/` itself, so a segment made by another program
+//! (Python's `multiprocessing.shared_memory`, a C program) opens by the name
+//! that program gave it.
+//!
+//! # Residual risk
+//! On POSIX, a peer that may write a segment can also shrink it with
+//! `ftruncate`; touching the lost pages then raises `SIGBUS` in every process
+//! that maps it. Share segments only with processes you would let do that.
+
+mod copy;
+mod error;
+mod name;
+mod segment;
+
+#[cfg_attr(unix, path = "os/unix.rs")]
+#[cfg_attr(windows, path = "os/windows.rs")]
+mod os;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("shmkit supports Unix (Linux, macOS, FreeBSD) and Windows");
+
+pub use error::{Error, Result};
+pub use name::MAX_NAME_LEN;
+pub use segment::{Segment, SegmentOptions};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

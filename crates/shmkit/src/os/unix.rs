@@ -1,0 +1,364 @@
+//! POSIX shared memory: `shm_open`, `ftruncate`, `mmap`, `munmap`, `shm_unlink`.
+//!
+//! On Linux the objects are files in the tmpfs at `/dev/shm`, which is what
+//! glibc's `shm_open` opens. This module opens them there itself, so that it
+//! can add `O_NOFOLLOW` (a symlink planted under a victim's name is refused),
+//! `O_NONBLOCK` (a FIFO planted there cannot hang the opener) and check the file
+//! type, and it reserves the memory with `fallocate` so that a full `/dev/shm`
+//! is an error at creation instead of a `SIGBUS` at first touch. Elsewhere
+//! (macOS, FreeBSD) it calls the libc `shm_open`, whose namespace holds nothing
+//! but shared-memory objects.
+
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{self, Mode};
+use rustix::io::Errno;
+use rustix::mm::{self, MapFlags, ProtFlags};
+
+use crate::name::Name;
+use crate::segment::SegmentOptions;
+use crate::{Error, Result};
+
+/// Where Linux keeps POSIX shared-memory objects.
+#[cfg(target_os = "linux")]
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// An open, mapped shared-memory object. Dropping it unmaps and closes.
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    fd: OwnedFd,
+}
+
+// SAFETY: `Mapping` owns a file descriptor and a `MAP_SHARED` mapping; neither
+// is tied to the thread that made it. The bytes behind `ptr` are only reached
+// through atomic copies or `unsafe` functions whose callers take on the
+// aliasing rules.
+unsafe impl Send for Mapping {}
+// SAFETY: `&Mapping` gives out only the raw pointer and the length, which are
+// immutable for the mapping's lifetime.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `shm_unlink(name)`, but only if `name` still names this object.
+    ///
+    /// Used when the creator drops its segment: if someone removed the name
+    /// and made a new segment under it meanwhile, that one is left alone.
+    /// A window remains between the check and the unlink, in which only a
+    /// process that may already remove the name could act.
+    pub(crate) fn remove_if_same(&self, name: &Name) -> bool {
+        let Ok(mine) = fs::fstat(&self.fd) else {
+            return false;
+        };
+        let Ok(fd) = open_fd(name, true) else {
+            return false;
+        };
+        let Ok(theirs) = fs::fstat(&fd) else {
+            return false;
+        };
+        if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino) {
+            return false;
+        }
+        remove(name).is_ok()
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY:
+        // - `ptr` and `len` are exactly what `mmap` returned and was asked for;
+        // - the mapping is not used after this: `Mapping` is being dropped and
+        //   hands out no references that outlive it.
+        // An error here would mean the arguments were wrong, which they are not.
+        let _ = unsafe { mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        // `fd` is closed by `OwnedFd`'s drop.
+    }
+}
+
+/// Maps an OS error to the error the user can act on.
+fn error(name: &Name, op: &'static str, errno: Errno) -> Error {
+    let name_s = name.as_str().to_owned();
+    let source = std::io::Error::from_raw_os_error(errno.raw_os_error());
+    match errno {
+        Errno::EXIST => Error::AlreadyExists { name: name_s },
+        Errno::NOENT => Error::NotFound { name: name_s },
+        Errno::ACCESS | Errno::PERM => Error::PermissionDenied {
+            name: name_s,
+            source,
+        },
+        Errno::LOOP => Error::NotRegularFile {
+            name: name_s,
+            kind: "symbolic link",
+        },
+        Errno::ISDIR => Error::NotRegularFile {
+            name: name_s,
+            kind: "directory",
+        },
+        Errno::NAMETOOLONG => Error::InvalidName {
+            name: name_s,
+            reason: "this OS finds it too long",
+        },
+        _ => Error::Io {
+            name: name_s,
+            op,
+            source,
+        },
+    }
+}
+
+/// `open("/dev/shm/NAME", O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)` on Linux.
+#[cfg(target_os = "linux")]
+fn open_fd(name: &Name, read_only: bool) -> rustix::io::Result<OwnedFd> {
+    let access = if read_only {
+        fs::OFlags::RDONLY
+    } else {
+        fs::OFlags::RDWR
+    };
+    let flags = access
+        | fs::OFlags::NOFOLLOW
+        | fs::OFlags::NONBLOCK
+        | fs::OFlags::NOCTTY
+        | fs::OFlags::CLOEXEC;
+    fs::open(format!("{SHM_DIR}/{name}"), flags, Mode::empty())
+}
+
+/// `shm_open("/NAME", O_RDONLY or O_RDWR)` elsewhere.
+#[cfg(not(target_os = "linux"))]
+fn open_fd(name: &Name, read_only: bool) -> rustix::io::Result<OwnedFd> {
+    use rustix::shm;
+    let access = if read_only {
+        shm::OFlags::RDONLY
+    } else {
+        shm::OFlags::RDWR
+    };
+    shm::open(format!("/{name}"), access, Mode::empty())
+}
+
+/// Creates the object exclusively (`O_CREAT | O_EXCL`, which never follows a
+/// symlink), with permission bits `mode` exactly, whatever the umask.
+#[cfg(target_os = "linux")]
+fn create_fd(name: &Name, mode: u32) -> rustix::io::Result<OwnedFd> {
+    let flags = fs::OFlags::RDWR
+        | fs::OFlags::CREATE
+        | fs::OFlags::EXCL
+        | fs::OFlags::NOFOLLOW
+        | fs::OFlags::NOCTTY
+        | fs::OFlags::CLOEXEC;
+    fs::open(
+        format!("{SHM_DIR}/{name}"),
+        flags,
+        Mode::from_raw_mode(mode as _),
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_fd(name: &Name, mode: u32) -> rustix::io::Result<OwnedFd> {
+    use rustix::shm;
+    shm::open(
+        format!("/{name}"),
+        shm::OFlags::RDWR | shm::OFlags::CREATE | shm::OFlags::EXCL,
+        Mode::from_raw_mode(mode as _),
+    )
+}
+
+/// Reserves `len` bytes so that a full filesystem fails here, not with a
+/// `SIGBUS` when a page is first touched.
+#[cfg(target_os = "linux")]
+fn reserve(fd: impl AsFd, len: u64) -> rustix::io::Result<()> {
+    match fs::fallocate(fd, fs::FallocateFlags::empty(), 0, len) {
+        // A filesystem without fallocate (not tmpfs) still works, unreserved.
+        Err(Errno::OPNOTSUPP) => Ok(()),
+        other => other,
+    }
+}
+
+/// macOS and FreeBSD have no way to reserve shared memory ahead; `ftruncate`
+/// is all there is.
+#[cfg(not(target_os = "linux"))]
+fn reserve(_fd: impl AsFd, _len: u64) -> rustix::io::Result<()> {
+    Ok(())
+}
+
+/// `shm_open(O_CREAT | O_EXCL)`, `fchmod`, `ftruncate`, `fallocate`, `mmap`.
+///
+/// On any failure after the name was made, the name is removed again.
+pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<Mapping> {
+    let mode = opts.mode.unwrap_or(0o600);
+    let fd = create_fd(name, mode).map_err(|e| error(name, "shm_open", e))?;
+    let sized = fs::fchmod(&fd, Mode::from_raw_mode(mode as _))
+        .map_err(|e| error(name, "fchmod", e))
+        .and_then(|()| {
+            fs::ftruncate(&fd, len as u64).map_err(|e| match e {
+                Errno::FBIG | Errno::INVAL => Error::InvalidSize {
+                    name: name.to_string(),
+                    len: len as u64,
+                    reason: "the OS cannot make a segment that large",
+                },
+                e => error(name, "ftruncate", e),
+            })
+        })
+        .and_then(|()| {
+            reserve(&fd, len as u64).map_err(|e| match e {
+                Errno::NOSPC | Errno::NOMEM => Error::NoSpace {
+                    name: name.to_string(),
+                    len: len as u64,
+                    source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+                },
+                Errno::FBIG | Errno::INVAL => Error::InvalidSize {
+                    name: name.to_string(),
+                    len: len as u64,
+                    reason: "the OS cannot make a segment that large",
+                },
+                e => error(name, "fallocate", e),
+            })
+        })
+        .and_then(|()| map(name, fd, len, opts.read_only));
+    if sized.is_err() {
+        // We made this name exclusively a moment ago; take it back.
+        let _ = remove(name);
+    }
+    sized
+}
+
+/// `shm_open`, `fstat` (checked: type, owner, mode), `mmap`.
+///
+/// A segment of size zero is one whose creator has not yet sized it; it is
+/// polled until `opts.timeout`, then refused with [`Error::Empty`].
+pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
+    let fd = open_fd(name, opts.read_only).map_err(|e| match e {
+        // O_NOFOLLOW on a symlink is ELOOP on Linux, EMLINK on FreeBSD.
+        Errno::MLINK => Error::NotRegularFile {
+            name: name.to_string(),
+            kind: "symbolic link",
+        },
+        e => error(name, "shm_open", e),
+    })?;
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let st = fs::fstat(&fd).map_err(|e| error(name, "fstat", e))?;
+        check_trusted(name, &st, opts)?;
+        if st.st_size > 0 {
+            let len = usize::try_from(st.st_size)
+                .ok()
+                .filter(|&l| l <= isize::MAX as usize)
+                .ok_or_else(|| Error::InvalidSize {
+                    name: name.to_string(),
+                    len: st.st_size as u64,
+                    reason: "the segment is larger than this process can map",
+                })?;
+            return map(name, fd, len, opts.read_only);
+        }
+        if start.elapsed() >= opts.timeout {
+            return Err(Error::Empty {
+                name: name.to_string(),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Refuses objects that are not regular files, belong to an untrusted user, or
+/// are writable by group or others, unless the options accept them.
+fn check_trusted(name: &Name, st: &fs::Stat, opts: &SegmentOptions) -> Result<()> {
+    let file_type = fs::FileType::from_raw_mode(st.st_mode as _);
+    let kind = match file_type {
+        fs::FileType::RegularFile => None,
+        fs::FileType::Directory => Some("directory"),
+        fs::FileType::Fifo => Some("FIFO"),
+        fs::FileType::Socket => Some("socket"),
+        fs::FileType::CharacterDevice => Some("character device"),
+        fs::FileType::BlockDevice => Some("block device"),
+        fs::FileType::Symlink => Some("symbolic link"),
+        // macOS reports its shared-memory objects with a type of their own.
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Err(Error::NotRegularFile {
+            name: name.to_string(),
+            kind,
+        });
+    }
+    let owner = st.st_uid;
+    let euid = rustix::process::geteuid().as_raw();
+    if owner != euid && !opts.trusted_owners.contains(&owner) {
+        return Err(Error::UntrustedOwner {
+            name: name.to_string(),
+            owner,
+            euid,
+        });
+    }
+    #[allow(clippy::useless_conversion)] // `mode_t` is u16 on macOS
+    let mode = u32::from(st.st_mode) & 0o7777;
+    let accepted = opts.accept_mode | opts.mode.unwrap_or(0);
+    if mode & 0o022 & !accepted != 0 {
+        return Err(Error::InsecureMode {
+            name: name.to_string(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// `mmap(MAP_SHARED)` of the first `len` bytes of `fd`.
+fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping> {
+    let prot = if read_only {
+        ProtFlags::READ
+    } else {
+        ProtFlags::READ | ProtFlags::WRITE
+    };
+    // SAFETY:
+    // - a null address hint lets the kernel choose a fresh range, so no
+    //   existing Rust object is overlapped or invalidated;
+    // - `len` is non-zero and at most `isize::MAX` (checked by the callers);
+    // - the mapping is owned by the returned `Mapping`, which unmaps it once.
+    let ptr = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, &fd, 0) }
+        .map_err(|e| match e {
+            Errno::NOMEM => Error::NoSpace {
+                name: name.to_string(),
+                len: len as u64,
+                source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+            },
+            e => error(name, "mmap", e),
+        })?;
+    let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| Error::Io {
+        name: name.to_string(),
+        op: "mmap",
+        source: std::io::Error::other("mmap returned a null address"),
+    })?;
+    Ok(Mapping { ptr, len, fd })
+}
+
+/// `shm_unlink(name)`.
+pub(crate) fn remove(name: &Name) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    let r = fs::unlink(format!("{SHM_DIR}/{name}"));
+    #[cfg(not(target_os = "linux"))]
+    let r = rustix::shm::unlink(format!("/{name}"));
+    r.map_err(|e| error(name, "shm_unlink", e))
+}
+
+/// Whether `name` exists, whatever it is and whoever owns it.
+pub(crate) fn exists(name: &Name) -> Result<bool> {
+    #[cfg(target_os = "linux")]
+    let r = fs::lstat(format!("{SHM_DIR}/{name}")).map(drop);
+    #[cfg(not(target_os = "linux"))]
+    let r = open_fd(name, true).map(drop);
+    match r {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(Errno::ACCESS | Errno::PERM) => Ok(true),
+        Err(e) => Err(error(name, "stat", e)),
+    }
+}

@@ -1,0 +1,492 @@
+//! Named shared-memory segments: the safe API over the OS module.
+
+use std::time::Duration;
+
+use crate::name::Name;
+use crate::{copy, os, Error, Result};
+
+/// The largest segment: far below `isize::MAX`, so that rounding up to pages
+/// can never overflow.
+const MAX_LEN: usize = (isize::MAX as usize) & !0xFFFF_usize;
+
+/// A named block of shared memory, mapped into this process.
+///
+/// Any process that knows the name can open the same bytes. The memory is
+/// untrusted: another process may write it at any moment. So the safe methods
+/// copy ([`read_at`](Self::read_at), [`write_at`](Self::write_at)), and the
+/// only ways to borrow the bytes in place are `unsafe`.
+///
+/// # Lifetime
+/// The process that created a segment removes its name when that `Segment` is
+/// dropped, unless it was created with [`SegmentOptions::persist`]. Mappings
+/// already open elsewhere stay valid until they are dropped too. Dropping any
+/// `Segment` unmaps it and closes its handle.
+///
+/// # Example
+/// ```
+/// use shmkit::Segment;
+///
+/// let name = format!("doc-seg-{}", std::process::id());
+/// let seg = Segment::create(&name, 1000)?;
+/// seg.write_at(0, b"hello")?;
+///
+/// // Another process would do the same with the name.
+/// let other = Segment::open(&name)?;
+/// let mut buf = [0u8; 5];
+/// other.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// assert_eq!(other.len(), 1000);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Segment {
+    map: os::Mapping,
+    name: Name,
+    read_only: bool,
+    created: bool,
+    persist: bool,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name.as_str())
+            .field("len", &self.map.len())
+            .field("read_only", &self.read_only)
+            .field("created", &self.created)
+            .field("persist", &self.persist)
+            .finish()
+    }
+}
+
+impl Segment {
+    /// Creates a new segment of `len` zeroed bytes, with mode `0o600`.
+    ///
+    /// # Errors
+    /// - [`Error::AlreadyExists`] if the name is taken: nobody else's segment
+    ///   is ever opened by accident.
+    /// - [`Error::InvalidName`], [`Error::InvalidSize`] before any system call.
+    /// - [`Error::NoSpace`] if shared memory is full; nothing is left behind.
+    /// - [`Error::PermissionDenied`], [`Error::Io`] for other OS refusals.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-create-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 4096)?;
+    /// assert!(seg.created());
+    /// assert!(matches!(
+    ///     shmkit::Segment::create(&name, 4096),
+    ///     Err(shmkit::Error::AlreadyExists { .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    #[doc(alias = "shm_open")]
+    #[doc(alias = "CreateFileMapping")]
+    pub fn create(name: &str, len: usize) -> Result<Segment> {
+        Self::options().create(name, len)
+    }
+
+    /// Opens an existing segment and maps it at its current size.
+    ///
+    /// # Errors
+    /// - [`Error::NotFound`] if there is no such segment.
+    /// - [`Error::UntrustedOwner`], [`Error::InsecureMode`],
+    ///   [`Error::NotRegularFile`] if the name may be a trap (see
+    ///   [`SegmentOptions::trust_owner`] and [`SegmentOptions::accept_mode`]).
+    /// - [`Error::Empty`] if it still has no size after the timeout.
+    ///
+    /// # Example
+    /// ```
+    /// let err = shmkit::Segment::open("no-such-segment-here").unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::NotFound { .. }));
+    /// ```
+    #[doc(alias = "OpenFileMapping")]
+    pub fn open(name: &str) -> Result<Segment> {
+        Self::options().open(name)
+    }
+
+    /// Opens the segment if it exists, or creates it with `len` bytes.
+    ///
+    /// When many processes call this at once, exactly one creates the
+    /// segment and the others open it.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open), and
+    /// [`Error::TooSmall`] if the existing segment is shorter than `len`.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-ooc-{}", std::process::id());
+    /// let a = shmkit::Segment::open_or_create(&name, 64)?;
+    /// let b = shmkit::Segment::open_or_create(&name, 64)?;
+    /// assert!(a.created() && !b.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_or_create(name: &str, len: usize) -> Result<Segment> {
+        Self::options().open_or_create(name, len)
+    }
+
+    /// A builder for the less common choices: mode, read-only, persistence,
+    /// trust.
+    pub fn options() -> SegmentOptions {
+        SegmentOptions::default()
+    }
+
+    /// Removes the name. Processes that have the segment mapped keep it until
+    /// they unmap it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::InvalidName`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-rm-{}", std::process::id());
+    /// let seg = shmkit::Segment::options().persist(true).create(&name, 10)?;
+    /// drop(seg);
+    /// assert!(shmkit::Segment::exists(&name)?);
+    /// shmkit::Segment::remove(&name)?;
+    /// assert!(!shmkit::Segment::exists(&name)?);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    #[doc(alias = "shm_unlink")]
+    pub fn remove(name: &str) -> Result<()> {
+        os::remove(&Name::new(name)?)
+    }
+
+    /// Whether a segment (or anything else) has this name, whoever owns it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], or [`Error::Io`] if the OS cannot tell.
+    pub fn exists(name: &str) -> Result<bool> {
+        os::exists(&Name::new(name)?)
+    }
+
+    /// The segment's name, as given.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The segment's size in bytes: the size its creator asked for, not
+    /// rounded to pages.
+    #[allow(clippy::len_without_is_empty)] // a segment is never empty
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether this `Segment` created the segment (and so removes its name on
+    /// drop, unless persistent).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether the segment is mapped without write access.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Keeps the name after this `Segment` is dropped (`true`), or removes it
+    /// then (`false`; only takes effect for the creator).
+    pub fn set_persist(&mut self, persist: bool) {
+        self.persist = persist;
+    }
+
+    /// The address of the first byte. Reading or writing through it is up to
+    /// the caller's own `unsafe` code; the bytes may change at any time.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.map.ptr()
+    }
+
+    /// The address of the first byte, for writing. Writing through it on a
+    /// read-only segment faults.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.map.ptr()
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                name: self.name.to_string(),
+                offset: offset as u64,
+                len: len as u64,
+                size: self.len() as u64,
+            }),
+        }
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` into `buf`.
+    ///
+    /// The copy is made with atomic loads, so it is sound even while another
+    /// process writes; it is not a snapshot, though (see `shmkit::sync` for
+    /// consistent reads).
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] if the range does not fit in the segment.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-read-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 8)?;
+    /// let mut buf = [1u8; 4];
+    /// seg.read_at(4, &mut buf)?;
+    /// assert_eq!(buf, [0; 4]);
+    /// assert!(seg.read_at(5, &mut buf).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check_range(offset, buf.len())?;
+        // SAFETY:
+        // - `offset + buf.len() <= len` was just checked, so the range lies in
+        //   the mapping, which lives as long as `self`;
+        // - every writer in this process goes through `copy::store`; other
+        //   processes are outside this program's memory model.
+        unsafe { copy::load(self.map.ptr().add(offset), buf) };
+        Ok(())
+    }
+
+    /// Copies `data` into the segment starting at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only segment, [`Error::OutOfBounds`] if
+    /// the range does not fit.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-write-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 8)?;
+    /// seg.write_at(6, b"hi")?;
+    /// assert!(matches!(seg.write_at(7, b"hi"), Err(shmkit::Error::OutOfBounds { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        self.check_range(offset, data.len())?;
+        // SAFETY:
+        // - the range was just checked to lie in the mapping;
+        // - the mapping is writable (`check_writable`);
+        // - every access in this process to these bytes is atomic.
+        unsafe { copy::store(self.map.ptr().add(offset), data) };
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                name: self.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Borrows the whole segment as a byte slice.
+    ///
+    /// # Safety
+    /// Nobody may write the segment while the slice is alive: no other
+    /// process, no other mapping in this process, no raw pointer. A peer
+    /// that writes anyway makes this undefined behaviour, which is why the
+    /// safe API copies instead.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY:
+        // - `ptr..ptr + len` is one live mapping of `len` readable bytes that
+        //   outlives the borrow of `self`;
+        // - the caller guarantees that nothing writes the bytes meanwhile.
+        unsafe { std::slice::from_raw_parts(self.map.ptr(), self.len()) }
+    }
+
+    /// Borrows the whole segment as a mutable byte slice.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only segment.
+    ///
+    /// # Safety
+    /// Nobody else may read or write the segment while the slice is alive:
+    /// no other process, no other mapping in this process, no raw pointer.
+    pub unsafe fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
+        self.check_writable()?;
+        // SAFETY:
+        // - `ptr..ptr + len` is one live, writable mapping that outlives the
+        //   borrow of `self`;
+        // - `&mut self` excludes other borrows through this `Segment`, and the
+        //   caller guarantees that nothing else accesses the bytes.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.map.ptr(), self.len()) })
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.created && !self.persist {
+            self.map.remove_if_same(&self.name);
+        }
+    }
+}
+
+/// Choices for creating or opening a [`Segment`], ending in
+/// [`create`](Self::create), [`open`](Self::open) or
+/// [`open_or_create`](Self::open_or_create).
+///
+/// # Example
+/// ```
+/// # let name = format!("doc-opts-{}", std::process::id());
+/// use shmkit::Segment;
+/// let writer = Segment::options().mode(0o640).create(&name, 100)?;
+/// let reader = Segment::options().read_only(true).open(&name)?;
+/// assert!(matches!(reader.write_at(0, b"x"), Err(shmkit::Error::ReadOnly { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SegmentOptions {
+    pub(crate) mode: Option<u32>,
+    pub(crate) read_only: bool,
+    pub(crate) persist: bool,
+    pub(crate) trusted_owners: Vec<u32>,
+    pub(crate) accept_mode: u32,
+    pub(crate) timeout: Duration,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            mode: None,
+            read_only: false,
+            persist: false,
+            trusted_owners: Vec::new(),
+            accept_mode: 0,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SegmentOptions {
+    /// Permission bits for a new segment (default `0o600`), applied exactly,
+    /// whatever the process umask. Opening a segment with this mode is then
+    /// accepted too (see [`accept_mode`](Self::accept_mode)).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Maps without write access: writing methods return [`Error::ReadOnly`].
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Keeps the name when the creating `Segment` is dropped, until
+    /// [`Segment::remove`].
+    pub fn persist(&mut self, persist: bool) -> &mut Self {
+        self.persist = persist;
+        self
+    }
+
+    /// Accepts segments owned by user `uid` as well as by this process's
+    /// effective user. May be called several times.
+    pub fn trust_owner(&mut self, uid: u32) -> &mut Self {
+        self.trusted_owners.push(uid);
+        self
+    }
+
+    /// Accepts segments whose mode has these group/other write bits set (for
+    /// example `0o666`). By default a segment that others may write is
+    /// refused with [`Error::InsecureMode`].
+    pub fn accept_mode(&mut self, mode: u32) -> &mut Self {
+        self.accept_mode = mode;
+        self
+    }
+
+    /// How long [`open`](Self::open) waits for a segment that another process
+    /// is still creating (default 5 s).
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn check(&self, name: &str, len: Option<usize>) -> Result<Name> {
+        let name = Name::new(name)?;
+        if let Some(mode) = self.mode {
+            if mode > 0o777 {
+                return Err(Error::InvalidMode {
+                    name: name.to_string(),
+                    mode,
+                });
+            }
+        }
+        if let Some(len) = len {
+            let reason = if len == 0 {
+                "a segment needs at least one byte"
+            } else if len > MAX_LEN {
+                "it is larger than this platform can map"
+            } else {
+                return Ok(name);
+            };
+            return Err(Error::InvalidSize {
+                name: name.to_string(),
+                len: len as u64,
+                reason,
+            });
+        }
+        Ok(name)
+    }
+
+    /// Creates a new segment of `len` zeroed bytes with these options.
+    ///
+    /// # Errors
+    /// As [`Segment::create`], and [`Error::InvalidMode`].
+    pub fn create(&self, name: &str, len: usize) -> Result<Segment> {
+        let name = self.check(name, Some(len))?;
+        let map = os::create(&name, len, self)?;
+        Ok(Segment {
+            map,
+            name,
+            read_only: self.read_only,
+            created: true,
+            persist: self.persist,
+        })
+    }
+
+    /// Opens an existing segment with these options.
+    ///
+    /// # Errors
+    /// As [`Segment::open`].
+    pub fn open(&self, name: &str) -> Result<Segment> {
+        let name = self.check(name, None)?;
+        let map = os::open(&name, self)?;
+        Ok(Segment {
+            map,
+            name,
+            read_only: self.read_only,
+            created: false,
+            persist: self.persist,
+        })
+    }
+
+    /// Opens the segment, or creates it with `len` bytes if it does not exist.
+    ///
+    /// # Errors
+    /// As [`Segment::open_or_create`].
+    pub fn open_or_create(&self, name: &str, len: usize) -> Result<Segment> {
+        self.check(name, Some(len))?;
+        // Each turn either creates, or opens what another process created.
+        // A turn fails only if the segment was removed between the two,
+        // which a bounded number of retries rides out.
+        let mut last = None;
+        for _ in 0..64 {
+            match self.create(name, len) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match self.open(name) {
+                Ok(seg) if seg.len() < len => {
+                    return Err(Error::TooSmall {
+                        name: name.to_owned(),
+                        len: seg.len() as u64,
+                        needed: len as u64,
+                    })
+                }
+                Err(e @ Error::NotFound { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::NotFound {
+            name: name.to_owned(),
+        }))
+    }
+}

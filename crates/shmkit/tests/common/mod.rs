@@ -1,0 +1,159 @@
+//! Helpers for tests that run real second processes.
+//!
+//! A test re-executes its own test binary, asking libtest to run only itself
+//! (`--exact NAME`), with the environment variable `SHMKIT_ROLE` set. The test
+//! function checks [`role`] first and, in the child, plays that role instead.
+//! Parent and child talk over the child's stdin and stdout, one line at a time,
+//! so that they synchronise on messages and never on sleeps.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Lines the child means for the parent carry this prefix; everything else on
+/// its stdout is libtest's own chatter.
+const PREFIX: &str = "@shmkit-child ";
+
+/// How long a parent waits for one line before it declares the child hung.
+const LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A segment name no other test, and no other run of this test, uses:
+/// the pid and a counter, then a tag, cut to the 30-character limit.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let mut name = format!("t{}-{}-{}", std::process::id(), n, tag);
+    name.truncate(shmkit::MAX_NAME_LEN);
+    name
+}
+
+/// Removes a name when dropped, so that a failing test leaves nothing behind.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shmkit::Segment::remove(&self.0);
+    }
+}
+
+/// In a child: its role and arguments. `None` in the parent.
+pub fn role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var("SHMKIT_ROLE").ok()?;
+    let args = std::env::var("SHMKIT_ARGS").unwrap_or_default();
+    let args = if args.is_empty() {
+        Vec::new()
+    } else {
+        args.split('\x1f').map(str::to_owned).collect()
+    };
+    Some((role, args))
+}
+
+/// In a child: sends one line to the parent.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{PREFIX}{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// In a child: waits for one line from the parent.
+pub fn hear() -> String {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
+}
+
+/// A command that re-runs test `test` of this binary as a child in `role`.
+pub fn command(test: &str, role: &str, args: &[&str]) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    child_args(&mut cmd, test, role, args);
+    cmd
+}
+
+/// Adds the libtest arguments and role variables to `cmd`, whose program (or
+/// a wrapper's last argument) is this test binary.
+pub fn child_args(cmd: &mut Command, test: &str, role: &str, args: &[&str]) {
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env("SHMKIT_ROLE", role)
+        .env("SHMKIT_ARGS", args.join("\x1f"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+}
+
+/// A running child and the lines it sends.
+pub struct Child {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Child {
+    /// Starts `cmd` (from [`command`]) and collects its lines.
+    pub fn start(mut cmd: Command) -> Child {
+        let mut child = cmd.spawn().expect("spawn child process");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(msg) = line.strip_prefix(PREFIX) {
+                    if tx.send(msg.to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Child {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Spawns test `test` of this binary in `role`.
+    pub fn spawn(test: &str, role: &str, args: &[&str]) -> Child {
+        Child::start(command(test, role, args))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends one line to the child.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the child's next line. Panics if the child exits first or
+    /// stays silent for a minute.
+    pub fn recv(&mut self) -> String {
+        match self.lines.recv_timeout(LINE_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = self.child.kill();
+                let status = self.child.wait();
+                panic!("child sent no line ({e:?}); it ended with {status:?}");
+            }
+        }
+    }
+
+    /// Waits for the child to exit and asserts that it succeeded.
+    pub fn wait_ok(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "child failed: {status}");
+    }
+
+    /// Kills the child with SIGKILL and reaps it.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+}
