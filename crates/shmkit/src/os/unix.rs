@@ -41,7 +41,45 @@ unsafe impl Send for Mapping {}
 // immutable for the mapping's lifetime.
 unsafe impl Sync for Mapping {}
 
+/// What an opener can tell about the process that created a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // used by the typed layer, next
+pub(crate) enum CreatorState {
+    /// The creator still holds its liveness lock: it is alive and has not
+    /// called [`Mapping::release_creator_lock`].
+    Alive,
+    /// Nobody holds the lock: the creator released it, or died (the OS drops
+    /// a dead process's locks).
+    Gone,
+    /// This platform cannot tell; callers fall back to a timeout.
+    Unknown,
+}
+
 impl Mapping {
+    #[allow(dead_code)] // used by the typed layer, next
+    /// Releases the liveness lock that [`create`] took before the segment
+    /// became visible. Called once the creator has published its contents.
+    pub(crate) fn release_creator_lock(&self) {
+        let _ = fs::flock(&self.fd, fs::FlockOperation::Unlock);
+    }
+
+    #[allow(dead_code)] // used by the typed layer, next
+    /// `flock(LOCK_SH | LOCK_NB)` on this process's own descriptor, which is
+    /// a different open file description from the creator's: it fails while
+    /// the creator holds its exclusive lock, and succeeds once the creator
+    /// released it or died. Unlike a pid, a lock cannot be confused by pid
+    /// reuse.
+    pub(crate) fn creator_state(&self) -> CreatorState {
+        match fs::flock(&self.fd, fs::FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {
+                let _ = fs::flock(&self.fd, fs::FlockOperation::Unlock);
+                CreatorState::Gone
+            }
+            Err(Errno::WOULDBLOCK) => CreatorState::Alive,
+            Err(_) => CreatorState::Unknown,
+        }
+    }
+
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
@@ -189,12 +227,17 @@ fn reserve(_fd: impl AsFd, _len: u64) -> rustix::io::Result<()> {
     Ok(())
 }
 
-/// `shm_open(O_CREAT | O_EXCL)`, `fchmod`, `ftruncate`, `fallocate`, `mmap`.
+/// `shm_open(O_CREAT | O_EXCL)`, `flock`, `fchmod`, `ftruncate`, `fallocate`, `mmap`.
 ///
 /// On any failure after the name was made, the name is removed again.
 pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<Mapping> {
     let mode = opts.mode.unwrap_or(0o600);
     let fd = create_fd(name, mode).map_err(|e| error(name, "shm_open", e))?;
+    // The liveness lock is taken while the segment still has size zero, which
+    // openers wait out: so no opener can see the segment before the lock is
+    // held. Where shared-memory objects cannot be locked (macOS), openers fall
+    // back to their timeout.
+    let _ = fs::flock(&fd, fs::FlockOperation::NonBlockingLockExclusive);
     let sized = fs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| error(name, "fchmod", e))
         .and_then(|()| {
