@@ -3,9 +3,8 @@
 //!
 //! A plain `copy_nonoverlapping` from memory that another process writes
 //! concurrently is a data race, which is undefined behaviour in the Rust
-//! memory model. These copies use relaxed atomic loads and stores instead:
-//! aligned 8-byte words for the body and single bytes for the unaligned head
-//! and tail. On every supported CPU a relaxed atomic load or store is an
+//! memory model. These copies use relaxed atomic loads and stores instead,
+//! each as wide as the address's alignment allows (8, 4, 2 or 1 bytes). On every supported CPU a relaxed atomic load or store is an
 //! ordinary `mov`, so this costs little, yet the compiler may not assume the
 //! bytes are stable (no re-reads, no invented writes).
 //!
@@ -13,11 +12,13 @@
 //! old and new bytes. Consistency is the job of the layers above (seqlocks,
 //! queue sequence numbers).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-
-const WORD: usize = std::mem::size_of::<u64>();
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// Copies `dst.len()` bytes starting at `src` into `dst`.
+///
+/// Each naturally aligned 2-, 4- or 8-byte piece is read with one atomic load
+/// of that size, so a field written by a peer with one atomic store of its
+/// size (an aligned `u32`, say) is never torn.
 ///
 /// # Safety
 /// - `src..src + dst.len()` must lie within one live mapping, readable for
@@ -26,34 +27,33 @@ const WORD: usize = std::mem::size_of::<u64>();
 ///   process counts: its writes are outside this program's memory model).
 #[inline]
 pub(crate) unsafe fn load(src: *const u8, dst: &mut [u8]) {
-    let len = dst.len();
-    let head = src.align_offset(WORD).min(len);
-    let words = (len - head) / WORD;
-    for (i, byte) in dst[..head].iter_mut().enumerate() {
-        // SAFETY:
-        // - `src + i` is within the range the caller vouches for (`i < head <= len`);
-        // - `AtomicU8` has alignment 1, so any address is aligned;
-        // - concurrent writers use atomics, so this atomic load does not race.
-        *byte = unsafe { AtomicU8::from_ptr(src.add(i).cast_mut()) }.load(Relaxed);
-    }
-    for w in 0..words {
-        let at = head + w * WORD;
-        // SAFETY:
-        // - `src + at .. src + at + 8` is within the range (`at + 8 <= len`);
-        // - `src + head` is 8-aligned by the choice of `head`, and `at - head` is a
-        //   multiple of 8;
-        // - concurrent writers use atomics, so this atomic load does not race.
-        let word =
-            unsafe { AtomicU64::from_ptr(src.add(at).cast::<u64>().cast_mut()) }.load(Relaxed);
-        dst[at..at + WORD].copy_from_slice(&word.to_ne_bytes());
-    }
-    for (i, byte) in dst.iter_mut().enumerate().skip(head + words * WORD) {
-        // SAFETY: as for the head bytes: `i < len`, alignment 1, atomic access.
-        *byte = unsafe { AtomicU8::from_ptr(src.add(i).cast_mut()) }.load(Relaxed);
+    let mut at = 0;
+    while at < dst.len() {
+        let width = chunk(src as usize + at, dst.len() - at);
+        // SAFETY: for all four arms:
+        // - `src + at .. src + at + width` lies in the caller's range, because
+        //   `chunk` returns at most the bytes left;
+        // - `chunk` returns a width that divides the address, so the atomic is
+        //   aligned;
+        // - concurrent writers use atomics, so these atomic loads do not race.
+        unsafe {
+            let p = src.add(at).cast_mut();
+            match width {
+                8 => dst[at..at + 8]
+                    .copy_from_slice(&AtomicU64::from_ptr(p.cast()).load(Relaxed).to_ne_bytes()),
+                4 => dst[at..at + 4]
+                    .copy_from_slice(&AtomicU32::from_ptr(p.cast()).load(Relaxed).to_ne_bytes()),
+                2 => dst[at..at + 2]
+                    .copy_from_slice(&AtomicU16::from_ptr(p.cast()).load(Relaxed).to_ne_bytes()),
+                _ => dst[at] = AtomicU8::from_ptr(p).load(Relaxed),
+            }
+        }
+        at += width;
     }
 }
 
-/// Copies `src` into shared memory starting at `dst`.
+/// Copies `src` into shared memory starting at `dst`, with the same piecewise
+/// atomic stores as [`load`] uses loads.
 ///
 /// # Safety
 /// - `dst..dst + src.len()` must lie within one live mapping, writable for
@@ -61,31 +61,38 @@ pub(crate) unsafe fn load(src: *const u8, dst: &mut [u8]) {
 /// - All concurrent readers and writers of those bytes must use atomics.
 #[inline]
 pub(crate) unsafe fn store(dst: *mut u8, src: &[u8]) {
-    let len = src.len();
-    let head = dst.align_offset(WORD).min(len);
-    let words = (len - head) / WORD;
-    for (i, &byte) in src[..head].iter().enumerate() {
-        // SAFETY:
-        // - `dst + i` is within the writable range the caller vouches for;
-        // - `AtomicU8` has alignment 1;
-        // - concurrent accesses are atomic, so this store does not race.
-        unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Relaxed);
+    let mut at = 0;
+    while at < src.len() {
+        let width = chunk(dst as usize + at, src.len() - at);
+        // SAFETY: for all four arms:
+        // - `dst + at .. dst + at + width` lies in the caller's writable range;
+        // - the width divides the address, so the atomic is aligned;
+        // - concurrent accesses are atomic, so these stores do not race.
+        unsafe {
+            let p = dst.add(at);
+            let s = &src[at..at + width];
+            match width {
+                8 => AtomicU64::from_ptr(p.cast())
+                    .store(u64::from_ne_bytes(s.try_into().unwrap()), Relaxed),
+                4 => AtomicU32::from_ptr(p.cast())
+                    .store(u32::from_ne_bytes(s.try_into().unwrap()), Relaxed),
+                2 => AtomicU16::from_ptr(p.cast())
+                    .store(u16::from_ne_bytes(s.try_into().unwrap()), Relaxed),
+                _ => AtomicU8::from_ptr(p).store(s[0], Relaxed),
+            }
+        }
+        at += width;
     }
-    for w in 0..words {
-        let at = head + w * WORD;
-        let mut word = [0; WORD];
-        word.copy_from_slice(&src[at..at + WORD]);
-        // SAFETY:
-        // - `dst + at .. dst + at + 8` is within the range (`at + 8 <= len`);
-        // - `dst + head` is 8-aligned, and `at - head` is a multiple of 8;
-        // - concurrent accesses are atomic, so this store does not race.
-        unsafe { AtomicU64::from_ptr(dst.add(at).cast::<u64>()) }
-            .store(u64::from_ne_bytes(word), Relaxed);
-    }
-    for (i, &byte) in src.iter().enumerate().skip(head + words * WORD) {
-        // SAFETY: as for the head bytes: `i < len`, alignment 1, atomic access.
-        unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Relaxed);
-    }
+}
+
+/// The widest of 8, 4, 2, 1 bytes that `addr` is aligned to and that fits in
+/// `left` (which is at least 1).
+#[inline]
+fn chunk(addr: usize, left: usize) -> usize {
+    [8, 4, 2]
+        .into_iter()
+        .find(|&w| addr % w == 0 && left >= w)
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

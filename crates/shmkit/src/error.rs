@@ -173,6 +173,66 @@ pub enum Error {
         mode: u32,
     },
 
+    /// A typed segment holds a different layout than this program's type.
+    #[error(
+        "segment `{name}` holds a different layout: {difference}; both programs must use the \
+         same struct definition (or remove the stale segment and create it again)"
+    )]
+    LayoutMismatch {
+        /// The segment's name.
+        name: String,
+        /// The layout this program expects.
+        expected: Box<crate::layout::Ty>,
+        /// The layout stored in the segment.
+        found: Box<crate::layout::Ty>,
+        /// The first difference, e.g. "field `letter`: u16 at offset 4 here,
+        /// u32 at offset 4 in the segment".
+        difference: String,
+    },
+
+    /// The segment is not a typed shmkit segment.
+    #[error(
+        "segment `{name}` is not a typed shmkit segment ({reason}): open it with Segment::open, \
+         or with Shared::open_raw if it holds the bare struct"
+    )]
+    NotTyped {
+        /// The segment's name.
+        name: String,
+        /// What gave it away.
+        reason: String,
+    },
+
+    /// A typed segment's header is inconsistent: a peer or a bug wrote over it.
+    #[error("segment `{name}` is corrupted: {what}; remove it and create it again")]
+    Corrupted {
+        /// The segment's name.
+        name: String,
+        /// What is wrong.
+        what: String,
+    },
+
+    /// The creator of a typed segment died before it finished initialising it.
+    #[error(
+        "segment `{name}` was never initialised: its creator died first; remove it \
+         (Segment::remove, `shmkit rm {name}`) and create it again"
+    )]
+    InitAbandoned {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// A typed segment was still being initialised when the timeout ran out.
+    #[error(
+        "segment `{name}` was still not initialised after {waited:?}: its creator may be stuck; \
+         wait longer (`.timeout(..)`) or check the creating process"
+    )]
+    InitTimeout {
+        /// The segment's name.
+        name: String,
+        /// How long the opener waited.
+        waited: std::time::Duration,
+    },
+
     /// This platform cannot do what was asked.
     #[error("not supported on this platform: {what}")]
     Unsupported {

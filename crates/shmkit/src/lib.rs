@@ -38,8 +38,11 @@
 
 mod copy;
 mod error;
+mod failpoint;
+pub mod layout;
 mod name;
 mod segment;
+mod shared;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]
@@ -49,8 +52,18 @@ mod os;
 compile_error!("shmkit supports Unix (Linux, macOS, FreeBSD) and Windows");
 
 pub use error::{Error, Result};
+pub use layout::{InPlace, Layout};
 pub use name::MAX_NAME_LEN;
 pub use segment::{Segment, SegmentOptions};
+pub use shared::{Shared, SharedOptions};
+/// `#[derive(shmkit::Layout)]`: see [`Layout`] and [`shmkit_derive::Layout`].
+pub use shmkit_derive::Layout;
+
+/// The header of typed segments, for tools that inspect them without knowing
+/// their Rust types (the `shmkit` CLI).
+pub mod header {
+    pub use crate::shared::{fnv1a, read_header, Header, HEADER_LEN, MAGIC, READY, VERSION};
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -201,6 +201,16 @@ impl Segment {
         self.map.ptr()
     }
 
+    /// Releases the creator's liveness lock (see `os::Mapping`).
+    pub(crate) fn release_creator_lock(&self) {
+        self.map.release_creator_lock();
+    }
+
+    /// Whether the creator still holds its liveness lock.
+    pub(crate) fn creator_state(&self) -> os::CreatorState {
+        self.map.creator_state()
+    }
+
     fn check_range(&self, offset: usize, len: usize) -> Result<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len() => Ok(()),
@@ -340,6 +350,9 @@ pub struct SegmentOptions {
     pub(crate) trusted_owners: Vec<u32>,
     pub(crate) accept_mode: u32,
     pub(crate) timeout: Duration,
+    /// Keep the creator's liveness lock after `create` (the typed layer
+    /// releases it once the contents are published).
+    pub(crate) hold_creator_lock: bool,
 }
 
 impl Default for SegmentOptions {
@@ -351,6 +364,7 @@ impl Default for SegmentOptions {
             trusted_owners: Vec::new(),
             accept_mode: 0,
             timeout: Duration::from_secs(5),
+            hold_creator_lock: false,
         }
     }
 }
@@ -433,6 +447,9 @@ impl SegmentOptions {
     pub fn create(&self, name: &str, len: usize) -> Result<Segment> {
         let name = self.check(name, Some(len))?;
         let map = os::create(&name, len, self)?;
+        if !self.hold_creator_lock {
+            map.release_creator_lock();
+        }
         Ok(Segment {
             map,
             name,

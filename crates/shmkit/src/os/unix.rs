@@ -43,7 +43,6 @@ unsafe impl Sync for Mapping {}
 
 /// What an opener can tell about the process that created a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // used by the typed layer, next
 pub(crate) enum CreatorState {
     /// The creator still holds its liveness lock: it is alive and has not
     /// called [`Mapping::release_creator_lock`].
@@ -56,14 +55,12 @@ pub(crate) enum CreatorState {
 }
 
 impl Mapping {
-    #[allow(dead_code)] // used by the typed layer, next
     /// Releases the liveness lock that [`create`] took before the segment
     /// became visible. Called once the creator has published its contents.
     pub(crate) fn release_creator_lock(&self) {
         let _ = fs::flock(&self.fd, fs::FlockOperation::Unlock);
     }
 
-    #[allow(dead_code)] // used by the typed layer, next
     /// `flock(LOCK_SH | LOCK_NB)` on this process's own descriptor, which is
     /// a different open file description from the creator's: it fails while
     /// the creator holds its exclusive lock, and succeeds once the creator

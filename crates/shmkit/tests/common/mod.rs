@@ -101,10 +101,16 @@ impl Child {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(msg) = line.strip_prefix(PREFIX) {
-                    if tx.send(msg.to_owned()).is_err() {
-                        break;
-                    }
+                let msg = match line.strip_prefix(PREFIX) {
+                    Some(msg) => msg.to_owned(),
+                    // The library's failpoints announce themselves this way.
+                    None => match line.strip_prefix("@shmkit-failpoint ") {
+                        Some(point) => format!("failpoint {point}"),
+                        None => continue,
+                    },
+                };
+                if tx.send(msg).is_err() {
+                    break;
                 }
             }
         });

@@ -1,0 +1,209 @@
+//! `#[derive(Layout)]` for shmkit. Use it as `#[derive(shmkit::Layout)]`; see
+//! the `shmkit` crate for what it checks and generates.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, Data, DeriveInput, Error, Fields};
+
+/// Implements `shmkit::Layout` for a `#[repr(C)]` struct with named fields,
+/// and generates its field accessors (`XFields`).
+///
+/// Checked at compile time:
+/// - `#[repr(C)]` is present and `packed` is not;
+/// - every field's type is `shmkit::Layout` (so no pointers, references,
+///   `bool`, `char`, enums, `usize` or `isize`);
+/// - the struct has no padding.
+///
+/// `#[shmkit(in_place)]` also implements `shmkit::InPlace`, for structs made
+/// only of atomics, which may be borrowed in place.
+#[proc_macro_derive(Layout, attributes(shmkit))]
+pub fn derive_layout(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(&input)
+        .unwrap_or_else(Error::into_compile_error)
+        .into()
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let name = &input.ident;
+    let vis = &input.vis;
+    if !input.generics.params.is_empty() {
+        return Err(Error::new(
+            input.generics.span(),
+            "#[derive(shmkit::Layout)] does not support generic structs: \
+             give the shared struct concrete field types",
+        ));
+    }
+    check_repr(input)?;
+    let in_place = parse_in_place(input)?;
+    let fields = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
+            _ => {
+                return Err(Error::new(
+                    input.ident.span(),
+                    "#[derive(shmkit::Layout)] needs named fields, so that the layout \
+                     can name them",
+                ))
+            }
+        },
+        _ => {
+            return Err(Error::new(
+                input.ident.span(),
+                "#[derive(shmkit::Layout)] works on structs only: enums and unions can \
+                 hold invalid bit patterns when a peer writes them",
+            ))
+        }
+    };
+    let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
+    let fields_name = format_ident!("{}Fields", name);
+
+    let accessors = fields.iter().map(|f| {
+        let ident = f.ident.as_ref().unwrap();
+        let ty = &f.ty;
+        let fvis = &f.vis;
+        let doc = format!("Field `{ident}` of [`{name}`], in shared memory.");
+        quote! {
+            #[doc = #doc]
+            #[inline]
+            #fvis fn #ident(&self) -> ::shmkit::layout::Ref<'_, #ty> {
+                // SAFETY: the offset is that of field `#ident`, of type `#ty`,
+                // in the `#name` at the base's address.
+                unsafe {
+                    ::shmkit::layout::field::<B, #ty>(
+                        &self.0,
+                        ::shmkit::layout::__private::offset_of!(#name, #ident),
+                    )
+                }
+            }
+        }
+    });
+
+    // Spanned at each field's type, so that an unfit type is reported there.
+    let describes = fields.iter().map(|f| {
+        let ident = f.ident.as_ref().unwrap();
+        let ty = &f.ty;
+        quote_spanned! {ty.span()=>
+            ::shmkit::layout::Field {
+                name: ::core::stringify!(#ident).into(),
+                offset: ::shmkit::layout::__private::offset_of!(#name, #ident) as u32,
+                ty: <#ty as ::shmkit::Layout>::describe(),
+            }
+        }
+    });
+
+    let padding_msg = format!(
+        "`{name}` has padding bytes, whose contents a peer could see or set: add explicit \
+         padding fields (e.g. `_pad: [u8; 2]`) so that every byte is named, and order fields \
+         from largest to smallest alignment"
+    );
+
+    let in_place_impl = in_place.then(|| {
+        let checks = types.iter().map(|ty| {
+            quote_spanned! {ty.span()=> __shmkit_in_place::<#ty>(); }
+        });
+        quote! {
+            // SAFETY: every field is `InPlace` (checked below), so every byte
+            // of the struct is only accessed atomically.
+            unsafe impl ::shmkit::InPlace for #name {}
+            const _: fn() = || {
+                fn __shmkit_in_place<T: ::shmkit::InPlace>() {}
+                #(#checks)*
+            };
+        }
+    });
+
+    let fields_doc = format!(
+        "Field accessors of [`{name}`] in shared memory, reached through `Deref` from a \
+         `shmkit::Shared<{name}>` or a `shmkit::layout::Ref<{name}>`."
+    );
+    Ok(quote! {
+        #[doc = #fields_doc]
+        #[repr(transparent)]
+        #vis struct #fields_name<B>(B);
+
+        impl<B: ::shmkit::layout::Base> #fields_name<B> {
+            #(#accessors)*
+        }
+
+        // SAFETY:
+        // - every field is `Layout` (the `describe` calls below do not compile
+        //   otherwise), so every bit pattern of each field is valid;
+        // - the struct is `repr(C)` and not packed, and the assertion below
+        //   proves it has no padding, so its bytes are exactly its fields';
+        // - the description is built from `offset_of!`/`size_of`, so it is
+        //   truthful;
+        // - the generated `Fields` struct is `repr(transparent)` over `B`.
+        unsafe impl ::shmkit::Layout for #name {
+            type Fields<B> = #fields_name<B>;
+
+            fn describe() -> ::shmkit::layout::Ty {
+                let fields: ::std::vec::Vec<::shmkit::layout::Field> = ::std::vec![#(#describes),*];
+                let aligns: ::std::vec::Vec<u32> = fields.iter().map(|f| f.ty.align()).collect();
+                ::shmkit::layout::Ty::Struct(::shmkit::layout::StructTy {
+                    name: ::core::stringify!(#name).into(),
+                    size: ::shmkit::layout::__private::size_of::<#name>() as u32,
+                    align: ::shmkit::layout::__private::struct_align(
+                        ::shmkit::layout::__private::align_of::<#name>(),
+                        &aligns,
+                    ),
+                    fields,
+                })
+            }
+        }
+
+        const _: () = ::core::assert!(
+            ::shmkit::layout::__private::size_of::<#name>()
+                == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
+            #padding_msg
+        );
+
+        #in_place_impl
+    })
+}
+
+fn check_repr(input: &DeriveInput) -> syn::Result<()> {
+    let mut has_c = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("C") {
+                has_c = true;
+            } else if meta.path.is_ident("packed") {
+                return Err(meta.error(
+                    "#[repr(packed)] makes fields unaligned, and shared memory needs aligned \
+                     atomic access: use explicit padding fields instead",
+                ));
+            } else if meta.path.is_ident("align") {
+                // `align(N)` is fine; skip its argument.
+                let _ = meta.input.parse::<proc_macro2::Group>();
+            } else {
+                return Err(meta.error("only #[repr(C)] and #[repr(C, align(N))] are supported"));
+            }
+            Ok(())
+        })?;
+    }
+    if !has_c {
+        return Err(Error::new(
+            Span::call_site(),
+            "#[derive(shmkit::Layout)] needs #[repr(C)]: Rust's default layout may reorder \
+             fields differently in two programs",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_in_place(input: &DeriveInput) -> syn::Result<bool> {
+    let mut in_place = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("shmkit")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("in_place") {
+                in_place = true;
+                Ok(())
+            } else {
+                Err(meta.error("unknown shmkit option; the one option is `in_place`"))
+            }
+        })?;
+    }
+    Ok(in_place)
+}

@@ -1,0 +1,1005 @@
+//! Types fit for shared memory, and the description of their layout that a
+//! typed segment stores in its header.
+//!
+//! [`Layout`] marks a type whose every bit pattern is valid and whose layout
+//! is the same in every process that agrees on its definition: fixed-width
+//! integers and floats, their atomics, arrays of them, and `#[repr(C)]`
+//! structs of them without padding (`#[derive(shmkit::Layout)]`). Pointers,
+//! references, `bool`, `char`, enums, `usize` and `isize` are not: a peer can
+//! write any bit pattern, and 32-bit and 64-bit processes must agree.
+//!
+//! [`Ty`] describes such a type: field names, offsets, sizes and primitive
+//! types, recursively. It is stored in a typed segment's header in a fixed
+//! little-endian encoding ([`Ty::encode`], [`Ty::decode`]), so that an opener
+//! can check it and a tool can decode a segment's fields without the
+//! program's Rust types.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{
+    AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
+};
+
+use crate::{copy, Error, Result, Segment};
+
+/// A type that can live in shared memory and be checked when a segment is
+/// opened. Derive it with `#[derive(shmkit::Layout)]` on a `#[repr(C)]`
+/// struct.
+///
+/// # Safety
+/// Implementors promise that:
+/// - every bit pattern of `size_of::<Self>()` bytes is a valid `Self`, and
+///   `Self` has no padding bytes;
+/// - `Self` has the same layout in 32-bit and 64-bit processes, and
+///   [`describe`](Layout::describe) states it truthfully (offsets, sizes,
+///   primitive types);
+/// - `Self::Fields<B>` is `#[repr(transparent)]` over `B`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in shared memory",
+    label = "not fit for shared memory",
+    note = "shared memory holds fixed-width integers (u8..u64, i8..i64), f32, f64, their atomics, \
+            arrays of them, and #[derive(shmkit::Layout)] #[repr(C)] structs of them; \
+            use u32/u64 instead of usize, and u8 instead of bool"
+)]
+pub unsafe trait Layout: Sized + Send + Sync + 'static {
+    /// The field accessors of `Self`, wrapping a handle `B` (a [`Shared`] or
+    /// a [`Ref`]) so that `data.value()` reaches field `value`.
+    ///
+    /// [`Shared`]: crate::Shared
+    type Fields<B>;
+
+    /// The layout description that typed segments store and check.
+    fn describe() -> Ty;
+}
+
+/// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
+/// types), so that borrowing it in place as `&T` is sound even while other
+/// processes write it.
+///
+/// Derive it with `#[derive(shmkit::Layout)]` plus `#[shmkit(in_place)]`.
+///
+/// # Safety
+/// Every byte of `Self` may only be accessed through atomic operations (or
+/// operations built on them), so that a `&Self` into memory that another
+/// process writes is not a data race.
+pub unsafe trait InPlace: Layout {}
+
+/// A primitive type in a layout description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Prim {
+    /// `u8`
+    U8,
+    /// `i8`
+    I8,
+    /// `u16`
+    U16,
+    /// `i16`
+    I16,
+    /// `u32`
+    U32,
+    /// `i32`
+    I32,
+    /// `u64`
+    U64,
+    /// `i64`
+    I64,
+    /// `f32`
+    F32,
+    /// `f64`
+    F64,
+    /// `AtomicU8`
+    AtomicU8,
+    /// `AtomicI8`
+    AtomicI8,
+    /// `AtomicU16`
+    AtomicU16,
+    /// `AtomicI16`
+    AtomicI16,
+    /// `AtomicU32`
+    AtomicU32,
+    /// `AtomicI32`
+    AtomicI32,
+    /// `AtomicU64`
+    AtomicU64,
+    /// `AtomicI64`
+    AtomicI64,
+}
+
+/// Every primitive, in the order of their codes (code = index + 1).
+const PRIMS: [Prim; 18] = [
+    Prim::U8,
+    Prim::I8,
+    Prim::U16,
+    Prim::I16,
+    Prim::U32,
+    Prim::I32,
+    Prim::U64,
+    Prim::I64,
+    Prim::F32,
+    Prim::F64,
+    Prim::AtomicU8,
+    Prim::AtomicI8,
+    Prim::AtomicU16,
+    Prim::AtomicI16,
+    Prim::AtomicU32,
+    Prim::AtomicI32,
+    Prim::AtomicU64,
+    Prim::AtomicI64,
+];
+
+impl Prim {
+    /// Size in bytes, which is also its alignment in the description.
+    pub fn size(self) -> u32 {
+        use Prim::*;
+        match self {
+            U8 | I8 | AtomicU8 | AtomicI8 => 1,
+            U16 | I16 | AtomicU16 | AtomicI16 => 2,
+            U32 | I32 | F32 | AtomicU32 | AtomicI32 => 4,
+            U64 | I64 | F64 | AtomicU64 | AtomicI64 => 8,
+        }
+    }
+
+    /// The Rust name: `u32`, `f64`, `AtomicU64`...
+    pub fn name(self) -> &'static str {
+        use Prim::*;
+        match self {
+            U8 => "u8",
+            I8 => "i8",
+            U16 => "u16",
+            I16 => "i16",
+            U32 => "u32",
+            I32 => "i32",
+            U64 => "u64",
+            I64 => "i64",
+            F32 => "f32",
+            F64 => "f64",
+            AtomicU8 => "AtomicU8",
+            AtomicI8 => "AtomicI8",
+            AtomicU16 => "AtomicU16",
+            AtomicI16 => "AtomicI16",
+            AtomicU32 => "AtomicU32",
+            AtomicI32 => "AtomicI32",
+            AtomicU64 => "AtomicU64",
+            AtomicI64 => "AtomicI64",
+        }
+    }
+
+    fn code(self) -> u8 {
+        PRIMS.iter().position(|&p| p == self).unwrap() as u8 + 1
+    }
+
+    fn from_code(code: u8) -> Option<Prim> {
+        PRIMS.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    /// Decodes a little-endian value of this type from `bytes` (exactly
+    /// [`size`](Self::size) long) for display.
+    pub fn format(self, bytes: &[u8]) -> String {
+        use Prim::*;
+        let b = |n: usize| -> [u8; 8] {
+            let mut a = [0; 8];
+            a[..n].copy_from_slice(&bytes[..n]);
+            a
+        };
+        match self {
+            U8 | AtomicU8 => bytes[0].to_string(),
+            I8 | AtomicI8 => (bytes[0] as i8).to_string(),
+            U16 | AtomicU16 => u16::from_le_bytes([bytes[0], bytes[1]]).to_string(),
+            I16 | AtomicI16 => i16::from_le_bytes([bytes[0], bytes[1]]).to_string(),
+            U32 | AtomicU32 => (u64::from_le_bytes(b(4)) as u32).to_string(),
+            I32 | AtomicI32 => (u64::from_le_bytes(b(4)) as u32 as i32).to_string(),
+            U64 | AtomicU64 => u64::from_le_bytes(b(8)).to_string(),
+            I64 | AtomicI64 => i64::from_le_bytes(b(8)).to_string(),
+            F32 => f32::from_bits(u64::from_le_bytes(b(4)) as u32).to_string(),
+            F64 => f64::from_bits(u64::from_le_bytes(b(8))).to_string(),
+        }
+    }
+}
+
+/// The description of a [`Layout`] type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    /// A primitive.
+    Prim(Prim),
+    /// `[elem; len]`.
+    Array(Box<Ty>, u32),
+    /// A `#[repr(C)]` struct.
+    Struct(StructTy),
+}
+
+/// A struct in a layout description.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StructTy {
+    /// The struct's name, without its module path (so that the same struct
+    /// defined in two programs matches).
+    pub name: String,
+    /// `size_of`, in bytes.
+    pub size: u32,
+    /// Alignment in bytes: the largest of the fields' natural alignments and
+    /// any `repr(align)`. The same in 32-bit and 64-bit processes.
+    pub align: u32,
+    /// The fields, in declaration order.
+    pub fields: Vec<Field>,
+}
+
+/// A field of a [`StructTy`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Field {
+    /// The field's name.
+    pub name: String,
+    /// Its offset from the start of the struct, in bytes.
+    pub offset: u32,
+    /// Its type.
+    pub ty: Ty,
+}
+
+/// Nesting deeper than this is refused when decoding untrusted bytes.
+const MAX_DEPTH: u32 = 32;
+/// More nodes than this are refused when decoding untrusted bytes.
+const MAX_NODES: usize = 100_000;
+
+const TAG_PRIM: u8 = 1;
+const TAG_ARRAY: u8 = 2;
+const TAG_STRUCT: u8 = 3;
+
+impl Ty {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            Ty::Prim(p) => u64::from(p.size()),
+            Ty::Array(elem, len) => elem.size() * u64::from(*len),
+            Ty::Struct(s) => u64::from(s.size),
+        }
+    }
+
+    /// Alignment in bytes, the same in 32-bit and 64-bit processes.
+    pub fn align(&self) -> u32 {
+        match self {
+            Ty::Prim(p) => p.size(),
+            Ty::Array(elem, _) => elem.align(),
+            Ty::Struct(s) => s.align,
+        }
+    }
+
+    /// A short name: `u32`, `[f32; 50]`, `MySharedData`.
+    pub fn summary(&self) -> String {
+        match self {
+            Ty::Prim(p) => p.name().to_owned(),
+            Ty::Array(elem, len) => format!("[{}; {len}]", elem.summary()),
+            Ty::Struct(s) => s.name.clone(),
+        }
+    }
+
+    /// Appends the fixed little-endian encoding of `self` to `out`.
+    ///
+    /// ```text
+    /// prim:   1, code: u8
+    /// array:  2, len: u32, elem
+    /// struct: 3, name, size: u32, align: u32, nfields: u32, { name, offset: u32, ty }*
+    /// name:   len: u16, UTF-8 bytes
+    /// ```
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Ty::Prim(p) => out.extend([TAG_PRIM, p.code()]),
+            Ty::Array(elem, len) => {
+                out.push(TAG_ARRAY);
+                out.extend(len.to_le_bytes());
+                elem.encode(out);
+            }
+            Ty::Struct(s) => {
+                out.push(TAG_STRUCT);
+                encode_name(&s.name, out);
+                out.extend(s.size.to_le_bytes());
+                out.extend(s.align.to_le_bytes());
+                out.extend((s.fields.len() as u32).to_le_bytes());
+                for f in &s.fields {
+                    encode_name(&f.name, out);
+                    out.extend(f.offset.to_le_bytes());
+                    f.ty.encode(out);
+                }
+            }
+        }
+    }
+
+    /// The encoding as a new vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decodes an encoding made by [`encode`](Self::encode), from bytes that
+    /// may be hostile: every length and count is checked, nesting is limited,
+    /// and the whole input must be used. The result is also checked for
+    /// consistency (fields inside their struct, sizes adding up), so that code
+    /// decoding values with it cannot read out of bounds.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Ty, String> {
+        let mut r = Reader {
+            bytes,
+            at: 0,
+            nodes: 0,
+        };
+        let ty = r.ty(0)?;
+        if r.at != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the layout",
+                bytes.len() - r.at
+            ));
+        }
+        ty.validate()?;
+        Ok(ty)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            Ty::Prim(_) => Ok(()),
+            Ty::Array(elem, len) => {
+                elem.validate()?;
+                if elem
+                    .size()
+                    .checked_mul(u64::from(*len))
+                    .is_none_or(|s| s > u64::from(u32::MAX))
+                {
+                    return Err(format!("array [{}; {len}] is too large", elem.summary()));
+                }
+                Ok(())
+            }
+            Ty::Struct(s) => {
+                if s.align == 0 || !s.align.is_power_of_two() {
+                    return Err(format!("struct `{}` has alignment {}", s.name, s.align));
+                }
+                for f in &s.fields {
+                    f.ty.validate()?;
+                    let end = u64::from(f.offset) + f.ty.size();
+                    if end > u64::from(s.size) {
+                        return Err(format!(
+                            "field `{}` of `{}` ends at {end}, past the struct's {} bytes",
+                            f.name, s.name, s.size
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Describes the first difference between `self` (what this program
+    /// expects) and `found` (what a segment holds), or `None` if they match.
+    ///
+    /// ```
+    /// use shmkit::layout::{Field, Prim, StructTy, Ty};
+    /// let s = |ty| Ty::Struct(StructTy {
+    ///     name: "S".into(), size: 8, align: 4,
+    ///     fields: vec![Field { name: "letter".into(), offset: 4, ty }],
+    /// });
+    /// assert_eq!(
+    ///     s(Ty::Prim(Prim::U16)).difference(&s(Ty::Prim(Prim::U32))).unwrap(),
+    ///     "field `letter`: u16 at offset 4 here, u32 at offset 4 in the segment",
+    /// );
+    /// ```
+    pub fn difference(&self, found: &Ty) -> Option<String> {
+        diff("", self, found)
+    }
+}
+
+fn encode_name(name: &str, out: &mut Vec<u8>) {
+    let bytes = &name.as_bytes()[..name.len().min(u16::MAX as usize)];
+    out.extend((bytes.len() as u16).to_le_bytes());
+    out.extend(bytes);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    nodes: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> std::result::Result<&[u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("layout truncated at byte {}", self.at))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> std::result::Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> std::result::Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn name(&mut self) -> std::result::Result<String, String> {
+        let len = self.u16()?;
+        let at = self.at;
+        let bytes = self.take(len.into())?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| format!("name at byte {at} is not UTF-8"))
+    }
+
+    fn ty(&mut self, depth: u32) -> std::result::Result<Ty, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("layout nests deeper than {MAX_DEPTH}"));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(format!("layout has more than {MAX_NODES} nodes"));
+        }
+        let at = self.at;
+        match self.u8()? {
+            TAG_PRIM => {
+                let code = self.u8()?;
+                let p = Prim::from_code(code)
+                    .ok_or_else(|| format!("unknown primitive code {code} at byte {at}"))?;
+                Ok(Ty::Prim(p))
+            }
+            TAG_ARRAY => {
+                let len = self.u32()?;
+                Ok(Ty::Array(Box::new(self.ty(depth + 1)?), len))
+            }
+            TAG_STRUCT => {
+                let name = self.name()?;
+                let size = self.u32()?;
+                let align = self.u32()?;
+                let n = self.u32()?;
+                // Each field takes at least 8 bytes: a hostile count cannot
+                // make us allocate more than the input justifies.
+                if u64::from(n) * 8 > (self.bytes.len() - self.at) as u64 {
+                    return Err(format!(
+                        "struct `{name}` claims {n} fields, more than the layout holds"
+                    ));
+                }
+                let mut fields = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let name = self.name()?;
+                    let offset = self.u32()?;
+                    let ty = self.ty(depth + 1)?;
+                    fields.push(Field { name, offset, ty });
+                }
+                Ok(Ty::Struct(StructTy {
+                    name,
+                    size,
+                    align,
+                    fields,
+                }))
+            }
+            tag => Err(format!("unknown tag {tag} at byte {at}")),
+        }
+    }
+}
+
+fn diff(path: &str, here: &Ty, found: &Ty) -> Option<String> {
+    let what = if path.is_empty() {
+        "the type".to_owned()
+    } else {
+        format!("field `{path}`")
+    };
+    match (here, found) {
+        (Ty::Struct(a), Ty::Struct(b)) => {
+            if a.name != b.name {
+                return Some(format!(
+                    "{what}: struct `{}` here, struct `{}` in the segment",
+                    a.name, b.name
+                ));
+            }
+            for (i, (fa, fb)) in a.fields.iter().zip(&b.fields).enumerate() {
+                let sub = if path.is_empty() {
+                    fa.name.clone()
+                } else {
+                    format!("{path}.{}", fa.name)
+                };
+                if fa.name != fb.name {
+                    return Some(format!(
+                        "field {} of `{}`: `{}` ({} at offset {}) here, `{}` ({} at offset {}) in the segment",
+                        i + 1,
+                        a.name,
+                        fa.name,
+                        fa.ty.summary(),
+                        fa.offset,
+                        fb.name,
+                        fb.ty.summary(),
+                        fb.offset
+                    ));
+                }
+                if fa.offset != fb.offset || !same_shape(&fa.ty, &fb.ty) {
+                    return Some(format!(
+                        "field `{sub}`: {} at offset {} here, {} at offset {} in the segment",
+                        fa.ty.summary(),
+                        fa.offset,
+                        fb.ty.summary(),
+                        fb.offset
+                    ));
+                }
+                if let Some(d) = diff(&sub, &fa.ty, &fb.ty) {
+                    return Some(d);
+                }
+            }
+            let (na, nb) = (a.fields.len(), b.fields.len());
+            if na > nb {
+                let f = &a.fields[nb];
+                return Some(format!(
+                    "field `{}` ({} at offset {}) is here but not in the segment",
+                    join(path, &f.name),
+                    f.ty.summary(),
+                    f.offset
+                ));
+            }
+            if nb > na {
+                let f = &b.fields[na];
+                return Some(format!(
+                    "field `{}` ({} at offset {}) is in the segment but not here",
+                    join(path, &f.name),
+                    f.ty.summary(),
+                    f.offset
+                ));
+            }
+            if a.size != b.size || a.align != b.align {
+                return Some(format!(
+                    "{what}: `{}` is {} bytes aligned to {} here, {} bytes aligned to {} in the segment",
+                    a.name, a.size, a.align, b.size, b.align
+                ));
+            }
+            None
+        }
+        (Ty::Array(ea, la), Ty::Array(eb, lb)) if la == lb => diff(&format!("{path}[]"), ea, eb),
+        _ if here == found => None,
+        _ => Some(format!(
+            "{what}: {} here, {} in the segment",
+            here.summary(),
+            found.summary()
+        )),
+    }
+}
+
+/// Whether two types agree at the top: same primitive, same array length and
+/// element summary, or structs of the same name (compared further by `diff`).
+fn same_shape(a: &Ty, b: &Ty) -> bool {
+    match (a, b) {
+        (Ty::Struct(x), Ty::Struct(y)) => x.name == y.name,
+        (Ty::Array(x, n), Ty::Array(y, m)) => n == m && same_shape(x, y),
+        _ => a == b,
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary())
+    }
+}
+
+// ---- typed places -------------------------------------------------------------
+
+/// A handle through which a typed place in shared memory is reached: a
+/// [`Shared`](crate::Shared) or a [`Ref`]. Generated field accessors use it.
+pub trait Base {
+    /// The segment the place lives in.
+    fn segment(&self) -> &Segment;
+    /// The address of the place.
+    fn addr(&self) -> *mut u8;
+}
+
+/// A typed place inside a mapped segment: a field, an array element, or a
+/// whole value. It reads and writes by copy ([`get`](Self::get),
+/// [`set`](Self::set)) and reaches its own fields through `Deref`, so
+/// `data.numbers().at(10).set(1.45)` is one line.
+///
+/// A `Ref` borrows the segment, so it cannot outlive the mapping.
+pub struct Ref<'a, T: Layout> {
+    seg: &'a Segment,
+    ptr: NonNull<T>,
+    _t: PhantomData<T>,
+}
+
+impl<'a, T: Layout> Ref<'a, T> {
+    /// A place of type `T` at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must be aligned for `T` and `ptr..ptr + size_of::<T>()` must lie
+    /// inside `seg`'s mapping.
+    #[doc(hidden)]
+    pub unsafe fn new(seg: &'a Segment, ptr: *mut T) -> Self {
+        Ref {
+            seg,
+            // SAFETY: a pointer inside a live mapping is not null (caller's
+            // obligation).
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _t: PhantomData,
+        }
+    }
+
+    /// Copies the value out. Each aligned primitive is read with one atomic
+    /// load, so it is never torn; a larger value may mix a peer's old and new
+    /// writes (use `shmkit::sync` for consistent snapshots).
+    pub fn get(&self) -> T {
+        let mut value = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY:
+        // - `value` is `size_of::<T>()` writable bytes; viewing them as `u8`
+        //   and overwriting every one is allowed for a `MaybeUninit`;
+        // - the source range lies in the live mapping (`new`'s contract), and
+        //   this process only accesses it atomically (`copy`).
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                value.as_mut_ptr().cast::<u8>(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        // SAFETY: as just argued: the source lies in the mapping.
+        unsafe { copy::load(self.ptr.as_ptr().cast(), bytes) };
+        // SAFETY: every byte was written, and every bit pattern is a valid `T`
+        // (`Layout`'s contract).
+        unsafe { value.assume_init() }
+    }
+
+    /// Copies `value` in.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    pub fn set(&self, value: T) -> Result<()> {
+        if self.seg.is_read_only() {
+            return Err(Error::ReadOnly {
+                name: self.seg.name().to_owned(),
+            });
+        }
+        // SAFETY: `T` has no padding (`Layout`'s contract), so all of its
+        // `size_of::<T>()` bytes are initialised.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        };
+        // SAFETY: the destination lies in the live, writable mapping, and this
+        // process only accesses it atomically.
+        unsafe { copy::store(self.ptr.as_ptr().cast(), bytes) };
+        Ok(())
+    }
+
+    /// The offset of this place from the start of the segment.
+    pub fn offset(&self) -> usize {
+        self.ptr.as_ptr() as usize - self.seg.as_ptr() as usize
+    }
+}
+
+impl<T: InPlace> Ref<'_, T> {
+    /// Borrows a value made only of atomics in place.
+    pub fn in_place(&self) -> &T {
+        // SAFETY:
+        // - the pointer is aligned and inside the live mapping, which the
+        //   borrow of the segment keeps alive;
+        // - `T: InPlace` is only ever accessed atomically, so concurrent
+        //   writes by other processes are not data races.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: Layout> Base for Ref<'_, T> {
+    fn segment(&self) -> &Segment {
+        self.seg
+    }
+    fn addr(&self) -> *mut u8 {
+        self.ptr.as_ptr().cast()
+    }
+}
+
+impl<T: Layout> std::ops::Deref for Ref<'_, T> {
+    type Target = T::Fields<Self>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: `T::Fields<B>` is `#[repr(transparent)]` over `B`
+        // (`Layout`'s contract), so the two references have the same layout
+        // and validity; the result borrows `self`.
+        unsafe { &*(self as *const Self).cast::<Self::Target>() }
+    }
+}
+
+impl<T: Layout + fmt::Debug> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// Builds the `Ref` of a field at `offset` from a handle.
+///
+/// # Safety
+/// `offset` must be the offset of a field of type `F` inside the value of
+/// type `T` at `base.addr()`.
+#[doc(hidden)]
+pub unsafe fn field<B: Base, F: Layout>(base: &B, offset: usize) -> Ref<'_, F> {
+    // SAFETY: the field lies inside the value, which lies inside the mapping,
+    // and is aligned because the value is (caller's obligation).
+    unsafe { Ref::new(base.segment(), base.addr().add(offset).cast()) }
+}
+
+/// The accessors of a primitive: none beyond [`Ref`]'s own.
+#[repr(transparent)]
+pub struct NoFields<B>(B);
+
+/// The accessors of an array `[T; N]`.
+#[repr(transparent)]
+pub struct ArrayFields<B, T, const N: usize>(B, PhantomData<T>);
+
+impl<B: Base, T: Layout, const N: usize> ArrayFields<B, T, N> {
+    /// Element `i`.
+    ///
+    /// # Panics
+    /// If `i >= N`, like indexing a slice.
+    pub fn at(&self, i: usize) -> Ref<'_, T> {
+        self.try_at(i)
+            .unwrap_or_else(|| panic!("index {i} out of bounds for an array of {N}"))
+    }
+
+    /// Element `i`, or `None` if `i >= N`.
+    pub fn try_at(&self, i: usize) -> Option<Ref<'_, T>> {
+        (i < N).then(|| {
+            // SAFETY: element `i < N` of a `[T; N]` at `addr` lies inside it
+            // and is aligned for `T`.
+            unsafe { Ref::new(self.0.segment(), self.0.addr().cast::<T>().add(i)) }
+        })
+    }
+
+    /// The number of elements, `N`.
+    pub fn len(&self) -> usize {
+        N
+    }
+
+    /// Whether `N` is zero.
+    pub fn is_empty(&self) -> bool {
+        N == 0
+    }
+}
+
+macro_rules! prims {
+    ($($t:ty => $p:ident, $inplace:tt;)*) => {$(
+        // SAFETY: a fixed-width primitive (or its atomic) has no padding, every
+        // bit pattern is valid, and its size and layout do not depend on the
+        // target's pointer width (64-bit atomics are 8-aligned everywhere;
+        // plain u64/i64/f64 may be 4-aligned on i686, which the description's
+        // natural alignment hides, and padding checks rule out any offset
+        // that would differ).
+        unsafe impl Layout for $t {
+            type Fields<B> = NoFields<B>;
+            fn describe() -> Ty {
+                Ty::Prim(Prim::$p)
+            }
+        }
+        prims!(@inplace $t, $inplace);
+    )*};
+    (@inplace $t:ty, true) => {
+        // SAFETY: an atomic is only accessed through atomic operations.
+        unsafe impl InPlace for $t {}
+    };
+    (@inplace $t:ty, false) => {};
+}
+
+prims! {
+    u8 => U8, false;
+    i8 => I8, false;
+    u16 => U16, false;
+    i16 => I16, false;
+    u32 => U32, false;
+    i32 => I32, false;
+    u64 => U64, false;
+    i64 => I64, false;
+    f32 => F32, false;
+    f64 => F64, false;
+    AtomicU8 => AtomicU8, true;
+    AtomicI8 => AtomicI8, true;
+    AtomicU16 => AtomicU16, true;
+    AtomicI16 => AtomicI16, true;
+    AtomicU32 => AtomicU32, true;
+    AtomicI32 => AtomicI32, true;
+    AtomicU64 => AtomicU64, true;
+    AtomicI64 => AtomicI64, true;
+}
+
+// SAFETY: an array of `Layout` elements has no padding between elements (size
+// is a multiple of alignment), every bit pattern is valid, and its layout is
+// the element's repeated; `ArrayFields` is `repr(transparent)` over `B` (the
+// `PhantomData` is zero-sized).
+unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
+    type Fields<B> = ArrayFields<B, T, N>;
+    fn describe() -> Ty {
+        const {
+            assert!(
+                N <= u32::MAX as usize,
+                "arrays in shared memory hold at most u32::MAX elements"
+            )
+        };
+        Ty::Array(Box::new(T::describe()), N as u32)
+    }
+}
+
+// SAFETY: an array of atomics is only accessed element by element, atomically.
+unsafe impl<T: InPlace, const N: usize> InPlace for [T; N] {}
+
+/// Support for the derive macro; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::mem::{align_of, offset_of, size_of};
+
+    /// The description's alignment of a derived struct: the largest natural
+    /// alignment of its fields, or its own `align_of` if larger (`repr(align)`).
+    pub fn struct_align(own: usize, fields: &[u32]) -> u32 {
+        fields.iter().copied().fold(own as u32, u32::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Ty {
+        Ty::Struct(StructTy {
+            name: "Outer".into(),
+            size: 24,
+            align: 8,
+            fields: vec![
+                Field {
+                    name: "a".into(),
+                    offset: 0,
+                    ty: Ty::Prim(Prim::U64),
+                },
+                Field {
+                    name: "inner".into(),
+                    offset: 8,
+                    ty: Ty::Struct(StructTy {
+                        name: "Inner".into(),
+                        size: 8,
+                        align: 4,
+                        fields: vec![
+                            Field {
+                                name: "x".into(),
+                                offset: 0,
+                                ty: Ty::Prim(Prim::F32),
+                            },
+                            Field {
+                                name: "y".into(),
+                                offset: 4,
+                                ty: Ty::Prim(Prim::I32),
+                            },
+                        ],
+                    }),
+                },
+                Field {
+                    name: "arr".into(),
+                    offset: 16,
+                    ty: Ty::Array(Box::new(Ty::Prim(Prim::U16)), 4),
+                },
+            ],
+        })
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let ty = sample();
+        assert_eq!(Ty::decode(&ty.to_bytes()).unwrap(), ty);
+        for p in PRIMS {
+            assert_eq!(Ty::decode(&Ty::Prim(p).to_bytes()).unwrap(), Ty::Prim(p));
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_every_truncation_and_trailing_bytes() {
+        let bytes = sample().to_bytes();
+        for n in 0..bytes.len() {
+            assert!(Ty::decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        let mut more = bytes.clone();
+        more.push(0);
+        assert!(Ty::decode(&more).unwrap_err().contains("trailing"));
+    }
+
+    #[test]
+    fn decoding_refuses_hostile_counts_depth_and_inconsistency() {
+        // A struct claiming four billion fields.
+        let mut b = vec![TAG_STRUCT, 1, 0, b'S'];
+        b.extend(8u32.to_le_bytes());
+        b.extend(4u32.to_le_bytes());
+        b.extend(u32::MAX.to_le_bytes());
+        assert!(Ty::decode(&b).unwrap_err().contains("claims"));
+        // Arrays nested 1000 deep.
+        let mut deep = Vec::new();
+        for _ in 0..1000 {
+            deep.push(TAG_ARRAY);
+            deep.extend(1u32.to_le_bytes());
+        }
+        deep.extend([TAG_PRIM, 1]);
+        assert!(Ty::decode(&deep).unwrap_err().contains("deeper"));
+        // A field past the end of its struct.
+        let mut bad = sample();
+        if let Ty::Struct(s) = &mut bad {
+            s.size = 10;
+        }
+        assert!(Ty::decode(&bad.to_bytes())
+            .unwrap_err()
+            .contains("past the struct"));
+        // An array whose size overflows.
+        let huge = Ty::Array(
+            Box::new(Ty::Array(Box::new(Ty::Prim(Prim::U64)), u32::MAX)),
+            u32::MAX,
+        );
+        assert!(Ty::decode(&huge.to_bytes()).is_err());
+        assert!(Ty::decode(&[9]).unwrap_err().contains("unknown tag"));
+        assert!(Ty::decode(&[TAG_PRIM, 200])
+            .unwrap_err()
+            .contains("primitive"));
+    }
+
+    fn with_field(i: usize, f: impl FnOnce(&mut Field)) -> Ty {
+        let mut ty = sample();
+        if let Ty::Struct(s) = &mut ty {
+            f(&mut s.fields[i]);
+        }
+        ty
+    }
+
+    #[test]
+    fn differences_name_the_first_field_that_differs() {
+        let here = sample();
+        assert_eq!(here.difference(&sample()), None);
+        let retyped = with_field(0, |f| f.ty = Ty::Prim(Prim::I64));
+        assert_eq!(
+            here.difference(&retyped).unwrap(),
+            "field `a`: u64 at offset 0 here, i64 at offset 0 in the segment"
+        );
+        let renamed = with_field(0, |f| f.name = "b".into());
+        assert!(here
+            .difference(&renamed)
+            .unwrap()
+            .contains("`a` (u64 at offset 0) here, `b`"));
+        let resized = with_field(2, |f| f.ty = Ty::Array(Box::new(Ty::Prim(Prim::U16)), 3));
+        assert_eq!(
+            here.difference(&resized).unwrap(),
+            "field `arr`: [u16; 4] at offset 16 here, [u16; 3] at offset 16 in the segment"
+        );
+        let moved = with_field(2, |f| f.offset = 18);
+        assert!(here
+            .difference(&moved)
+            .unwrap()
+            .contains("offset 16 here, [u16; 4] at offset 18"));
+        let nested = with_field(1, |f| {
+            if let Ty::Struct(s) = &mut f.ty {
+                s.fields[1].ty = Ty::Prim(Prim::U32);
+            }
+        });
+        assert_eq!(
+            here.difference(&nested).unwrap(),
+            "field `inner.y`: i32 at offset 4 here, u32 at offset 4 in the segment"
+        );
+        let mut fewer = sample();
+        if let Ty::Struct(s) = &mut fewer {
+            s.fields.pop();
+        }
+        assert!(here
+            .difference(&fewer)
+            .unwrap()
+            .contains("`arr` ([u16; 4] at offset 16) is here but not in the segment"));
+        assert!(fewer
+            .difference(&here)
+            .unwrap()
+            .contains("is in the segment but not here"));
+        assert!(here
+            .difference(&Ty::Prim(Prim::U8))
+            .unwrap()
+            .contains("the type: Outer here, u8 in the segment"));
+    }
+
+    #[test]
+    fn prim_values_format_little_endian() {
+        assert_eq!(Prim::I32.format(&(-5i32).to_le_bytes()), "-5");
+        assert_eq!(Prim::F32.format(&1.45f32.to_le_bytes()), "1.45");
+        assert_eq!(Prim::U16.format(&88u16.to_le_bytes()), "88");
+        assert_eq!(Prim::F64.format(&2.5f64.to_le_bytes()), "2.5");
+    }
+}

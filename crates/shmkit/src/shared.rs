@@ -1,0 +1,666 @@
+//! Typed segments: a [`Layout`] struct behind a checked header.
+//!
+//! # The header
+//! A typed segment starts with a 64-byte header, then the layout description,
+//! then the data at `data_offset`. Every field has a fixed width and is
+//! little-endian, so 32-bit and 64-bit processes read the same header.
+//!
+//! | offset | field         | type     | meaning                                         |
+//! |--------|---------------|----------|-------------------------------------------------|
+//! | 0      | `magic`       | [u8; 8]  | `\x89SHMKIT\n`                                  |
+//! | 8      | `version`     | u32      | header format version, 1                        |
+//! | 12     | `state`       | u32      | 0 while the creator initialises, `READY` after  |
+//! | 16     | `data_offset` | u32      | where the value starts                          |
+//! | 20     | `layout_len`  | u32      | bytes of layout description at offset 64        |
+//! | 24     | `data_size`   | u64      | `size_of::<T>()`                                |
+//! | 32     | `total_size`  | u64      | header + layout + value, in bytes               |
+//! | 40     | `creator_pid` | u32      | for display only; liveness never relies on it   |
+//! | 44     | `data_align`  | u32      | alignment of the value                          |
+//! | 48     | `layout_hash` | u64      | FNV-1a of the layout description                |
+//! | 56     | reserved      | u64      | zero                                            |
+//!
+//! # Initialisation
+//! The creator makes the segment exclusively, holding a liveness lock that the
+//! OS releases if it dies (see `os::Mapping::creator_state`), writes the
+//! header, the layout and the value, then publishes `state = READY` with a
+//! Release store and drops the lock. An opener waits for `READY` (Acquire); if
+//! the lock is free and the state is still not `READY`, the creator died
+//! first, and the opener gets [`Error::InitAbandoned`] instead of spinning.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::layout::{Base, InPlace, Layout, Ref, Ty};
+use crate::os::CreatorState;
+use crate::{failpoint, Error, Result, Segment, SegmentOptions};
+
+/// The first eight bytes of every typed segment.
+pub const MAGIC: [u8; 8] = *b"\x89SHMKIT\n";
+/// The header format this version of shmkit writes and reads.
+pub const VERSION: u32 = 1;
+/// The size of the fixed header.
+pub const HEADER_LEN: usize = 64;
+/// The `state` word once the creator has published the value.
+pub const READY: u32 = 0x5245_4459;
+
+const STATE_OFFSET: usize = 12;
+
+/// A typed segment's header, decoded. Read once from shared memory into this
+/// local copy, then validated; only the copy is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Header format version.
+    pub version: u32,
+    /// 0 while initialising, [`READY`] after.
+    pub state: u32,
+    /// Where the value starts.
+    pub data_offset: u32,
+    /// Length of the layout description.
+    pub layout_len: u32,
+    /// Size of the value.
+    pub data_size: u64,
+    /// Header, layout and value together.
+    pub total_size: u64,
+    /// The creator's process id (for display).
+    pub creator_pid: u32,
+    /// Alignment of the value.
+    pub data_align: u32,
+    /// FNV-1a hash of the layout description.
+    pub layout_hash: u64,
+}
+
+impl Header {
+    /// Decodes the fixed header; `None` if the magic is not shmkit's.
+    pub fn parse(bytes: &[u8; HEADER_LEN]) -> Option<Header> {
+        if bytes[..8] != MAGIC {
+            return None;
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        Some(Header {
+            version: u32_at(8),
+            state: u32_at(12),
+            data_offset: u32_at(16),
+            layout_len: u32_at(20),
+            data_size: u64_at(24),
+            total_size: u64_at(32),
+            creator_pid: u32_at(40),
+            data_align: u32_at(44),
+            layout_hash: u64_at(48),
+        })
+    }
+
+    fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
+        b[12..16].copy_from_slice(&self.state.to_le_bytes());
+        b[16..20].copy_from_slice(&self.data_offset.to_le_bytes());
+        b[20..24].copy_from_slice(&self.layout_len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.data_size.to_le_bytes());
+        b[32..40].copy_from_slice(&self.total_size.to_le_bytes());
+        b[40..44].copy_from_slice(&self.creator_pid.to_le_bytes());
+        b[44..48].copy_from_slice(&self.data_align.to_le_bytes());
+        b[48..56].copy_from_slice(&self.layout_hash.to_le_bytes());
+        b
+    }
+
+    /// Checks the header against a segment of `seg_len` bytes, so that every
+    /// range it names lies inside the segment.
+    pub fn validate(&self, seg_len: usize) -> std::result::Result<(), String> {
+        if self.version != VERSION {
+            return Err(format!(
+                "header format version {}, this shmkit reads {VERSION}",
+                self.version
+            ));
+        }
+        let layout_end = HEADER_LEN as u64 + u64::from(self.layout_len);
+        if u64::from(self.data_offset) < layout_end {
+            return Err(format!(
+                "data offset {} overlaps the layout, which ends at {layout_end}",
+                self.data_offset
+            ));
+        }
+        if self.data_align == 0
+            || !self.data_align.is_power_of_two()
+            || self.data_offset % self.data_align != 0
+        {
+            return Err(format!(
+                "data offset {} is not aligned to {}",
+                self.data_offset, self.data_align
+            ));
+        }
+        let data_end = u64::from(self.data_offset).checked_add(self.data_size);
+        if data_end != Some(self.total_size) {
+            return Err(format!(
+                "total size {} is not data offset {} plus data size {}",
+                self.total_size, self.data_offset, self.data_size
+            ));
+        }
+        if self.total_size > seg_len as u64 {
+            return Err(format!(
+                "header claims {} bytes, the segment has {seg_len}",
+                self.total_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a, 64-bit: a stable hash for quick comparison and display.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Reads a typed segment's header and layout description, validated, without
+/// knowing its Rust type. Used by tools that inspect segments.
+///
+/// # Errors
+/// [`Error::NotTyped`] if there is no shmkit header, [`Error::Corrupted`] if
+/// it is inconsistent.
+pub fn read_header(seg: &Segment) -> Result<(Header, Ty)> {
+    let not_typed = |reason: String| Error::NotTyped {
+        name: seg.name().to_owned(),
+        reason,
+    };
+    if seg.len() < HEADER_LEN {
+        return Err(not_typed(format!("it has only {} bytes", seg.len())));
+    }
+    let mut raw = [0u8; HEADER_LEN];
+    seg.read_at(0, &mut raw)?;
+    let header = Header::parse(&raw).ok_or_else(|| not_typed("no shmkit magic number".into()))?;
+    let corrupted = |what: String| Error::Corrupted {
+        name: seg.name().to_owned(),
+        what,
+    };
+    header.validate(seg.len()).map_err(corrupted)?;
+    let mut layout = vec![0u8; header.layout_len as usize];
+    seg.read_at(HEADER_LEN, &mut layout)?;
+    if fnv1a(&layout) != header.layout_hash {
+        return Err(corrupted(
+            "the layout description does not match its hash".into(),
+        ));
+    }
+    let ty = Ty::decode(&layout).map_err(|e| corrupted(format!("bad layout description: {e}")))?;
+    if ty.size() != header.data_size {
+        return Err(corrupted(format!(
+            "layout of {} bytes, header says {}",
+            ty.size(),
+            header.data_size
+        )));
+    }
+    Ok((header, ty))
+}
+
+/// A value of type `T` in a named segment, checked on open.
+///
+/// Plain data is read and written by copy ([`load`](Self::load),
+/// [`store`](Self::store)); single fields through the generated accessors,
+/// which `Shared<T>` reaches by `Deref`:
+///
+/// ```
+/// #[derive(shmkit::Layout)]
+/// #[repr(C)]
+/// struct Data {
+///     value: i32,
+///     letter: u16,
+///     _pad: [u8; 2],
+///     numbers: [f32; 50],
+/// }
+///
+/// # let name = format!("doc-shared-{}", std::process::id());
+/// let data = shmkit::Shared::<Data>::create(&name)?;
+/// data.value().set(123)?;                     // data->Value = 123
+/// data.letter().set(u16::from(b'X'))?;
+/// data.numbers().at(10).set(1.45)?;
+///
+/// let peer = shmkit::Shared::<Data>::open(&name)?;   // checked against `Data`
+/// assert_eq!(peer.value().get(), 123);
+/// assert_eq!(peer.numbers().at(10).get(), 1.45);
+/// assert_eq!(peer.load().letter, u16::from(b'X'));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Shared<T: Layout> {
+    seg: Segment,
+    offset: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Layout> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("type", &std::any::type_name::<T>())
+            .field("segment", &self.seg)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl<T: Layout> Shared<T> {
+    /// Creates a typed segment holding a zero-filled `T`.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create(name: &str) -> Result<Self> {
+        Self::options().create(name)
+    }
+
+    /// Creates a typed segment holding `value`. Openers see `value` and never
+    /// anything earlier.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_with(name: &str, value: T) -> Result<Self> {
+        Self::options().create_with(name, value)
+    }
+
+    /// Opens a typed segment and checks its header and layout against `T`.
+    ///
+    /// # Errors
+    /// As [`Segment::open`], and [`Error::LayoutMismatch`] naming the first
+    /// difference, [`Error::NotTyped`], [`Error::Corrupted`],
+    /// [`Error::InitAbandoned`] (the creator died before finishing) and
+    /// [`Error::InitTimeout`].
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct V1 { value: i32, letter: u16, _pad: u16 }
+    /// mod other_program {
+    ///     #[derive(shmkit::Layout)]
+    ///     #[repr(C)]
+    ///     pub struct V1 { pub value: i32, pub letter: u32 }
+    /// }
+    /// # let name = format!("doc-mismatch-{}", std::process::id());
+    /// let _seg = shmkit::Shared::<V1>::create(&name)?;
+    /// let err = shmkit::Shared::<other_program::V1>::open(&name).unwrap_err();
+    /// assert!(err.to_string().contains(
+    ///     "field `letter`: u32 at offset 4 here, u16 at offset 4 in the segment"
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        Self::options().open(name)
+    }
+
+    /// Opens the typed segment, or creates it zero-filled. When many
+    /// processes race, exactly one initialises it.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str) -> Result<Self> {
+        Self::options().open_or_create(name)
+    }
+
+    /// Maps `T` at offset 0 of a new segment, with no header: for sharing with
+    /// C, C#, Python `ctypes` or numpy. Nothing is checked on open but the
+    /// size.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_raw(name: &str) -> Result<Self> {
+        Self::options().create_raw(name)
+    }
+
+    /// Maps `T` at offset 0 of an existing segment made by any program.
+    ///
+    /// # Errors
+    /// As [`Segment::open`], and [`Error::TooSmall`].
+    pub fn open_raw(name: &str) -> Result<Self> {
+        Self::options().open_raw(name)
+    }
+
+    /// The options builder: mode, read-only, persistence, trust, timeout.
+    pub fn options() -> SharedOptions<T> {
+        SharedOptions {
+            seg: SegmentOptions::default(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Copies the whole value out. Each aligned primitive is read atomically;
+    /// the struct as a whole is not a snapshot if a peer writes meanwhile
+    /// (use `shmkit::sync` for that).
+    pub fn load(&self) -> T {
+        self.place().get()
+    }
+
+    /// Copies `value` in.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only segment.
+    pub fn store(&self, value: &T) -> Result<()>
+    where
+        T: Copy,
+    {
+        self.place().set(*value)
+    }
+
+    /// The whole value as a typed place.
+    pub fn place(&self) -> Ref<'_, T> {
+        // SAFETY: `offset` was checked (or chosen) to hold a `T`, aligned,
+        // inside the mapping.
+        unsafe { Ref::new(&self.seg, self.addr().cast()) }
+    }
+
+    /// The segment underneath.
+    pub fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    /// Where the value starts in the segment (0 for raw segments).
+    pub fn data_offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl<T: InPlace> Shared<T> {
+    /// Borrows a value made only of atomics in place.
+    pub fn get(&self) -> &T {
+        // SAFETY:
+        // - the value is aligned and inside the mapping, which lives as long
+        //   as `self`;
+        // - `T: InPlace` is only accessed atomically, so other processes'
+        //   writes are not data races.
+        unsafe { &*self.addr().cast::<T>() }
+    }
+}
+
+impl<T: Layout> Base for Shared<T> {
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+    fn addr(&self) -> *mut u8 {
+        // SAFETY: `offset + size_of::<T>() <= len`, so the result stays
+        // inside the mapping.
+        unsafe { self.seg.as_mut_ptr().add(self.offset) }
+    }
+}
+
+impl<T: Layout> std::ops::Deref for Shared<T> {
+    type Target = T::Fields<Self>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: `T::Fields<B>` is `#[repr(transparent)]` over `B`
+        // (`Layout`'s contract); the result borrows `self`.
+        unsafe { &*(self as *const Self).cast::<Self::Target>() }
+    }
+}
+
+/// Options for a [`Shared`], as [`SegmentOptions`] for a [`Segment`].
+pub struct SharedOptions<T: Layout> {
+    seg: SegmentOptions,
+    _t: PhantomData<T>,
+}
+
+impl<T: Layout> SharedOptions<T> {
+    /// See [`SegmentOptions::mode`].
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.seg.mode(mode);
+        self
+    }
+
+    /// See [`SegmentOptions::read_only`].
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
+        self.seg.read_only(read_only);
+        self
+    }
+
+    /// See [`SegmentOptions::persist`].
+    pub fn persist(&mut self, persist: bool) -> &mut Self {
+        self.seg.persist(persist);
+        self
+    }
+
+    /// See [`SegmentOptions::trust_owner`].
+    pub fn trust_owner(&mut self, uid: u32) -> &mut Self {
+        self.seg.trust_owner(uid);
+        self
+    }
+
+    /// See [`SegmentOptions::accept_mode`].
+    pub fn accept_mode(&mut self, mode: u32) -> &mut Self {
+        self.seg.accept_mode(mode);
+        self
+    }
+
+    /// How long an opener waits for the creator to finish (default 5 s).
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.seg.timeout(timeout);
+        self
+    }
+
+    /// Where the value goes after the header and layout description.
+    fn plan() -> (Vec<u8>, usize, usize) {
+        let ty = T::describe();
+        let layout = ty.to_bytes();
+        let align = (ty.align() as usize).max(std::mem::align_of::<T>()).max(64);
+        let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align);
+        (layout, data_offset, data_offset + std::mem::size_of::<T>())
+    }
+
+    /// Creates a typed segment holding a zero-filled `T`.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create(&self, name: &str) -> Result<Shared<T>> {
+        self.create_inner(name, None)
+    }
+
+    /// Creates a typed segment holding `value`.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_with(&self, name: &str, value: T) -> Result<Shared<T>> {
+        self.create_inner(name, Some(value))
+    }
+
+    fn create_inner(&self, name: &str, value: Option<T>) -> Result<Shared<T>> {
+        let (layout, data_offset, total) = Self::plan();
+        let mut opts = self.seg.clone();
+        opts.hold_creator_lock = true;
+        let seg = opts.create(name, total)?;
+        Self::initialise(seg, &layout, data_offset, value)
+    }
+
+    /// Writes header, layout and value into a segment this process just
+    /// created (holding its liveness lock), then publishes it.
+    fn initialise(
+        seg: Segment,
+        layout: &[u8],
+        data_offset: usize,
+        value: Option<T>,
+    ) -> Result<Shared<T>> {
+        let header = Header {
+            version: VERSION,
+            state: 0,
+            data_offset: data_offset as u32,
+            layout_len: layout.len() as u32,
+            data_size: std::mem::size_of::<T>() as u64,
+            total_size: seg.len() as u64,
+            creator_pid: std::process::id(),
+            data_align: (T::describe().align() as usize).max(std::mem::align_of::<T>()) as u32,
+            layout_hash: fnv1a(layout),
+        };
+        // A read-only creator still initialises: write through the mapping
+        // only if it is writable.
+        if seg.is_read_only() {
+            return Err(Error::ReadOnly {
+                name: seg.name().to_owned(),
+            });
+        }
+        seg.write_at(0, &header.to_bytes())?;
+        seg.write_at(HEADER_LEN, layout)?;
+        let shared: Shared<T> = Shared {
+            seg,
+            offset: data_offset,
+            _t: PhantomData,
+        };
+        failpoint::hit("shared-before-value");
+        if let Some(value) = value {
+            shared.place().set(value)?;
+        }
+        failpoint::hit("shared-before-ready");
+        // SYNC(ready): publishes header, layout and value to openers.
+        shared.state().store(READY, Ordering::Release);
+        shared.seg.release_creator_lock();
+        Ok(shared)
+    }
+
+    /// Opens a typed segment and checks it against `T`.
+    ///
+    /// # Errors
+    /// As [`Shared::open`].
+    pub fn open(&self, name: &str) -> Result<Shared<T>> {
+        let seg = self.seg.open(name)?;
+        Self::check(seg, self.seg.timeout)
+    }
+
+    /// Opens the typed segment, or creates it zero-filled.
+    ///
+    /// # Errors
+    /// As [`Shared::open_or_create`].
+    pub fn open_or_create(&self, name: &str) -> Result<Shared<T>> {
+        self.open_or_create_with(name, || zeroed())
+    }
+
+    /// Opens the typed segment, or creates it holding `init()`. When many
+    /// processes race, exactly one calls `init`, and every one of them sees
+    /// its value.
+    ///
+    /// # Errors
+    /// As [`Shared::open_or_create`].
+    pub fn open_or_create_with(&self, name: &str, init: impl FnOnce() -> T) -> Result<Shared<T>> {
+        let (layout, data_offset, total) = Self::plan();
+        let mut opts = self.seg.clone();
+        opts.hold_creator_lock = true;
+        let seg = opts.open_or_create(name, total)?;
+        if seg.created() {
+            Self::initialise(seg, &layout, data_offset, Some(init()))
+        } else {
+            Self::check(seg, self.seg.timeout)
+        }
+    }
+
+    /// Waits until the segment is ready, then checks header and layout.
+    fn check(seg: Segment, timeout: Duration) -> Result<Shared<T>> {
+        let name = || seg.name().to_owned();
+        if seg.len() < HEADER_LEN {
+            return Err(Error::NotTyped {
+                name: name(),
+                reason: format!("it has only {} bytes", seg.len()),
+            });
+        }
+        // SAFETY: the header's `state` word lies at offset 12 < len, 4-aligned
+        // because mappings are page-aligned; accessed only atomically here.
+        let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        // SYNC(ready): the Acquire load pairs with the creator's Release store.
+        while state.load(Ordering::Acquire) != READY {
+            let mut magic = [0u8; 8];
+            seg.read_at(0, &mut magic)?;
+            if magic != MAGIC && magic != [0; 8] {
+                return Err(Error::NotTyped {
+                    name: name(),
+                    reason: "no shmkit magic number".into(),
+                });
+            }
+            match seg.creator_state() {
+                CreatorState::Gone => {
+                    // The lock is free: either the creator published just now
+                    // (look again), or it died first.
+                    if state.load(Ordering::Acquire) == READY {
+                        break;
+                    }
+                    return Err(Error::InitAbandoned { name: name() });
+                }
+                CreatorState::Alive | CreatorState::Unknown => {}
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::InitTimeout {
+                    name: name(),
+                    waited: start.elapsed(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+        let (header, found) = read_header(&seg)?;
+        let expected = T::describe();
+        if let Some(difference) = expected.difference(&found) {
+            return Err(Error::LayoutMismatch {
+                name: name(),
+                expected: Box::new(expected),
+                found: Box::new(found),
+                difference,
+            });
+        }
+        let offset = header.data_offset as usize;
+        if offset % std::mem::align_of::<T>() != 0
+            || header.data_size != std::mem::size_of::<T>() as u64
+        {
+            return Err(Error::Corrupted {
+                name: name(),
+                what: format!("the value at offset {offset} does not fit this type"),
+            });
+        }
+        Ok(Shared {
+            seg,
+            offset,
+            _t: PhantomData,
+        })
+    }
+
+    /// Maps `T` at offset 0 of a new segment, without a header.
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_raw(&self, name: &str) -> Result<Shared<T>> {
+        let seg = self.seg.create(name, std::mem::size_of::<T>().max(1))?;
+        Ok(Shared {
+            seg,
+            offset: 0,
+            _t: PhantomData,
+        })
+    }
+
+    /// Maps `T` at offset 0 of an existing segment, checking only its size.
+    ///
+    /// # Errors
+    /// As [`Segment::open`], and [`Error::TooSmall`].
+    pub fn open_raw(&self, name: &str) -> Result<Shared<T>> {
+        let seg = self.seg.open(name)?;
+        let needed = std::mem::size_of::<T>();
+        if seg.len() < needed {
+            return Err(Error::TooSmall {
+                name: name.to_owned(),
+                len: seg.len() as u64,
+                needed: needed as u64,
+            });
+        }
+        Ok(Shared {
+            seg,
+            offset: 0,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: Layout> Shared<T> {
+    fn state(&self) -> &AtomicU32 {
+        // SAFETY: typed segments are at least `HEADER_LEN` long; the `state`
+        // word at offset 12 is 4-aligned (mappings are page-aligned) and only
+        // accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.seg.as_mut_ptr().add(STATE_OFFSET).cast()) }
+    }
+}
+
+/// An all-zero `T`, valid because every bit pattern of a [`Layout`] type is.
+fn zeroed<T: Layout>() -> T {
+    // SAFETY: `T: Layout` promises every bit pattern, zero included, is valid.
+    unsafe { std::mem::zeroed() }
+}
