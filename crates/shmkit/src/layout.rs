@@ -13,6 +13,116 @@
 //! little-endian encoding ([`Ty::encode`], [`Ty::decode`]), so that an opener
 //! can check it and a tool can decode a segment's fields without the
 //! program's Rust types.
+//!
+//! # What the derive refuses
+//! Each of these fails to compile:
+//!
+//! A `bool` (a peer can write 2):
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { flag: bool }
+//! ```
+//!
+//! A `usize` (32-bit and 64-bit processes disagree):
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { len: usize }
+//! ```
+//!
+//! An `isize`:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { n: isize }
+//! ```
+//!
+//! A `char`:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { c: char }
+//! ```
+//!
+//! A raw pointer:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { p: *const u8 }
+//! ```
+//!
+//! A reference:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { r: &'static u32 }
+//! ```
+//!
+//! An enum field:
+//! ```compile_fail
+//! #[derive(Clone, Copy)] #[repr(u8)] enum E { A }
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { e: E }
+//! ```
+//!
+//! Padding (a `u8` followed by a `u32`):
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u8, b: u32 }
+//! ```
+//!
+//! Tail padding:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u64, b: u32 }
+//! ```
+//!
+//! A struct without `#[repr(C)]`, whose field order Rust may change:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! struct S { a: u32 }
+//! ```
+//!
+//! A packed struct, whose fields are unaligned:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C, packed)]
+//! struct S { a: u32 }
+//! ```
+//!
+//! An enum:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! enum E { A, B }
+//! ```
+//!
+//! `in_place` on a struct with a plain (non-atomic) field:
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[shmkit(in_place)]
+//! #[repr(C)]
+//! struct S { a: u32 }
+//! ```
+//!
+//! While this compiles: explicit padding, nested structs, arrays, atomics.
+//! ```
+//! use std::sync::atomic::AtomicU32;
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct Point { x: f32, y: f32 }
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u8, _pad: [u8; 3], b: u32, points: [Point; 4], hits: AtomicU32, _pad2: u32 }
+//! assert_eq!(
+//!     <S as shmkit::Layout>::describe().summary(),
+//!     "S"
+//! );
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -483,12 +593,6 @@ fn diff(path: &str, here: &Ty, found: &Ty) -> Option<String> {
     };
     match (here, found) {
         (Ty::Struct(a), Ty::Struct(b)) => {
-            if a.name != b.name {
-                return Some(format!(
-                    "{what}: struct `{}` here, struct `{}` in the segment",
-                    a.name, b.name
-                ));
-            }
             for (i, (fa, fb)) in a.fields.iter().zip(&b.fields).enumerate() {
                 let sub = if path.is_empty() {
                     fa.name.clone()
@@ -499,7 +603,7 @@ fn diff(path: &str, here: &Ty, found: &Ty) -> Option<String> {
                     return Some(format!(
                         "field {} of `{}`: `{}` ({} at offset {}) here, `{}` ({} at offset {}) in the segment",
                         i + 1,
-                        a.name,
+                        if path.is_empty() { &a.name } else { path },
                         fa.name,
                         fa.ty.summary(),
                         fa.offset,
@@ -538,6 +642,14 @@ fn diff(path: &str, here: &Ty, found: &Ty) -> Option<String> {
                     join(path, &f.name),
                     f.ty.summary(),
                     f.offset
+                ));
+            }
+            // Fields first: they say more than the struct's name, which may
+            // differ merely because the two programs named it differently.
+            if a.name != b.name {
+                return Some(format!(
+                    "{what}: struct `{}` here, struct `{}` in the segment",
+                    a.name, b.name
                 ));
             }
             if a.size != b.size || a.align != b.align {
