@@ -694,6 +694,287 @@ impl fmt::Display for Ty {
     }
 }
 
+// ---- values decoded without the Rust type ---------------------------------------
+
+/// A value decoded from a segment's bytes with a stored [`Ty`], for tools that
+/// have no Rust type for it (the `shmkit` CLI).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// An unsigned integer.
+    Unsigned(u64),
+    /// A signed integer.
+    Signed(i64),
+    /// An `f32`, kept as such so that it prints as written (`1.45`).
+    F32(f32),
+    /// An `f64`.
+    F64(f64),
+    /// An array's elements.
+    Array(Vec<Value>),
+    /// A struct's fields, in order.
+    Struct(Vec<(String, Value)>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Unsigned(v) => write!(f, "{v}"),
+            Value::Signed(v) => write!(f, "{v}"),
+            Value::F32(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Array(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Struct(fields) => {
+                f.write_str("{ ")?;
+                for (i, (name, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name}: {v}")?;
+                }
+                f.write_str(" }")
+            }
+        }
+    }
+}
+
+/// One primitive inside a [`Ty`]: where it is and what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// Its path: `value`, `numbers[10]`, `inner.x`.
+    pub path: String,
+    /// Its offset from the start of the value.
+    pub offset: u64,
+    /// Its type.
+    pub prim: Prim,
+}
+
+impl Prim {
+    /// Decodes one little-endian value (`bytes` holds at least
+    /// [`size`](Self::size) bytes).
+    pub fn value(self, bytes: &[u8]) -> Value {
+        use Prim::*;
+        let mut b = [0u8; 8];
+        let n = self.size() as usize;
+        b[..n].copy_from_slice(&bytes[..n]);
+        let raw = u64::from_le_bytes(b);
+        match self {
+            U8 | U16 | U32 | U64 | AtomicU8 | AtomicU16 | AtomicU32 | AtomicU64 => {
+                Value::Unsigned(raw)
+            }
+            I8 | AtomicI8 => Value::Signed(i64::from(raw as u8 as i8)),
+            I16 | AtomicI16 => Value::Signed(i64::from(raw as u16 as i16)),
+            I32 | AtomicI32 => Value::Signed(i64::from(raw as u32 as i32)),
+            I64 | AtomicI64 => Value::Signed(raw as i64),
+            F32 => Value::F32(f32::from_bits(raw as u32)),
+            F64 => Value::F64(f64::from_bits(raw)),
+        }
+    }
+
+    /// Parses `text` as a value of this type, range-checked, into its
+    /// little-endian bytes.
+    pub fn parse(self, text: &str) -> std::result::Result<Vec<u8>, String> {
+        use Prim::*;
+        let text = text.trim();
+        let bad = |e: &dyn fmt::Display| format!("`{text}` is not a valid {}: {e}", self.name());
+        let bytes = match self {
+            U8 | AtomicU8 => text
+                .parse::<u8>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            I8 | AtomicI8 => text
+                .parse::<i8>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            U16 | AtomicU16 => text
+                .parse::<u16>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            I16 | AtomicI16 => text
+                .parse::<i16>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            U32 | AtomicU32 => text
+                .parse::<u32>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            I32 | AtomicI32 => text
+                .parse::<i32>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            U64 | AtomicU64 => text
+                .parse::<u64>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            I64 | AtomicI64 => text
+                .parse::<i64>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            F32 => text
+                .parse::<f32>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+            F64 => text
+                .parse::<f64>()
+                .map_err(|e| bad(&e))?
+                .to_le_bytes()
+                .to_vec(),
+        };
+        Ok(bytes)
+    }
+}
+
+impl Ty {
+    /// Decodes a value of this type from `bytes`, which may be shorter than
+    /// the type claims (a hostile header): then it is an error, never a panic.
+    /// Call it on a [`decode`](Self::decode)d, hence validated, description.
+    pub fn read_value(&self, bytes: &[u8]) -> std::result::Result<Value, String> {
+        if (bytes.len() as u64) < self.size() {
+            return Err(format!(
+                "{} needs {} bytes, {} are there",
+                self.summary(),
+                self.size(),
+                bytes.len()
+            ));
+        }
+        Ok(match self {
+            Ty::Prim(p) => p.value(bytes),
+            Ty::Array(elem, len) => {
+                let size = elem.size() as usize;
+                let items = (0..*len as usize)
+                    .map(|i| elem.read_value(&bytes[i * size..]))
+                    .collect::<std::result::Result<_, _>>()?;
+                Value::Array(items)
+            }
+            Ty::Struct(s) => {
+                let fields = s
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        Ok((
+                            f.name.clone(),
+                            f.ty.read_value(&bytes[f.offset as usize..])?,
+                        ))
+                    })
+                    .collect::<std::result::Result<_, String>>()?;
+                Value::Struct(fields)
+            }
+        })
+    }
+
+    /// Every primitive in this type with its path and offset, in memory
+    /// order. Arrays longer than `max_array` contribute only their first
+    /// `max_array` elements.
+    pub fn leaves(&self, max_array: usize) -> Vec<Leaf> {
+        let mut out = Vec::new();
+        self.collect_leaves(String::new(), 0, max_array, &mut out);
+        out
+    }
+
+    fn collect_leaves(&self, path: String, offset: u64, max_array: usize, out: &mut Vec<Leaf>) {
+        match self {
+            Ty::Prim(p) => out.push(Leaf {
+                path,
+                offset,
+                prim: *p,
+            }),
+            Ty::Array(elem, len) => {
+                for i in 0..(*len as usize).min(max_array) {
+                    elem.collect_leaves(
+                        format!("{path}[{i}]"),
+                        offset + i as u64 * elem.size(),
+                        max_array,
+                        out,
+                    );
+                }
+            }
+            Ty::Struct(s) => {
+                for f in &s.fields {
+                    let sub = if path.is_empty() {
+                        f.name.clone()
+                    } else {
+                        format!("{path}.{}", f.name)
+                    };
+                    f.ty.collect_leaves(sub, offset + u64::from(f.offset), max_array, out);
+                }
+            }
+        }
+    }
+
+    /// Finds the primitive at `path` (`value`, `numbers[10]`, `inner.x`):
+    /// its offset and type, or an error that says which part of the path
+    /// does not exist.
+    pub fn find(&self, path: &str) -> std::result::Result<(u64, Prim), String> {
+        let mut ty = self;
+        let mut offset = 0u64;
+        let mut rest = path;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('[') {
+                let (index, tail) = after
+                    .split_once(']')
+                    .ok_or_else(|| format!("`{path}`: missing `]`"))?;
+                let Ty::Array(elem, len) = ty else {
+                    return Err(format!("`{path}`: {} is not an array", ty.summary()));
+                };
+                let i: u32 = index
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{path}`: `{index}` is not an index"))?;
+                if i >= *len {
+                    return Err(format!(
+                        "`{path}`: index {i} is out of bounds for {}",
+                        ty.summary()
+                    ));
+                }
+                offset += u64::from(i) * elem.size();
+                ty = elem;
+                rest = tail;
+            } else {
+                let rest2 = rest.strip_prefix('.').unwrap_or(rest);
+                let end = rest2.find(['.', '[']).unwrap_or(rest2.len());
+                let (name, tail) = rest2.split_at(end);
+                let Ty::Struct(s) = ty else {
+                    return Err(format!("`{path}`: {} has no field `{name}`", ty.summary()));
+                };
+                let f = s.fields.iter().find(|f| f.name == name).ok_or_else(|| {
+                    let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
+                    format!(
+                        "`{path}`: `{}` has no field `{name}` (fields: {})",
+                        s.name,
+                        names.join(", ")
+                    )
+                })?;
+                offset += u64::from(f.offset);
+                ty = &f.ty;
+                rest = tail;
+            }
+        }
+        match ty {
+            Ty::Prim(p) => Ok((offset, *p)),
+            other => Err(format!(
+                "`{path}` is a {}, not a single value: name one of its elements or fields",
+                other.summary()
+            )),
+        }
+    }
+}
+
 // ---- typed places -------------------------------------------------------------
 
 /// A handle through which a typed place in shared memory is reached: a
@@ -1105,6 +1386,42 @@ mod tests {
             .difference(&Ty::Prim(Prim::U8))
             .unwrap()
             .contains("the type: Outer here, u8 in the segment"));
+    }
+
+    #[test]
+    fn values_leaves_and_paths() {
+        let ty = sample();
+        let mut bytes = vec![0u8; 24];
+        bytes[..8].copy_from_slice(&7u64.to_le_bytes());
+        bytes[12..16].copy_from_slice(&(-3i32).to_le_bytes());
+        bytes[18..20].copy_from_slice(&9u16.to_le_bytes());
+        let v = ty.read_value(&bytes).unwrap();
+        assert_eq!(
+            v.to_string(),
+            "{ a: 7, inner: { x: 0, y: -3 }, arr: [0, 9, 0, 0] }"
+        );
+        assert!(ty.read_value(&bytes[..23]).is_err());
+        let paths: Vec<String> = ty
+            .leaves(2)
+            .into_iter()
+            .map(|l| format!("{}@{}", l.path, l.offset))
+            .collect();
+        assert_eq!(
+            paths,
+            ["a@0", "inner.x@8", "inner.y@12", "arr[0]@16", "arr[1]@18"]
+        );
+        assert_eq!(ty.find("arr[1]").unwrap(), (18, Prim::U16));
+        assert_eq!(ty.find("inner.y").unwrap(), (12, Prim::I32));
+        assert!(ty.find("arr[4]").unwrap_err().contains("out of bounds"));
+        assert!(ty
+            .find("nope")
+            .unwrap_err()
+            .contains("fields: a, inner, arr"));
+        assert!(ty.find("inner").unwrap_err().contains("not a single value"));
+        assert!(ty.find("a[0]").unwrap_err().contains("not an array"));
+        assert_eq!(Prim::U8.parse("255").unwrap(), [255]);
+        assert!(Prim::U8.parse("256").is_err());
+        assert_eq!(Prim::F32.parse("2.5").unwrap(), 2.5f32.to_le_bytes());
     }
 
     #[test]

@@ -62,7 +62,9 @@ pub use shmkit_derive::Layout;
 /// The header of typed segments, for tools that inspect them without knowing
 /// their Rust types (the `shmkit` CLI).
 pub mod header {
-    pub use crate::shared::{fnv1a, read_header, Header, HEADER_LEN, MAGIC, READY, VERSION};
+    pub use crate::shared::{
+        fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC, READY, VERSION,
+    };
 }
 
 /// The README's examples, compiled and run as doctests.

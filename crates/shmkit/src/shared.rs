@@ -195,6 +195,60 @@ pub fn read_header(seg: &Segment) -> Result<(Header, Ty)> {
     Ok((header, ty))
 }
 
+/// How far a typed segment's initialisation got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitState {
+    /// The creator published the value.
+    Ready,
+    /// The creator is alive and still writing.
+    Initialising,
+    /// The creator died before publishing: the segment will never be ready.
+    Abandoned,
+    /// Not ready, and this platform cannot tell whether the creator lives.
+    Unknown,
+}
+
+impl InitState {
+    /// `ready`, `initialising`, `abandoned` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitState::Ready => "ready",
+            InitState::Initialising => "initialising",
+            InitState::Abandoned => "abandoned",
+            InitState::Unknown => "unknown",
+        }
+    }
+}
+
+/// Tells whether a typed segment is ready, being initialised, or abandoned by
+/// a creator that died, from its `state` word and the creator's liveness lock
+/// (never from the creator's pid).
+///
+/// # Errors
+/// [`Error::NotTyped`] if the segment is smaller than a header.
+pub fn init_state(seg: &Segment) -> Result<InitState> {
+    if seg.len() < HEADER_LEN {
+        return Err(Error::NotTyped {
+            name: seg.name().to_owned(),
+            reason: format!("it has only {} bytes", seg.len()),
+        });
+    }
+    // SAFETY: the `state` word at offset 12 lies inside the segment (checked
+    // just above), is 4-aligned (mappings are page-aligned), and is only
+    // accessed atomically.
+    let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
+    // SYNC(ready): Acquire, as any opener.
+    if state.load(Ordering::Acquire) == READY {
+        return Ok(InitState::Ready);
+    }
+    Ok(match seg.creator_state() {
+        CreatorState::Alive => InitState::Initialising,
+        CreatorState::Gone if state.load(Ordering::Acquire) == READY => InitState::Ready,
+        CreatorState::Gone => InitState::Abandoned,
+        CreatorState::Unknown => InitState::Unknown,
+    })
+}
+
 /// A value of type `T` in a named segment, checked on open.
 ///
 /// Plain data is read and written by copy ([`load`](Self::load),

@@ -1,0 +1,400 @@
+//! `ls`, `info`, `dump`, `create`, `rm`, `gc`, `set`.
+
+use std::ffi::OsStr;
+use std::time::UNIX_EPOCH;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use shmkit::Segment;
+
+use crate::inspect::{self, Kind};
+use crate::scan::{self, Entry};
+use crate::show;
+
+/// Everything `ls` and `info` say about one segment, as JSON (the stable
+/// schema documented in the README).
+fn entry_json(e: &Entry, kind: Option<&Kind>) -> serde_json::Value {
+    let shmkit = match kind {
+        Some(Kind::Typed(t)) => json!({
+            "type": t.ty.summary(),
+            "layout": layout_summary(&t.ty),
+            "state": t.state.as_str(),
+            "creator_pid": t.header.creator_pid,
+            "data_offset": t.header.data_offset,
+            "data_size": t.header.data_size,
+        }),
+        Some(Kind::Corrupted(why)) => json!({ "error": why }),
+        _ => serde_json::Value::Null,
+    };
+    json!({
+        "name": e.name.to_string_lossy(),
+        "size": e.size,
+        "uid": e.uid,
+        "owner": scan::user_name(e.uid),
+        "mode": format!("{:04o}", e.mode),
+        "regular": e.regular,
+        "modified_unix": e.modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+        "users": e.users.iter().map(|u| json!({ "pid": u.pid, "command": u.command })).collect::<Vec<_>>(),
+        "shmkit": shmkit,
+    })
+}
+
+/// `MySharedData: 208 B, 4 fields`.
+fn layout_summary(ty: &shmkit::layout::Ty) -> String {
+    match ty {
+        shmkit::layout::Ty::Struct(s) => format!(
+            "{}: {}, {} fields",
+            s.name,
+            show::size(u64::from(s.size)),
+            s.fields.len()
+        ),
+        other => format!("{}: {}", other.summary(), show::size(other.size())),
+    }
+}
+
+fn users_cell(e: &Entry) -> String {
+    if e.users.is_empty() {
+        return "-".into();
+    }
+    e.users
+        .iter()
+        .map(|u| format!("{}/{}", u.pid, show::escape(OsStr::new(&u.command))))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Classifies an entry by mapping it read-only, if it has a portable name.
+fn classify(e: &Entry) -> Option<Kind> {
+    let name = e.name.to_str()?;
+    if !e.regular {
+        return None;
+    }
+    let seg = inspect::open_read_only(name, Some(e.uid)).ok()?;
+    Some(inspect::kind(&seg))
+}
+
+fn kind_cell(kind: Option<&Kind>) -> String {
+    match kind {
+        Some(Kind::Typed(t)) => format!("{} ({})", layout_summary(&t.ty), t.state.as_str()),
+        Some(Kind::Corrupted(why)) => format!("shmkit, corrupted: {why}"),
+        Some(Kind::Raw) => "raw".into(),
+        None => "-".into(),
+    }
+}
+
+pub fn ls(as_json: bool) -> Result<()> {
+    let (entries, blind) = scan::list()?;
+    let kinds: Vec<Option<Kind>> = entries.iter().map(classify).collect();
+    if as_json {
+        let list: Vec<_> = entries
+            .iter()
+            .zip(&kinds)
+            .map(|(e, k)| entry_json(e, k.as_ref()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "segments": list, "unreadable_processes": blind.unreadable })
+            )?
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .zip(&kinds)
+        .map(|(e, k)| {
+            vec![
+                show::escape(&e.name),
+                show::size(e.size),
+                scan::user_name(e.uid),
+                format!("{:04o}", e.mode),
+                show::age(e.modified),
+                users_cell(e),
+                kind_cell(k.as_ref()),
+            ]
+        })
+        .collect();
+    show::table(
+        &[
+            "NAME",
+            "SIZE",
+            "OWNER",
+            "MODE",
+            "AGE",
+            "USERS (pid/command)",
+            "CONTENTS",
+        ],
+        &rows,
+    );
+    if entries.is_empty() {
+        println!("(no shared memory segments in {})", scan_dir());
+    }
+    if blind.unreadable > 0 {
+        println!(
+            "note: {} processes could not be inspected (run as root to see every user)",
+            blind.unreadable
+        );
+    }
+    Ok(())
+}
+
+fn scan_dir() -> &'static str {
+    #[cfg(target_os = "linux")]
+    return scan::SHM_DIR;
+    #[cfg(not(target_os = "linux"))]
+    return "this OS's shared memory";
+}
+
+pub fn info(name: &str, as_json: bool) -> Result<()> {
+    let e = scan::find(name)?;
+    let seg = inspect::open_read_only(name, Some(e.uid))
+        .with_context(|| format!("opening segment `{name}`"))?;
+    let kind = inspect::kind(&seg);
+    let mut fields = Vec::new();
+    if let Kind::Typed(t) = &kind {
+        let data = inspect::value_bytes(&seg, t)?;
+        for row in inspect::rows(&t.ty) {
+            let value = inspect::row_value(&row, &data);
+            fields.push((row, value));
+        }
+    }
+    if as_json {
+        let mut j = entry_json(&e, Some(&kind));
+        j["fields"] = fields
+            .iter()
+            .map(|(row, v)| {
+                json!({
+                    "path": row.path,
+                    "type": row.ty.summary(),
+                    "offset": row.offset,
+                    "value": v.as_ref().map(inspect::json).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!("name:      {}", show::escape(&e.name));
+    println!("size:      {} ({} bytes)", show::size(e.size), e.size);
+    println!("owner:     {} (uid {})", scan::user_name(e.uid), e.uid);
+    println!("mode:      {:04o}", e.mode);
+    println!("age:       {}", show::age(e.modified));
+    println!("users:     {}", users_cell(&e));
+    match &kind {
+        Kind::Typed(t) => {
+            println!("contents:  shmkit typed segment, {}", layout_summary(&t.ty));
+            println!("state:     {}", t.state.as_str());
+            println!(
+                "creator:   pid {} (for display; liveness is decided by a lock)",
+                t.header.creator_pid
+            );
+            println!(
+                "data:      {} bytes at offset {}",
+                t.header.data_size, t.header.data_offset
+            );
+            println!();
+            let rows: Vec<Vec<String>> = fields
+                .iter()
+                .map(|(row, v)| {
+                    vec![
+                        row.path.clone(),
+                        row.ty.summary(),
+                        row.offset.to_string(),
+                        match v {
+                            Ok(v) => inspect::short(v),
+                            Err(e) => format!("<{e}>"),
+                        },
+                    ]
+                })
+                .collect();
+            show::table(&["FIELD", "TYPE", "OFFSET", "VALUE"], &rows);
+        }
+        Kind::Corrupted(why) => println!("contents:  shmkit header, corrupted: {why}"),
+        Kind::Raw => println!("contents:  raw bytes (no shmkit header): see `shmkit dump {name}`"),
+    }
+    Ok(())
+}
+
+pub fn dump(name: &str, offset: u64, len: Option<u64>) -> Result<()> {
+    let e = scan::find(name).ok();
+    let seg = inspect::open_read_only(name, e.map(|e| e.uid))
+        .with_context(|| format!("opening segment `{name}`"))?;
+    let size = seg.len() as u64;
+    if offset > size {
+        bail!("offset {offset} is past the end of `{name}` ({size} bytes)");
+    }
+    let len = len.unwrap_or(size - offset).min(size - offset);
+    let mut data = vec![0u8; len as usize];
+    seg.read_at(offset as usize, &mut data)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    hexdump(&mut out, offset, &data)?;
+    Ok(())
+}
+
+/// `xxd`-style lines; runs of identical lines collapse into `*`.
+pub fn hexdump(out: &mut impl std::io::Write, base: u64, data: &[u8]) -> std::io::Result<()> {
+    let mut previous: Option<&[u8]> = None;
+    let mut starred = false;
+    for (i, chunk) in data.chunks(16).enumerate() {
+        if previous == Some(chunk) && chunk.len() == 16 {
+            if !starred {
+                writeln!(out, "*")?;
+                starred = true;
+            }
+            continue;
+        }
+        starred = false;
+        previous = Some(chunk);
+        let mut hex = String::new();
+        for (j, b) in chunk.iter().enumerate() {
+            hex.push_str(&format!("{b:02x}"));
+            if j % 2 == 1 {
+                hex.push(' ');
+            }
+        }
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    char::from(b)
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        writeln!(out, "{:08x}: {hex:<40} {ascii}", base + (i * 16) as u64)?;
+    }
+    if data.len() > 16 && starred {
+        writeln!(out, "{:08x}", base + data.len() as u64)?;
+    }
+    Ok(())
+}
+
+pub fn create(name: &str, size: &str, mode: &str) -> Result<()> {
+    let len = show::parse_size(size).map_err(anyhow::Error::msg)?;
+    let mode = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+        .map_err(|_| anyhow::anyhow!("`{mode}` is not an octal mode such as 600 or 640"))?;
+    let len = usize::try_from(len).context("size too large for this platform")?;
+    let seg = Segment::options()
+        .persist(true)
+        .mode(mode)
+        .create(name, len)?;
+    println!(
+        "created `{}` ({}, mode {:04o}); remove it with `shmkit rm {}`",
+        seg.name(),
+        show::size(len as u64),
+        mode,
+        seg.name()
+    );
+    Ok(())
+}
+
+/// Removes a name whatever characters it has (but never a path).
+fn remove_name(name: &OsStr) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let bytes = name.as_encoded_bytes();
+        if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+            bail!("`{}` is not a segment name", show::escape(name));
+        }
+        let path = std::path::Path::new(scan::SHM_DIR).join(name);
+        std::fs::remove_file(&path)
+            .with_context(|| format!("removing `{}`", show::escape(name)))?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let name = name.to_str().context("not a valid name")?;
+        Segment::remove(name)?;
+        Ok(())
+    }
+}
+
+pub fn rm(name: &str, force: bool) -> Result<()> {
+    let e = scan::find(name)?;
+    if !e.users.is_empty() && !force {
+        bail!(
+            "`{}` is still used by {}: stop those processes first, or pass --force (their mappings stay valid; only the name goes)",
+            show::escape(&e.name),
+            e.users.iter().map(|u| format!("pid {} ({})", u.pid, show::escape(OsStr::new(&u.command)))).collect::<Vec<_>>().join(", ")
+        );
+    }
+    remove_name(&e.name)?;
+    println!("removed `{}`", show::escape(&e.name));
+    Ok(())
+}
+
+pub fn gc(dry_run: bool, all: bool) -> Result<()> {
+    let (entries, blind) = scan::list()?;
+    if blind.unreadable > 0 {
+        bail!(
+            "{} processes could not be inspected, so a segment they use could look unused: run `shmkit gc` as root",
+            blind.unreadable
+        );
+    }
+    let mut removed = 0;
+    for e in &entries {
+        let name = show::escape(&e.name);
+        if !e.users.is_empty() {
+            println!("keep    {name}: used by {}", users_cell(e));
+            continue;
+        }
+        let kind = classify(e);
+        let shmkit_made = matches!(kind, Some(Kind::Typed(_) | Kind::Corrupted(_)));
+        if !shmkit_made && !all {
+            println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
+            continue;
+        }
+        if dry_run {
+            println!("would remove {name}: no live process maps or holds it");
+        } else {
+            remove_name(&e.name)?;
+            println!("removed {name}: no live process mapped or held it");
+        }
+        removed += 1;
+    }
+    println!(
+        "{removed} segment(s) {}",
+        if dry_run {
+            "would be removed"
+        } else {
+            "removed"
+        }
+    );
+    Ok(())
+}
+
+pub fn set(name: &str, assignments: &[String]) -> Result<()> {
+    let seg = inspect::open_writable(name)?;
+    let t = match inspect::kind(&seg) {
+        Kind::Typed(t) => t,
+        Kind::Corrupted(why) => bail!("`{name}` has a corrupted shmkit header: {why}"),
+        Kind::Raw => bail!("`{name}` has no shmkit header, so its fields are unknown: write raw bytes with the library instead"),
+    };
+    if t.state != shmkit::header::InitState::Ready {
+        bail!(
+            "`{name}` is {}, not ready: refusing to write into it",
+            t.state.as_str()
+        );
+    }
+    // Parse and check every assignment before writing any.
+    let mut writes = Vec::new();
+    for a in assignments {
+        let (path, value) = a
+            .split_once('=')
+            .with_context(|| format!("`{a}` is not FIELD=VALUE"))?;
+        let (offset, prim) = t.ty.find(path.trim()).map_err(anyhow::Error::msg)?;
+        let bytes = prim.parse(value).map_err(anyhow::Error::msg)?;
+        writes.push((
+            path.trim().to_owned(),
+            t.header.data_offset as usize + offset as usize,
+            bytes,
+            prim,
+        ));
+    }
+    for (path, at, bytes, prim) in &writes {
+        seg.write_at(*at, bytes)?;
+        println!("{path} = {} ({})", prim.value(bytes), prim.name());
+    }
+    Ok(())
+}
