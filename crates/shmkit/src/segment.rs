@@ -167,6 +167,11 @@ impl Segment {
 
     /// The segment's size in bytes: the size its creator asked for, not
     /// rounded to pages.
+    ///
+    /// Except on Windows for a segment that this process opened (rather than
+    /// created): Windows does not record a mapping's size, so `len` is the
+    /// size of the mapped region, rounded up to whole pages (4096 bytes).
+    /// The bytes past the creator's size read as zero.
     #[allow(clippy::len_without_is_empty)] // a segment is never empty
     pub fn len(&self) -> usize {
         self.map.len()
@@ -340,6 +345,7 @@ pub struct SegmentOptions {
     pub(crate) trusted_owners: Vec<u32>,
     pub(crate) accept_mode: u32,
     pub(crate) timeout: Duration,
+    pub(crate) global: bool,
 }
 
 impl Default for SegmentOptions {
@@ -351,6 +357,7 @@ impl Default for SegmentOptions {
             trusted_owners: Vec::new(),
             accept_mode: 0,
             timeout: Duration::from_secs(5),
+            global: false,
         }
     }
 }
@@ -396,6 +403,19 @@ impl SegmentOptions {
     /// is still creating (default 5 s).
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// On Windows, puts the name in the machine-wide `Global\` namespace
+    /// instead of the session's `Local\` one (default `false`), so that
+    /// services and other sessions see it. Creating a global segment needs
+    /// the `SeCreateGlobalPrivilege` privilege (administrators and services
+    /// have it); without it `create` returns [`Error::PermissionDenied`].
+    ///
+    /// On POSIX this is accepted and has no effect: POSIX names are already
+    /// machine-wide.
+    pub fn global(&mut self, global: bool) -> &mut Self {
+        self.global = global;
         self
     }
 
