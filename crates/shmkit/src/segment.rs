@@ -22,6 +22,10 @@ const MAX_LEN: usize = (isize::MAX as usize) & !0xFFFF_usize;
 /// already open elsewhere stay valid until they are dropped too. Dropping any
 /// `Segment` unmaps it and closes its handle.
 ///
+/// On Windows a segment instead lives exactly as long as some process has it
+/// open, whoever created it: there is no name to remove, and
+/// [`SegmentOptions::persist`] is unsupported.
+///
 /// # Example
 /// ```
 /// use shmkit::Segment;
@@ -35,7 +39,7 @@ const MAX_LEN: usize = (isize::MAX as usize) & !0xFFFF_usize;
 /// let mut buf = [0u8; 5];
 /// other.read_at(0, &mut buf)?;
 /// assert_eq!(&buf, b"hello");
-/// assert_eq!(other.len(), 1000);
+/// assert_eq!(seg.len(), 1000);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Segment {
@@ -136,15 +140,19 @@ impl Segment {
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::InvalidName`].
+    /// On Windows, which has no such call, [`Error::Unsupported`] if the
+    /// segment exists (it goes when the last process holding it drops it).
     ///
     /// # Example
     /// ```
+    /// # #[cfg(unix)] {
     /// # let name = format!("doc-rm-{}", std::process::id());
     /// let seg = shmkit::Segment::options().persist(true).create(&name, 10)?;
     /// drop(seg);
     /// assert!(shmkit::Segment::exists(&name)?);
     /// shmkit::Segment::remove(&name)?;
     /// assert!(!shmkit::Segment::exists(&name)?);
+    /// # }
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     #[doc(alias = "shm_unlink")]
@@ -153,6 +161,7 @@ impl Segment {
     }
 
     /// Whether a segment (or anything else) has this name, whoever owns it.
+    /// On Windows this looks in the `Local\` namespace.
     ///
     /// # Errors
     /// [`Error::InvalidName`], or [`Error::Io`] if the OS cannot tell.
@@ -189,7 +198,8 @@ impl Segment {
     }
 
     /// Keeps the name after this `Segment` is dropped (`true`), or removes it
-    /// then (`false`; only takes effect for the creator).
+    /// then (`false`; only takes effect for the creator). No effect on
+    /// Windows, where the segment lives while any process holds it.
     pub fn set_persist(&mut self, persist: bool) {
         self.persist = persist;
     }
@@ -379,6 +389,9 @@ impl SegmentOptions {
 
     /// Keeps the name when the creating `Segment` is dropped, until
     /// [`Segment::remove`].
+    ///
+    /// On Windows `create` refuses `persist(true)` with
+    /// [`Error::Unsupported`]: a mapping there dies with its last handle.
     pub fn persist(&mut self, persist: bool) -> &mut Self {
         self.persist = persist;
         self

@@ -686,3 +686,183 @@ pub(crate) fn exists(name: &Name) -> Result<bool> {
         code => Err(error(name, "OpenFileMappingW", code, 0)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSecurityDescriptorToStringSecurityDescriptorW, GetSecurityInfo, SE_KERNEL_OBJECT,
+    };
+    use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+
+    fn unique(tag: &str) -> Name {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let mut s = format!("u{}-{n}-{tag}", std::process::id());
+        s.truncate(crate::MAX_NAME_LEN);
+        Name::new(&s).unwrap()
+    }
+
+    /// This test binary re-run as a child that runs only `test`, with
+    /// `SHMKIT_ROLE` set to `arg`; it talks over stdin and stdout.
+    fn spawn_child(test: &str, arg: &str) -> std::process::Child {
+        Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .env("SHMKIT_ROLE", arg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The next line from a child that starts with `@`, without it.
+    fn recv(out: &mut impl BufRead) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert_ne!(out.read_line(&mut line).unwrap(), 0, "child ended");
+            if let Some(msg) = line.trim_end().strip_prefix('@') {
+                return msg.to_owned();
+            }
+        }
+    }
+
+    /// The DACL of the kernel object behind `handle`, as SDDL.
+    fn dacl_sddl(handle: HANDLE) -> String {
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY:
+        // - `handle` is a valid kernel object handle with `READ_CONTROL`
+        //   (the creator's handles have all access);
+        // - the unwanted outputs are null; `sd` receives a descriptor
+        //   allocated for us, freed with `LocalFree` below.
+        let err = unsafe {
+            GetSecurityInfo(
+                handle,
+                SE_KERNEL_OBJECT,
+                DACL_SECURITY_INFORMATION,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut sd,
+            )
+        };
+        assert_eq!(err, 0, "GetSecurityInfo");
+        let mut text: *mut u16 = std::ptr::null_mut();
+        // SAFETY: `sd` is the valid descriptor just returned; `text`
+        // receives a string freed with `LocalFree` below.
+        let ok = unsafe {
+            ConvertSecurityDescriptorToStringSecurityDescriptorW(
+                sd,
+                SDDL_REVISION_1,
+                DACL_SECURITY_INFORMATION,
+                &mut text,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_ne!(
+            ok, 0,
+            "ConvertSecurityDescriptorToStringSecurityDescriptorW"
+        );
+        // SAFETY: `text` is a NUL-terminated UTF-16 string, read before it is
+        // freed; both allocations are freed once, with `LocalFree`.
+        unsafe {
+            let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+            let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+            LocalFree(text.cast());
+            LocalFree(sd);
+            s
+        }
+    }
+
+    #[test]
+    fn the_dacl_grants_the_creating_user_alone() {
+        let name = unique("dacl");
+        let user = token_sid(&name, TokenUser).unwrap();
+        let map = create(&name, 64, &SegmentOptions::default()).unwrap();
+        let dacl = dacl_sddl(map._section.0);
+        // One ACE, for this user; not a NULL DACL (which reads "D:NO_ACCESS_CONTROL").
+        assert!(dacl.starts_with("D:P(A;;"), "{dacl}");
+        assert!(dacl.ends_with(&format!(";;;{user})")), "{dacl}");
+        assert_eq!(dacl.matches("(A;").count(), 1, "{dacl}");
+        let lock = dacl_sddl(map.lock.as_ref().unwrap().0);
+        assert!(lock.ends_with(&format!(";;;{user})")), "{lock}");
+        assert_eq!(lock.matches("(A;").count(), 1, "{lock}");
+    }
+
+    #[test]
+    fn other_bits_of_the_mode_grant_authenticated_users() {
+        let name = unique("dacl-au");
+        let opts = SegmentOptions::default().mode(0o644).clone();
+        let map = create(&name, 64, &opts).unwrap();
+        let dacl = dacl_sddl(map._section.0);
+        assert!(dacl.contains(";;;AU)"), "{dacl}");
+        // Read for group and others: SECTION_QUERY | SECTION_MAP_READ, no write.
+        let user = token_sid(&name, TokenUser).unwrap();
+        let group = token_sid(&name, TokenPrimaryGroup).unwrap();
+        let (section, lock) = sddl(&user, Some(&group), 0o644);
+        assert_eq!(
+            section,
+            format!("D:P(A;;0xf001f;;;{user})(A;;0x5;;;{group})(A;;0x5;;;AU)")
+        );
+        assert_eq!(
+            lock,
+            format!("D:P(A;;0x1f0001;;;{user})(A;;0x100001;;;{group})(A;;0x100001;;;AU)")
+        );
+        // Execute bits alone grant nothing; write alone grants only write.
+        let (section, _) = sddl(&user, Some(&group), 0o712);
+        assert_eq!(section, format!("D:P(A;;0xf001f;;;{user})(A;;0x2;;;AU)"));
+    }
+
+    /// In one process: `Alive` while the creator holds its lock, even when
+    /// asked from the creating thread itself, and `Gone` once it released it.
+    #[test]
+    fn creator_state_is_alive_until_released() {
+        let name = unique("alive");
+        let opts = SegmentOptions::default();
+        let creator = create(&name, 64, &opts).unwrap();
+        let opener = open(&name, &opts).unwrap();
+        assert_eq!(opener.creator_state(), CreatorState::Alive);
+        assert_eq!(creator.creator_state(), CreatorState::Alive);
+        creator.release_creator_lock();
+        assert_eq!(opener.creator_state(), CreatorState::Gone);
+        // Asking does not take the lock for good.
+        assert_eq!(opener.creator_state(), CreatorState::Gone);
+    }
+
+    /// A creator in another process: `Alive` while it runs, `Gone` once it is
+    /// killed, through the abandoned mutex (this test keeps a handle to it,
+    /// so it survives its creator), and `Gone` when no mutex is left.
+    #[test]
+    fn creator_state_is_gone_when_the_creator_is_killed() {
+        const TEST: &str = "os::tests::creator_state_is_gone_when_the_creator_is_killed";
+        if let Ok(name) = std::env::var("SHMKIT_ROLE") {
+            let _map = create(&Name::new(&name).unwrap(), 64, &SegmentOptions::default());
+            println!("@created");
+            std::io::stdout().flush().unwrap();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line); // until killed
+            return;
+        }
+        let name = unique("killed");
+        let mut child = spawn_child(TEST, name.as_str());
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        assert_eq!(recv(&mut out), "created");
+        let opener = open(&name, &SegmentOptions::default()).unwrap();
+        assert_eq!(opener.creator_state(), CreatorState::Alive);
+        // SAFETY: `lock_name` is NUL-terminated; the handle is owned below.
+        let held = unsafe { OpenMutexW(SYNCHRONIZE, 0, opener.lock_name.as_ptr()) };
+        assert!(!held.is_null());
+        let held = Handle(held);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(opener.creator_state(), CreatorState::Gone); // abandoned
+        assert_eq!(opener.creator_state(), CreatorState::Gone); // released
+        drop(held);
+        assert_eq!(opener.creator_state(), CreatorState::Gone); // not found
+    }
+}
