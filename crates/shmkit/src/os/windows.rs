@@ -30,6 +30,7 @@
 //!   from a slow one.
 
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
     CloseHandle, GetLastError, LocalFree, SetLastError, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS,
@@ -448,13 +449,21 @@ fn sddl(user: &str, group: Option<&str>, mode: u32) -> (String, String) {
     (section, lock)
 }
 
-/// Takes the creator lock: `CreateMutexW(owned)`, or if the mutex exists
-/// already, `WaitForSingleObject(0)` to take it if nobody holds it.
+/// Takes the creator lock: `CreateMutexW(owned)`, or, if the mutex exists
+/// already, `WaitForSingleObject(0)` to take it once nobody holds it.
 ///
-/// A mutex held by someone else means another process is creating a segment
-/// of this name right now (or checking one that exists), so this is
-/// [`Error::AlreadyExists`].
-fn take_creator_lock(name: &Name, lock_name: &[u16], sa: &SECURITY_ATTRIBUTES) -> Result<Handle> {
+/// Who else can hold it: a creator of this name (whose mapping exists, or is
+/// about to: it takes the lock first), or, for a moment, an opener asking
+/// [`Mapping::creator_state`]. So while it is held the loop checks for the
+/// mapping, and gives [`Error::AlreadyExists`] as soon as it appears, or if
+/// it has not appeared within `timeout` (a creator stuck before making it).
+fn take_creator_lock(
+    name: &Name,
+    lock_name: &[u16],
+    section_name: &[u16],
+    sa: &SECURITY_ATTRIBUTES,
+    timeout: Duration,
+) -> Result<Handle> {
     clear_last_error();
     // SAFETY:
     // - `sa` points at valid attributes whose descriptor outlives the call;
@@ -462,24 +471,58 @@ fn take_creator_lock(name: &Name, lock_name: &[u16], sa: &SECURITY_ATTRIBUTES) -
     // - the returned handle, if any, is owned by the `Handle` below.
     let raw = unsafe { CreateMutexW(sa, 1, lock_name.as_ptr()) };
     if raw.is_null() {
-        return Err(error(name, "CreateMutexW", last_error(), 0));
+        return Err(match last_error() {
+            // Another user's lock: their segment of this name exists or is
+            // being made, as POSIX's `O_EXCL` would say.
+            ERROR_ACCESS_DENIED => Error::AlreadyExists {
+                name: name.to_string(),
+            },
+            code => error(name, "CreateMutexW", code, 0),
+        });
     }
     let existed = last_error() == ERROR_ALREADY_EXISTS;
     let lock = Handle(raw);
-    if existed {
-        // `CreateMutexW` of an existing mutex does not take ownership.
+    if !existed {
+        return Ok(lock);
+    }
+    // `CreateMutexW` of an existing mutex does not take ownership.
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
         // SAFETY: `lock.0` is a valid mutex handle with `SYNCHRONIZE` (the
         // handle of a create has all access).
         match unsafe { WaitForSingleObject(lock.0, 0) } {
-            WAIT_OBJECT_0 | WAIT_ABANDONED => {}
-            _ => {
+            WAIT_OBJECT_0 | WAIT_ABANDONED => return Ok(lock),
+            _ if section_exists(section_name) != Some(false) || start.elapsed() >= timeout => {
                 return Err(Error::AlreadyExists {
                     name: name.to_string(),
                 })
             }
+            _ => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
         }
     }
-    Ok(lock)
+}
+
+/// `OpenFileMappingW(FILE_MAP_READ)`: whether a mapping (or another kernel
+/// object) has this kernel name, `None` if Windows will not say.
+fn section_exists(section_name: &[u16]) -> Option<bool> {
+    // SAFETY:
+    // - `section_name` is a NUL-terminated UTF-16 string;
+    // - the returned handle, if any, is owned by the `Handle` below.
+    let raw = unsafe { OpenFileMappingW(FILE_MAP_READ, 0, section_name.as_ptr()) };
+    if !raw.is_null() {
+        drop(Handle(raw));
+        return Some(true);
+    }
+    match last_error() {
+        ERROR_FILE_NOT_FOUND => Some(false),
+        // Someone else's mapping, or an object of another type.
+        ERROR_ACCESS_DENIED | ERROR_INVALID_HANDLE => Some(true),
+        _ => None,
+    }
 }
 
 /// `CreateMutexW` (the creator lock, owned), `CreateFileMappingW` (paging
@@ -510,13 +553,19 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     // The lock is taken before the mapping exists, so no opener can see the
     // mapping while its creator does not hold the lock.
     let lock_name = lock_name(name, opts.global);
-    let lock = take_creator_lock(name, &lock_name, &lock_sd.attributes())?;
+    let section_name = section_name(name, opts.global);
+    let lock = take_creator_lock(
+        name,
+        &lock_name,
+        &section_name,
+        &lock_sd.attributes(),
+        opts.timeout,
+    )?;
     let release = |lock: Handle| {
         // SAFETY: this thread owns `lock` (taken just above).
         unsafe { ReleaseMutex(lock.0) };
     };
 
-    let section_name = section_name(name, opts.global);
     let size = len as u64;
     let sa = section_sd.attributes();
     clear_last_error();
@@ -539,6 +588,13 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
         let code = last_error();
         release(lock);
         return Err(match code {
+            // Denied the existing mapping of another user: the name is
+            // taken, as POSIX's `O_EXCL` would say.
+            ERROR_ACCESS_DENIED if section_exists(&section_name) == Some(true) => {
+                Error::AlreadyExists {
+                    name: name.to_string(),
+                }
+            }
             ERROR_ACCESS_DENIED if opts.global => Error::PermissionDenied {
                 name: name.to_string(),
                 source: std::io::Error::new(
@@ -671,20 +727,8 @@ pub(crate) fn remove(name: &Name) -> Result<()> {
 /// Whether `Local\NAME` names anything: a mapping (`OpenFileMappingW`
 /// succeeds or is denied access) or another kernel object.
 pub(crate) fn exists(name: &Name) -> Result<bool> {
-    let section_name = section_name(name, false);
-    // SAFETY:
-    // - `section_name` is a NUL-terminated UTF-16 string;
-    // - the returned handle, if any, is owned by the `Handle` below.
-    let raw = unsafe { OpenFileMappingW(FILE_MAP_READ, 0, section_name.as_ptr()) };
-    if !raw.is_null() {
-        drop(Handle(raw));
-        return Ok(true);
-    }
-    match last_error() {
-        ERROR_FILE_NOT_FOUND => Ok(false),
-        ERROR_ACCESS_DENIED | ERROR_INVALID_HANDLE => Ok(true),
-        code => Err(error(name, "OpenFileMappingW", code, 0)),
-    }
+    section_exists(&section_name(name, false))
+        .ok_or_else(|| error(name, "OpenFileMappingW", last_error(), 0))
 }
 
 #[cfg(test)]
@@ -816,6 +860,55 @@ mod tests {
         // Execute bits alone grant nothing; write alone grants only write.
         let (section, _) = sddl(&user, Some(&group), 0o712);
         assert_eq!(section, format!("D:P(A;;0xf001f;;;{user})(A;;0x2;;;AU)"));
+    }
+
+    /// Holds `name`'s creator lock on a thread of its own, without making
+    /// the mapping, until `release` is sent; as a creator that is between
+    /// taking its lock and `CreateFileMappingW`, or one stuck there.
+    fn hold_lock(name: &Name) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let lock_name = lock_name(name, false);
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            // SAFETY: `lock_name` is NUL-terminated; default security; the
+            // handle is owned by `Handle`.
+            let lock = Handle(unsafe { CreateMutexW(std::ptr::null(), 1, lock_name.as_ptr()) });
+            assert!(!lock.0.is_null());
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            // SAFETY: this thread created the mutex owned.
+            unsafe { ReleaseMutex(lock.0) };
+        });
+        held_rx.recv().unwrap();
+        (release_tx, holder)
+    }
+
+    #[test]
+    fn create_waits_out_a_creator_lock_held_for_a_moment() {
+        let name = unique("wait-lock");
+        let (release, holder) = hold_lock(&name);
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            release.send(()).unwrap();
+        });
+        let map = create(&name, 64, &SegmentOptions::default()).unwrap();
+        assert_eq!(map.len(), 64);
+        releaser.join().unwrap();
+        holder.join().unwrap();
+    }
+
+    #[test]
+    fn a_creator_stuck_before_its_mapping_gives_already_exists_after_the_timeout() {
+        let name = unique("stuck-lock");
+        let (release, holder) = hold_lock(&name);
+        let mut opts = SegmentOptions::default();
+        opts.timeout(Duration::from_millis(100));
+        let start = Instant::now();
+        let err = create(&name, 64, &opts).err().unwrap();
+        assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        release.send(()).unwrap();
+        holder.join().unwrap();
     }
 
     /// In one process: `Alive` while the creator holds its lock, even when
