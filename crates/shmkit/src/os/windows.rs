@@ -27,7 +27,13 @@
 //!   thread owns from before the mapping exists until
 //!   [`Mapping::release_creator_lock`]. Windows marks a mutex *abandoned*
 //!   when its owning thread dies, which is how an opener tells a dead creator
-//!   from a slow one.
+//!   from a slow one. So the lock must be released on the thread that called
+//!   `create`: a creating thread that exits still holding it counts as a dead
+//!   creator, even if its process lives on.
+//! - **Timeout.** [`SegmentOptions::timeout`] bounds how long `create` waits
+//!   for another creator of the same name that holds its lock but has not
+//!   made its mapping yet (see [`take_creator_lock`]); `open` never waits,
+//!   since a mapping is created at its full size in one call.
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -909,6 +915,37 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(100));
         release.send(()).unwrap();
         holder.join().unwrap();
+    }
+
+    /// Windows names of all kernel objects share one namespace: a mutex
+    /// squatting a segment's name is reported as such, not as a failure.
+    #[test]
+    fn a_name_taken_by_another_kind_of_object_is_reported() {
+        let name = unique("squat");
+        let kernel_name = section_name(&name, false);
+        // SAFETY: `kernel_name` is NUL-terminated; default security; the
+        // handle is owned by `Handle`.
+        let squatter = Handle(unsafe { CreateMutexW(std::ptr::null(), 0, kernel_name.as_ptr()) });
+        assert!(!squatter.0.is_null());
+        let opts = SegmentOptions::default();
+        for err in [
+            open(&name, &opts).err().unwrap(),
+            create(&name, 8, &opts).err().unwrap(),
+        ] {
+            assert!(
+                matches!(
+                    err,
+                    Error::NotRegularFile {
+                        kind: "kernel object of another type",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        assert!(exists(&name).unwrap());
+        drop(squatter);
+        assert!(!exists(&name).unwrap());
     }
 
     /// In one process: `Alive` while the creator holds its lock, even when
