@@ -22,6 +22,10 @@ const MAX_LEN: usize = (isize::MAX as usize) & !0xFFFF_usize;
 /// already open elsewhere stay valid until they are dropped too. Dropping any
 /// `Segment` unmaps it and closes its handle.
 ///
+/// On Windows a segment instead lives exactly as long as some process has it
+/// open, whoever created it: there is no name to remove, and
+/// [`SegmentOptions::persist`] is unsupported.
+///
 /// # Example
 /// ```
 /// use shmkit::Segment;
@@ -35,7 +39,7 @@ const MAX_LEN: usize = (isize::MAX as usize) & !0xFFFF_usize;
 /// let mut buf = [0u8; 5];
 /// other.read_at(0, &mut buf)?;
 /// assert_eq!(&buf, b"hello");
-/// assert_eq!(other.len(), 1000);
+/// assert_eq!(seg.len(), 1000);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Segment {
@@ -136,15 +140,19 @@ impl Segment {
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::InvalidName`].
+    /// On Windows, which has no such call, [`Error::Unsupported`] if the
+    /// segment exists (it goes when the last process holding it drops it).
     ///
     /// # Example
     /// ```
+    /// # #[cfg(unix)] {
     /// # let name = format!("doc-rm-{}", std::process::id());
     /// let seg = shmkit::Segment::options().persist(true).create(&name, 10)?;
     /// drop(seg);
     /// assert!(shmkit::Segment::exists(&name)?);
     /// shmkit::Segment::remove(&name)?;
     /// assert!(!shmkit::Segment::exists(&name)?);
+    /// # }
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     #[doc(alias = "shm_unlink")]
@@ -153,6 +161,7 @@ impl Segment {
     }
 
     /// Whether a segment (or anything else) has this name, whoever owns it.
+    /// On Windows this looks in the `Local\` namespace.
     ///
     /// # Errors
     /// [`Error::InvalidName`], or [`Error::Io`] if the OS cannot tell.
@@ -167,6 +176,11 @@ impl Segment {
 
     /// The segment's size in bytes: the size its creator asked for, not
     /// rounded to pages.
+    ///
+    /// Except on Windows for a segment that this process opened (rather than
+    /// created): Windows does not record a mapping's size, so `len` is the
+    /// size of the mapped region, rounded up to whole pages (4096 bytes).
+    /// The bytes past the creator's size read as zero.
     #[allow(clippy::len_without_is_empty)] // a segment is never empty
     pub fn len(&self) -> usize {
         self.map.len()
@@ -184,7 +198,8 @@ impl Segment {
     }
 
     /// Keeps the name after this `Segment` is dropped (`true`), or removes it
-    /// then (`false`; only takes effect for the creator).
+    /// then (`false`; only takes effect for the creator). No effect on
+    /// Windows, where the segment lives while any process holds it.
     pub fn set_persist(&mut self, persist: bool) {
         self.persist = persist;
     }
@@ -353,6 +368,7 @@ pub struct SegmentOptions {
     /// Keep the creator's liveness lock after `create` (the typed layer
     /// releases it once the contents are published).
     pub(crate) hold_creator_lock: bool,
+    pub(crate) global: bool,
 }
 
 impl Default for SegmentOptions {
@@ -365,6 +381,7 @@ impl Default for SegmentOptions {
             accept_mode: 0,
             timeout: Duration::from_secs(5),
             hold_creator_lock: false,
+            global: false,
         }
     }
 }
@@ -386,6 +403,9 @@ impl SegmentOptions {
 
     /// Keeps the name when the creating `Segment` is dropped, until
     /// [`Segment::remove`].
+    ///
+    /// On Windows `create` refuses `persist(true)` with
+    /// [`Error::Unsupported`]: a mapping there dies with its last handle.
     pub fn persist(&mut self, persist: bool) -> &mut Self {
         self.persist = persist;
         self
@@ -410,6 +430,19 @@ impl SegmentOptions {
     /// is still creating (default 5 s).
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// On Windows, puts the name in the machine-wide `Global\` namespace
+    /// instead of the session's `Local\` one (default `false`), so that
+    /// services and other sessions see it. Creating a global segment needs
+    /// the `SeCreateGlobalPrivilege` privilege (administrators and services
+    /// have it); without it `create` returns [`Error::PermissionDenied`].
+    ///
+    /// On POSIX this is accepted and has no effect: POSIX names are already
+    /// machine-wide.
+    pub fn global(&mut self, global: bool) -> &mut Self {
+        self.global = global;
         self
     }
 

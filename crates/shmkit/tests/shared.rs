@@ -177,10 +177,8 @@ fn stampede_of_16_has_one_initialiser_and_all_see_its_value() {
 #[test]
 fn creator_killed_before_ready_gives_init_abandoned() {
     if let Some((_, args)) = role() {
-        let _ = Shared::<MySharedData>::options()
-            .persist(true)
-            .create_with(&args[0], sample());
-        unreachable!("the failpoint stops this process before ready");
+        let r = Shared::<MySharedData>::create_with(&args[0], sample());
+        unreachable!("the failpoint stops this process before ready: {r:?}");
     }
     let name = unique("abandoned");
     let _c = Cleanup(name.clone());
@@ -203,9 +201,15 @@ fn creator_killed_before_ready_gives_init_abandoned() {
     let (r, waited) = waiter.join().unwrap();
     assert!(matches!(r, Err(Error::InitAbandoned { .. })), "{r:?}");
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    // On POSIX the name outlives its creator; on Windows the mapping died
+    // with the last handle.
     let err = Shared::<MySharedData>::open(&name).unwrap_err();
-    assert!(matches!(err, Error::InitAbandoned { .. }), "{err}");
-    assert!(err.to_string().contains("remove it"), "{err}");
+    if cfg!(unix) {
+        assert!(matches!(err, Error::InitAbandoned { .. }), "{err}");
+        assert!(err.to_string().contains("remove it"), "{err}");
+    } else {
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
 }
 
 /// A creator that is alive but slow gets waited for, up to the timeout.
@@ -317,7 +321,13 @@ fn a_plain_segment_is_not_typed() {
     let tiny = unique("tiny");
     let _t = Segment::create(&tiny, 10).unwrap();
     let err = Shared::<MySharedData>::open(&tiny).unwrap_err();
-    assert!(matches!(err, Error::NotTyped { .. }), "{err}");
+    // Windows reports an opened mapping's size rounded up to a page, so the
+    // ten bytes look like a zero-filled page there.
+    if cfg!(unix) {
+        assert!(matches!(err, Error::NotTyped { .. }), "{err}");
+    } else {
+        assert!(matches!(err, Error::InitAbandoned { .. }), "{err}");
+    }
     // A zero-filled segment whose creator is gone was never initialised.
     let zero = unique("zeros");
     let _z = Segment::create(&zero, 4096).unwrap();

@@ -157,6 +157,12 @@ impl Child {
         assert!(status.success(), "child failed: {status}");
     }
 
+    /// Waits for the child to exit and returns how it ended.
+    pub fn wait_status(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+
     /// Kills the child with SIGKILL and reaps it.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
