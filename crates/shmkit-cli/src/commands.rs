@@ -94,7 +94,7 @@ pub fn ls(as_json: bool) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({ "segments": list, "unreadable_processes": blind.unreadable })
+                &json!({ "segments": list, "unreadable_processes": blind.unreadable.iter().map(|u| u.pid).collect::<Vec<_>>() })
             )?
         );
         return Ok(());
@@ -129,10 +129,11 @@ pub fn ls(as_json: bool) -> Result<()> {
     if entries.is_empty() {
         println!("(no shared memory segments in {})", scan_dir());
     }
-    if blind.unreadable > 0 {
+    if !blind.unreadable.is_empty() {
         println!(
-            "note: {} processes could not be inspected (run as root to see every user)",
-            blind.unreadable
+            "note: {} process(es) could not be inspected, so their uses are not shown: {}",
+            blind.unreadable.len(),
+            pids(&blind.unreadable)
         );
     }
     Ok(())
@@ -324,12 +325,27 @@ pub fn rm(name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn gc(dry_run: bool, all: bool) -> Result<()> {
+fn pids(users: &[scan::User]) -> String {
+    users
+        .iter()
+        .map(|u| format!("{} ({})", u.pid, show::escape(OsStr::new(&u.command))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
     let (entries, blind) = scan::list()?;
-    if blind.unreadable > 0 {
-        bail!(
-            "{} processes could not be inspected, so a segment they use could look unused: run `shmkit gc` as root",
-            blind.unreadable
+    if !blind.unreadable.is_empty() {
+        if !ignore_unreadable {
+            bail!(
+                "process(es) {} could not be inspected, so a segment they use could look unused: run as root, \
+                 or pass --ignore-unreadable if you know they use no shared memory",
+                pids(&blind.unreadable)
+            );
+        }
+        println!(
+            "note: not inspected, assumed to use no segment: {}",
+            pids(&blind.unreadable)
         );
     }
     let mut removed = 0;

@@ -109,6 +109,10 @@ enum Command {
         /// Also remove unused segments made by other programs.
         #[arg(long)]
         all: bool,
+        /// Go on even if some processes cannot be inspected (their use of
+        /// shared memory is then unknown).
+        #[arg(long)]
+        ignore_unreadable: bool,
     },
     /// A live view of a typed segment's fields, refreshed in place, with how
     /// often each changes. Quit with q or Ctrl-C.
@@ -195,7 +199,11 @@ fn main() -> std::process::ExitCode {
         Command::Dump { name, offset, len } => commands::dump(&name, offset, len),
         Command::Create { name, size, mode } => commands::create(&name, &size, &mode),
         Command::Rm { name, force } => commands::rm(&name, force),
-        Command::Gc { dry_run, all } => commands::gc(dry_run, all),
+        Command::Gc {
+            dry_run,
+            all,
+            ignore_unreadable,
+        } => commands::gc(dry_run, all, ignore_unreadable),
         Command::Watch {
             name,
             interval,

@@ -43,9 +43,9 @@ pub struct Entry {
 /// What a scan could not see.
 #[derive(Debug, Default)]
 pub struct Blind {
-    /// Processes whose maps or fds could not be read (another user's, when
-    /// not root).
-    pub unreadable: usize,
+    /// Processes whose maps and fds could not be read (another user's, when
+    /// not root; or one the kernel hides even from root).
+    pub unreadable: Vec<User>,
 }
 
 #[cfg(target_os = "linux")]
@@ -159,8 +159,12 @@ fn users() -> Result<(UsersById, Blind)> {
                 }
             }
         }
-        if !readable {
-            blind.unreadable += 1;
+        // A process that exited meanwhile is no user of anything.
+        if !readable && dir.exists() {
+            blind.unreadable.push(User {
+                pid,
+                command: command.clone(),
+            });
         }
         inodes.sort_unstable();
         inodes.dedup();
