@@ -177,8 +177,12 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
     }
     println!("name:      {}", show::escape(&e.name));
     println!("size:      {} ({} bytes)", show::size(e.size), e.size);
-    println!("owner:     {} (uid {})", scan::user_name(e.uid), e.uid);
-    println!("mode:      {:04o}", e.mode);
+    if e.uid == u32::MAX {
+        println!("owner:     unknown (this OS cannot list shared memory objects)");
+    } else {
+        println!("owner:     {} (uid {})", scan::user_name(e.uid), e.uid);
+        println!("mode:      {:04o}", e.mode);
+    }
     println!("age:       {}", show::age(e.modified));
     println!("users:     {}", users_cell(&e));
     match &kind {

@@ -93,6 +93,7 @@ pub fn list() -> Result<(Vec<Entry>, Blind)> {
 }
 
 /// One entry by name.
+#[cfg(target_os = "linux")]
 pub fn find(name: &str) -> Result<Entry> {
     let (entries, _) = list()?;
     match entries.into_iter().find(|e| e.name == *name) {
@@ -190,4 +191,23 @@ pub fn user_name(uid: u32) -> String {
             (id == uid).then(|| name.to_owned())
         })
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// One entry by name. Without a listing, what the OS tells through an opened
+/// segment is all there is: size, and nothing about owner, mode or users.
+#[cfg(not(target_os = "linux"))]
+pub fn find(name: &str) -> Result<Entry> {
+    use anyhow::Context;
+    let seg = crate::inspect::open_read_only(name, None)
+        .with_context(|| format!("opening segment `{name}`"))?;
+    Ok(Entry {
+        name: name.into(),
+        size: seg.len() as u64,
+        uid: u32::MAX,
+        mode: 0,
+        regular: true,
+        modified: None,
+        id: (0, 0),
+        users: Vec::new(),
+    })
 }
