@@ -65,13 +65,6 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
-fn python_ok() -> bool {
-    Command::new("python3")
-        .args(["-c", "from multiprocessing import shared_memory"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A Python process that creates a raw segment, writes into it, and holds it
 /// until told to go.
 struct Python(std::process::Child);
@@ -154,10 +147,7 @@ fn ls_lists_typed_and_python_segments_with_their_users() {
         .iter()
         .any(|u| u["pid"].as_u64() == Some(std::process::id().into())));
 
-    if !python_ok() {
-        eprintln!(
-            "skipped the Python half: python3 with multiprocessing.shared_memory is not available"
-        );
+    if !common::python_has_shared_memory() {
         return;
     }
     let raw = unique("ls-py");
@@ -214,8 +204,7 @@ fn info_decodes_the_fields_of_a_typed_segment() {
 
 #[test]
 fn info_and_dump_read_a_raw_python_segment() {
-    if !python_ok() {
-        eprintln!("skipped: python3 with multiprocessing.shared_memory is not available");
+    if !common::python_has_shared_memory() {
         return;
     }
     let name = unique("py-dump");
@@ -449,35 +438,14 @@ fn gc_removes_only_unused_shmkit_segments() {
         say("done");
         return;
     }
-    if !is_root() {
-        eprintln!("skipped: a private /dev/shm needs root");
-        return;
-    }
-    if !Command::new("unshare")
-        .args(["-m", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        eprintln!("skipped: `unshare -m` is not available here");
-        return;
-    }
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        "mount -t tmpfs -o size=64m shmkit-gc-test /dev/shm && exec \"$0\" \"$@\"",
-    ])
-    .arg(std::env::current_exe().unwrap());
-    common::child_args(
-        &mut cmd,
+    let Some(mut child) = common::spawn_in_private_dev_shm(
         "gc_removes_only_unused_shmkit_segments",
         "scenario",
         &[&unique("gc")],
-    );
-    let mut child = Child::start(cmd);
+        "64m",
+    ) else {
+        return;
+    };
     assert_eq!(child.recv(), "done");
     child.wait_ok();
 }

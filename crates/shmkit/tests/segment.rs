@@ -542,35 +542,14 @@ mod linux {
             say("ok");
             return;
         }
-        if !is_root() {
-            eprintln!("skipped: mounting a small tmpfs needs root");
-            return;
-        }
-        let probe = std::process::Command::new("unshare")
-            .args(["-m", "true"])
-            .status();
-        if !probe.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: `unshare -m` is not available here");
-            return;
-        }
-        let exe = std::env::current_exe().unwrap();
-        let mut cmd = std::process::Command::new("unshare");
-        cmd.args([
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            "mount -t tmpfs -o size=1m shmkit-test /dev/shm && exec \"$0\" \"$@\"",
-        ])
-        .arg(exe);
-        common::child_args(
-            &mut cmd,
+        let Some(mut child) = common::spawn_in_private_dev_shm(
             "linux::full_dev_shm_is_no_space_and_leaves_nothing",
             "creator",
             &[&unique("full")],
-        );
-        let mut child = Child::start(cmd);
+            "1m",
+        ) else {
+            return;
+        };
         assert_eq!(child.recv(), "ok");
         child.wait_ok();
     }
@@ -579,11 +558,7 @@ mod linux {
     /// name Python gave it.
     #[test]
     fn opens_a_segment_made_by_python() {
-        let ok = std::process::Command::new("python3")
-            .args(["-c", "from multiprocessing import shared_memory"])
-            .status();
-        if !ok.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: python3 with multiprocessing.shared_memory is not available");
+        if !common::python_has_shared_memory() {
             return;
         }
         let name = unique("py");

@@ -394,11 +394,7 @@ fn array_access_checks_its_bounds() {
 #[cfg(unix)]
 #[test]
 fn raw_segments_interoperate_with_python() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "from multiprocessing import shared_memory"])
-        .status();
-    if !ok.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: python3 with multiprocessing.shared_memory is not available");
+    if !common::python_has_shared_memory() {
         return;
     }
     let name = unique("pyraw");

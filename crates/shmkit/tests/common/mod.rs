@@ -169,3 +169,47 @@ impl Child {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `python3` with `multiprocessing.shared_memory` is here; prints why
+/// a test is skipped when it is not.
+pub fn python_has_shared_memory() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "from multiprocessing import shared_memory"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: python3 with multiprocessing.shared_memory is not available");
+    }
+    ok
+}
+
+/// Starts test `test` of this binary in `role`, inside a private mount
+/// namespace whose `/dev/shm` is a fresh tmpfs of `size` (e.g. "1m"): the
+/// child sees only what it makes there, and the machine's own segments are
+/// out of its reach. `None`, with the reason printed, where that cannot be
+/// done (not root, or no `unshare`).
+#[cfg(target_os = "linux")]
+pub fn spawn_in_private_dev_shm(
+    test: &str,
+    role: &str,
+    args: &[&str],
+    size: &str,
+) -> Option<Child> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: a private /dev/shm needs root");
+        return None;
+    }
+    let probe = Command::new("unshare").args(["-m", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: `unshare -m` is not available here");
+        return None;
+    }
+    let mount = format!("mount -t tmpfs -o size={size} shmkit-test /dev/shm && exec \"$0\" \"$@\"");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &mount])
+        .arg(std::env::current_exe().unwrap());
+    child_args(&mut cmd, test, role, args);
+    Some(Child::start(cmd))
+}
