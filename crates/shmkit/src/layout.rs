@@ -1043,15 +1043,24 @@ impl<'a, T: Layout> Ref<'a, T> {
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
     pub fn set(&self, value: T) -> Result<()> {
+        self.set_ref(&value)
+    }
+
+    /// Copies `*value` in, for types that are not `Copy`.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    pub fn set_ref(&self, value: &T) -> Result<()> {
         if self.seg.is_read_only() {
             return Err(Error::ReadOnly {
                 name: self.seg.name().to_owned(),
             });
         }
         // SAFETY: `T` has no padding (`Layout`'s contract), so all of its
-        // `size_of::<T>()` bytes are initialised.
+        // `size_of::<T>()` bytes are initialised; `value` is borrowed for the
+        // slice's whole life, and nothing else writes it meanwhile.
         let bytes = unsafe {
-            std::slice::from_raw_parts((&value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+            std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
         };
         // SAFETY: the destination lies in the live, writable mapping, and this
         // process only accesses it atomically.

@@ -387,11 +387,8 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only segment.
-    pub fn store(&self, value: &T) -> Result<()>
-    where
-        T: Copy,
-    {
-        self.place().set(*value)
+    pub fn store(&self, value: &T) -> Result<()> {
+        self.place().set_ref(value)
     }
 
     /// The whole value as a typed place.
