@@ -40,6 +40,7 @@ mod copy;
 mod error;
 mod name;
 mod segment;
+pub mod sync;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]
