@@ -150,10 +150,14 @@ impl RawMutex {
                 }
             }
             let owner = v & OWNER_MASK;
-            assert!(
-                owner != me,
-                "shmkit::sync::Mutex locked twice by the same thread (deadlock)"
-            );
+            if owner == me {
+                // Held by this very thread: waiting would never end.
+                assert!(
+                    deadline.is_some(),
+                    "shmkit::sync::Mutex locked twice by the same thread (deadlock)"
+                );
+                return Acquired::Busy;
+            }
             // Spin a little while nobody sleeps: short critical sections end
             // before a system call would.
             if block && v & WAITERS == 0 && spins < SPINS {
@@ -162,15 +166,18 @@ impl RawMutex {
                 continue;
             }
             let now = Instant::now();
-            // Is the owner dead? Checked at once by `try_lock` and after
-            // `DEATH_POLL` of one owner by `lock`.
-            let check = match watching {
-                Some((o, since)) if o == owner => now.duration_since(since) >= DEATH_POLL,
-                _ => {
-                    watching = Some((owner, now));
-                    !block
-                }
-            };
+            let expired = deadline.is_some_and(|d| now >= d);
+            // Is the owner dead? Checked at once by `try_lock`, after
+            // `DEATH_POLL` of one owner by `lock`, and before giving up at
+            // the deadline by `lock_timeout`.
+            let check = expired
+                || match watching {
+                    Some((o, since)) if o == owner => now.duration_since(since) >= DEATH_POLL,
+                    _ => {
+                        watching = Some((owner, now));
+                        !block
+                    }
+                };
             if check {
                 watching = Some((owner, now));
                 if wait::owner_state(owner) == Liveness::Dead {
@@ -190,11 +197,10 @@ impl RawMutex {
                     continue;
                 }
             }
-            let timeout = match deadline {
-                Some(d) if now >= d => return Acquired::Busy,
-                Some(d) => (d - now).min(DEATH_POLL),
-                None => DEATH_POLL,
-            };
+            if expired {
+                return Acquired::Busy;
+            }
+            let timeout = deadline.map_or(DEATH_POLL, |d| (d - now).min(DEATH_POLL));
             if v & WAITERS == 0
                 && self
                     .word
@@ -405,7 +411,8 @@ impl<T> Mutex<T> {
     /// the lock and nobody has called [`MutexGuard::mark_consistent`] since.
     ///
     /// # Panics
-    /// If this thread already holds the lock (that would deadlock).
+    /// If this thread already holds the lock (that would deadlock);
+    /// `try_lock` and `lock_timeout` return `WouldBlock` instead.
     ///
     /// # Example
     /// ```
@@ -601,8 +608,33 @@ mod tests {
                 assert!(matches!(m.lock_timeout(t), Err(TryLockError::WouldBlock)));
             });
         });
+        assert!(
+            matches!(m.try_lock(), Err(TryLockError::WouldBlock)),
+            "held by us"
+        );
         drop(g);
         assert!(m.try_lock().is_ok());
+    }
+
+    /// `lock_timeout` shorter than the death poll still notices a dead owner
+    /// before it gives up.
+    #[test]
+    fn lock_timeout_checks_owner_before_giving_up() {
+        let m = Arc::new(Mutex::new(0u8));
+        let m2 = Arc::clone(&m);
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        let mut result = m.lock_timeout(Duration::from_millis(1));
+        // /proc may show the joined thread for a moment longer.
+        for _ in 0..100 {
+            if !matches!(result, Err(TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            result = m.lock_timeout(Duration::from_millis(1));
+        }
+        assert!(matches!(result, Err(TryLockError::OwnerDied(_))));
     }
 
     /// A thread that exits with the guard leaked is a dead owner: the next
