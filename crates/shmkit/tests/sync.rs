@@ -1,6 +1,10 @@
 //! The sync primitives across real processes: each test re-runs this binary
 //! as child processes (see `common`), which open the same segment by name and
 //! borrow the primitive in place.
+//!
+//! Not built under `cfg(loom)`, where the types are loom-backed and have no
+//! in-place form.
+#![cfg(not(loom))]
 
 mod common;
 

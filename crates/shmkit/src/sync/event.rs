@@ -1,22 +1,35 @@
 //! An event that threads in any process can wait on and signal.
 //!
 //! # State word
-//! | bits   | meaning                                                    |
-//! |--------|------------------------------------------------------------|
-//! | 0      | `SIGNALLED`                                                |
-//! | 1..=31 | generation: counts `notify_all` calls (wrapping)           |
+//! | bits     | meaning                                                   |
+//! |----------|-----------------------------------------------------------|
+//! | 0        | `SIGNALLED`                                               |
+//! | 1..=15   | sleepers: waiters registered to be woken (saturating)     |
+//! | 16..=31  | generation: counts `notify_all` calls (wrapping)          |
 //!
 //! The `mode` word is 0 for [`EventMode::AutoReset`] (the all-zero default)
 //! and anything else for [`EventMode::ManualReset`].
 //!
 //! # No lost wake-up
-//! A waiter reads the state word once; it then sleeps with
-//! `futex(FUTEX_WAIT, expected = that value)`, which the kernel only does if
-//! the word still holds it, atomically with queueing the waiter. Every notify
-//! changes the word *before* it calls `FUTEX_WAKE`. So a notify that happens
-//! after the waiter's read either makes the futex wait return at once, or
-//! finds the waiter queued and wakes it. `notify_one` leaves `SIGNALLED` set
-//! until a waiter consumes it, so it is not lost even when nobody waits yet.
+//! A waiter that finds no signal registers itself by incrementing the
+//! sleeper count with a `compare_exchange` on the state word, then sleeps
+//! with `futex(FUTEX_WAIT, expected = the word it wrote)`, which the kernel
+//! does only if the word still holds that value, atomically with queueing
+//! the waiter. A notify sets `SIGNALLED` (or bumps the generation) with one
+//! read-modify-write of the same word and calls `FUTEX_WAKE` only if the
+//! value it replaced counted sleepers. The word's modification order decides
+//! every race: if the notify comes first, the waiter's registering
+//! `compare_exchange` fails and it sees the signal; if the registration comes
+//! first, the notify sees the sleeper and wakes it, and a futex wait that
+//! has not started yet returns at once because the word changed. A notify
+//! with nobody registered makes no system call.
+//!
+//! `notify_one` leaves `SIGNALLED` set until a waiter consumes it, so it is
+//! not lost even when nobody waits yet. A waiter deregisters when it leaves
+//! (consuming the signal in the same `compare_exchange`). A waiter killed
+//! while asleep stays counted: later notifies then make a needless
+//! `FUTEX_WAKE`, nothing worse. When the count is full (32,767), further
+//! waiters poll every millisecond instead of registering.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +37,14 @@ use super::primitive::{AtomicU32, Ordering};
 use super::wait;
 
 const SIGNALLED: u32 = 1;
-/// One step of the generation counter.
-const GENERATION: u32 = 2;
+/// One registered sleeper.
+const SLEEPER: u32 = 1 << 1;
+/// Bits 1..=15: the sleeper count.
+const SLEEPERS: u32 = 0x7FFF << 1;
+/// One step of the generation counter, bits 16..=31.
+const GENERATION: u32 = 1 << 16;
+/// How often a waiter that could not register re-reads the word.
+const UNREGISTERED_POLL: Duration = Duration::from_millis(1);
 
 /// How an [`Event`] behaves once signalled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -128,6 +147,12 @@ impl Event {
         self.state.load(Ordering::Relaxed) & SIGNALLED != 0
     }
 
+    /// How many waiters are registered as sleeping (for tests).
+    #[cfg(test)]
+    pub(crate) fn sleepers(&self) -> u32 {
+        (self.state.load(Ordering::Relaxed) & SLEEPERS) / SLEEPER
+    }
+
     /// Clears the signal (meant for manual-reset events).
     pub fn reset(&self) {
         self.state.fetch_and(!SIGNALLED, Ordering::Relaxed);
@@ -147,20 +172,28 @@ impl Event {
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         // SYNC(event): acquires what the notifier did before notifying.
         let mut s = self.state.load(Ordering::Acquire);
-        let generation = s & !SIGNALLED;
+        let generation = s / GENERATION;
+        // Whether we are counted among the sleepers.
+        let mut registered = false;
+        let leave = |registered: bool| {
+            if registered {
+                self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+            }
+        };
         loop {
             if s & SIGNALLED != 0 {
                 if self.mode() == EventMode::ManualReset {
+                    leave(registered);
                     return true;
                 }
-                // Auto-reset: consume the signal; one waiter wins it.
+                // Auto-reset: consume the signal (one waiter wins it) and
+                // deregister, in one step.
+                let new = (s & !SIGNALLED) - if registered { SLEEPER } else { 0 };
                 // SYNC(event)
-                match self.state.compare_exchange(
-                    s,
-                    s & !SIGNALLED,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
+                {
                     Ok(_) => return true,
                     Err(now) => {
                         s = now;
@@ -168,48 +201,78 @@ impl Event {
                     }
                 }
             }
-            if s & !SIGNALLED != generation {
+            if s / GENERATION != generation {
                 // A notify_all since we started waiting.
+                leave(registered);
                 return true;
             }
-            let timeout = match deadline {
+            let mut timeout = match deadline {
                 None => None,
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(t) if !t.is_zero() => Some(t),
-                    _ => return false,
+                    _ => {
+                        leave(registered);
+                        return false;
+                    }
                 },
             };
+            if !registered {
+                if s & SLEEPERS == SLEEPERS {
+                    // Count full: poll instead of relying on a wake-up.
+                    timeout = Some(timeout.map_or(UNREGISTERED_POLL, |t| t.min(UNREGISTERED_POLL)));
+                } else {
+                    match self.state.compare_exchange(
+                        s,
+                        s + SLEEPER,
+                        Ordering::Acquire,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            s += SLEEPER;
+                            registered = true;
+                        }
+                        Err(now) => {
+                            s = now;
+                            continue;
+                        }
+                    }
+                }
+            }
             wait::wait(&self.state, s, timeout);
             // SYNC(event)
             s = self.state.load(Ordering::Acquire);
         }
     }
 
-    /// Sets the signal and wakes one waiter (`futex(FUTEX_WAKE, 1)`); in
-    /// manual-reset mode, wakes all of them.
+    /// Sets the signal and, if anyone sleeps, wakes one waiter
+    /// (`futex(FUTEX_WAKE, 1)`); in manual-reset mode, wakes all of them.
     pub fn notify_one(&self) {
         // SYNC(event): releases what we did before notifying.
-        self.state.fetch_or(SIGNALLED, Ordering::Release);
-        let n = match self.mode() {
-            EventMode::AutoReset => 1,
-            EventMode::ManualReset => u32::MAX,
-        };
-        wait::wake(&self.state, n);
+        let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
+        if old & SLEEPERS != 0 {
+            let n = match self.mode() {
+                EventMode::AutoReset => 1,
+                EventMode::ManualReset => i32::MAX as u32,
+            };
+            wait::wake(&self.state, n);
+        }
     }
 
     /// Wakes every thread waiting now and sets the signal
-    /// (`futex(FUTEX_WAKE, INT_MAX)`).
+    /// (`futex(FUTEX_WAKE, INT_MAX)` if anyone sleeps).
     pub fn notify_all(&self) {
         // SYNC(event): releases what we did before notifying.
-        let _ = self
+        let old = self
             .state
             .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
                 Some(s.wrapping_add(GENERATION) | SIGNALLED)
-            });
-        wait::wake(&self.state, i32::MAX as u32);
+            })
+            .unwrap_or_else(|s| s);
+        if old & SLEEPERS != 0 {
+            wait::wake(&self.state, i32::MAX as u32);
+        }
     }
 }
-
 impl Default for Event {
     fn default() -> Self {
         Event::new(EventMode::AutoReset)
@@ -251,6 +314,19 @@ mod tests {
         e.wait();
         e.reset();
         assert!(!e.wait_timeout(Duration::from_millis(1)));
+        assert_eq!(e.sleepers(), 0, "a timed-out waiter deregisters");
+    }
+
+    #[test]
+    fn notify_without_waiters_keeps_count_zero() {
+        let e = Event::default();
+        for _ in 0..3 {
+            e.notify_one();
+            e.notify_all();
+        }
+        assert_eq!(e.sleepers(), 0);
+        e.wait();
+        assert_eq!(e.sleepers(), 0);
     }
 
     #[test]
@@ -291,5 +367,6 @@ mod tests {
                 std::thread::yield_now();
             }
         });
+        assert_eq!(e.sleepers(), 0);
     }
 }

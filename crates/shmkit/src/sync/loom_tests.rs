@@ -12,9 +12,26 @@ use super::event::{Event, EventMode};
 use super::mutex::{Acquired, RawMutex};
 use super::seqlock::SeqLock;
 
+/// Increments the counter the mutex protects.
+fn bump(c: &UnsafeCell<u32>) {
+    // SAFETY: called only while holding the model's lock; if the lock failed
+    // to exclude, loom's `UnsafeCell` reports the concurrent access (that is
+    // what these models check), so the pointer is never raced undetected.
+    c.with_mut(|p| unsafe { *p += 1 });
+}
+
+/// Reads the counter after every thread has been joined.
+fn read(c: &UnsafeCell<u32>) -> u32 {
+    // SAFETY: all other threads are joined; loom checks it.
+    c.with(|p| unsafe { *p })
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(3);
+    // Waiters spin with `yield_now` in place of a futex sleep, and every
+    // re-read is a branch.
+    b.max_branches = 10_000;
     b.check(f);
 }
 
@@ -29,7 +46,7 @@ fn loom_mutex_excludes() {
                 let m = Arc::clone(&m);
                 thread::spawn(move || {
                     assert_eq!(m.0.lock(None), Acquired::Clean);
-                    m.1.with_mut(|p| unsafe { *p += 1 });
+                    bump(&m.1);
                     m.0.unlock(false);
                 })
             })
@@ -37,7 +54,7 @@ fn loom_mutex_excludes() {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(m.1.with(|p| unsafe { *p }), 2);
+        assert_eq!(read(&m.1), 2);
     });
 }
 
@@ -49,12 +66,12 @@ fn loom_mutex_try_lock() {
         let m2 = Arc::clone(&m);
         let t = thread::spawn(move || {
             if m2.0.try_lock() == Acquired::Clean {
-                m2.1.with_mut(|p| unsafe { *p += 1 });
+                bump(&m2.1);
                 m2.0.unlock(false);
             }
         });
         assert_eq!(m.0.lock(None), Acquired::Clean);
-        m.1.with_mut(|p| unsafe { *p += 1 });
+        bump(&m.1);
         m.0.unlock(false);
         t.join().unwrap();
     });
@@ -78,7 +95,7 @@ fn loom_mutex_owner_death_takeover() {
                 let m = Arc::clone(&m);
                 thread::spawn(move || match m.0.try_lock() {
                     Acquired::OwnerDied => {
-                        m.1.with_mut(|p| unsafe { *p += 1 });
+                        bump(&m.1);
                         m.0.unlock(true);
                     }
                     Acquired::Busy => {}
@@ -89,7 +106,7 @@ fn loom_mutex_owner_death_takeover() {
         for h in handles {
             h.join().unwrap();
         }
-        assert!(m.1.with(|p| unsafe { *p }) >= 1);
+        assert!(read(&m.1) >= 1);
     });
 }
 
@@ -148,5 +165,35 @@ fn loom_event_no_lost_wakeup() {
         e.wait();
         t.join().unwrap();
         assert!(!e.is_signalled());
+    });
+}
+
+/// notify_all racing a waiter's start: the waiter returns (it sees the new
+/// generation or the signal), and it leaves the sleeper count as it found it.
+#[test]
+fn loom_event_notify_all() {
+    model(|| {
+        let e = Arc::new(Event::new(EventMode::AutoReset));
+        let e2 = Arc::clone(&e);
+        let t = thread::spawn(move || e2.notify_all());
+        e.wait();
+        t.join().unwrap();
+        assert_eq!(e.sleepers(), 0);
+    });
+}
+
+/// Manual reset: a notify racing a waiter releases it, and the signal stays
+/// set for later waits.
+#[test]
+fn loom_event_manual_reset_stays_set() {
+    model(|| {
+        let e = Arc::new(Event::new(EventMode::ManualReset));
+        let e2 = Arc::clone(&e);
+        let t = thread::spawn(move || e2.wait());
+        e.notify_one();
+        e.wait();
+        t.join().unwrap();
+        assert!(e.is_signalled());
+        assert_eq!(e.sleepers(), 0);
     });
 }

@@ -63,9 +63,8 @@ const WAITERS: u64 = 1 << 31;
 /// The owner identity: TID and start-time tag.
 const OWNER_MASK: u64 = !(INCONSISTENT | WAITERS);
 
-/// How often a contender re-reads the word before it sleeps. None under
-/// loom, where each read is a branch point to explore.
-const SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
+/// How often a contender re-reads the word before it sleeps.
+const SPINS: u32 = 100;
 
 /// The longest a waiter sleeps before it checks whether the owner died.
 pub(crate) const DEATH_POLL: Duration = Duration::from_millis(100);
@@ -160,7 +159,8 @@ impl RawMutex {
             }
             // Spin a little while nobody sleeps: short critical sections end
             // before a system call would.
-            if block && v & WAITERS == 0 && spins < SPINS {
+            // (Not under loom, where each re-read is one more branch to explore.)
+            if !cfg!(loom) && block && v & WAITERS == 0 && spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;

@@ -18,11 +18,16 @@
 //! died is not recovered: `lock_timeout` times out instead. This is the gap
 //! that the macOS, FreeBSD and Windows backends must close.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
 
-use super::primitive::{yield_now, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+use super::primitive::yield_now;
+use super::primitive::{AtomicU32, AtomicU64, Ordering};
 use super::{Liveness, TID_MASK};
 
+#[cfg(not(loom))]
 fn poll(mut changed: impl FnMut() -> bool, timeout: Option<Duration>) {
     let start = Instant::now();
     let mut pause = Duration::from_micros(1);
@@ -30,7 +35,7 @@ fn poll(mut changed: impl FnMut() -> bool, timeout: Option<Duration>) {
         if changed() {
             return;
         }
-        if cfg!(any(loom, miri)) || i < 64 {
+        if cfg!(miri) || i < 64 {
             yield_now();
             continue;
         }
@@ -43,9 +48,10 @@ fn poll(mut changed: impl FnMut() -> bool, timeout: Option<Duration>) {
 }
 
 /// Returns once `*word != expected`, or after `timeout`, or spuriously.
+#[cfg(not(loom))]
 pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    if cfg!(any(loom, miri)) {
-        // One yield: the caller's loop re-checks, and loom explores the rest.
+    if cfg!(miri) {
+        // One yield: the caller's loop re-checks.
         let _ = (word, expected, timeout);
         yield_now();
         return;
@@ -54,11 +60,13 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 }
 
 /// Nothing to do: waiters poll.
+#[cfg(not(loom))]
 pub(crate) fn wake(_word: &AtomicU32, _n: u32) {}
 
 /// [`wait`] on the low 32 bits of a 64-bit lock word.
+#[cfg(not(loom))]
 pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, timeout: Option<Duration>) {
-    if cfg!(any(loom, miri)) {
+    if cfg!(miri) {
         let _ = (word, expected_low, timeout);
         yield_now();
         return;
@@ -70,7 +78,61 @@ pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, timeout: Option<Dura
 }
 
 /// Nothing to do: waiters poll.
+#[cfg(not(loom))]
 pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {}
+
+/// Under loom: a model of the kernel's futex, so that a lost wake-up shows
+/// up as a deadlock. The value check and the queueing happen under one lock,
+/// which `wake` takes too, as the kernel's hash-bucket lock does. Timeouts
+/// never fire: a waiter that relies on one to make progress is reported as
+/// a deadlock, which is what the models want to catch. Wakes are broadcast,
+/// a legal spurious wake-up for the other waiters.
+#[cfg(loom)]
+mod futex_model {
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref FUTEX: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(super) fn wait(still: impl FnOnce() -> bool) {
+        let (lock, queue) = &*FUTEX;
+        let guard = lock.lock().unwrap();
+        if still() {
+            drop(queue.wait(guard).unwrap());
+        }
+    }
+
+    pub(super) fn wake() {
+        let (lock, queue) = &*FUTEX;
+        let _guard = lock.lock().unwrap();
+        queue.notify_all();
+    }
+}
+
+/// `FUTEX_WAIT` as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    futex_model::wait(|| word.load(Ordering::Relaxed) == expected);
+}
+
+/// `FUTEX_WAKE` as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wake(_word: &AtomicU32, _n: u32) {
+    futex_model::wake();
+}
+
+/// `FUTEX_WAIT` on the low half of a lock word, as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, _timeout: Option<Duration>) {
+    futex_model::wait(|| word.load(Ordering::Relaxed) as u32 == expected_low);
+}
+
+/// `FUTEX_WAKE` on the low half of a lock word, as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {
+    futex_model::wake();
+}
 
 /// Threads of this process that have exited, by counter.
 static EXITED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
