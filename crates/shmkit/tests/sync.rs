@@ -78,6 +78,16 @@ fn child(role: &str, args: &[String]) {
             hear(); // killed while waiting here
             unreachable!("the parent kills this process");
         }
+        "hold-then-release" => {
+            let seg = open(&args[0]);
+            let mut g = mutex(&seg).lock().unwrap();
+            *g = 77;
+            say("locked");
+            assert_eq!(hear(), "unlock");
+            drop(g);
+            say("unlocked");
+            hear(); // stay alive until the parent is done
+        }
         "wait" => {
             let seg = open(&args[0]);
             let m = mutex(&seg);
@@ -178,15 +188,29 @@ fn mutex_owner_killed_wakes_blocked_waiter_with_owner_died() {
     let test = "mutex_owner_killed_wakes_blocked_waiter_with_owner_died";
     let mut holder = Child::spawn(test, "hold", &[&name]);
     assert_eq!(holder.recv(), "locked");
+    // A live owner in another process is recognised as alive: each try_lock
+    // asks the OS. (try_lock never sets WAITERS, which the wait below uses.)
+    for _ in 0..5 {
+        assert!(matches!(
+            mutex(&seg).try_lock(),
+            Err(TryLockError::WouldBlock)
+        ));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut waiter = Child::spawn(test, "wait", &[&name]);
     assert_eq!(waiter.recv(), "waiting");
     // The waiter sets the WAITERS bit (bit 31) just before it sleeps.
     let mut word = [0u8; 8];
+    let since = Instant::now();
     loop {
         seg.read_at(0, &mut word).unwrap();
         if u64::from_ne_bytes(word) & (1 << 31) != 0 {
             break;
         }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "waiter never blocked"
+        );
         std::thread::yield_now();
     }
     let killed = Instant::now();
@@ -197,6 +221,33 @@ fn mutex_owner_killed_wakes_blocked_waiter_with_owner_died() {
     assert_eq!(waiter.recv(), "repaired, value 1235");
     waiter.wait_ok();
     assert_eq!(*mutex(&seg).lock().unwrap(), 1235);
+}
+
+/// An owner in another process that is alive, holding the lock for longer
+/// than the death-check interval, is never taken for dead.
+#[test]
+fn mutex_live_owner_in_other_process_is_not_taken_over() {
+    if let Some((r, args)) = role() {
+        return child(&r, &args);
+    }
+    let name = unique("mutex-live");
+    let seg = Segment::create(&name, 4096).unwrap();
+    let m = mutex(&seg);
+    let mut holder = Child::spawn(
+        "mutex_live_owner_in_other_process_is_not_taken_over",
+        "hold-then-release",
+        &[&name],
+    );
+    assert_eq!(holder.recv(), "locked");
+    // 350 ms spans three death checks (one per 100 ms).
+    assert!(matches!(
+        m.lock_timeout(Duration::from_millis(350)),
+        Err(TryLockError::WouldBlock)
+    ));
+    holder.send("unlock");
+    assert_eq!(holder.recv(), "unlocked");
+    assert_eq!(*m.lock().unwrap(), 77);
+    holder.wait_ok();
 }
 
 /// A writer in another process loops over a 4 KiB payload of equal words; no

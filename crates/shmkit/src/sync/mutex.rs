@@ -247,6 +247,15 @@ impl RawMutex {
 /// Waiters already blocked notice the death within 100 ms. See the module
 /// source for the lock-word states and why death is detected this way.
 ///
+/// # Limits
+/// - Linux: all processes must share one PID namespace (owners are recorded
+///   by thread id). A child made by `fork` without `exec` must not use the
+///   sync types: it inherits its parent thread's cached identity.
+/// - Elsewhere, for now: waits poll (about 1 ms of wake-up latency) and an
+///   owner that died in another process is not detected (`lock` waits,
+///   `lock_timeout` times out); an owner thread that exited in this process
+///   is.
+///
 /// # Example
 /// ```
 /// use shmkit::sync::Mutex;
