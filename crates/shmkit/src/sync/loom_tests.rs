@@ -197,3 +197,33 @@ fn loom_event_manual_reset_stays_set() {
         assert_eq!(e.sleepers(), 0);
     });
 }
+
+/// A new writer repairs a dead writer's half-written slot while a reader
+/// that started before the dead writer's writes is still copying that very
+/// slot: the reader never accepts the repair's stores as the old value.
+#[test]
+fn loom_seqlock_takeover_with_reader() {
+    model(|| {
+        let s = Arc::new(SeqLock::new([0u64; 2]));
+        let s2 = Arc::clone(&s);
+        let reader = thread::spawn(move || {
+            if let Some(v) = s2.try_read() {
+                assert_eq!(v[0], v[1], "torn read");
+            }
+        });
+        // Write 1 goes to slot 1; write 2 dies half-way through slot 0.
+        let s1 = Arc::clone(&s);
+        thread::spawn(move || {
+            let mut w = s1.writer().unwrap();
+            w.write(&[1, 1]);
+            w.write_half_for_test(&[2, 2]);
+            std::mem::forget(w);
+        })
+        .join()
+        .unwrap();
+        // The new writer copies slot 1 into slot 0 while the reader may be
+        // copying slot 0 with `seq = 0` in hand.
+        drop(s.writer().unwrap());
+        reader.join().unwrap();
+    });
+}

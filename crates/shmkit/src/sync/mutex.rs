@@ -44,7 +44,8 @@
 //! lock held for longer than that costs a read of `/proc` every `DEATH_POLL`.
 //! Owners are threads: a thread that exits without unlocking (its guard
 //! leaked) counts as dead, like a robust pthread mutex. All processes must
-//! share one PID namespace, since TIDs are namespace-relative.
+//! share one PID namespace, since TIDs are namespace-relative, and one time
+//! namespace, since `/proc` shows start times shifted into the reader's.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -249,7 +250,8 @@ impl RawMutex {
 ///
 /// # Limits
 /// - Linux: all processes must share one PID namespace (owners are recorded
-///   by thread id). A child made by `fork` without `exec` must not use the
+///   by thread id) and one time namespace (the start time in `/proc` is
+///   shifted by the reader's time namespace). A child made by `fork` without `exec` must not use the
 ///   sync types: it inherits its parent thread's cached identity.
 /// - Elsewhere, for now: waits poll (about 1 ms of wake-up latency) and an
 ///   owner that died in another process is not detected (`lock` waits,

@@ -223,6 +223,11 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
         let n = s / 2;
         // Nobody else writes slots now, so this copy is consistent.
         let good = self.slots[(n % 2) as usize].load();
+        // SYNC(seq-fence): a reader that still holds an older `seq` and sees
+        // one of the stores below must then see `seq >= s` (which our load
+        // above read) and reject its copy; the odd value was stored by the
+        // dead writer, whose own fence does not cover our stores.
+        fence(Ordering::Release);
         self.slots[((n + 1) % 2) as usize].store(&good);
         // SYNC(seq): publishes the repaired slot.
         self.seq.store(s + 1, Ordering::Release);
