@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{hear, role, say, unique, Child};
-use shmkit::sync::{Event, Mutex, SeqLock, TryLockError, WriterStatus};
+use shmkit::sync::{Event, EventMode, Mutex, SeqLock, TryLockError, WriterStatus};
 use shmkit::{Error, Segment};
 
 /// A 4 KiB payload: 512 words that a writer always sets all equal.
@@ -135,6 +135,16 @@ fn child(role: &str, args: &[String]) {
                 pong.notify_one();
             }
             say("done");
+        }
+        "gate" => {
+            let seg = open(&args[0]);
+            let (gate, _) = events(&seg);
+            say("waiting");
+            assert!(
+                gate.wait_timeout(Duration::from_secs(10)),
+                "gate never opened"
+            );
+            say("through");
         }
         other => panic!("unknown role {other}"),
     }
@@ -349,4 +359,39 @@ fn event_ping_pong_between_processes() {
     }
     assert_eq!(peer.recv(), "done");
     peer.wait_ok();
+}
+
+/// A manual-reset event set once lets every waiting process through, and
+/// stays set for late arrivals.
+#[test]
+fn event_manual_reset_releases_every_process() {
+    if let Some((r, args)) = role() {
+        return child(&r, &args);
+    }
+    let name = unique("event-gate");
+    let seg = Segment::create(&name, 4096).unwrap();
+    let (gate, _) = events(&seg);
+    gate.set_mode(EventMode::ManualReset);
+    let mut kids: Vec<Child> = (0..3)
+        .map(|_| {
+            Child::spawn(
+                "event_manual_reset_releases_every_process",
+                "gate",
+                &[&name],
+            )
+        })
+        .collect();
+    for k in &mut kids {
+        assert_eq!(k.recv(), "waiting");
+    }
+    gate.notify_all();
+    for k in &mut kids {
+        assert_eq!(k.recv(), "through");
+    }
+    for k in kids {
+        k.wait_ok();
+    }
+    gate.wait(); // still set
+    gate.reset();
+    assert!(!gate.wait_timeout(Duration::from_millis(1)));
 }
