@@ -165,6 +165,15 @@ impl Event {
 
     /// Blocks until notified or until `timeout` has passed. Returns whether
     /// it was notified.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let e = shmkit::sync::Event::default();
+    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
+    /// e.notify_one();
+    /// assert!(e.wait_timeout(Duration::from_millis(5)));
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Some(Instant::now() + timeout))
     }
@@ -260,6 +269,17 @@ impl Event {
 
     /// Wakes every thread waiting now and sets the signal
     /// (`futex(FUTEX_WAKE, INT_MAX)` if anyone sleeps).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// let e = Event::new(EventMode::ManualReset);
+    /// e.notify_all();
+    /// e.wait();
+    /// e.wait(); // manual reset: still set
+    /// e.reset();
+    /// assert!(!e.is_signalled());
+    /// ```
     pub fn notify_all(&self) {
         // SYNC(event): releases what we did before notifying.
         let old = self

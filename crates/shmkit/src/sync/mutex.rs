@@ -539,6 +539,22 @@ impl<T> MutexGuard<'_, T> {
 
     /// Declares the data repaired: after this guard unlocks, lockers no
     /// longer get [`OwnerDied`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(0u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let mut g = m.lock().unwrap_err().into_inner();
+    /// assert!(g.is_inconsistent());
+    /// *g = 0; // repair
+    /// g.mark_consistent();
+    /// drop(g);
+    /// assert!(m.lock().is_ok());
+    /// ```
     pub fn mark_consistent(&mut self) {
         self.inconsistent = false;
     }

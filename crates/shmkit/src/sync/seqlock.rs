@@ -144,6 +144,12 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
     }
 
     /// One attempt at [`read`](Self::read): `None` if the writer overtook it.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new(4u32);
+    /// assert_eq!(s.try_read(), Some(4)); // no writer racing it
+    /// ```
     pub fn try_read(&self) -> Option<T> {
         // SYNC(seq): acquires write n's payload (slot n % 2) from the store
         // that published `2n` or `2n + 1`.
@@ -165,6 +171,13 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// [`Error::WriterDied`] if a write is in progress and the OS confirms
     /// its writer is dead (a `/proc` read on Linux, made only when a write is
     /// in progress). [`read`](Self::read) would return the last good value.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new(1u64);
+    /// assert_eq!(s.read_checked()?, 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read_checked(&self) -> Result<T> {
         let value = self.read();
         if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
@@ -174,6 +187,17 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
     }
 
     /// Whether a writer holds the seqlock, and if so whether it is alive.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// let s = SeqLock::new(0u8);
+    /// assert_eq!(s.writer_status(), WriterStatus::None);
+    /// let w = s.writer()?;
+    /// assert_eq!(s.writer_status(), WriterStatus::Alive);
+    /// # drop(w);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn writer_status(&self) -> WriterStatus {
         match self.writer.load(Ordering::Relaxed) {
             0 => WriterStatus::None,
@@ -253,6 +277,15 @@ pub struct SeqLockWriter<'a, T> {
 impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLockWriter<'_, T> {
     /// Publishes `value`. Wait-free: two stores of the sequence word, a
     /// fence and the atomic copy.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new([0u32; 3]);
+    /// let mut w = s.writer()?;
+    /// w.write(&[1, 2, 3]);
+    /// assert_eq!(s.read(), [1, 2, 3]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn write(&mut self, value: &T) {
         let lock = self.lock;
         // Only the writer stores `seq`, so this is our own last value.
