@@ -52,6 +52,28 @@ fn events(seg: &Segment) -> (&Event, &Event) {
     }
 }
 
+/// Kills the child if the test fails before it does (a looping child would
+/// otherwise outlive the test and keep its output pipes open).
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn get(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+
+    fn kill9(&mut self) {
+        self.0.take().unwrap().kill9();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            child.kill9();
+        }
+    }
+}
+
 fn open(name: &str) -> Segment {
     Segment::open(name).unwrap()
 }
@@ -112,8 +134,13 @@ fn child(role: &str, args: &[String]) {
             let s = seqlock(&seg);
             let mut w = s.writer().unwrap();
             say("writing");
+            // Until killed; but never outlive a parent that failed by much.
+            let start = Instant::now();
             for i in 1u64.. {
                 w.write(&[i; 512]);
+                if i % 1024 == 0 && start.elapsed() > Duration::from_secs(60) {
+                    panic!("the parent never killed this writer");
+                }
             }
         }
         "seq-half-writer" => {
@@ -272,23 +299,28 @@ fn seqlock_4k_payload_is_never_torn_and_survives_writer_kill() {
     let name = unique("seq-torn");
     let seg = Segment::create(&name, std::mem::size_of::<SeqLock<Page>>()).unwrap();
     let s = seqlock(&seg);
-    let mut writer = Child::spawn(
+    let writer = Child::spawn(
         "seqlock_4k_payload_is_never_torn_and_survives_writer_kill",
         "seq-writer",
         &[&name],
     );
-    assert_eq!(writer.recv(), "writing");
-    let target = 3_000;
+    let mut writer = KillOnDrop(Some(writer));
+    assert_eq!(writer.get().recv(), "writing");
+    // Read while the writer loops, until many reads have seen many values.
     let (mut reads, mut distinct, mut last) = (0u64, 0u64, 0u64);
-    while last < target {
+    let start = Instant::now();
+    while reads < 20_000 || distinct < 100 {
         let v = s.read();
         assert!(v.iter().all(|&x| x == v[0]), "torn copy accepted");
         assert!(v[0] >= last, "went back from {last} to {}", v[0]);
         distinct += u64::from(v[0] != last);
         last = v[0];
         reads += 1;
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "only {distinct} values in {reads} reads"
+        );
     }
-    assert!(distinct > 1, "saw {distinct} values in {reads} reads");
     writer.kill9();
     let v = s.read();
     assert!(v.iter().all(|&x| x == v[0]));
