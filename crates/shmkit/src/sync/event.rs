@@ -19,7 +19,8 @@
 //! read-modify-write of the same word and calls `FUTEX_WAKE` only if the
 //! value it replaced counted sleepers. The word's modification order decides
 //! every race: if the notify comes first, the waiter's registering
-//! `compare_exchange` fails and it sees the signal; if the registration comes
+//! `compare_exchange` fails and it sees the signal (or, after a
+//! `notify_all`, the new generation); if the registration comes
 //! first, the notify sees the sleeper and wakes it, and a futex wait that
 //! has not started yet returns at once because the word changed. A notify
 //! with nobody registered makes no system call.
@@ -68,7 +69,9 @@ pub enum EventMode {
 /// - **Auto-reset**: `notify_one` sets the signal and wakes one waiter; the
 ///   first waiter to see the signal consumes it. Notifies with nobody
 ///   waiting collapse into one pending signal. `notify_all` wakes every
-///   thread waiting at that moment and also leaves the signal set for one.
+///   thread waiting at that moment (one that has started `wait` counts,
+///   even if it is not asleep yet); with no waiter, it leaves the signal set
+///   like `notify_one`.
 /// - **Manual-reset**: a notify sets the signal and wakes every waiter;
 ///   `wait` returns immediately while it is set; [`reset`](Self::reset)
 ///   clears it.
@@ -267,8 +270,11 @@ impl Event {
         }
     }
 
-    /// Wakes every thread waiting now and sets the signal
-    /// (`futex(FUTEX_WAKE, INT_MAX)` if anyone sleeps).
+    /// Wakes every thread waiting now (`futex(FUTEX_WAKE, INT_MAX)` if
+    /// anyone sleeps). In auto-reset mode, if nobody was registered as
+    /// waiting, it sets the signal instead, as `notify_one` does, so that a
+    /// thread about to wait is not missed; in manual-reset mode it always
+    /// sets the signal.
     ///
     /// # Example
     /// ```
@@ -285,7 +291,12 @@ impl Event {
         let old = self
             .state
             .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
-                Some(s.wrapping_add(GENERATION) | SIGNALLED)
+                let signal = if s & SLEEPERS == 0 || self.mode() == EventMode::ManualReset {
+                    SIGNALLED
+                } else {
+                    0
+                };
+                Some(s.wrapping_add(GENERATION) | signal)
             })
             .unwrap_or_else(|s| s);
         if old & SLEEPERS != 0 {
@@ -366,6 +377,23 @@ mod tests {
                 pong.wait();
             }
         });
+    }
+
+    #[test]
+    fn notify_all_is_pending_only_without_waiters() {
+        let e = Event::default();
+        e.notify_all();
+        assert!(e.is_signalled(), "nobody waited: stays pending");
+        e.wait();
+        std::thread::scope(|s| {
+            s.spawn(|| e.wait());
+            while e.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            e.notify_all();
+        });
+        assert!(!e.is_signalled(), "released its waiter: nothing left over");
+        assert_eq!(e.sleepers(), 0);
     }
 
     #[test]
