@@ -240,6 +240,25 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A [`SeqLock`](crate::sync::SeqLock)'s writer died in the middle of a
+    /// write. Readers still get the last complete value from
+    /// [`SeqLock::read`](crate::sync::SeqLock::read).
+    #[error(
+        "the seqlock's writer died in the middle of a write: the last complete value is still \
+         readable with SeqLock::read; a new writer takes over with SeqLock::writer"
+    )]
+    WriterDied,
+
+    /// A [`SeqLock`](crate::sync::SeqLock) already has a live writer.
+    #[error(
+        "the seqlock already has a live writer (thread {tid}): a seqlock has one writer at a \
+         time; read instead, or wait until that writer drops its SeqLockWriter"
+    )]
+    WriterBusy {
+        /// The writer's thread id.
+        tid: u32,
+    },
+
     /// Any other OS error.
     #[error("{op} failed for segment `{name}`: {source}")]
     Io {

@@ -43,6 +43,7 @@ pub mod layout;
 mod name;
 mod segment;
 mod shared;
+pub mod sync;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]

@@ -1,0 +1,420 @@
+//! An event that threads in any process can wait on and signal.
+//!
+//! # State word
+//! | bits     | meaning                                                   |
+//! |----------|-----------------------------------------------------------|
+//! | 0        | `SIGNALLED`                                               |
+//! | 1..=15   | sleepers: waiters registered to be woken (saturating)     |
+//! | 16..=31  | generation: counts `notify_all` calls (wrapping)          |
+//!
+//! The `mode` word is 0 for [`EventMode::AutoReset`] (the all-zero default)
+//! and anything else for [`EventMode::ManualReset`].
+//!
+//! # No lost wake-up
+//! A waiter that finds no signal registers itself by incrementing the
+//! sleeper count with a `compare_exchange` on the state word, then sleeps
+//! with `futex(FUTEX_WAIT, expected = the word it wrote)`, which the kernel
+//! does only if the word still holds that value, atomically with queueing
+//! the waiter. A notify sets `SIGNALLED` (or bumps the generation) with one
+//! read-modify-write of the same word and calls `FUTEX_WAKE` only if the
+//! value it replaced counted sleepers. The word's modification order decides
+//! every race: if the notify comes first, the waiter's registering
+//! `compare_exchange` fails and it sees the signal (or, after a
+//! `notify_all`, the new generation); if the registration comes
+//! first, the notify sees the sleeper and wakes it, and a futex wait that
+//! has not started yet returns at once because the word changed. A notify
+//! with nobody registered makes no system call.
+//!
+//! `notify_one` leaves `SIGNALLED` set until a waiter consumes it, so it is
+//! not lost even when nobody waits yet. A waiter deregisters when it leaves
+//! (consuming the signal in the same `compare_exchange`). A waiter killed
+//! while asleep stays counted: later notifies then make a needless
+//! `FUTEX_WAKE`, nothing worse. When the count is full (32,767), further
+//! waiters poll every millisecond instead of registering.
+
+use std::time::{Duration, Instant};
+
+use super::primitive::{AtomicU32, Ordering};
+use super::wait;
+
+const SIGNALLED: u32 = 1;
+/// One registered sleeper.
+const SLEEPER: u32 = 1 << 1;
+/// Bits 1..=15: the sleeper count.
+const SLEEPERS: u32 = 0x7FFF << 1;
+/// One step of the generation counter, bits 16..=31.
+const GENERATION: u32 = 1 << 16;
+/// How often a waiter that could not register re-reads the word.
+const UNREGISTERED_POLL: Duration = Duration::from_millis(1);
+
+/// How an [`Event`] behaves once signalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EventMode {
+    /// A signal releases one waiter and clears itself (a binary semaphore).
+    /// The all-zero default.
+    #[default]
+    AutoReset,
+    /// A signal stays set, releasing every waiter, until [`Event::reset`].
+    ManualReset,
+}
+
+/// A cross-process event: [`wait`](Self::wait) blocks until another thread,
+/// in this process or another one, calls [`notify_one`](Self::notify_one) or
+/// [`notify_all`](Self::notify_all).
+///
+/// `#[repr(C)]`, 8 bytes, two `u32` words, aligned to 8; all zeros is an
+/// unsignalled auto-reset event. Borrow one in shared memory with
+/// [`Event::from_ptr`].
+///
+/// - **Auto-reset**: `notify_one` sets the signal and wakes one waiter; the
+///   first waiter to see the signal consumes it. Notifies with nobody
+///   waiting collapse into one pending signal. `notify_all` wakes every
+///   thread waiting at that moment (one that has started `wait` counts,
+///   even if it is not asleep yet); with no waiter, it leaves the signal set
+///   like `notify_one`.
+/// - **Manual-reset**: a notify sets the signal and wakes every waiter;
+///   `wait` returns immediately while it is set; [`reset`](Self::reset)
+///   clears it.
+///
+/// # Example
+/// ```
+/// use shmkit::sync::Event;
+/// let e = Event::new(Default::default());
+/// std::thread::scope(|s| {
+///     s.spawn(|| e.notify_one());
+///     e.wait(); // returns once notified, whichever thread ran first
+/// });
+/// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
+/// ```
+#[repr(C, align(8))]
+pub struct Event {
+    state: AtomicU32,
+    mode: AtomicU32,
+}
+
+impl Event {
+    /// A new, unsignalled event in ordinary memory.
+    pub fn new(mode: EventMode) -> Self {
+        Event {
+            state: AtomicU32::new(0),
+            mode: AtomicU32::new(u32::from(mode == EventMode::ManualReset)),
+        }
+    }
+
+    /// Borrows the event that lives at `ptr`, typically in a mapped
+    /// [`Segment`](crate::Segment).
+    ///
+    /// # Safety
+    /// - `ptr` is 8-aligned and its 8 bytes stay mapped, readable and
+    ///   writable for `'a`;
+    /// - every process and thread accesses those bytes only as an `Event`
+    ///   (all zeros is a valid one; any bit pattern is memory-safe, a peer
+    ///   writing garbage can only cause spurious or missed wake-ups).
+    ///
+    /// # Example
+    /// ```
+    /// # use shmkit::sync::Event;
+    /// let mut word = 0u64;
+    /// // SAFETY: 8-aligned, 8 bytes, used only as this event.
+    /// let e = unsafe { Event::from_ptr(std::ptr::from_mut(&mut word).cast()) };
+    /// e.notify_one();
+    /// e.wait();
+    /// ```
+    #[cfg(not(loom))]
+    pub unsafe fn from_ptr<'a>(ptr: *const u8) -> &'a Self {
+        debug_assert!(ptr.cast::<Self>().is_aligned());
+        // SAFETY:
+        // - alignment, size and lifetime are the caller's first obligation;
+        // - every bit pattern is a valid pair of `AtomicU32`;
+        // - `&Event` allows only atomic accesses, which peers make too.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Sets the mode. Meant for the creator, before the event is shared.
+    pub fn set_mode(&self, mode: EventMode) {
+        self.mode
+            .store(u32::from(mode == EventMode::ManualReset), Ordering::Relaxed);
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> EventMode {
+        if self.mode.load(Ordering::Relaxed) == 0 {
+            EventMode::AutoReset
+        } else {
+            EventMode::ManualReset
+        }
+    }
+
+    /// Whether the signal is set right now.
+    pub fn is_signalled(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & SIGNALLED != 0
+    }
+
+    /// How many waiters are registered as sleeping (for tests).
+    #[cfg(test)]
+    pub(crate) fn sleepers(&self) -> u32 {
+        (self.state.load(Ordering::Relaxed) & SLEEPERS) / SLEEPER
+    }
+
+    /// Clears the signal (meant for manual-reset events).
+    pub fn reset(&self) {
+        self.state.fetch_and(!SIGNALLED, Ordering::Relaxed);
+    }
+
+    /// Blocks until notified (`futex(FUTEX_WAIT)` on Linux).
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Blocks until notified or until `timeout` has passed. Returns whether
+    /// it was notified.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let e = shmkit::sync::Event::default();
+    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
+    /// e.notify_one();
+    /// assert!(e.wait_timeout(Duration::from_millis(5)));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        // SYNC(event): acquires what the notifier did before notifying.
+        let mut s = self.state.load(Ordering::Acquire);
+        let generation = s / GENERATION;
+        // Whether we are counted among the sleepers.
+        let mut registered = false;
+        let leave = |registered: bool| {
+            if registered {
+                self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+            }
+        };
+        loop {
+            if s & SIGNALLED != 0 {
+                if self.mode() == EventMode::ManualReset {
+                    leave(registered);
+                    return true;
+                }
+                // Auto-reset: consume the signal (one waiter wins it) and
+                // deregister, in one step.
+                let new = (s & !SIGNALLED) - if registered { SLEEPER } else { 0 };
+                // SYNC(event)
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
+                {
+                    Ok(_) => return true,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if s / GENERATION != generation {
+                // A notify_all since we started waiting.
+                leave(registered);
+                return true;
+            }
+            let mut timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(t) if !t.is_zero() => Some(t),
+                    _ => {
+                        leave(registered);
+                        return false;
+                    }
+                },
+            };
+            if !registered {
+                if s & SLEEPERS == SLEEPERS {
+                    // Count full: poll instead of relying on a wake-up.
+                    timeout = Some(timeout.map_or(UNREGISTERED_POLL, |t| t.min(UNREGISTERED_POLL)));
+                } else {
+                    match self.state.compare_exchange(
+                        s,
+                        s + SLEEPER,
+                        Ordering::Acquire,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            s += SLEEPER;
+                            registered = true;
+                        }
+                        Err(now) => {
+                            s = now;
+                            continue;
+                        }
+                    }
+                }
+            }
+            wait::wait(&self.state, s, timeout);
+            // SYNC(event)
+            s = self.state.load(Ordering::Acquire);
+        }
+    }
+
+    /// Sets the signal and, if anyone sleeps, wakes one waiter
+    /// (`futex(FUTEX_WAKE, 1)`); in manual-reset mode, wakes all of them.
+    pub fn notify_one(&self) {
+        // SYNC(event): releases what we did before notifying.
+        let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
+        if old & SLEEPERS != 0 {
+            let n = match self.mode() {
+                EventMode::AutoReset => 1,
+                EventMode::ManualReset => i32::MAX as u32,
+            };
+            wait::wake(&self.state, n);
+        }
+    }
+
+    /// Wakes every thread waiting now (`futex(FUTEX_WAKE, INT_MAX)` if
+    /// anyone sleeps). In auto-reset mode, if nobody was registered as
+    /// waiting, it sets the signal instead, as `notify_one` does, so that a
+    /// thread about to wait is not missed; in manual-reset mode it always
+    /// sets the signal.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// let e = Event::new(EventMode::ManualReset);
+    /// e.notify_all();
+    /// e.wait();
+    /// e.wait(); // manual reset: still set
+    /// e.reset();
+    /// assert!(!e.is_signalled());
+    /// ```
+    pub fn notify_all(&self) {
+        // SYNC(event): releases what we did before notifying.
+        let old = self
+            .state
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                let signal = if s & SLEEPERS == 0 || self.mode() == EventMode::ManualReset {
+                    SIGNALLED
+                } else {
+                    0
+                };
+                Some(s.wrapping_add(GENERATION) | signal)
+            })
+            .unwrap_or_else(|s| s);
+        if old & SLEEPERS != 0 {
+            wait::wake(&self.state, i32::MAX as u32);
+        }
+    }
+}
+impl Default for Event {
+    fn default() -> Self {
+        Event::new(EventMode::AutoReset)
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("mode", &self.mode())
+            .field("signalled", &self.is_signalled())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_fixed() {
+        assert_eq!(std::mem::size_of::<Event>(), 8);
+        assert_eq!(std::mem::align_of::<Event>(), 8);
+    }
+
+    #[test]
+    fn notify_before_wait_is_not_lost() {
+        let e = Event::default();
+        e.notify_one();
+        assert!(e.wait_timeout(Duration::from_millis(1)));
+        assert!(!e.wait_timeout(Duration::from_millis(1)), "auto-reset");
+    }
+
+    #[test]
+    fn manual_reset_stays_set() {
+        let e = Event::new(EventMode::ManualReset);
+        e.notify_one();
+        e.wait();
+        e.wait();
+        e.reset();
+        assert!(!e.wait_timeout(Duration::from_millis(1)));
+        assert_eq!(e.sleepers(), 0, "a timed-out waiter deregisters");
+    }
+
+    #[test]
+    fn notify_without_waiters_keeps_count_zero() {
+        let e = Event::default();
+        for _ in 0..3 {
+            e.notify_one();
+            e.notify_all();
+        }
+        assert_eq!(e.sleepers(), 0);
+        e.wait();
+        assert_eq!(e.sleepers(), 0);
+    }
+
+    #[test]
+    fn ping_pong_threads() {
+        let rounds = if cfg!(miri) { 20 } else { 2_000 };
+        let ping = Event::default();
+        let pong = Event::default();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    ping.wait();
+                    pong.notify_one();
+                }
+            });
+            for _ in 0..rounds {
+                ping.notify_one();
+                pong.wait();
+            }
+        });
+    }
+
+    #[test]
+    fn notify_all_is_pending_only_without_waiters() {
+        let e = Event::default();
+        e.notify_all();
+        assert!(e.is_signalled(), "nobody waited: stays pending");
+        e.wait();
+        std::thread::scope(|s| {
+            s.spawn(|| e.wait());
+            while e.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            e.notify_all();
+        });
+        assert!(!e.is_signalled(), "released its waiter: nothing left over");
+        assert_eq!(e.sleepers(), 0);
+    }
+
+    #[test]
+    fn notify_all_wakes_every_waiter() {
+        use std::sync::atomic::AtomicU32 as Counter;
+        let e = Event::default();
+        let done = Counter::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    e.wait();
+                    done.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            // Waiters that have not started yet are not released by an
+            // earlier notify_all, so repeat until all three are through.
+            while done.load(Ordering::Relaxed) < 3 {
+                e.notify_all();
+                std::thread::yield_now();
+            }
+        });
+        assert_eq!(e.sleepers(), 0);
+    }
+}

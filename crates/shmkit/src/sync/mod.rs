@@ -1,0 +1,77 @@
+//! Synchronisation primitives that live inside shared memory: a robust
+//! [`Mutex`], a [`SeqLock`] and an [`Event`].
+//!
+//! Each type is `#[repr(C)]`, made only of fixed-width atomics (plus, for
+//! `Mutex<T>` and `SeqLock<T>`, the payload), with its alignment pinned, and
+//! all-zero bytes are a valid initial state: a freshly created segment,
+//! which the OS fills with zeros, holds an unlocked mutex, a seqlock holding
+//! a zeroed value with no writer, and an unsignalled auto-reset event. Place
+//! one in a segment at an offset aligned to its `align_of`, and borrow it in
+//! every process with `from_ptr`.
+//!
+//! ```
+//! use shmkit::sync::Mutex;
+//! use shmkit::Segment;
+//!
+//! # let name = format!("doc-sync-{}", std::process::id());
+//! let seg = Segment::create(&name, 4096)?;
+//! // SAFETY: the segment is page-aligned, large enough, zero-filled (a valid
+//! // unlocked `Mutex<u64>`), outlives `m`, and is used only as this mutex.
+//! let m: &Mutex<u64> = unsafe { Mutex::from_ptr(seg.as_ptr()) };
+//! *m.lock().unwrap() += 1;
+//! assert_eq!(*m.lock().unwrap(), 1);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Platforms
+//! On Linux, waiting and waking use shared futexes, and a dead lock owner is
+//! detected by its thread id plus start time (see [`Mutex`]). Elsewhere the
+//! types work, with a polling fallback (a wake-up may take about 1 ms), and a
+//! mutex owner that died in *another* process is not detected yet: see the
+//! fallback's notes in the source (`sync/wait_fallback.rs`).
+//!
+//! # Owner words
+//! [`Mutex`] and the [`SeqLock`] writer record their owner as one `u64`:
+//!
+//! | bits    | meaning                                                         |
+//! |---------|-----------------------------------------------------------------|
+//! | 0..=29  | owner TID (Linux `gettid`; 0 = no owner)                        |
+//! | 30      | mutex only: `INCONSISTENT`, the data was left by a dead owner   |
+//! | 31      | mutex only: `WAITERS`, someone may sleep on the word            |
+//! | 32..=63 | owner tag: low 32 bits of the owner thread's start time         |
+//!
+//! The low half is the futex word, laid out like the kernel's robust futex
+//! word (TID in the low 30 bits, flags in the top two).
+
+mod event;
+mod mutex;
+mod primitive;
+mod seqlock;
+
+#[cfg_attr(all(target_os = "linux", not(miri), not(loom)), path = "wait_linux.rs")]
+#[cfg_attr(
+    not(all(target_os = "linux", not(miri), not(loom))),
+    path = "wait_fallback.rs"
+)]
+mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use event::{Event, EventMode};
+pub use mutex::{Mutex, MutexGuard, OwnerDied, TryLockError};
+pub use seqlock::{SeqLock, SeqLockWriter, WriterStatus};
+
+/// Bits 0..=29 of an owner word: the owner's thread id.
+const TID_MASK: u64 = 0x3FFF_FFFF;
+
+/// What the OS says about a recorded owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Liveness {
+    /// The owner thread still runs.
+    Alive,
+    /// The owner thread is gone, proven by the OS.
+    Dead,
+    /// Cannot tell; treated as alive.
+    Unknown,
+}

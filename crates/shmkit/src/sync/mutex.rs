@@ -1,0 +1,716 @@
+//! A robust mutex whose lock word lives in shared memory.
+//!
+//! # Algorithm
+//! Drepper's futex mutex ("Futexes Are Tricky", 2011, mutex #3), with the
+//! owner's identity stored in the lock word in place of the "locked" state,
+//! as in the kernel's robust futexes (`Documentation/locking/robust-futexes`):
+//!
+//! | word (low half)                 | meaning                                       |
+//! |---------------------------------|-----------------------------------------------|
+//! | `0`                             | unlocked, data consistent (all-zero memory)   |
+//! | `INCONSISTENT`                  | unlocked, data left by a dead owner, unrepaired |
+//! | `tid`                           | locked by `tid`, nobody sleeping              |
+//! | `tid \| WAITERS`                | locked, waiters may sleep on the futex        |
+//! | `tid \| INCONSISTENT [\| WAITERS]` | locked by someone who took over from a dead owner |
+//!
+//! The high half holds the owner's start-time tag whenever the TID is
+//! non-zero, and is zero when it is zero. Invariants: `WAITERS` is set only
+//! while locked; `INCONSISTENT` stays set, locked or not, until an owner
+//! calls [`MutexGuard::mark_consistent`].
+//!
+//! - Uncontended `lock`: one `compare_exchange(0 → me)`. Uncontended unlock:
+//!   one `swap(0)`; only if the old word had `WAITERS` does it make the
+//!   `FUTEX_WAKE` system call.
+//! - A contender spins briefly, then sets `WAITERS` and sleeps on the futex.
+//!   A woken waiter takes the lock *with* `WAITERS` set, since it cannot know
+//!   whether others still sleep (mutex #3's `xchg(2)`).
+//!
+//! # Owner death
+//! A waiter sleeps at most [`DEATH_POLL`] at a time. When one owner has held
+//! the lock that long, the waiter asks the OS whether that owner still runs
+//! (on Linux: TID plus start time, see the owner words table in
+//! [`crate::sync`]); if it is dead, the waiter swaps the lock word from the
+//! dead owner's value to its own with `INCONSISTENT` set, in one
+//! `compare_exchange`, so two waiters cannot both take over.
+//!
+//! Why not the kernel's robust futex list, which would wake waiters at the
+//! instant of death? The list head is per thread and glibc already
+//! registers its own for every thread (for `PTHREAD_MUTEX_ROBUST`):
+//! replacing it with `set_robust_list` would silently break robust pthread
+//! mutexes in the same program, and glibc offers no API to add entries to
+//! its list. `FUTEX_LOCK_PI` without a robust list does not recover a dead
+//! owner's lock either. So this design pays with a poll: a blocked waiter
+//! notices its owner's death within `DEATH_POLL` (100 ms), and a contended
+//! lock held for longer than that costs a read of `/proc` every `DEATH_POLL`.
+//! Owners are threads: a thread that exits without unlocking (its guard
+//! leaked) counts as dead, like a robust pthread mutex. All processes must
+//! share one PID namespace, since TIDs are namespace-relative, and one time
+//! namespace, since `/proc` shows start times shifted into the reader's.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::primitive::{AtomicU64, Ordering};
+use super::{wait, Liveness, TID_MASK};
+
+/// Bit 30: the data was left behind by an owner that died, and no owner has
+/// called `mark_consistent` since.
+const INCONSISTENT: u64 = 1 << 30;
+/// Bit 31: a thread may be sleeping on the futex; unlock must wake one.
+const WAITERS: u64 = 1 << 31;
+/// The owner identity: TID and start-time tag.
+const OWNER_MASK: u64 = !(INCONSISTENT | WAITERS);
+
+/// How often a contender re-reads the word before it sleeps.
+const SPINS: u32 = 100;
+
+/// The longest a waiter sleeps before it checks whether the owner died.
+pub(crate) const DEATH_POLL: Duration = Duration::from_millis(100);
+
+/// The lock word alone: the protocol, without the data. Loom models it.
+#[repr(C, align(8))]
+pub(crate) struct RawMutex {
+    word: AtomicU64,
+}
+
+/// How a lock attempt ended, before it is wrapped in a guard.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// Locked, data consistent.
+    Clean,
+    /// Locked, data left by a dead owner.
+    OwnerDied,
+    /// Not locked (held by a live owner until the deadline).
+    Busy,
+}
+
+impl RawMutex {
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        RawMutex {
+            word: AtomicU64::new(0),
+        }
+    }
+
+    /// Fast path: one `compare_exchange`.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Option<Instant>) -> Acquired {
+        let me = wait::current_owner();
+        // SYNC(lock): acquires what the previous owner's unlock released.
+        match self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Acquired::Clean,
+            Err(_) => self.lock_slow(me, deadline, true),
+        }
+    }
+
+    /// One attempt, plus an owner-death check if the lock is held.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Acquired {
+        let me = wait::current_owner();
+        // SYNC(lock)
+        match self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Acquired::Clean,
+            Err(_) => self.lock_slow(me, Some(Instant::now()), false),
+        }
+    }
+
+    /// Spin, then sleep on the futex, checking the owner's liveness every
+    /// `DEATH_POLL`, until locked or past `deadline`.
+    #[cold]
+    fn lock_slow(&self, me: u64, deadline: Option<Instant>, block: bool) -> Acquired {
+        // Set once we have slept: from then on we take the lock with WAITERS,
+        // because other sleepers may remain (Drepper's mutex #3).
+        let mut contended = false;
+        let mut spins = 0u32;
+        // The owner we are waiting for, and since when.
+        let mut watching: Option<(u64, Instant)> = None;
+        loop {
+            let v = self.word.load(Ordering::Relaxed);
+            if v & TID_MASK == 0 {
+                // Unlocked (perhaps INCONSISTENT, which we keep).
+                let waiters = if contended { WAITERS } else { 0 };
+                let new = me | (v & INCONSISTENT) | waiters;
+                // SYNC(lock)
+                match self
+                    .word
+                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) if v & INCONSISTENT != 0 => return Acquired::OwnerDied,
+                    Ok(_) => return Acquired::Clean,
+                    Err(_) => continue,
+                }
+            }
+            let owner = v & OWNER_MASK;
+            if owner == me {
+                // Held by this very thread: waiting would never end.
+                assert!(
+                    deadline.is_some(),
+                    "shmkit::sync::Mutex locked twice by the same thread (deadlock)"
+                );
+                return Acquired::Busy;
+            }
+            // Spin a little while nobody sleeps: short critical sections end
+            // before a system call would.
+            // (Not under loom, where each re-read is one more branch to explore.)
+            if !cfg!(loom) && block && v & WAITERS == 0 && spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let now = Instant::now();
+            let expired = deadline.is_some_and(|d| now >= d);
+            // Is the owner dead? Checked at once by `try_lock`, after
+            // `DEATH_POLL` of one owner by `lock`, and before giving up at
+            // the deadline by `lock_timeout`.
+            let check = expired
+                || match watching {
+                    Some((o, since)) if o == owner => now.duration_since(since) >= DEATH_POLL,
+                    _ => {
+                        watching = Some((owner, now));
+                        !block
+                    }
+                };
+            if check {
+                watching = Some((owner, now));
+                if wait::owner_state(owner) == Liveness::Dead {
+                    // Take over from exactly that dead owner. WAITERS, since
+                    // others may sleep; INCONSISTENT, since its data is suspect.
+                    let new = me | INCONSISTENT | WAITERS;
+                    // SYNC(lock): the dead owner released nothing; this orders
+                    // us after whatever it wrote before it died, as far as the
+                    // hardware had made it visible.
+                    if self
+                        .word
+                        .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Acquired::OwnerDied;
+                    }
+                    continue;
+                }
+            }
+            if expired {
+                return Acquired::Busy;
+            }
+            let timeout = deadline.map_or(DEATH_POLL, |d| (d - now).min(DEATH_POLL));
+            if v & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            wait::wait_low(&self.word, (v | WAITERS) as u32, Some(timeout));
+            contended = true;
+        }
+    }
+
+    /// Unlock: one `swap`, and `FUTEX_WAKE` only if someone may sleep.
+    /// `inconsistent` keeps the owner-died mark for the next locker.
+    #[inline]
+    pub(crate) fn unlock(&self, inconsistent: bool) {
+        let after = if inconsistent { INCONSISTENT } else { 0 };
+        // SYNC(lock): releases the critical section to the next locker.
+        let old = self.word.swap(after, Ordering::Release);
+        debug_assert_eq!(
+            old & OWNER_MASK,
+            wait::current_owner(),
+            "unlocked by a thread that does not own the mutex"
+        );
+        if old & WAITERS != 0 {
+            wait::wake_low(&self.word, 1);
+        }
+    }
+}
+
+/// A mutual-exclusion lock that works across processes and survives the death
+/// of its owner.
+///
+/// It lives in shared memory: `#[repr(C)]`, an 8-byte lock word followed by
+/// the `T` it protects, and all-zero bytes are an unlocked mutex holding a
+/// zeroed `T`. Borrow one in place with [`Mutex::from_ptr`].
+///
+/// If the thread holding the lock dies (its process is killed, or it exits
+/// with the guard leaked), the next locker gets the lock together with an
+/// [`OwnerDied`] warning, as `std`'s `PoisonError` carries its guard. The
+/// data stays marked inconsistent until a guard calls
+/// [`MutexGuard::mark_consistent`]; until then every locker gets the warning.
+/// Waiters already blocked notice the death within 100 ms. See the module
+/// source for the lock-word states and why death is detected this way.
+///
+/// # Limits
+/// - Linux: all processes must share one PID namespace (owners are recorded
+///   by thread id) and one time namespace (the start time in `/proc` is
+///   shifted by the reader's time namespace). A child made by `fork` without `exec` must not use the
+///   sync types: it inherits its parent thread's cached identity.
+/// - Elsewhere, for now: waits poll (about 1 ms of wake-up latency) and an
+///   owner that died in another process is not detected (`lock` waits,
+///   `lock_timeout` times out); an owner thread that exited in this process
+///   is.
+///
+/// # Example
+/// ```
+/// use shmkit::sync::Mutex;
+///
+/// let m = Mutex::new(5u32);
+/// {
+///     let mut g = m.lock().unwrap();
+///     *g += 1;
+/// }
+/// assert_eq!(*m.try_lock().unwrap(), 6);
+/// ```
+#[repr(C)]
+pub struct Mutex<T> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex gives `&mut T` to one guard at a time (the lock word
+// ensures mutual exclusion), so sharing it between threads only moves the
+// `T` between them, which `T: Send` allows.
+unsafe impl<T: Send> Sync for Mutex<T> {}
+// SAFETY: the mutex owns its `T` and no thread-bound state.
+unsafe impl<T: Send> Send for Mutex<T> {}
+
+/// The reason a [`Mutex::try_lock`] or [`Mutex::lock_timeout`] did not
+/// simply return a guard.
+pub enum TryLockError<G> {
+    /// The lock is held by a live owner (for `lock_timeout`: it still was at
+    /// the deadline).
+    WouldBlock,
+    /// The lock was taken, but its previous owner died holding it.
+    OwnerDied(OwnerDied<G>),
+}
+
+/// The lock was acquired, but a previous owner died while holding it, so the
+/// data may be half-updated. Carries the guard, like `std`'s `PoisonError`.
+///
+/// Repair the data through [`get_mut`](Self::get_mut) or
+/// [`into_inner`](Self::into_inner), then call
+/// [`MutexGuard::mark_consistent`]; otherwise the next locker is warned too.
+pub struct OwnerDied<G> {
+    guard: G,
+}
+
+impl<G> OwnerDied<G> {
+    /// The guard, to inspect or repair the data.
+    pub fn into_inner(self) -> G {
+        self.guard
+    }
+
+    /// The guard, borrowed.
+    pub fn get_ref(&self) -> &G {
+        &self.guard
+    }
+
+    /// The guard, borrowed mutably.
+    pub fn get_mut(&mut self) -> &mut G {
+        &mut self.guard
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerDied { .. }")
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a previous owner of the mutex died holding it: check and repair the data, \
+             then call MutexGuard::mark_consistent",
+        )
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::OwnerDied(e) => fmt::Debug::fmt(e, f),
+        }
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("the mutex is held by a live owner"),
+            TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for TryLockError<G> {}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`, in ordinary memory (for use
+    /// between threads, or to copy into place before sharing).
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            raw: RawMutex {
+                word: AtomicU64::new(0),
+            },
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new unlocked mutex holding `value` (loom build: not `const`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Mutex {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Borrows the mutex that lives at `ptr`, typically inside a mapped
+    /// [`Segment`](crate::Segment).
+    ///
+    /// # Safety
+    /// - `ptr` is aligned to `align_of::<Mutex<T>>()` (8 or `T`'s alignment)
+    ///   and the `size_of::<Mutex<T>>()` bytes there stay mapped, readable
+    ///   and writable for `'a`;
+    /// - those bytes hold a mutex: all zeros, or left by this type's methods;
+    /// - every process and thread that touches them does so only through
+    ///   `Mutex<T>` (so the data is accessed under the lock only);
+    /// - `T` is valid for any byte pattern a peer or a dead owner may leave
+    ///   (`FromBytes` ensures it for the bytes themselves).
+    ///
+    /// # Example
+    /// ```
+    /// # use shmkit::sync::Mutex;
+    /// let mut words = [0u64; 2]; // 8-aligned, zeroed: an unlocked Mutex<u64>
+    /// // SAFETY: aligned, 16 bytes, zeroed, used only as this mutex.
+    /// let m = unsafe { Mutex::<u64>::from_ptr(words.as_mut_ptr().cast()) };
+    /// *m.lock().unwrap() = 7;
+    /// assert_eq!(*m.lock().unwrap(), 7);
+    /// ```
+    #[cfg(not(loom))]
+    pub unsafe fn from_ptr<'a>(ptr: *const u8) -> &'a Self
+    where
+        T: zerocopy::FromBytes,
+    {
+        debug_assert!(ptr.cast::<Self>().is_aligned());
+        // SAFETY:
+        // - alignment, size and lifetime: the caller's first obligation;
+        // - a valid `Mutex<T>`: zero bytes are an unlocked word and (by
+        //   `FromBytes`) a valid `T`; other states were left by this type;
+        // - shared access only: a `&Mutex` allows nothing but the protocol,
+        //   and the `UnsafeCell` permits mutation through it.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Locks, blocking until the lock is free or its owner is found dead.
+    ///
+    /// # Errors
+    /// [`OwnerDied`], carrying the guard, if a previous owner died holding
+    /// the lock and nobody has called [`MutexGuard::mark_consistent`] since.
+    ///
+    /// # Panics
+    /// If this thread already holds the lock (that would deadlock);
+    /// `try_lock` and `lock_timeout` return `WouldBlock` instead.
+    ///
+    /// # Example
+    /// ```
+    /// let m = shmkit::sync::Mutex::new(vec![1]);
+    /// m.lock().unwrap().push(2);
+    /// assert_eq!(*m.lock().unwrap(), [1, 2]);
+    /// ```
+    pub fn lock(&self) -> Result<MutexGuard<'_, T>, OwnerDied<MutexGuard<'_, T>>> {
+        let acquired = self.raw.lock(None);
+        self.guard(acquired).map_err(|e| match e {
+            TryLockError::OwnerDied(e) => e,
+            TryLockError::WouldBlock => unreachable!("lock without deadline returned Busy"),
+        })
+    }
+
+    /// Locks if the lock is free (or its owner is dead) right now.
+    ///
+    /// When the lock is held, this asks the OS whether the holder still runs
+    /// (a read of `/proc` on Linux), so do not spin on it.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`] if a live owner holds it;
+    /// [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Mutex, TryLockError};
+    /// let m = Mutex::new(0);
+    /// let g = m.try_lock().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock))));
+    /// });
+    /// drop(g);
+    /// ```
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        let acquired = self.raw.try_lock();
+        self.guard(acquired)
+    }
+
+    /// Locks, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`TryLockError::WouldBlock`] if a live owner still held it at the
+    /// deadline; [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let m = shmkit::sync::Mutex::new(1);
+    /// assert_eq!(*m.lock_timeout(Duration::from_millis(10)).unwrap(), 1);
+    /// ```
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        let acquired = self.raw.lock(Instant::now().checked_add(timeout));
+        self.guard(acquired)
+    }
+
+    /// The data, through exclusive access to the mutex itself (no locking).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    fn guard(
+        &self,
+        acquired: Acquired,
+    ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+        let guard = |inconsistent| MutexGuard {
+            mutex: self,
+            inconsistent,
+            _not_send: PhantomData,
+        };
+        match acquired {
+            Acquired::Clean => Ok(guard(false)),
+            Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) })),
+            Acquired::Busy => Err(TryLockError::WouldBlock),
+        }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex").finish_non_exhaustive()
+    }
+}
+
+/// Access to the data of a locked [`Mutex`]; unlocks when dropped.
+///
+/// Not `Send`: the lock is owned by the thread that took it (its identity is
+/// in the lock word, and is what death detection checks).
+pub struct MutexGuard<'a, T> {
+    mutex: &'a Mutex<T>,
+    inconsistent: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a `&MutexGuard` gives only `&T`, which may be shared between
+// threads when `T: Sync`.
+unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T> MutexGuard<'_, T> {
+    /// Whether the data is still marked as left behind by a dead owner.
+    pub fn is_inconsistent(&self) -> bool {
+        self.inconsistent
+    }
+
+    /// Declares the data repaired: after this guard unlocks, lockers no
+    /// longer get [`OwnerDied`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(0u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let mut g = m.lock().unwrap_err().into_inner();
+    /// assert!(g.is_inconsistent());
+    /// *g = 0; // repair
+    /// g.mark_consistent();
+    /// drop(g);
+    /// assert!(m.lock().is_ok());
+    /// ```
+    pub fn mark_consistent(&mut self) {
+        self.inconsistent = false;
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY:
+        // - this guard holds the lock, so no other guard (in any process
+        //   that follows the protocol) accesses the data meanwhile;
+        // - the pointer is valid for the mutex's lifetime, which outlives `'_`.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`; `&mut self` makes this the only borrow
+        // through this guard.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.raw.unlock(self.inconsistent);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn layout_is_fixed() {
+        assert_eq!(std::mem::size_of::<Mutex<u64>>(), 16);
+        assert_eq!(std::mem::align_of::<Mutex<u8>>(), 8);
+        assert_eq!(std::mem::size_of::<Mutex<[u8; 3]>>(), 16);
+    }
+
+    #[test]
+    fn threads_count_exactly() {
+        let threads = 4;
+        let n = if cfg!(miri) { 50 } else { 20_000 };
+        let m = Arc::new(Mutex::new(0u64));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..n {
+                        *m.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(*m.lock().unwrap(), threads * n);
+    }
+
+    #[test]
+    fn try_lock_and_timeout_fail_while_held() {
+        let m = Mutex::new(1);
+        let g = m.lock().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+                let t = Duration::from_millis(if cfg!(miri) { 1 } else { 20 });
+                assert!(matches!(m.lock_timeout(t), Err(TryLockError::WouldBlock)));
+            });
+        });
+        assert!(
+            matches!(m.try_lock(), Err(TryLockError::WouldBlock)),
+            "held by us"
+        );
+        drop(g);
+        assert!(m.try_lock().is_ok());
+    }
+
+    /// `lock_timeout` shorter than the death poll still notices a dead owner
+    /// before it gives up.
+    #[test]
+    fn lock_timeout_checks_owner_before_giving_up() {
+        let m = Arc::new(Mutex::new(0u8));
+        let m2 = Arc::clone(&m);
+        std::thread::spawn(move || std::mem::forget(m2.lock().unwrap()))
+            .join()
+            .unwrap();
+        let mut result = m.lock_timeout(Duration::from_millis(1));
+        // /proc may show the joined thread for a moment longer.
+        for _ in 0..100 {
+            if !matches!(result, Err(TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            result = m.lock_timeout(Duration::from_millis(1));
+        }
+        assert!(matches!(result, Err(TryLockError::OwnerDied(_))));
+    }
+
+    /// A thread that exits with the guard leaked is a dead owner: the next
+    /// locker is told, and keeps being told until it marks the data
+    /// consistent.
+    #[test]
+    fn owner_died_until_marked_consistent() {
+        let m = Arc::new(Mutex::new(41u32));
+        let m2 = Arc::clone(&m);
+        std::thread::spawn(move || {
+            let mut g = m2.lock().unwrap();
+            *g += 1;
+            std::mem::forget(g);
+        })
+        .join()
+        .unwrap();
+        let g = match m.lock() {
+            Err(e) => e.into_inner(),
+            Ok(_) => panic!("expected OwnerDied"),
+        };
+        assert_eq!(*g, 42);
+        assert!(g.is_inconsistent());
+        drop(g); // not repaired
+        let mut g = match m.try_lock() {
+            Err(TryLockError::OwnerDied(e)) => e.into_inner(),
+            other => panic!("expected OwnerDied again, got {other:?}"),
+        };
+        g.mark_consistent();
+        drop(g);
+        assert_eq!(*m.lock().unwrap(), 42);
+    }
+
+    #[test]
+    fn blocked_waiter_sees_owner_death() {
+        let m = Arc::new(Mutex::new(0u32));
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let m2 = Arc::clone(&m);
+        let owner = std::thread::spawn(move || {
+            let g = m2.lock().unwrap();
+            locked_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            std::mem::forget(g);
+        });
+        locked_rx.recv().unwrap();
+        let m3 = Arc::clone(&m);
+        let waiter = std::thread::spawn(move || m3.lock().is_err());
+        go_tx.send(()).unwrap();
+        owner.join().unwrap();
+        assert!(waiter.join().unwrap());
+    }
+}

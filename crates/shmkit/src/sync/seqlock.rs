@@ -1,0 +1,409 @@
+//! A sequence lock with a double buffer, for one writer and many readers in
+//! any processes.
+//!
+//! # Algorithm
+//! A seqlock (Lameter 2005, as in Linux `include/linux/seqlock.h`) whose
+//! payload is copied with relaxed atomic loads and stores and ordered with
+//! fences, the data-race-free form given by Boehm, "Can seqlocks get along
+//! with programming language memory models?" (MSPC 2012), §4. It keeps two
+//! copies of the payload (like Linux's `seqcount_latch_t`), so that a write
+//! never touches the copy that holds the last complete value.
+//!
+//! # The sequence word
+//! | `seq`      | meaning                                                  |
+//! |------------|----------------------------------------------------------|
+//! | `2n`       | `n` writes complete; the latest value is in `slots[n % 2]` |
+//! | `2n + 1`   | write `n + 1` in progress, into `slots[(n + 1) % 2]`; `slots[n % 2]` still holds write `n` |
+//!
+//! All zeros: no write yet, and both slots hold the zeroed value. A reader
+//! that loaded `seq = v` reads `slots[(v / 2) % 2]`; that slot is next
+//! written by write `v / 2 + 2`, which starts by storing `seq = 2(v / 2) + 3`.
+//! So the copy is good if `seq` is still at most `2(v / 2) + 2` afterwards.
+//! Readers retry only when the writer finished one write and started another
+//! during their copy; a write in progress alone never makes them wait.
+//!
+//! # The writer word
+//! The writer's identity (an owner word, see [`crate::sync`]); 0 = none. If
+//! the writer dies mid-write, `seq` stays odd: readers keep getting the last
+//! complete value (the other slot), and [`SeqLock::writer`] lets a new writer
+//! take over once the OS confirms the old one is dead. It completes the
+//! abandoned write by copying the last good value into the torn slot.
+
+use std::marker::PhantomData;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use super::primitive::{fence, AtomicU64, Ordering, Slot};
+use super::{wait, Liveness, TID_MASK};
+use crate::{Error, Result};
+
+/// Whether a [`SeqLock`] has a writer, as far as the OS can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterStatus {
+    /// No writer holds it.
+    None,
+    /// A writer holds it and is alive (or its liveness cannot be checked).
+    Alive,
+    /// The writer died; [`SeqLock::writer`] will take over.
+    Died,
+}
+
+/// A value that one writer updates and any number of readers copy out
+/// consistently, in any process, without ever blocking the writer.
+///
+/// `#[repr(C)]`: an 8-byte sequence word, an 8-byte writer word, then two
+/// copies of `T`; aligned to at least 8. All zeros is a seqlock holding a
+/// zeroed `T` with no writer. `T` must be plain bytes (`FromBytes +
+/// IntoBytes + Immutable`): readers copy it with atomic loads.
+///
+/// # Example
+/// ```
+/// use shmkit::sync::SeqLock;
+///
+/// let s = SeqLock::new([0u64; 4]);
+/// let mut w = s.writer()?;
+/// w.write(&[7; 4]);
+/// assert_eq!(s.read(), [7; 4]);
+/// assert!(matches!(s.writer(), Err(shmkit::Error::WriterBusy { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[repr(C, align(8))]
+pub struct SeqLock<T> {
+    seq: AtomicU64,
+    writer: AtomicU64,
+    slots: [Slot<T>; 2],
+}
+
+// SAFETY: the payload is only read and written with atomic accesses (in
+// `Slot`), and readers accept only validated copies, so sharing the seqlock
+// between threads moves `T` values between them, which `T: Send` allows.
+unsafe impl<T: Send> Sync for SeqLock<T> {}
+// SAFETY: the seqlock owns its values and no thread-bound state.
+unsafe impl<T: Send> Send for SeqLock<T> {}
+
+impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
+    /// A new seqlock holding `value`, without a writer, in ordinary memory.
+    pub fn new(value: T) -> Self {
+        SeqLock {
+            seq: AtomicU64::new(0),
+            writer: AtomicU64::new(0),
+            slots: [Slot::new(value), Slot::new(value)],
+        }
+    }
+
+    /// Borrows the seqlock that lives at `ptr`, typically in a mapped
+    /// [`Segment`](crate::Segment).
+    ///
+    /// # Safety
+    /// - `ptr` is aligned to `align_of::<SeqLock<T>>()` and the
+    ///   `size_of::<SeqLock<T>>()` bytes there stay mapped, readable and
+    ///   writable for `'a`;
+    /// - every process and thread accesses those bytes only as a
+    ///   `SeqLock<T>` (all zeros is a valid one).
+    ///
+    /// # Example
+    /// ```
+    /// # use shmkit::sync::SeqLock;
+    /// let mut mem = [0u64; 4]; // seq, writer, two u64 slots
+    /// // SAFETY: 8-aligned, 32 bytes, zeroed, used only as this seqlock.
+    /// let s = unsafe { SeqLock::<u64>::from_ptr(mem.as_mut_ptr().cast()) };
+    /// s.writer()?.write(&5);
+    /// assert_eq!(s.read(), 5);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub unsafe fn from_ptr<'a>(ptr: *const u8) -> &'a Self {
+        debug_assert!(ptr.cast::<Self>().is_aligned());
+        // SAFETY:
+        // - alignment, size and lifetime: the caller's first obligation;
+        // - any bytes are a valid `SeqLock<T>`: two atomics and two `T`s,
+        //   which are `FromBytes`;
+        // - the payload is reached only through atomics (`Slot`), as peers do.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The latest complete value. Never blocks the writer and never returns
+    /// a torn copy; if the writer died mid-write, returns the value before
+    /// that write.
+    ///
+    /// Retries while the writer completes a write and starts another during
+    /// one copy, which a writer in a tight loop can make happen repeatedly.
+    pub fn read(&self) -> T {
+        let mut tries = 0u32;
+        loop {
+            if let Some(v) = self.try_read() {
+                return v;
+            }
+            tries += 1;
+            if tries % 64 == 0 {
+                super::primitive::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// One attempt at [`read`](Self::read): `None` if the writer overtook it.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new(4u32);
+    /// assert_eq!(s.try_read(), Some(4)); // no writer racing it
+    /// ```
+    pub fn try_read(&self) -> Option<T> {
+        // SYNC(seq): acquires write n's payload (slot n % 2) from the store
+        // that published `2n` or `2n + 1`.
+        let v1 = self.seq.load(Ordering::Acquire);
+        let n = v1 / 2;
+        let value = self.slots[(n % 2) as usize].load();
+        // SYNC(seq-fence): if the copy saw any store of write n + 2, which
+        // follows the writer's release fence after `seq = 2n + 3`, this
+        // fence makes the load below see at least `2n + 3`.
+        fence(Ordering::Acquire);
+        let v2 = self.seq.load(Ordering::Relaxed);
+        (v2 <= 2 * n + 2).then_some(value)
+    }
+
+    /// Like [`read`](Self::read), but tells when the writer died in the
+    /// middle of a write.
+    ///
+    /// # Errors
+    /// [`Error::WriterDied`] if a write is in progress and the OS confirms
+    /// its writer is dead (a `/proc` read on Linux, made only when a write is
+    /// in progress). [`read`](Self::read) would return the last good value.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new(1u64);
+    /// assert_eq!(s.read_checked()?, 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn read_checked(&self) -> Result<T> {
+        let value = self.read();
+        if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
+            return Err(Error::WriterDied);
+        }
+        Ok(value)
+    }
+
+    /// Whether a writer holds the seqlock, and if so whether it is alive.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// let s = SeqLock::new(0u8);
+    /// assert_eq!(s.writer_status(), WriterStatus::None);
+    /// let w = s.writer()?;
+    /// assert_eq!(s.writer_status(), WriterStatus::Alive);
+    /// # drop(w);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn writer_status(&self) -> WriterStatus {
+        match self.writer.load(Ordering::Relaxed) {
+            0 => WriterStatus::None,
+            w if wait::owner_state(w) == Liveness::Dead => WriterStatus::Died,
+            _ => WriterStatus::Alive,
+        }
+    }
+
+    /// Becomes the writer, taking over from a dead one if need be.
+    ///
+    /// # Errors
+    /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    pub fn writer(&self) -> Result<SeqLockWriter<'_, T>> {
+        let me = wait::current_owner();
+        loop {
+            let w = self.writer.load(Ordering::Relaxed);
+            let busy = || Error::WriterBusy {
+                tid: (w & TID_MASK) as u32,
+            };
+            if w == me || (w != 0 && wait::owner_state(w) != Liveness::Dead) {
+                return Err(busy());
+            }
+            // SYNC(writer): acquires the previous writer's last stores.
+            if self
+                .writer
+                .compare_exchange(w, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            self.repair();
+            return Ok(SeqLockWriter {
+                lock: self,
+                _not_send: PhantomData,
+            });
+        }
+    }
+
+    /// Completes a write abandoned by a dead writer: copies the last good
+    /// value into the torn slot, then publishes the even sequence number.
+    fn repair(&self) {
+        // SYNC(seq): acquires the dead writer's last published slot.
+        let s = self.seq.load(Ordering::Acquire);
+        if s % 2 == 0 {
+            return;
+        }
+        let n = s / 2;
+        // Nobody else writes slots now, so this copy is consistent.
+        let good = self.slots[(n % 2) as usize].load();
+        // SYNC(seq-fence): a reader that still holds an older `seq` and sees
+        // one of the stores below must then see `seq >= s` (which our load
+        // above read) and reject its copy; the odd value was stored by the
+        // dead writer, whose own fence does not cover our stores.
+        fence(Ordering::Release);
+        self.slots[((n + 1) % 2) as usize].store(&good);
+        // SYNC(seq): publishes the repaired slot.
+        self.seq.store(s + 1, Ordering::Release);
+    }
+}
+
+impl<T> std::fmt::Debug for SeqLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeqLock")
+            .field("seq", &self.seq.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one writer of a [`SeqLock`]. Dropping it lets another writer in.
+///
+/// Not `Send`: its identity is the thread that took it.
+pub struct SeqLockWriter<'a, T> {
+    lock: &'a SeqLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLockWriter<'_, T> {
+    /// Publishes `value`. Wait-free: two stores of the sequence word, a
+    /// fence and the atomic copy.
+    ///
+    /// # Example
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new([0u32; 3]);
+    /// let mut w = s.writer()?;
+    /// w.write(&[1, 2, 3]);
+    /// assert_eq!(s.read(), [1, 2, 3]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn write(&mut self, value: &T) {
+        let lock = self.lock;
+        // Only the writer stores `seq`, so this is our own last value.
+        let s = lock.seq.load(Ordering::Relaxed);
+        debug_assert_eq!(s % 2, 0);
+        let n = s / 2;
+        // SYNC(seq): a reader that sees the odd value also sees write n.
+        lock.seq.store(s + 1, Ordering::Release);
+        // SYNC(seq-fence): the slot stores below become visible only after
+        // the odd value.
+        fence(Ordering::Release);
+        lock.slots[((n + 1) % 2) as usize].store(value);
+        // SYNC(seq): publishes write n + 1.
+        lock.seq.store(s + 2, Ordering::Release);
+    }
+
+    /// Test hook: starts a write and stops half-way, as a writer killed
+    /// mid-write would. Only the first half of the payload's bytes change.
+    #[doc(hidden)]
+    pub fn write_half_for_test(&mut self, value: &T) {
+        let lock = self.lock;
+        let s = lock.seq.load(Ordering::Relaxed);
+        let n = s / 2;
+        lock.seq.store(s + 1, Ordering::Release);
+        fence(Ordering::Release);
+        let slot = &lock.slots[((n + 1) % 2) as usize];
+        let mut torn = slot.load();
+        let half = std::mem::size_of::<T>() / 2;
+        torn.as_mut_bytes()[..half].copy_from_slice(&value.as_bytes()[..half]);
+        slot.store(&torn);
+    }
+}
+
+impl<T> Drop for SeqLockWriter<'_, T> {
+    fn drop(&mut self) {
+        // SYNC(writer): hands our last stores to the next writer.
+        self.lock.writer.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_fixed() {
+        assert_eq!(std::mem::size_of::<SeqLock<u64>>(), 32);
+        assert_eq!(std::mem::size_of::<SeqLock<[u8; 3]>>(), 24);
+        assert_eq!(std::mem::align_of::<SeqLock<u8>>(), 8);
+    }
+
+    #[test]
+    fn readers_never_see_torn_values() {
+        let writes = if cfg!(miri) { 30 } else { 20_000 };
+        let s = SeqLock::new([0u64; 16]);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let mut w = s.writer().unwrap();
+                for i in 1..=writes {
+                    w.write(&[i; 16]);
+                }
+            });
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    let mut last = 0;
+                    while last < writes {
+                        let v = s.read();
+                        assert!(v.iter().all(|&x| x == v[0]), "torn: {v:?}");
+                        assert!(v[0] >= last, "went back in time");
+                        last = v[0];
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let s = SeqLock::new(0u32);
+        let w = s.writer().unwrap();
+        assert!(matches!(s.writer(), Err(Error::WriterBusy { .. })));
+        std::thread::scope(|sc| {
+            sc.spawn(|| assert_eq!(s.writer_status(), WriterStatus::Alive));
+        });
+        drop(w);
+        assert_eq!(s.writer_status(), WriterStatus::None);
+        assert!(s.writer().is_ok());
+    }
+
+    /// The writer thread stops half-way through a write and exits: readers
+    /// get the last good value or `WriterDied`, and a new writer takes over.
+    #[test]
+    fn writer_died_mid_write() {
+        let s = SeqLock::new([0u64; 8]);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let mut w = s.writer().unwrap();
+                w.write(&[1; 8]);
+                w.write_half_for_test(&[2; 8]);
+                std::mem::forget(w);
+            });
+        });
+        assert_eq!(s.read(), [1; 8]);
+        // The thread is gone, though /proc may lag behind its join briefly.
+        let mut checked = s.read_checked();
+        for _ in 0..100 {
+            if checked.is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            checked = s.read_checked();
+        }
+        assert!(matches!(checked, Err(Error::WriterDied)));
+        assert_eq!(s.writer_status(), WriterStatus::Died);
+        let mut w = s.writer().unwrap();
+        assert_eq!(s.read(), [1; 8]);
+        w.write(&[3; 8]);
+        assert_eq!(s.read(), [3; 8]);
+        assert_eq!(s.read_checked().unwrap(), [3; 8]);
+    }
+}

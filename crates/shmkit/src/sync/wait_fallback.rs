@@ -1,0 +1,186 @@
+//! Wait and wake without an OS wait-on-address call: poll the word, spinning
+//! briefly, then yielding, then sleeping with a growing pause (up to 1 ms).
+//!
+//! Used under Miri and loom (which cannot run futexes), on macOS and FreeBSD
+//! until their shared wait calls are wired in (`os_sync_wait_on_address`
+//! with `OS_SYNC_WAIT_ON_ADDRESS_SHARED` exists only from macOS 14.4; FreeBSD
+//! has `_umtx_op(UMTX_OP_WAIT_UINT)`), and on Windows until its backend
+//! lands. It is correct — a waiter re-reads the word until it changes or
+//! time runs out, so no wake-up is lost — but a wake-up can take up to about
+//! a millisecond after the waiter started sleeping, and a waiter burns a
+//! little CPU while it polls.
+//!
+//! # Owner identity
+//! An owner is `counter | pid << 32`, where the counter numbers this
+//! process's threads. Death is detected only for threads of this same
+//! process (a thread-local destructor records its exit). An owner in another
+//! process is `Unknown`, so on these platforms a mutex whose owner process
+//! died is not recovered: `lock_timeout` times out instead. This is the gap
+//! that the macOS, FreeBSD and Windows backends must close.
+
+use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
+
+#[cfg(not(loom))]
+use super::primitive::yield_now;
+use super::primitive::{AtomicU32, AtomicU64, Ordering};
+use super::{Liveness, TID_MASK};
+
+#[cfg(not(loom))]
+fn poll(mut changed: impl FnMut() -> bool, timeout: Option<Duration>) {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(1);
+    for i in 0u32.. {
+        if changed() {
+            return;
+        }
+        if cfg!(miri) || i < 64 {
+            yield_now();
+            continue;
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
+/// Returns once `*word != expected`, or after `timeout`, or spuriously.
+#[cfg(not(loom))]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    if cfg!(miri) {
+        // One yield: the caller's loop re-checks.
+        let _ = (word, expected, timeout);
+        yield_now();
+        return;
+    }
+    poll(|| word.load(Ordering::Relaxed) != expected, timeout);
+}
+
+/// Nothing to do: waiters poll.
+#[cfg(not(loom))]
+pub(crate) fn wake(_word: &AtomicU32, _n: u32) {}
+
+/// [`wait`] on the low 32 bits of a 64-bit lock word.
+#[cfg(not(loom))]
+pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, timeout: Option<Duration>) {
+    if cfg!(miri) {
+        let _ = (word, expected_low, timeout);
+        yield_now();
+        return;
+    }
+    poll(
+        || word.load(Ordering::Relaxed) as u32 != expected_low,
+        timeout,
+    );
+}
+
+/// Nothing to do: waiters poll.
+#[cfg(not(loom))]
+pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {}
+
+/// Under loom: a model of the kernel's futex, so that a lost wake-up shows
+/// up as a deadlock. The value check and the queueing happen under one lock,
+/// which `wake` takes too, as the kernel's hash-bucket lock does. Timeouts
+/// never fire: a waiter that relies on one to make progress is reported as
+/// a deadlock, which is what the models want to catch. Wakes are broadcast,
+/// a legal spurious wake-up for the other waiters.
+#[cfg(loom)]
+mod futex_model {
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref FUTEX: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(super) fn wait(still: impl FnOnce() -> bool) {
+        let (lock, queue) = &*FUTEX;
+        let guard = lock.lock().unwrap();
+        if still() {
+            drop(queue.wait(guard).unwrap());
+        }
+    }
+
+    pub(super) fn wake() {
+        let (lock, queue) = &*FUTEX;
+        let _guard = lock.lock().unwrap();
+        queue.notify_all();
+    }
+}
+
+/// `FUTEX_WAIT` as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    futex_model::wait(|| word.load(Ordering::Relaxed) == expected);
+}
+
+/// `FUTEX_WAKE` as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wake(_word: &AtomicU32, _n: u32) {
+    futex_model::wake();
+}
+
+/// `FUTEX_WAIT` on the low half of a lock word, as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, _timeout: Option<Duration>) {
+    futex_model::wait(|| word.load(Ordering::Relaxed) as u32 == expected_low);
+}
+
+/// `FUTEX_WAKE` on the low half of a lock word, as modelled for loom.
+#[cfg(loom)]
+pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {
+    futex_model::wake();
+}
+
+/// Threads of this process that have exited, by counter.
+static EXITED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+struct Registration(u64);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut exited) = EXITED.lock() {
+            exited.push(self.0);
+        }
+    }
+}
+
+fn this_process() -> u32 {
+    if cfg!(any(loom, miri)) {
+        1
+    } else {
+        std::process::id()
+    }
+}
+
+/// This thread's owner identity, `counter | pid << 32`.
+pub(crate) fn current_owner() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    fn register() -> Registration {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & TID_MASK;
+        Registration(n | u64::from(this_process()) << 32)
+    }
+    // loom runs its threads on one OS thread, so it has its own thread-locals.
+    #[cfg(loom)]
+    loom::thread_local! {
+        static OWNER: Registration = register();
+    }
+    #[cfg(not(loom))]
+    std::thread_local! {
+        static OWNER: Registration = register();
+    }
+    OWNER.with(|r| r.0)
+}
+
+/// `Dead` for an exited thread of this process, `Unknown` otherwise.
+pub(crate) fn owner_state(owner: u64) -> Liveness {
+    if (owner >> 32) as u32 != this_process() {
+        return Liveness::Unknown;
+    }
+    match EXITED.lock() {
+        Ok(exited) if exited.contains(&owner) => Liveness::Dead,
+        _ => Liveness::Alive,
+    }
+}
