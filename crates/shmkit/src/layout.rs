@@ -1225,6 +1225,37 @@ unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
 // SAFETY: an array of atomics is only accessed element by element, atomically.
 unsafe impl<T: InPlace, const N: usize> InPlace for [T; N] {}
 
+/// The bytes of a plain [`Layout`] value.
+///
+/// `Copy` rules out atomics (which are not `Copy`), so nothing can change the
+/// bytes while they are borrowed.
+pub(crate) fn bytes_of<T: Layout + Copy>(value: &T) -> &[u8] {
+    // SAFETY:
+    // - `T: Layout` has no padding, so all `size_of::<T>()` bytes are
+    //   initialised;
+    // - `T: Copy` has no interior mutability, and the borrow of `value` keeps
+    //   it alive and unchanged for the slice's lifetime.
+    unsafe {
+        std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+    }
+}
+
+/// The bytes of a plain [`Layout`] value, writable.
+pub(crate) fn bytes_of_mut<T: Layout + Copy>(value: &mut T) -> &mut [u8] {
+    // SAFETY:
+    // - the bytes are initialised (no padding) and exclusively borrowed;
+    // - any bytes written are a valid `T` (`Layout`: every bit pattern is).
+    unsafe {
+        std::slice::from_raw_parts_mut((value as *mut T).cast::<u8>(), std::mem::size_of::<T>())
+    }
+}
+
+/// An all-zero value, valid for every [`Layout`] type.
+pub(crate) fn zeroed<T: Layout>() -> T {
+    // SAFETY: `T: Layout` promises every bit pattern, zero included, is valid.
+    unsafe { std::mem::zeroed() }
+}
+
 /// Support for the derive macro; not public API.
 #[doc(hidden)]
 pub mod __private {

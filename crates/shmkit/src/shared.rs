@@ -575,7 +575,7 @@ impl<T: Layout> SharedOptions<T> {
     /// # Errors
     /// As [`Shared::open_or_create`].
     pub fn open_or_create(&self, name: &str) -> Result<Shared<T>> {
-        self.open_or_create_with(name, || zeroed())
+        self.open_or_create_with(name, crate::layout::zeroed)
     }
 
     /// Opens the typed segment, or creates it holding `init()`. When many
@@ -708,10 +708,4 @@ impl<T: Layout> Shared<T> {
         // accessed atomically.
         unsafe { AtomicU32::from_ptr(self.seg.as_mut_ptr().add(STATE_OFFSET).cast()) }
     }
-}
-
-/// An all-zero `T`, valid because every bit pattern of a [`Layout`] type is.
-fn zeroed<T: Layout>() -> T {
-    // SAFETY: `T: Layout` promises every bit pattern, zero included, is valid.
-    unsafe { std::mem::zeroed() }
 }

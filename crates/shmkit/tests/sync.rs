@@ -427,3 +427,64 @@ fn event_manual_reset_releases_every_process() {
     gate.reset();
     assert!(!gate.wait_timeout(Duration::from_millis(1)));
 }
+
+/// A typed struct made of sync types, shared with `Shared<T>` (no `unsafe`
+/// in user code): the layout is checked on open, and the types work in place
+/// across processes.
+mod typed {
+    use super::*;
+    use shmkit::Shared;
+
+    #[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    pub struct Point {
+        pub x: f64,
+        pub y: f64,
+    }
+
+    #[derive(shmkit::Layout)]
+    #[shmkit(in_place)]
+    #[repr(C)]
+    pub struct Board {
+        pub count: Mutex<u64>,
+        pub pos: SeqLock<Point>,
+        pub done: Event,
+    }
+
+    #[test]
+    fn sync_types_live_in_a_typed_segment() {
+        const N: u64 = 10_000;
+        if let Some((_, args)) = role() {
+            let board = Shared::<Board>::open(&args[0]).unwrap();
+            let b = board.get();
+            for _ in 0..N {
+                *b.count.lock().unwrap() += 1;
+            }
+            say(&format!("{:?}", b.pos.read()));
+            b.done.notify_one();
+            return;
+        }
+        let name = unique("board");
+        let board = Shared::<Board>::create(&name).unwrap();
+        let b = board.get();
+        b.pos.writer().unwrap().write(&Point { x: 1.5, y: -2.0 });
+        let mut child = Child::spawn(
+            "typed::sync_types_live_in_a_typed_segment",
+            "adder",
+            &[&name],
+        );
+        for _ in 0..N {
+            *b.count.lock().unwrap() += 1;
+        }
+        assert_eq!(child.recv(), "Point { x: 1.5, y: -2.0 }");
+        assert!(b.done.wait_timeout(Duration::from_secs(10)));
+        child.wait_ok();
+        assert_eq!(*b.count.lock().unwrap(), 2 * N);
+        // The stored layout names the sync types and their parts.
+        let (_, ty) = shmkit::header::read_header(board.segment()).unwrap();
+        let leaves: Vec<String> = ty.leaves(4).into_iter().map(|l| l.path).collect();
+        assert!(leaves.contains(&"count.word".to_string()), "{leaves:?}");
+        assert!(leaves.contains(&"pos.slots[1].y".to_string()), "{leaves:?}");
+        assert!(leaves.contains(&"done.state".to_string()), "{leaves:?}");
+    }
+}

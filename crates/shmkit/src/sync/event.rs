@@ -418,3 +418,40 @@ mod tests {
         assert_eq!(e.sleepers(), 0);
     }
 }
+
+/// `Event` inside `#[derive(shmkit::Layout)]` structs and `Shared<T>`.
+// SAFETY:
+// - two `AtomicU32`s, 8-aligned (`repr(C, align(8))`), 8 bytes: no padding,
+//   any bit pattern valid (a mode word other than 0 reads as manual-reset), the same on
+//   every target;
+// - `NoFields<B>` is `repr(transparent)` over `B`.
+#[cfg(not(loom))]
+unsafe impl crate::Layout for Event {
+    type Fields<B> = crate::layout::NoFields<B>;
+
+    fn describe() -> crate::layout::Ty {
+        use crate::layout::{Field, Prim, StructTy, Ty};
+        const { assert!(std::mem::size_of::<Event>() == 8) };
+        Ty::Struct(StructTy {
+            name: "Event".into(),
+            size: 8,
+            align: 8,
+            fields: vec![
+                Field {
+                    name: "state".into(),
+                    offset: 0,
+                    ty: Ty::Prim(Prim::AtomicU32),
+                },
+                Field {
+                    name: "mode".into(),
+                    offset: 4,
+                    ty: Ty::Prim(Prim::AtomicU32),
+                },
+            ],
+        })
+    }
+}
+
+// SAFETY: an `Event` is only ever accessed through atomic operations.
+#[cfg(not(loom))]
+unsafe impl crate::InPlace for Event {}

@@ -389,7 +389,7 @@ impl<T> Mutex<T> {
     /// - every process and thread that touches them does so only through
     ///   `Mutex<T>` (so the data is accessed under the lock only);
     /// - `T` is valid for any byte pattern a peer or a dead owner may leave
-    ///   (`FromBytes` ensures it for the bytes themselves).
+    ///   ([`Layout`](crate::Layout) ensures it for the bytes themselves).
     ///
     /// # Example
     /// ```
@@ -403,13 +403,13 @@ impl<T> Mutex<T> {
     #[cfg(not(loom))]
     pub unsafe fn from_ptr<'a>(ptr: *const u8) -> &'a Self
     where
-        T: zerocopy::FromBytes,
+        T: crate::Layout,
     {
         debug_assert!(ptr.cast::<Self>().is_aligned());
         // SAFETY:
         // - alignment, size and lifetime: the caller's first obligation;
         // - a valid `Mutex<T>`: zero bytes are an unlocked word and (by
-        //   `FromBytes`) a valid `T`; other states were left by this type;
+        //   `Layout`) a valid `T`; other states were left by this type;
         // - shared access only: a `&Mutex` allows nothing but the protocol,
         //   and the `UnsafeCell` permits mutation through it.
         unsafe { &*ptr.cast::<Self>() }
@@ -714,3 +714,56 @@ mod tests {
         assert!(waiter.join().unwrap());
     }
 }
+
+/// `Mutex<T>` inside `#[derive(shmkit::Layout)]` structs and `Shared<T>`.
+///
+/// The lock word comes first, then `T`; `T`'s size must be a multiple of 8 so
+/// that no padding follows it (checked at compile time).
+// SAFETY:
+// - every bit pattern is a valid `Mutex<T>`: the word is an atomic, and `T`
+//   is `Layout` (any bytes valid);
+// - no padding: the const assertion in `describe` holds for every `T` this
+//   impl is used with (it fails to compile otherwise), and `describe` is
+//   evaluated by every typed use;
+// - the layout (an 8-byte word, then `T`) does not depend on pointer width;
+// - `NoFields<B>` is `repr(transparent)` over `B`.
+#[cfg(not(loom))]
+unsafe impl<T: crate::Layout> crate::Layout for Mutex<T> {
+    type Fields<B> = crate::layout::NoFields<B>;
+
+    fn describe() -> crate::layout::Ty {
+        use crate::layout::{Field, Prim, StructTy, Ty};
+        const {
+            assert!(
+                std::mem::size_of::<Mutex<T>>() == 8 + std::mem::size_of::<T>(),
+                "Mutex<T> in shared memory needs size_of::<T>() to be a multiple of 8 \
+                 (and alignment at most 8): add padding fields to T"
+            )
+        };
+        let data = T::describe();
+        Ty::Struct(StructTy {
+            name: "Mutex".into(),
+            size: std::mem::size_of::<Self>() as u32,
+            align: data.align().max(8),
+            fields: vec![
+                Field {
+                    name: "word".into(),
+                    offset: 0,
+                    ty: Ty::Prim(Prim::AtomicU64),
+                },
+                Field {
+                    name: "data".into(),
+                    offset: std::mem::offset_of!(Self, data) as u32,
+                    ty: data,
+                },
+            ],
+        })
+    }
+}
+
+// SAFETY: a `&Mutex<T>` into shared memory is used only through the lock
+// protocol: the word atomically, the data only by the one lock holder, so
+// processes that keep the protocol never race. A peer that writes the data
+// without the lock breaks that for everyone, as with any lock.
+#[cfg(not(loom))]
+unsafe impl<T: crate::Layout> crate::InPlace for Mutex<T> {}

@@ -18,7 +18,8 @@ pub(crate) use std::thread::yield_now;
 
 pub(crate) use std::sync::atomic::Ordering;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use crate::layout::{bytes_of, bytes_of_mut, zeroed};
+use crate::Layout;
 
 /// One copy of a [`SeqLock`](super::SeqLock) payload, read and written only
 /// with atomic accesses (Boehm 2012: a seqlock that copies with plain loads
@@ -28,7 +29,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 pub(crate) struct Slot<T>(std::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
-impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
+impl<T: Copy + Layout> Slot<T> {
     pub(crate) fn new(value: T) -> Self {
         Slot(std::cell::UnsafeCell::new(value))
     }
@@ -36,7 +37,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
     /// Copies the slot out with relaxed atomic loads. The result may be torn
     /// if the writer is active; the caller validates it.
     pub(crate) fn load(&self) -> T {
-        let mut out = T::new_zeroed();
+        let mut out: T = zeroed();
         // SAFETY:
         // - the source is the `size_of::<T>()` bytes of this slot, which live
         //   as long as `&self`;
@@ -44,7 +45,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
         //   made by `copy`, whose split into bytes and aligned words depends
         //   only on the address and length, so all accesses to each byte have
         //   the same size: no data race and no mixed-size access.
-        unsafe { crate::copy::load(self.0.get().cast::<u8>(), out.as_mut_bytes()) };
+        unsafe { crate::copy::load(self.0.get().cast::<u8>(), bytes_of_mut(&mut out)) };
         out
     }
 
@@ -54,7 +55,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
         // - the destination is this slot's `size_of::<T>()` bytes, writable
         //   through the `UnsafeCell` for as long as `&self` lives;
         // - all accesses to the slot are atomic and split alike (see `load`).
-        unsafe { crate::copy::store(self.0.get().cast::<u8>(), value.as_bytes()) };
+        unsafe { crate::copy::store(self.0.get().cast::<u8>(), bytes_of(value)) };
     }
 }
 
@@ -67,7 +68,7 @@ pub(crate) struct Slot<T> {
 }
 
 #[cfg(loom)]
-impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
+impl<T: Copy + Layout> Slot<T> {
     pub(crate) fn new(value: T) -> Self {
         let n = std::mem::size_of::<T>().div_ceil(8);
         let slot = Slot {
@@ -79,8 +80,8 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
     }
 
     pub(crate) fn load(&self) -> T {
-        let mut out = T::new_zeroed();
-        for (chunk, word) in out.as_mut_bytes().chunks_mut(8).zip(&self.words) {
+        let mut out: T = zeroed();
+        for (chunk, word) in bytes_of_mut(&mut out).chunks_mut(8).zip(&self.words) {
             let w = word.load(Ordering::Relaxed).to_ne_bytes();
             chunk.copy_from_slice(&w[..chunk.len()]);
         }
@@ -88,7 +89,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> Slot<T> {
     }
 
     pub(crate) fn store(&self, value: &T) {
-        for (chunk, word) in value.as_bytes().chunks(8).zip(&self.words) {
+        for (chunk, word) in bytes_of(value).chunks(8).zip(&self.words) {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
             word.store(u64::from_ne_bytes(w), Ordering::Relaxed);

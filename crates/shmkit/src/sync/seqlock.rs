@@ -31,7 +31,8 @@
 
 use std::marker::PhantomData;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use crate::layout::{bytes_of, bytes_of_mut};
+use crate::Layout;
 
 use super::primitive::{fence, AtomicU64, Ordering, Slot};
 use super::{wait, Liveness, TID_MASK};
@@ -53,8 +54,8 @@ pub enum WriterStatus {
 ///
 /// `#[repr(C)]`: an 8-byte sequence word, an 8-byte writer word, then two
 /// copies of `T`; aligned to at least 8. All zeros is a seqlock holding a
-/// zeroed `T` with no writer. `T` must be plain bytes (`FromBytes +
-/// IntoBytes + Immutable`): readers copy it with atomic loads.
+/// zeroed `T` with no writer. `T` must be plain bytes (`Copy` and
+/// [`Layout`]): readers copy it with atomic loads.
 ///
 /// # Example
 /// ```
@@ -81,7 +82,7 @@ unsafe impl<T: Send> Sync for SeqLock<T> {}
 // SAFETY: the seqlock owns its values and no thread-bound state.
 unsafe impl<T: Send> Send for SeqLock<T> {}
 
-impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
+impl<T: Copy + Layout> SeqLock<T> {
     /// A new seqlock holding `value`, without a writer, in ordinary memory.
     pub fn new(value: T) -> Self {
         SeqLock {
@@ -117,7 +118,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLock<T> {
         // SAFETY:
         // - alignment, size and lifetime: the caller's first obligation;
         // - any bytes are a valid `SeqLock<T>`: two atomics and two `T`s,
-        //   which are `FromBytes`;
+        //   which are valid for any bytes (`Layout`);
         // - the payload is reached only through atomics (`Slot`), as peers do.
         unsafe { &*ptr.cast::<Self>() }
     }
@@ -274,7 +275,7 @@ pub struct SeqLockWriter<'a, T> {
     _not_send: PhantomData<*const ()>,
 }
 
-impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLockWriter<'_, T> {
+impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     /// Publishes `value`. Wait-free: two stores of the sequence word, a
     /// fence and the atomic copy.
     ///
@@ -314,7 +315,7 @@ impl<T: Copy + FromBytes + IntoBytes + Immutable> SeqLockWriter<'_, T> {
         let slot = &lock.slots[((n + 1) % 2) as usize];
         let mut torn = slot.load();
         let half = std::mem::size_of::<T>() / 2;
-        torn.as_mut_bytes()[..half].copy_from_slice(&value.as_bytes()[..half]);
+        bytes_of_mut(&mut torn)[..half].copy_from_slice(&bytes_of(value)[..half]);
         slot.store(&torn);
     }
 }
@@ -407,3 +408,57 @@ mod tests {
         assert_eq!(s.read_checked().unwrap(), [3; 8]);
     }
 }
+
+/// `SeqLock<T>` inside `#[derive(shmkit::Layout)]` structs and `Shared<T>`:
+/// the sequence word, the writer word, then two copies of `T`, whose size
+/// must make the whole a multiple of 8 (checked at compile time).
+// SAFETY:
+// - every bit pattern is valid: two atomics and two `T: Layout`;
+// - no padding: the const assertion in `describe` holds for every `T` this
+//   impl is used with;
+// - the layout does not depend on pointer width (`repr(C, align(8))`, u64
+//   words, `T`'s own portable layout);
+// - `NoFields<B>` is `repr(transparent)` over `B`.
+#[cfg(not(loom))]
+unsafe impl<T: Copy + Layout> Layout for SeqLock<T> {
+    type Fields<B> = crate::layout::NoFields<B>;
+
+    fn describe() -> crate::layout::Ty {
+        use crate::layout::{Field, Prim, StructTy, Ty};
+        const {
+            assert!(
+                std::mem::size_of::<SeqLock<T>>() == 16 + 2 * std::mem::size_of::<T>(),
+                "SeqLock<T> in shared memory needs size_of::<T>() to be a multiple of 4 \
+                 with no more than 8-byte alignment: add padding fields to T"
+            )
+        };
+        let data = T::describe();
+        Ty::Struct(StructTy {
+            name: "SeqLock".into(),
+            size: std::mem::size_of::<Self>() as u32,
+            align: data.align().max(8),
+            fields: vec![
+                Field {
+                    name: "seq".into(),
+                    offset: 0,
+                    ty: Ty::Prim(Prim::AtomicU64),
+                },
+                Field {
+                    name: "writer".into(),
+                    offset: 8,
+                    ty: Ty::Prim(Prim::AtomicU64),
+                },
+                Field {
+                    name: "slots".into(),
+                    offset: std::mem::offset_of!(Self, slots) as u32,
+                    ty: Ty::Array(Box::new(data), 2),
+                },
+            ],
+        })
+    }
+}
+
+// SAFETY: every byte of a `SeqLock<T>` is accessed atomically: the words
+// directly, the payload copies through `Slot`.
+#[cfg(not(loom))]
+unsafe impl<T: Copy + Layout> crate::InPlace for SeqLock<T> {}
