@@ -25,10 +25,13 @@
 //!
 //! # Platforms
 //! On Linux, waiting and waking use shared futexes, and a dead lock owner is
-//! detected by its thread id plus start time (see [`Mutex`]). Elsewhere the
-//! types work, with a polling fallback (a wake-up may take about 1 ms), and a
-//! mutex owner that died in *another* process is not detected yet: see the
-//! fallback's notes in the source (`sync/wait_fallback.rs`).
+//! detected by its thread id plus start time (see [`Mutex`]). On Windows a
+//! dead owner is detected the same way, by thread id plus creation time
+//! (`OpenThread`, `GetExitCodeThread`, `GetThreadTimes`), and waiting polls
+//! the shared word (a wake-up may take about 1 ms). On macOS and FreeBSD the
+//! types work with the same polling, but a mutex owner that died in *another*
+//! process is not detected yet: see the fallback's notes in the source
+//! (`sync/wait_fallback.rs`).
 //!
 //! # Owner words
 //! [`Mutex`] and the [`SeqLock`] writer record their owner as one `u64`:

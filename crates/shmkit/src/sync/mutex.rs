@@ -253,10 +253,11 @@ impl RawMutex {
 ///   by thread id) and one time namespace (the start time in `/proc` is
 ///   shifted by the reader's time namespace). A child made by `fork` without `exec` must not use the
 ///   sync types: it inherits its parent thread's cached identity.
-/// - Elsewhere, for now: waits poll (about 1 ms of wake-up latency) and an
-///   owner that died in another process is not detected (`lock` waits,
-///   `lock_timeout` times out); an owner thread that exited in this process
-///   is.
+/// - Windows: waits poll (about 1 ms of wake-up latency); a dead owner is
+///   detected by thread id plus creation time, as on Linux.
+/// - macOS and FreeBSD, for now: waits poll, and an owner that died in
+///   another process is not detected (`lock` waits, `lock_timeout` times
+///   out); an owner thread that exited in this process is.
 ///
 /// # Example
 /// ```

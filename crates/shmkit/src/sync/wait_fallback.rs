@@ -14,9 +14,14 @@
 //! An owner is `counter | pid << 32`, where the counter numbers this
 //! process's threads. Death is detected only for threads of this same
 //! process (a thread-local destructor records its exit). An owner in another
-//! process is `Unknown`, so on these platforms a mutex whose owner process
+//! process is `Unknown`, so on macOS and FreeBSD a mutex whose owner process
 //! died is not recovered: `lock_timeout` times out instead. This is the gap
-//! that the macOS, FreeBSD and Windows backends must close.
+//! that their native backends must close.
+//!
+//! On Windows the owner is `thread id | creation-time tag << 32`, as on
+//! Linux, and liveness comes from the OS: `OpenThread`, `GetExitCodeThread`
+//! and `GetThreadTimes`, whose creation time must match the tag, so that a
+//! reused thread id is never taken for the dead owner.
 
 use std::time::Duration;
 #[cfg(not(loom))]
@@ -135,10 +140,13 @@ pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {
 }
 
 /// Threads of this process that have exited, by counter.
+#[cfg(any(not(windows), loom, miri))]
 static EXITED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
 
+#[cfg(any(not(windows), loom, miri))]
 struct Registration(u64);
 
+#[cfg(any(not(windows), loom, miri))]
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Ok(mut exited) = EXITED.lock() {
@@ -147,6 +155,7 @@ impl Drop for Registration {
     }
 }
 
+#[cfg(any(not(windows), loom, miri))]
 fn this_process() -> u32 {
     if cfg!(any(loom, miri)) {
         1
@@ -156,6 +165,7 @@ fn this_process() -> u32 {
 }
 
 /// This thread's owner identity, `counter | pid << 32`.
+#[cfg(any(not(windows), loom, miri))]
 pub(crate) fn current_owner() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     fn register() -> Registration {
@@ -175,6 +185,7 @@ pub(crate) fn current_owner() -> u64 {
 }
 
 /// `Dead` for an exited thread of this process, `Unknown` otherwise.
+#[cfg(any(not(windows), loom, miri))]
 pub(crate) fn owner_state(owner: u64) -> Liveness {
     if (owner >> 32) as u32 != this_process() {
         return Liveness::Unknown;
@@ -182,5 +193,93 @@ pub(crate) fn owner_state(owner: u64) -> Liveness {
     match EXITED.lock() {
         Ok(exited) if exited.contains(&owner) => Liveness::Dead,
         _ => Liveness::Alive,
+    }
+}
+
+/// This thread's owner identity on Windows, `tid | creation_tag << 32`:
+/// `GetCurrentThreadId` and `GetThreadTimes`, made once per thread.
+#[cfg(all(windows, not(loom), not(miri)))]
+pub(crate) fn current_owner() -> u64 {
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, GetCurrentThreadId};
+    fn compute() -> u64 {
+        // SAFETY: `GetCurrentThreadId` has no preconditions.
+        let tid = u64::from(unsafe { GetCurrentThreadId() });
+        // SAFETY: `GetCurrentThread` returns a pseudo-handle that needs no
+        // closing and is valid for this thread.
+        let tag = creation_tag(unsafe { GetCurrentThread() }).unwrap_or(0);
+        if tid > TID_MASK {
+            // Does not fit the owner word's 30 bits: record "no tag", which
+            // `owner_state` answers `Unknown` for, never `Dead`.
+            return tid & TID_MASK;
+        }
+        tid | u64::from(tag) << 32
+    }
+    std::thread_local! {
+        static OWNER: u64 = compute();
+    }
+    OWNER.with(|o| *o)
+}
+
+/// The low 32 bits of a thread's creation time (100 ns units).
+#[cfg(all(windows, not(loom), not(miri)))]
+fn creation_tag(thread: windows_sys::Win32::Foundation::HANDLE) -> Option<u32> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::GetThreadTimes;
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY:
+    // - `thread` is a valid handle with query access (the callers' pseudo
+    //   handle, or one just opened with `THREAD_QUERY_LIMITED_INFORMATION`);
+    // - the four out-pointers are to live, writable `FILETIME`s.
+    let ok = unsafe { GetThreadTimes(thread, &mut created, &mut exited, &mut kernel, &mut user) };
+    (ok != 0).then_some(created.dwLowDateTime)
+}
+
+/// Whether the thread recorded as `owner` still runs: `OpenThread`,
+/// `GetExitCodeThread`, and `GetThreadTimes` for the creation-time tag.
+///
+/// `Dead` only on proof: no such thread, an exit code, or a thread that was
+/// created at another time (its id was reused). Anything unclear is
+/// `Unknown`, which callers treat as alive.
+#[cfg(all(windows, not(loom), not(miri)))]
+#[cold]
+pub(crate) fn owner_state(owner: u64) -> Liveness {
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, GetLastError, ERROR_INVALID_PARAMETER, STILL_ACTIVE,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeThread, OpenThread, THREAD_QUERY_LIMITED_INFORMATION,
+    };
+    let tid = (owner & TID_MASK) as u32;
+    let tag = (owner >> 32) as u32;
+    if tid == 0 || tag == 0 {
+        return Liveness::Unknown;
+    }
+    // SAFETY: `OpenThread` has no memory-safety preconditions; a failure
+    // returns a null handle, checked below.
+    let handle = unsafe { OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, tid) };
+    if handle.is_null() {
+        // SAFETY: `GetLastError` has no preconditions.
+        return match unsafe { GetLastError() } {
+            // No thread has this id any more.
+            ERROR_INVALID_PARAMETER => Liveness::Dead,
+            _ => Liveness::Unknown,
+        };
+    }
+    let mut code = 0u32;
+    // SAFETY: `handle` was just opened with query access; `code` is a live,
+    // writable u32.
+    let got_code = unsafe { GetExitCodeThread(handle, &mut code) } != 0;
+    let created = creation_tag(handle);
+    // SAFETY: `handle` was opened above and is closed once, here.
+    unsafe { CloseHandle(handle) };
+    match (got_code, created) {
+        (true, _) if code != STILL_ACTIVE as u32 => Liveness::Dead,
+        (_, Some(c)) if c != tag => Liveness::Dead,
+        (true, Some(_)) => Liveness::Alive,
+        _ => Liveness::Unknown,
     }
 }
