@@ -183,6 +183,9 @@ pub struct BareCacheLine;
 
 struct SpinLink {
     seg: Segment,
+    /// Whether the name is still there (it goes once the peer has opened
+    /// the segment, so that a killed run leaves nothing in /dev/shm).
+    named: bool,
     seq: u32,
     child: Child,
     blocking: bool,
@@ -197,6 +200,7 @@ impl SpinLink {
         let child = peer.spawn(name, &[seg_name], Stdio::null(), Stdio::null())?;
         Ok(SpinLink {
             seg,
+            named: true,
             seq: 0,
             child,
             blocking,
@@ -241,6 +245,12 @@ impl Link for SpinLink {
             }
         }
         self.seq = pong;
+        if self.named {
+            // The peer answered, so it has the segment mapped.
+            Segment::remove(self.seg.name())
+                .with_context(|| format!("removing segment `{}`", self.seg.name()))?;
+            self.named = false;
+        }
         Ok(())
     }
 
