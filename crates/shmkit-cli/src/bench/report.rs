@@ -200,10 +200,10 @@ pub fn summarize(out: &Outcome) -> Summary {
 fn time(ns: f64) -> String {
     if ns < 10_000.0 {
         format!("{ns:.0} ns")
-    } else if ns < 10_000_000.0 {
+    } else if ns < 1_000_000.0 {
         format!("{:.1} µs", ns / 1e3)
     } else {
-        format!("{:.1} ms", ns / 1e6)
+        format!("{:.2} ms", ns / 1e6)
     }
 }
 
