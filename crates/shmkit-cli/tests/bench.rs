@@ -3,12 +3,17 @@
 #![cfg(target_os = "linux")]
 
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
 /// Runs `shmkit bench --quick --json` with `extra` arguments, optionally
 /// under `taskset -c CPUS`, and parses its output.
 fn bench(extra: &[&str], cpus: Option<&str>) -> Value {
+    // One bench at a time: two of them busy-spinning on the same two pinned
+    // CPUs would only wait for each other.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let exe = env!("CARGO_BIN_EXE_shmkit");
     let mut cmd = match cpus {
         Some(cpus) => {
