@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod commands;
 mod demo;
 mod inspect;
@@ -155,6 +156,23 @@ enum Command {
         #[command(subcommand)]
         half: Option<demo::Half>,
     },
+    /// Measure round-trip latency and throughput between two processes
+    /// pinned to different CPUs: the bare cache-line ping-pong (the hardware
+    /// limit), a bare futex ping-pong, pipe, Unix socket and TCP, with
+    /// memcpy for scale, interleaved in short rounds.
+    ///
+    /// Examples:
+    ///   shmkit bench
+    ///   shmkit bench --sizes 64,4K --only latency --plot latency.svg
+    ///   shmkit bench --quick --json
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchArgs),
+    /// The second process of `shmkit bench` (started by it).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -211,6 +229,8 @@ fn main() -> std::process::ExitCode {
         } => watch::watch(&name, interval, count),
         Command::Set { name, assignments } => commands::set(&name, &assignments),
         Command::Demo { half } => demo::run(half),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchPeer { args } => bench::peer(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,608 @@
+//! The candidates: everything that `shmkit bench` measures, each one small
+//! struct.
+//!
+//! # Adding a candidate
+//! - A round-trip latency row (a queue, a broadcast to N subscribers, a
+//!   mutex or event hand-off): implement [`Transport`] and add it to
+//!   [`latency`]. `connect` sets up the parent's side and starts the peer
+//!   with [`Peer::spawn`] (call it N times for N subscribers); `serve` is the
+//!   peer's side, run in `shmkit __bench-peer NAME ARGS...`.
+//! - A throughput row: implement [`Stream`] and add it to [`streams`].
+//!
+//! Nothing else changes: rounds, probes, statistics, table, JSON and plot
+//! pick the new row up by its name and [`Class`].
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use shmkit::Segment;
+
+use super::os;
+use super::run::Peer;
+
+/// What a row is compared with, and what it is compared as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Class {
+    /// The hardware limit: every latency row's "x limit" is its p50 over
+    /// this row's p50, measured in the same round.
+    Limit,
+    /// Another reference point that is not a candidate (the futex, the
+    /// limit for anything that blocks).
+    Reference,
+    /// Classic IPC (pipe, socket): "x best IPC" is over the best of these in
+    /// the same round.
+    ClassicIpc,
+    /// shmkit's own queue and primitives (added when they land).
+    #[allow(dead_code)] // the first user is the shmkit queue row
+    Shmkit,
+}
+
+impl Class {
+    /// The name in the JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Limit => "limit",
+            Class::Reference => "reference",
+            Class::ClassicIpc => "classic-ipc",
+            Class::Shmkit => "shmkit",
+        }
+    }
+}
+
+/// One row of the round-trip latency table: a way to send a message to a
+/// second process and get an answer of the same size.
+pub trait Transport: Sync {
+    /// The row's name, also the peer's role (`shmkit __bench-peer NAME`).
+    fn name(&self) -> &'static str;
+    /// What it is compared with.
+    fn class(&self) -> Class;
+    /// Whether it busy-spins, and so needs two CPUs of its own: it is skipped
+    /// (with that reason) when the processes cannot be pinned apart.
+    fn busy_spins(&self) -> bool;
+    /// Whether it carries the message (`false`: it only flips a flag, and
+    /// its row is the same for every size).
+    fn sized(&self) -> bool;
+    /// Why it cannot run on this OS, if it cannot.
+    fn unsupported(&self) -> Option<&'static str> {
+        None
+    }
+    /// The parent's side: sets up the channel and starts the peer.
+    fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>>;
+    /// The peer's side, with the arguments `connect` gave [`Peer::spawn`].
+    fn serve(&self, args: &[String]) -> Result<()>;
+}
+
+/// A live channel to a peer, from [`Transport::connect`].
+pub trait Link {
+    /// Sends one message and waits for the answer.
+    fn round_trip(&mut self) -> Result<()>;
+    /// Tells the peer to stop, and waits until it has.
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// One row of the throughput table: a way to stream messages to a second
+/// process.
+pub trait Stream: Sync {
+    /// The row's name, also the peer's role.
+    fn name(&self) -> &'static str;
+    /// What it is compared with (memcpy is always the limit).
+    fn class(&self) -> Class;
+    /// The parent's side. The peer acknowledges after each batch of
+    /// `batches` messages of `size` bytes.
+    fn connect(&self, peer: &Peer, size: usize, batches: &[usize]) -> Result<Box<dyn Sink>>;
+    /// The peer's side.
+    fn serve(&self, args: &[String]) -> Result<()>;
+}
+
+/// A live stream to a peer, from [`Stream::connect`].
+pub trait Sink {
+    /// Sends one message.
+    fn send(&mut self, msg: &[u8]) -> Result<()>;
+    /// Waits for the peer's acknowledgement of the current batch.
+    fn wait_ack(&mut self) -> Result<()>;
+    /// Waits until the peer has exited.
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// Every latency row, in table order. Add new candidates here.
+pub fn latency() -> Vec<&'static dyn Transport> {
+    vec![&BareCacheLine, &BareFutex, &Pipe, &Uds, &Tcp]
+}
+
+/// Every throughput row, in table order. Add new candidates here.
+pub fn streams() -> Vec<&'static dyn Stream> {
+    vec![&Pipe, &Uds]
+}
+
+/// How long either side waits for the other before declaring it gone.
+const PEER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A segment name that no other run, and no earlier row of this run, uses.
+fn unique_name() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("skbench-{}-{n}", std::process::id())
+}
+
+/// The `u32` at the start of `seg`, as an atomic. The mapping is page
+/// aligned, so the word sits alone at the start of its own cache line.
+fn word(seg: &Segment) -> Result<&AtomicU32> {
+    let ptr = seg.as_mut_ptr();
+    ensure!(
+        seg.len() >= 64 && (ptr as usize) % 64 == 0,
+        "segment `{}` is too small or not cache-line aligned",
+        seg.name()
+    );
+    // SAFETY:
+    // - `ptr` is valid for reads and writes of 4 bytes for as long as `seg`
+    //   lives (a mapping of at least 64 bytes), which bounds the returned
+    //   borrow;
+    // - it is 64-byte aligned, so 4-byte aligned as `AtomicU32` needs;
+    // - every access to these bytes, in both processes, is atomic.
+    Ok(unsafe { AtomicU32::from_ptr(ptr.cast()) })
+}
+
+/// The last value of the sequence word: tells the peer to exit.
+const STOP: u32 = u32::MAX;
+
+/// Checks that a sequence number has room before [`STOP`].
+fn next_ping(seq: u32) -> Result<u32> {
+    ensure!(seq < STOP - 4, "too many round trips for one peer");
+    Ok(seq + 1)
+}
+
+/// Waits for a child to exit and checks that it succeeded.
+fn reap(mut child: Child, name: &str) -> Result<()> {
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for the {name} peer"))?;
+    ensure!(status.success(), "the {name} peer failed ({status})");
+    Ok(())
+}
+
+/// Fails if the child has exited (called when a wait takes suspiciously long).
+fn check_alive(child: &mut Child, name: &str) -> Result<()> {
+    if let Some(status) = child.try_wait()? {
+        bail!("the {name} peer exited early ({status})");
+    }
+    Ok(())
+}
+
+/// The bare cache-line ping-pong: two processes take turns incrementing a
+/// sequence number in one cache line of a [`Segment`], busy-spinning. No
+/// message moves; this is what one hand-off between two cores costs, the
+/// floor under every shared-memory transport.
+pub struct BareCacheLine;
+
+struct SpinLink {
+    seg: Segment,
+    /// Whether the name is still there (it goes once the peer has opened
+    /// the segment, so that a killed run leaves nothing in /dev/shm).
+    named: bool,
+    seq: u32,
+    child: Child,
+    blocking: bool,
+    name: &'static str,
+}
+
+impl SpinLink {
+    fn start(peer: &Peer, name: &'static str, blocking: bool) -> Result<SpinLink> {
+        let seg_name = unique_name();
+        let seg = Segment::create(&seg_name, 4096)
+            .with_context(|| format!("creating segment `{seg_name}`"))?;
+        let child = peer.spawn(name, &[seg_name], Stdio::null(), Stdio::null())?;
+        Ok(SpinLink {
+            seg,
+            named: true,
+            seq: 0,
+            child,
+            blocking,
+            name,
+        })
+    }
+}
+
+impl Link for SpinLink {
+    #[inline]
+    fn round_trip(&mut self) -> Result<()> {
+        let w = word(&self.seg)?;
+        let ping = next_ping(self.seq)?;
+        let pong = ping + 1;
+        // SYNC(ping): hands the turn to the peer.
+        w.store(ping, Ordering::Release);
+        if self.blocking {
+            os::futex_wake(w);
+            let mut naps = 0;
+            // SYNC(pong): the peer's answer.
+            while w.load(Ordering::Acquire) != pong {
+                os::futex_wait(w, ping, Duration::from_millis(100));
+                naps += 1;
+                if naps % 10 == 0 {
+                    check_alive(&mut self.child, self.name)?;
+                }
+            }
+        } else {
+            let mut spins = 0u32;
+            let mut since: Option<Instant> = None;
+            // SYNC(pong): the peer's answer.
+            while w.load(Ordering::Acquire) != pong {
+                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % (1 << 20) == 0 {
+                    let t = *since.get_or_insert_with(Instant::now);
+                    if t.elapsed() > PEER_TIMEOUT {
+                        check_alive(&mut self.child, self.name)?;
+                        bail!("the {} peer stopped answering", self.name);
+                    }
+                }
+            }
+        }
+        self.seq = pong;
+        if self.named {
+            // The peer answered, so it has the segment mapped.
+            Segment::remove(self.seg.name())
+                .with_context(|| format!("removing segment `{}`", self.seg.name()))?;
+            self.named = false;
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let w = word(&self.seg)?;
+        w.store(STOP, Ordering::Release);
+        if self.blocking {
+            os::futex_wake(w);
+        }
+        reap(self.child, self.name)
+    }
+}
+
+/// The peer of [`BareCacheLine`] and [`BareFutex`]: answers each odd
+/// sequence number with the next even one.
+fn serve_flag(args: &[String], blocking: bool) -> Result<()> {
+    let [name] = args else {
+        bail!("expected a segment name");
+    };
+    let seg = Segment::open(name).with_context(|| format!("opening segment `{name}`"))?;
+    let w = word(&seg)?;
+    let parent = rustix::process::getppid();
+    let mut ping = 1u32;
+    let mut waits = 0u32;
+    loop {
+        // SYNC(ping)
+        let v = w.load(Ordering::Acquire);
+        if v == ping {
+            // SYNC(pong)
+            w.store(ping + 1, Ordering::Release);
+            if blocking {
+                os::futex_wake(w);
+            }
+            ping += 2;
+            continue;
+        }
+        if v == STOP {
+            return Ok(());
+        }
+        if blocking {
+            os::futex_wait(w, v, Duration::from_millis(100));
+            waits = waits.wrapping_add(1 << 14);
+        } else {
+            std::hint::spin_loop();
+            waits = waits.wrapping_add(1);
+        }
+        // Now and then (every 0.1 s asleep, or 2^20 spins): an orphan exits
+        // instead of spinning forever.
+        if waits % (1 << 20) == 0 && rustix::process::getppid() != parent {
+            bail!("the parent process is gone");
+        }
+    }
+}
+
+impl Transport for BareCacheLine {
+    fn name(&self) -> &'static str {
+        "bare-cache-line"
+    }
+    fn class(&self) -> Class {
+        Class::Limit
+    }
+    fn busy_spins(&self) -> bool {
+        true
+    }
+    fn sized(&self) -> bool {
+        false
+    }
+    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
+        Ok(Box::new(SpinLink::start(peer, self.name(), false)?))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        serve_flag(args, false)
+    }
+}
+
+/// The bare futex ping-pong: the same sequence number, but each side sleeps
+/// in `futex(FUTEX_WAIT)` and wakes the other with `futex(FUTEX_WAKE)`
+/// (shared, not private). The floor under every transport that blocks.
+pub struct BareFutex;
+
+impl Transport for BareFutex {
+    fn name(&self) -> &'static str {
+        "bare-futex"
+    }
+    fn class(&self) -> Class {
+        Class::Reference
+    }
+    fn busy_spins(&self) -> bool {
+        false
+    }
+    fn sized(&self) -> bool {
+        false
+    }
+    fn unsupported(&self) -> Option<&'static str> {
+        (!os::HAS_FUTEX).then_some("no futex on this OS")
+    }
+    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
+        Ok(Box::new(SpinLink::start(peer, self.name(), true)?))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        serve_flag(args, true)
+    }
+}
+
+/// The parent's side of a byte-stream transport: the peer's stdin and
+/// stdout are the two directions.
+struct ByteLink {
+    tx: File,
+    rx: File,
+    buf: Vec<u8>,
+    child: Child,
+    name: &'static str,
+}
+
+impl ByteLink {
+    /// Starts `name`'s peer with `stdin` and `stdout`, keeping `tx` and `rx`.
+    fn start(
+        peer: &Peer,
+        name: &'static str,
+        args: &[String],
+        (tx, rx): (OwnedFd, OwnedFd),
+        (stdin, stdout): (OwnedFd, OwnedFd),
+        size: usize,
+    ) -> Result<ByteLink> {
+        let child = peer.spawn(name, args, Stdio::from(stdin), Stdio::from(stdout))?;
+        Ok(ByteLink {
+            tx: File::from(tx),
+            rx: File::from(rx),
+            buf: vec![0x5a; size.max(1)],
+            child,
+            name,
+        })
+    }
+}
+
+impl Link for ByteLink {
+    fn round_trip(&mut self) -> Result<()> {
+        self.tx.write_all(&self.buf)?;
+        self.rx
+            .read_exact(&mut self.buf)
+            .with_context(|| format!("reading the {} peer's answer", self.name))?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let ByteLink {
+            tx,
+            rx,
+            child,
+            name,
+            ..
+        } = *self;
+        drop(tx);
+        drop(rx);
+        reap(child, name)
+    }
+}
+
+impl Sink for ByteLink {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.tx.write_all(msg)?;
+        Ok(())
+    }
+
+    fn wait_ack(&mut self) -> Result<()> {
+        let mut ack = [0u8; 1];
+        self.rx
+            .read_exact(&mut ack)
+            .with_context(|| format!("reading the {} peer's acknowledgement", self.name))?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        Link::close(self)
+    }
+}
+
+/// The peer's stdin and stdout as unbuffered files.
+fn stdio_files() -> Result<(File, File)> {
+    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let output = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok((File::from(input), File::from(output)))
+}
+
+fn parse_usize(arg: Option<&String>, what: &str) -> Result<usize> {
+    arg.with_context(|| format!("expected {what}"))?
+        .parse()
+        .with_context(|| format!("bad {what}"))
+}
+
+/// The echo peer: reads messages of `size` bytes from stdin and writes each
+/// one back to stdout, until end of input.
+fn serve_echo(args: &[String]) -> Result<()> {
+    let size = parse_usize(args.first(), "a message size")?.max(1);
+    let (mut input, mut output) = stdio_files()?;
+    let mut buf = vec![0u8; size];
+    loop {
+        match input.read_exact(&mut buf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        output.write_all(&buf)?;
+    }
+}
+
+/// The sink peer: for each batch count, reads that many messages of `size`
+/// bytes from stdin, then writes one byte of acknowledgement.
+fn serve_sink(args: &[String]) -> Result<()> {
+    let size = parse_usize(args.first(), "a message size")?.max(1);
+    let (mut input, mut output) = stdio_files()?;
+    let mut buf = vec![0u8; size];
+    for batch in &args[1..] {
+        let n: usize = batch.parse().context("bad batch count")?;
+        for _ in 0..n {
+            input.read_exact(&mut buf)?;
+        }
+        output.write_all(&[1])?;
+    }
+    Ok(())
+}
+
+/// One pipe, both ends close-on-exec (a leaked write end would keep the peer
+/// from ever seeing end of input). `pipe` then `fcntl`, since macOS has no
+/// `pipe2`; this process starts no other thread meanwhile.
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe().context("pipe")?;
+    for fd in [&r, &w] {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).context("fcntl")?;
+    }
+    Ok((r, w))
+}
+
+/// Two pipes: (parent's ends, peer's ends).
+fn pipes() -> Result<((OwnedFd, OwnedFd), (OwnedFd, OwnedFd))> {
+    let (down_r, down_w) = pipe()?;
+    let (up_r, up_w) = pipe()?;
+    Ok(((down_w, up_r), (down_r, up_w)))
+}
+
+/// A connected Unix domain socket pair: (parent's ends, peer's ends), each
+/// side using one socket for both directions.
+fn uds_pair() -> Result<((OwnedFd, OwnedFd), (OwnedFd, OwnedFd))> {
+    let (a, b) = UnixStream::pair().context("socketpair")?;
+    let a2 = a.try_clone()?;
+    let b2 = b.try_clone()?;
+    Ok(((a.into(), a2.into()), (b.into(), b2.into())))
+}
+
+/// A TCP connection over 127.0.0.1 with Nagle off: (parent's ends, peer's
+/// ends).
+fn tcp_pair() -> Result<((OwnedFd, OwnedFd), (OwnedFd, OwnedFd))> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1")?;
+    let client = TcpStream::connect(listener.local_addr()?).context("connecting 127.0.0.1")?;
+    let (server, _) = listener.accept().context("accepting on 127.0.0.1")?;
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    let c2 = client.try_clone()?;
+    let s2 = server.try_clone()?;
+    Ok(((client.into(), c2.into()), (server.into(), s2.into())))
+}
+
+/// Sizes and counts as peer arguments.
+fn args_of(size: usize, batches: &[usize]) -> Vec<String> {
+    std::iter::once(size)
+        .chain(batches.iter().copied())
+        .map(|n| n.to_string())
+        .collect()
+}
+
+/// A pipe in each direction.
+pub struct Pipe;
+/// A Unix domain stream socket (`socketpair`).
+pub struct Uds;
+/// TCP over 127.0.0.1, `TCP_NODELAY`.
+pub struct Tcp;
+
+macro_rules! byte_transport {
+    ($ty:ty, $name:literal, $pair:ident) => {
+        impl Transport for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn class(&self) -> Class {
+                Class::ClassicIpc
+            }
+            fn busy_spins(&self) -> bool {
+                false
+            }
+            fn sized(&self) -> bool {
+                true
+            }
+            fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
+                let (ours, theirs) = $pair()?;
+                let args = args_of(size, &[]);
+                Ok(Box::new(ByteLink::start(
+                    peer, $name, &args, ours, theirs, size,
+                )?))
+            }
+            fn serve(&self, args: &[String]) -> Result<()> {
+                serve_echo(args)
+            }
+        }
+    };
+}
+
+byte_transport!(Pipe, "pipe", pipes);
+byte_transport!(Uds, "uds", uds_pair);
+byte_transport!(Tcp, "tcp", tcp_pair);
+
+macro_rules! byte_stream {
+    ($ty:ty, $name:literal, $pair:ident) => {
+        impl Stream for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn class(&self) -> Class {
+                Class::ClassicIpc
+            }
+            fn connect(
+                &self,
+                peer: &Peer,
+                size: usize,
+                batches: &[usize],
+            ) -> Result<Box<dyn Sink>> {
+                let (ours, theirs) = $pair()?;
+                let args = std::iter::once("sink".to_owned())
+                    .chain(args_of(size, batches))
+                    .collect::<Vec<_>>();
+                Ok(Box::new(ByteLink::start(
+                    peer, $name, &args, ours, theirs, size,
+                )?))
+            }
+            fn serve(&self, args: &[String]) -> Result<()> {
+                serve_sink(args)
+            }
+        }
+    };
+}
+
+byte_stream!(Pipe, "pipe", pipes);
+byte_stream!(Uds, "uds", uds_pair);
+
+/// The peer's entry point: finds the candidate by name and serves. A
+/// stream's peer is told apart by its first argument, `sink`.
+pub fn serve(name: &str, args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("sink") {
+        if let Some(s) = streams().into_iter().find(|s| s.name() == name) {
+            return s.serve(&args[1..]);
+        }
+    } else if let Some(t) = latency().into_iter().find(|t| t.name() == name) {
+        return t.serve(args);
+    }
+    bail!("no benchmark candidate named `{name}`")
+}

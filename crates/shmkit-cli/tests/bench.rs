@@ -1,0 +1,186 @@
+//! `shmkit bench`, run as the real binary with tiny counts: every row is
+//! there and its numbers hang together. Speed is never asserted here.
+#![cfg(target_os = "linux")]
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// Runs `shmkit bench --quick --json` with `extra` arguments, optionally
+/// under `taskset -c CPUS`, and parses its output.
+fn bench(extra: &[&str], cpus: Option<&str>) -> Value {
+    // One bench at a time: two of them busy-spinning on the same two pinned
+    // CPUs would only wait for each other.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = env!("CARGO_BIN_EXE_shmkit");
+    let mut cmd = match cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus, exe]);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
+        .args(["bench", "--quick", "--json"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running shmkit bench");
+    assert!(
+        out.status.success(),
+        "shmkit bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+fn names(group: &Value) -> Vec<&str> {
+    group["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Checks one latency group: percentiles ordered and positive, the limit
+/// at ratio 1, every classic IPC at or above the best one.
+fn check_latency(group: &Value) {
+    let rounds = &group["rounds"];
+    assert!(num(rounds, "total") >= 1.0 && num(rounds, "kept") <= num(rounds, "total"));
+    for row in group["rows"].as_array().unwrap() {
+        let (p50, p99, p999, max) = (
+            num(row, "p50_ns"),
+            num(row, "p99_ns"),
+            num(row, "p999_ns"),
+            num(row, "max_ns"),
+        );
+        assert!(p50 > 0.0, "{row}");
+        assert!(p50 <= p99 && p99 <= p999 && p999 <= max, "{row}");
+        match row["class"].as_str().unwrap() {
+            "limit" => assert_eq!(num(row, "x_limit"), 1.0, "{row}"),
+            "classic-ipc" => {
+                assert!(num(row, "x_best_ipc") >= 1.0 - 1e-9, "{row}");
+                assert!(num(row, "x_limit") > 0.0, "{row}");
+            }
+            _ => assert!(num(row, "x_best_ipc") > 0.0, "{row}"),
+        }
+    }
+}
+
+/// Checks one throughput group: rates positive, memcpy at ratio 1, every
+/// classic IPC at or below the best one.
+fn check_throughput(group: &Value) {
+    for row in group["rows"].as_array().unwrap() {
+        assert!(num(row, "gb_per_s") > 0.0, "{row}");
+        assert!(num(row, "msgs_per_s") > 0.0, "{row}");
+        let x_memcpy = num(row, "x_memcpy");
+        match row["class"].as_str().unwrap() {
+            "limit" => assert_eq!(x_memcpy, 1.0, "{row}"),
+            "classic-ipc" => {
+                assert!(x_memcpy > 0.0, "{row}");
+                assert!(num(row, "x_best_ipc") <= 1.0 + 1e-9, "{row}");
+            }
+            other => panic!("unexpected class {other}"),
+        }
+    }
+}
+
+#[test]
+fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
+    let dir = std::env::temp_dir().join(format!("shmkit-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("latency.svg");
+    let v = bench(&["--plot", svg.to_str().unwrap()], None);
+
+    let cpus = num(&v["machine"], "cpus");
+    let pinned = !v["machine"]["pinned"].is_null();
+    let latency = v["latency"].as_array().unwrap();
+    let sizes: Vec<f64> = latency.iter().map(|g| num(g, "size")).collect();
+    assert_eq!(sizes, [64.0, 4096.0]);
+    for g in latency {
+        let mut want = vec!["bare-futex", "pipe", "uds", "tcp"];
+        if pinned {
+            want.insert(0, "bare-cache-line");
+        }
+        assert_eq!(names(g), want);
+        check_latency(g);
+    }
+    let throughput = v["throughput"].as_array().unwrap();
+    let sizes: Vec<f64> = throughput.iter().map(|g| num(g, "size")).collect();
+    assert_eq!(sizes, [64.0, 65536.0]);
+    for g in throughput {
+        assert_eq!(names(g), ["memcpy", "pipe", "uds"]);
+        check_throughput(g);
+    }
+    if cpus >= 2.0 && !pinned {
+        // Pinning failed: that must be said, not hidden.
+        assert!(v["machine"]["busy_spin_skipped"].is_string());
+    }
+
+    let text = std::fs::read_to_string(&svg).expect("--plot wrote the file");
+    assert!(
+        text.starts_with("<svg"),
+        "not an SVG: {}",
+        &text[..80.min(text.len())]
+    );
+    for name in ["bare-futex", "pipe", "uds", "tcp", "64 B", "4 KiB"] {
+        assert!(text.contains(name), "{name} missing from the plot");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn one_cpu_skips_busy_spinning_rows_and_says_why() {
+    if Command::new("taskset").arg("-V").output().is_err() {
+        eprintln!("taskset not installed: skipped");
+        return;
+    }
+    // The first CPU this test may use.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let first = allowed.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+    let v = bench(&["--only", "latency", "--sizes", "64"], Some(first));
+    assert_eq!(num(&v["machine"], "cpus"), 1.0);
+    assert!(v["machine"]["pinned"].is_null());
+    let why = v["machine"]["busy_spin_skipped"].as_str().unwrap();
+    assert!(why.contains("only 1 CPU"), "{why}");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(skipped
+        .iter()
+        .any(|s| s["name"] == "bare-cache-line" && s["reason"].as_str().unwrap().contains("CPU")));
+    let g = &v["latency"][0];
+    assert_eq!(names(g), ["bare-futex", "pipe", "uds", "tcp"]);
+    // No limit row: no ratio to it, and no probe, so no round dropped.
+    for row in g["rows"].as_array().unwrap() {
+        assert!(row["x_limit"].is_null(), "{row}");
+    }
+    assert_eq!(num(&g["rounds"], "kept"), num(&g["rounds"], "total"));
+    assert!(v["throughput"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn no_pin_says_busy_spinning_rows_are_skipped() {
+    let v = bench(&["--only", "throughput", "--sizes", "4K"], None);
+    assert!(v["latency"].as_array().unwrap().is_empty());
+    assert_eq!(names(&v["throughput"][0]), ["memcpy", "pipe", "uds"]);
+    let v = bench(&["--only", "latency", "--sizes", "64", "--no-pin"], None);
+    assert!(v["machine"]["pinned"].is_null());
+    assert!(v["machine"]["busy_spin_skipped"]
+        .as_str()
+        .unwrap()
+        .contains("--no-pin"));
+}
