@@ -68,7 +68,7 @@ struct Words<'a> {
 fn words(seg: &Segment) -> Words<'_> {
     assert!(seg.len() >= 4096);
     let at = |off: usize| seg.as_ptr().wrapping_add(off);
-    // SAFETY (all five):
+    // SAFETY: for all five:
     // - each offset is 64-aligned within a page-aligned mapping of 4096
     //   bytes, which outlives the returned borrows;
     // - the segment was created zero-filled (unsignalled events, zero words),
