@@ -95,8 +95,41 @@ fn futex_wake(word: &AtomicU32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), 1);
 }
 
+/// The CPUs this process may run on (all of them where that cannot be asked).
+#[cfg(target_os = "linux")]
+fn cpus() -> Vec<usize> {
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Pins this thread to the `nth` allowed CPU from the end, so that the two
+/// processes of a ping-pong run on different CPUs, as a cross-process wake
+/// does in practice. Without that, the scheduler sometimes puts both on one
+/// CPU, where a wake is a context switch, and the numbers flip between
+/// regimes from round to round.
+#[cfg(target_os = "linux")]
+fn pin(nth: usize) -> bool {
+    use rustix::thread::{sched_setaffinity, CpuSet};
+    let cpus = cpus();
+    if cpus.len() < 2 {
+        return false;
+    }
+    let mut set = CpuSet::new();
+    set.set(cpus[cpus.len() - 1 - nth]);
+    sched_setaffinity(None, &set).is_ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_nth: usize) -> bool {
+    false
+}
+
 /// The second process: answers every ping until told to stop.
 fn peer(name: &str, kind: &str) {
+    pin(1);
     let seg = Segment::open(name).unwrap();
     let w = words(&seg);
     match kind {
@@ -186,6 +219,11 @@ fn futex_round_trips(w: &Words<'_>, n: &mut u32, iters: u64) -> Duration {
 }
 
 fn wake_round_trip(c: &mut Criterion) {
+    if !pin(0) {
+        println!(
+            "note: could not pin the two processes to different CPUs; wake numbers mix regimes"
+        );
+    }
     let mut g = c.benchmark_group("cross-process wake round trip");
     g.measurement_time(Duration::from_secs(5));
     let event = Peer::start("event");
@@ -210,6 +248,9 @@ fn wake_round_trip(c: &mut Criterion) {
         for _ in 0..31 {
             let e = event_round_trips(&ew, 2000);
             let f = futex_round_trips(&fw, &mut n, 2000);
+            if std::env::var_os("SHMKIT_BENCH_VERBOSE").is_some() {
+                println!("round: event {:?}/rt, futex {:?}/rt", e / 2000, f / 2000);
+            }
             ratios.push(e.as_secs_f64() / f.as_secs_f64());
         }
         ratios.sort_by(f64::total_cmp);
