@@ -108,7 +108,7 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
     let sizes: Vec<f64> = latency.iter().map(|g| num(g, "size")).collect();
     assert_eq!(sizes, [64.0, 4096.0]);
     for g in latency {
-        let mut want = vec!["bare-futex", "pipe", "uds", "tcp"];
+        let mut want = vec!["bare-futex", "shmkit-event", "pipe", "uds", "tcp"];
         if pinned {
             want.insert(0, "bare-cache-line");
         }
@@ -163,7 +163,7 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
         .iter()
         .any(|s| s["name"] == "bare-cache-line" && s["reason"].as_str().unwrap().contains("CPU")));
     let g = &v["latency"][0];
-    assert_eq!(names(g), ["bare-futex", "pipe", "uds", "tcp"]);
+    assert_eq!(names(g), ["bare-futex", "shmkit-event", "pipe", "uds", "tcp"]);
     // No limit row: no ratio to it, and no probe, so no round dropped.
     for row in g["rows"].as_array().unwrap() {
         assert!(row["x_limit"].is_null(), "{row}");

@@ -39,8 +39,7 @@ pub enum Class {
     /// Classic IPC (pipe, socket): "x best IPC" is over the best of these in
     /// the same round.
     ClassicIpc,
-    /// shmkit's own queue and primitives (added when they land).
-    #[allow(dead_code)] // the first user is the shmkit queue row
+    /// shmkit's own queue and primitives.
     Shmkit,
 }
 
@@ -113,7 +112,7 @@ pub trait Sink {
 
 /// Every latency row, in table order. Add new candidates here.
 pub fn latency() -> Vec<&'static dyn Transport> {
-    vec![&BareCacheLine, &BareFutex, &Pipe, &Uds, &Tcp]
+    vec![&BareCacheLine, &BareFutex, &ShmkitEvent, &Pipe, &Uds, &Tcp]
 }
 
 /// Every throughput row, in table order. Add new candidates here.
@@ -352,6 +351,103 @@ impl Transport for BareFutex {
     }
     fn serve(&self, args: &[String]) -> Result<()> {
         serve_flag(args, true)
+    }
+}
+
+/// The two events of the [`ShmkitEvent`] ping-pong, in a typed segment.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct EventPair {
+    ping: shmkit::sync::Event,
+    pong: shmkit::sync::Event,
+    stop: AtomicU32,
+    _pad: AtomicU32,
+}
+
+/// `shmkit::sync::Event` ping-pong: the parent notifies `ping` and waits on
+/// `pong`, the peer the other way round; both sleep in the kernel between
+/// turns. Compare it with `bare-futex`, the same hand-off on a bare word.
+pub struct ShmkitEvent;
+
+struct EventLink {
+    shared: shmkit::Shared<EventPair>,
+    named: bool,
+    child: Child,
+}
+
+impl Link for EventLink {
+    fn round_trip(&mut self) -> Result<()> {
+        let e = self.shared.get();
+        e.ping.notify_one();
+        let mut naps = 0;
+        while !e.pong.wait_timeout(Duration::from_millis(100)) {
+            naps += 1;
+            check_alive(&mut self.child, "shmkit-event")?;
+            ensure!(naps < 200, "the shmkit-event peer stopped answering");
+        }
+        if self.named {
+            // The peer answered, so it has the segment mapped.
+            Segment::remove(self.shared.segment().name())?;
+            self.named = false;
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let e = self.shared.get();
+        e.stop.store(1, Ordering::Release);
+        e.ping.notify_one();
+        reap(self.child, "shmkit-event")
+    }
+}
+
+impl Transport for ShmkitEvent {
+    fn name(&self) -> &'static str {
+        "shmkit-event"
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn busy_spins(&self) -> bool {
+        false
+    }
+    fn sized(&self) -> bool {
+        false
+    }
+    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
+        let seg_name = unique_name();
+        let shared = shmkit::Shared::<EventPair>::create(&seg_name)
+            .with_context(|| format!("creating segment `{seg_name}`"))?;
+        let child = peer.spawn(self.name(), &[seg_name], Stdio::null(), Stdio::null())?;
+        Ok(Box::new(EventLink {
+            shared,
+            named: true,
+            child,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [name] = args else {
+            bail!("expected a segment name");
+        };
+        let shared = shmkit::Shared::<EventPair>::open(name)
+            .with_context(|| format!("opening segment `{name}`"))?;
+        let e = shared.get();
+        let parent = rustix::process::getppid();
+        loop {
+            if !e.ping.wait_timeout(Duration::from_millis(100)) {
+                ensure!(
+                    rustix::process::getppid() == parent,
+                    "the parent process is gone"
+                );
+                continue;
+            }
+            // SYNC(event): `stop` is published before the final notify.
+            if e.stop.load(Ordering::Acquire) != 0 {
+                return Ok(());
+            }
+            e.pong.notify_one();
+        }
     }
 }
 
