@@ -163,7 +163,10 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
         .iter()
         .any(|s| s["name"] == "bare-cache-line" && s["reason"].as_str().unwrap().contains("CPU")));
     let g = &v["latency"][0];
-    assert_eq!(names(g), ["bare-futex", "shmkit-event", "pipe", "uds", "tcp"]);
+    assert_eq!(
+        names(g),
+        ["bare-futex", "shmkit-event", "pipe", "uds", "tcp"]
+    );
     // No limit row: no ratio to it, and no probe, so no round dropped.
     for row in g["rows"].as_array().unwrap() {
         assert!(row["x_limit"].is_null(), "{row}");
