@@ -60,7 +60,9 @@ const STOP: usize = 256;
 struct Words<'a> {
     ping_event: &'a Event,
     pong_event: &'a Event,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the futex rows are Linux-only
     ping: &'a AtomicU32,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pong: &'a AtomicU32,
     stop: &'a AtomicU32,
 }
