@@ -59,16 +59,15 @@ pub enum Error {
     },
 
     /// The OS refused access.
-    #[error(
-        "permission denied for segment `{name}` ({source}): it belongs to another user or \
-         its mode does not let you in; ask its owner to widen its mode, or run as that user"
-    )]
+    #[error("permission denied for segment `{name}` ({source}): {hint}")]
     PermissionDenied {
         /// The segment's name.
         name: String,
         /// The OS error.
         #[source]
         source: io::Error,
+        /// What to do about it.
+        hint: &'static str,
     },
 
     /// Shared memory is full: the segment could not be reserved.
@@ -271,6 +270,10 @@ pub enum Error {
         source: io::Error,
     },
 }
+
+/// The usual advice for [`Error::PermissionDenied`].
+pub(crate) const ACCESS_HINT: &str = "it belongs to another user or its mode does not let you \
+     in; ask its owner to widen its mode, or run as that user";
 
 /// `Result` with shmkit's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -130,6 +130,7 @@ fn error(name: &Name, op: &'static str, errno: Errno) -> Error {
         Errno::ACCESS | Errno::PERM => Error::PermissionDenied {
             name: name_s,
             source,
+            hint: crate::error::ACCESS_HINT,
         },
         Errno::LOOP => Error::NotRegularFile {
             name: name_s,

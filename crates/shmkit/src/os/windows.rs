@@ -221,6 +221,7 @@ fn error(name: &Name, op: &'static str, code: WIN32_ERROR, len: usize) -> Error 
         ERROR_ACCESS_DENIED => Error::PermissionDenied {
             name: name_s,
             source,
+            hint: crate::error::ACCESS_HINT,
         },
         ERROR_NOT_ENOUGH_MEMORY | ERROR_OUTOFMEMORY | ERROR_COMMITMENT_LIMIT | ERROR_DISK_FULL => {
             Error::NoSpace {
@@ -603,12 +604,10 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
             }
             ERROR_ACCESS_DENIED if opts.global => Error::PermissionDenied {
                 name: name.to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    "creating a Global\\ segment needs the SeCreateGlobalPrivilege privilege, \
-                     which administrators and services have; run with it, or leave \
-                     .global(false) to share within this session",
-                ),
+                source: std::io::Error::from_raw_os_error(ERROR_ACCESS_DENIED as i32),
+                hint: "creating a Global\\ segment needs the SeCreateGlobalPrivilege \
+                       privilege, which administrators and services have; run with it, or \
+                       leave .global(false) to share within this session",
             },
             code => error(name, "CreateFileMappingW", code, len),
         });
