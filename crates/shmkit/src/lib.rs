@@ -36,11 +36,13 @@
 //! `ftruncate`; touching the lost pages then raises `SIGBUS` in every process
 //! that maps it. Share segments only with processes you would let do that.
 
+pub mod broadcast;
 mod copy;
 mod error;
 mod failpoint;
 pub mod layout;
 mod name;
+pub mod queue;
 mod segment;
 mod shared;
 

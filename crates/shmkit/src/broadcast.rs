@@ -1,0 +1,1 @@
+//! One publisher, many subscribers (coming next).

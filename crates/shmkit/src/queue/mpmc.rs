@@ -1,0 +1,1 @@
+//! Many producers, many consumers (coming next).
