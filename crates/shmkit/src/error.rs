@@ -290,6 +290,20 @@ pub enum Error {
         name: String,
     },
 
+    /// A broadcast subscriber fell a whole ring behind: `missed` messages
+    /// were overwritten before it read them. Its cursor has moved to the
+    /// oldest message still there; receive again to go on.
+    #[error(
+        "subscriber of `{name}` missed {missed} messages (the publisher lapped it): read \
+         faster, or create the ring with more slots"
+    )]
+    Lagged {
+        /// The ring's name.
+        name: String,
+        /// How many messages were lost to this subscriber.
+        missed: u64,
+    },
+
     /// A message is larger than the queue can ever carry.
     #[error(
         "message of {len} bytes is too large for queue `{name}` (at most {max}): \

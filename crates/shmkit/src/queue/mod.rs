@@ -37,7 +37,7 @@
 
 use std::time::Duration;
 
-mod atomic;
+pub(crate) mod atomic;
 mod channel;
 pub mod mpmc;
 pub(crate) mod region;
