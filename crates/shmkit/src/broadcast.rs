@@ -180,7 +180,7 @@ impl Publisher {
         opts: &QueueOptions,
     ) -> Result<Publisher> {
         let g = Ring::geometry(slots, max_message);
-        Publisher::attach(Ring::new(Region::create(name, g, opts)?, g, opts))
+        Publisher::attach(Ring::new(Region::create(name, g, opts, &|_| {})?, g, opts))
     }
 
     /// Opens a broadcast ring as its publisher (after a previous one died or
@@ -213,7 +213,7 @@ impl Publisher {
     fn heap(slots: usize, max: usize) -> (Publisher, Region) {
         let g = Ring::geometry(slots, max);
         let opts = QueueOptions::default();
-        let r = Region::heap(g, "heap");
+        let r = Region::heap(g, "heap", &|_| {});
         let other = r.share_heap();
         (Publisher::attach(Ring::new(r, g, &opts)).unwrap(), other)
     }

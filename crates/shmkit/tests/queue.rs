@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{role, say, unique, Child, Cleanup};
 use shmkit::queue::spsc::{Consumer, Producer};
-use shmkit::queue::{Peer, Receiver, Sender};
+use shmkit::queue::{mpmc, Peer, Receiver, Sender};
 use shmkit::Error;
 
 /// SplitMix64: the deterministic generator of message lengths and contents.
@@ -457,4 +457,178 @@ fn channel_of_layout_values_across_processes() {
         );
     }
     child.wait_ok();
+}
+
+/// An order-independent digest of a set of message ids: count, wrapping sum
+/// and xor of their hashes.
+#[derive(Default, Debug, PartialEq)]
+struct Digest(u64, u64, u64);
+
+impl Digest {
+    fn add(&mut self, id: u64) {
+        self.0 += 1;
+        self.1 = self.1.wrapping_add(mix(id ^ 0x5555));
+        self.2 ^= mix(id ^ 0xAAAA);
+    }
+    fn merge(&mut self, line: &str) {
+        let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        self.0 += v[0];
+        self.1 = self.1.wrapping_add(v[1]);
+        self.2 ^= v[2];
+    }
+}
+
+/// Receives until every producer has closed, checking each message's
+/// content and each producer's order; returns the digest of what it got.
+fn mpmc_drain(rx: &mut mpmc::Consumer, per: u64) -> Digest {
+    let mut d = Digest::default();
+    let mut last = [None::<u64>; 4];
+    let mut buf = Vec::new();
+    loop {
+        match rx.recv_into(&mut buf) {
+            Ok(()) => {
+                let i = u64::from_le_bytes(buf[..8].try_into().unwrap());
+                let (k, n) = (i / per, i % per);
+                assert!(buf == mpmc_message(k, n, per), "message {k}/{n}");
+                assert!(
+                    last[k as usize].is_none_or(|l| l < n),
+                    "producer {k} out of order"
+                );
+                last[k as usize] = Some(n);
+                d.add(i);
+            }
+            Err(Error::Closed { .. }) => return d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The MPMC message of producer `k`, number `n`: at least 8 bytes, starting
+/// with its global id.
+fn mpmc_message(k: u64, n: u64, per: u64) -> Vec<u8> {
+    let mut m = message(100 + k, n, 65536);
+    if m.len() < 8 {
+        m.resize(8, 0);
+    }
+    m[..8].copy_from_slice(&(k * per + n).to_le_bytes());
+    m
+}
+
+#[test]
+fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
+    const TEST: &str = "mpmc_four_producers_two_consumers_every_message_exactly_once";
+    let per = MILLION / 4;
+    if let Some((r, args)) = role() {
+        if r == "consumer" {
+            let mut rx = mpmc::Consumer::open(&args[0]).unwrap();
+            say("ready");
+            let d = mpmc_drain(&mut rx, per);
+            say(&format!("{} {} {}", d.0, d.1, d.2));
+            return;
+        }
+        let k: u64 = args[1].parse().unwrap();
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("ready");
+        common::hear();
+        for n in 0..per {
+            tx.send(&mpmc_message(k, n, per)).unwrap();
+        }
+        return;
+    }
+    let name = unique("q-mpmc");
+    let _c = Cleanup(name.clone());
+    let mut rx = mpmc::Consumer::create(&name, 64, 65536).unwrap();
+    let mut other = Child::spawn(TEST, "consumer", &[&name]);
+    assert_eq!(other.recv(), "ready");
+    let mut producers: Vec<Child> = (0..4)
+        .map(|k| Child::spawn(TEST, "producer", &[&name, &k.to_string()]))
+        .collect();
+    for p in &mut producers {
+        assert_eq!(p.recv(), "ready");
+    }
+    for p in &mut producers {
+        p.send("go");
+    }
+    let mut d = mpmc_drain(&mut rx, per);
+    for p in producers {
+        p.wait_ok();
+    }
+    let mine = d.0;
+    d.merge(&other.recv());
+    other.wait_ok();
+    let mut want = Digest::default();
+    for i in 0..MILLION {
+        want.add(i);
+    }
+    assert_eq!(d, want, "this consumer got {mine}");
+}
+
+/// A producer killed in the middle of writing: its slot is skipped (never
+/// delivered, never torn) and the queue goes on. A consumer killed while
+/// copying a message out: that one message is lost, the slot is freed, and
+/// the queue goes on.
+#[cfg(unix)]
+#[test]
+fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
+    const TEST: &str = "mpmc_killed_producer_and_consumer_do_not_wedge_the_queue";
+    if let Some((r, args)) = role() {
+        let count: u64 = args[1].parse().unwrap();
+        if r == "consumer" {
+            let mut rx = mpmc::Consumer::open(&args[0]).unwrap();
+            for _ in 0..count {
+                let m = rx.recv().unwrap();
+                say(&format!("got {}", m[0]));
+            }
+            common::hear();
+            return;
+        }
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        let first: u8 = args[2].parse().unwrap();
+        for i in first..first + count as u8 {
+            tx.send(&[i; 100]).unwrap();
+        }
+        say("sent");
+        common::hear();
+        return;
+    }
+    let name = unique("q-mkill");
+    let _c = Cleanup(name.clone());
+    let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
+    // Producer A sends 0, 1, 2 and dies writing 3.
+    let mut cmd = common::command(TEST, "producer", &[&name, "4", "0"]);
+    cmd.env("SHMKIT_FAILPOINT", "mpmc-mid-write@4");
+    let mut a = Child::start(cmd);
+    assert_eq!(a.recv(), "failpoint mpmc-mid-write");
+    a.kill9();
+    // Producer B sends 10..14 (more than the 4 slots: the dead claim must
+    // be skipped for it to get through).
+    let mut b = Child::spawn(TEST, "producer", &[&name, "5", "10"]);
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        got.push(rx.recv_timeout(Duration::from_secs(10)).unwrap()[0]);
+    }
+    assert_eq!(got, [0, 1, 2, 10, 11, 12, 13, 14]);
+    assert_eq!(b.recv(), "sent");
+    // Consumer C takes 20 and dies copying 21.
+    let mut cmd = common::command(TEST, "consumer", &[&name, "2"]);
+    cmd.env("SHMKIT_FAILPOINT", "mpmc-before-release@2");
+    let mut c = Child::start(cmd);
+    let mut tx = mpmc::Producer::open(&name).unwrap();
+    tx.send(&[20; 100]).unwrap();
+    tx.send(&[21; 100]).unwrap();
+    assert_eq!(c.recv(), "got 20");
+    assert_eq!(c.recv(), "failpoint mpmc-before-release");
+    c.kill9();
+    // Fill the ring past the dead consumer's slot: it is freed, 21 is lost.
+    for i in 22..30u8 {
+        if i >= 26 {
+            assert_eq!(rx.recv().unwrap()[0], i - 4);
+        }
+        tx.send_timeout(&[i; 100], Duration::from_secs(10)).unwrap();
+    }
+    for i in 26..30u8 {
+        assert_eq!(rx.recv().unwrap()[0], i);
+    }
+    b.send("exit");
+    b.wait_ok();
 }

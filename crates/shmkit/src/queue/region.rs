@@ -258,7 +258,7 @@ impl Region {
     /// Heap memory for `geom`, zeroed and published: one process, many
     /// endpoints. Returns one region per endpoint asked for.
     #[cfg(test)]
-    pub(crate) fn heap(geom: Geometry, name: &str) -> Region {
+    pub(crate) fn heap(geom: Geometry, name: &str, init: &dyn Fn(&Region)) -> Region {
         let len = geom.total().expect("geometry checked by the caller") as usize;
         let layout = std::alloc::Layout::from_size_align(len, 128).expect("size checked");
         // SAFETY: `layout` has non-zero size (at least the header).
@@ -274,6 +274,7 @@ impl Region {
             backing: Backing::Heap(heap),
         };
         region.store(0, &geom.to_bytes());
+        init(&region);
         region.u32(STATE).store(READY, Ordering::Release);
         region
     }
@@ -292,10 +293,16 @@ impl Region {
         }
     }
 
-    /// Creates the segment, writes the header, publishes it.
+    /// Creates the segment, writes the header, runs `init` (which sets up
+    /// the kind's own initial state), publishes it.
     ///
     /// `shm_open(O_CREAT | O_EXCL)` and the rest of [`Segment::create`].
-    pub(crate) fn create(name: &str, geom: Geometry, opts: &QueueOptions) -> Result<Region> {
+    pub(crate) fn create(
+        name: &str,
+        geom: Geometry,
+        opts: &QueueOptions,
+        init: &dyn Fn(&Region),
+    ) -> Result<Region> {
         let total = geom
             .total()
             .filter(|&t| t <= isize::MAX as u64 / 2)
@@ -310,6 +317,7 @@ impl Region {
         let seg = so.create(name, total as usize)?;
         let region = Region::from_segment(seg);
         region.store(0, &geom.to_bytes());
+        init(&region);
         // SYNC(queue-ready): publishes the header; pairs with `open`'s Acquire.
         region.u32(STATE).store(READY, Ordering::Release);
         if let Some(seg) = region.segment() {

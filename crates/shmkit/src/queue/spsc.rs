@@ -160,7 +160,7 @@ pub(crate) fn create(
     type_hash: u64,
 ) -> Result<Ring> {
     let g = Ring::geometry(capacity, type_hash);
-    Ok(Ring::new(Region::create(name, g, opts)?, g, opts))
+    Ok(Ring::new(Region::create(name, g, opts, &|_| {})?, g, opts))
 }
 
 pub(crate) fn open(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<Ring> {
@@ -313,7 +313,7 @@ impl Producer {
     pub(crate) fn heap_pair(capacity: usize) -> (Producer, Consumer) {
         let g = Ring::geometry(capacity, 0);
         let opts = QueueOptions::default();
-        let a = Region::heap(g, "heap");
+        let a = Region::heap(g, "heap", &|_| {});
         let b = a.share_heap();
         let p = Producer::attach(Ring::new(a, g, &opts), &opts).unwrap();
         let c = Consumer::attach(Ring::new(b, g, &opts), &opts).unwrap();
