@@ -2,6 +2,8 @@
 //! with exact accounting of what each received and missed, a publisher killed
 //! mid-message and replaced, a late joiner.
 #![allow(missing_docs)]
+// Helpers of the Unix-only tests.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 mod common;
 

@@ -5,6 +5,8 @@
 //! The liveness and crash tests need `flock` and `kill -9`: they run on Unix
 //! only (on Windows peer death is not detected yet).
 #![allow(missing_docs)]
+// Helpers of the Unix-only tests.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 mod common;
 

@@ -444,6 +444,11 @@ impl RoleLock {
         RoleLock { fd }
     }
 
+    /// Whether the lock file could be opened (else probes say `Unknown`).
+    pub(crate) fn works(&self) -> bool {
+        self.fd.is_some()
+    }
+
     /// `flock(LOCK_EX | LOCK_NB)`: `false` if another holder has the lock.
     /// `true` when taken, or when locks are unavailable.
     pub(crate) fn hold_exclusive(&self) -> bool {

@@ -104,7 +104,7 @@ struct Side {
     stride: u64,
     id: u64,
     /// This endpoint's id lock (held while it lives).
-    _id_lock: Option<RoleLock>,
+    id_lock: Option<RoleLock>,
     /// Probes of the other ids of both roles, opened when first needed.
     probes: std::cell::RefCell<Vec<Option<RoleLock>>>,
     live: Liveness,
@@ -149,7 +149,9 @@ impl Side {
             (PRODUCER, CONSUMER)
         };
         let live = Liveness::attach(&region, &ROLES, own, true, peer, true)?;
-        let (id, id_lock) = if region.segment().is_some() {
+        let locks_work = region.segment().is_some()
+            && RoleLock::open(region.name(), &id_role(reader, 0)).works();
+        let (id, id_lock) = if locks_work {
             let mut taken = None;
             for id in 0..MAX_IDS {
                 let lock = RoleLock::open(region.name(), &id_role(reader, id));
@@ -177,7 +179,7 @@ impl Side {
             max: g.max_message,
             stride: g.slot_stride,
             id,
-            _id_lock: id_lock,
+            id_lock,
             probes: std::cell::RefCell::new((0..2 * MAX_IDS).map(|_| None).collect()),
             live,
             wait: opts.wait,
@@ -188,9 +190,10 @@ impl Side {
         Ok(side)
     }
 
-    /// Frees slots that a dead process with this endpoint's id still holds.
+    /// Frees slots that a dead process with this endpoint's id still holds
+    /// (only where ids are liveness locks, so the predecessor is known dead).
     fn free_predecessors_slots(&self) {
-        if self.region.segment().is_none() {
+        if self.id_lock.is_none() {
             return;
         }
         for i in 0..self.slots {
@@ -226,7 +229,7 @@ impl Side {
 
     /// Whether the holder of `id` in the given role is alive (or unknown).
     fn id_alive(&self, reader: bool, id: u64) -> bool {
-        if self.region.segment().is_none() {
+        if self.id_lock.is_none() {
             return true;
         }
         let mut probes = self.probes.borrow_mut();

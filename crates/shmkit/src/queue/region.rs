@@ -506,23 +506,20 @@ impl Liveness {
     /// drops its lock.
     pub(crate) fn detach(&mut self, region: &Region) {
         let own = self.own.take();
-        let others = match own {
-            // Our LOCK_SH goes with our descriptor; a fresh one then probes
-            // whether any other holder of the role is left.
-            Some(lock) if self.own_shared => {
-                drop(lock);
-                RoleLock::open(region.name(), self.own_name).probe_shared() == CreatorState::Alive
-            }
-            Some(lock) => {
-                region
-                    .role_state(self.own_role)
-                    .store(CLOSED, Ordering::SeqCst);
-                drop(lock);
-                return;
-            }
-            // In-process (heap) endpoints of a shared role are not counted.
-            None => self.own_shared,
-        };
+        let held = own.is_some();
+        if !self.own_shared {
+            region
+                .role_state(self.own_role)
+                .store(CLOSED, Ordering::SeqCst);
+            release(own);
+            return;
+        }
+        // Our LOCK_SH goes with our descriptor; a fresh one then probes
+        // whether any other holder of the role is left. In-process (heap)
+        // endpoints of a shared role are not counted: never marked closed.
+        release(own);
+        let others = !held
+            || RoleLock::open(region.name(), self.own_name).probe_shared() == CreatorState::Alive;
         if !others {
             region
                 .role_state(self.own_role)
@@ -530,6 +527,9 @@ impl Liveness {
         }
     }
 }
+
+/// Lets a liveness lock go: closing its descriptor releases the `flock`.
+fn release(_lock: Option<RoleLock>) {}
 
 /// Removes the role lock files of a queue whose name is being removed.
 pub(crate) fn remove_role_locks(region: &Region, roles: &[&'static str]) {
