@@ -16,7 +16,7 @@
 //! | offset | what                                                    |
 //! |--------|---------------------------------------------------------|
 //! | 0      | common queue header (`capacity` = slot count, power of 2) |
-//! | 64     | role states: producers u32, consumers u32; id counters    |
+//! | 64     | role states: producers u32, consumers u32; id counters at 72, attach counts at 80 |
 //! | 128    | `enqueue` u64: next position to claim for writing       |
 //! | 256    | `dequeue` u64: next position to claim for reading       |
 //! | 384    | `not_empty` wake words                                  |
@@ -702,7 +702,7 @@ mod tests {
                     loop {
                         match c.recv_timeout(Duration::from_millis(500)) {
                             Ok(m) => mine.push(u32::from_le_bytes(m[..4].try_into().unwrap())),
-                            Err(Error::Timeout { .. }) => break,
+                            Err(Error::Closed { .. }) => break,
                             Err(e) => panic!("{e}"),
                         }
                     }

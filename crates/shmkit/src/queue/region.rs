@@ -19,7 +19,7 @@
 //! | 48     | `slot_stride`  | u64     | bytes per slot (0 for SPSC)                    |
 //! | 56     | `type_hash`    | u64     | typed channels: FNV-1a of the layout; else 0   |
 //!
-//! # Role states (offset 64, one u32 per role)
+//! # Role states (offset 64, one u32 per role; attach counts at offset 80)
 //! | value | meaning                                                  |
 //! |-------|----------------------------------------------------------|
 //! | 0     | never attached: a peer waits for it to come              |
@@ -47,6 +47,9 @@ const READY: u32 = 0x5245_4459;
 const STATE: usize = 12;
 /// Where the role state words start.
 pub(crate) const ROLES: usize = 64;
+
+/// Where the per-role attach counts start.
+const ROLE_COUNTS: usize = 80;
 
 /// Role states (see the module table).
 pub(crate) const NEVER: u32 = 0;
@@ -248,6 +251,12 @@ impl Region {
         //   never map read-only);
         // - every access to it in this process is atomic (`copy`).
         unsafe { copy::store(self.base.add(off), src) }
+    }
+
+    /// How many endpoints of role `role` attached and have not detached
+    /// (only trusted where liveness locks are unavailable).
+    pub(crate) fn role_count(&self, role: usize) -> &AtomicU32 {
+        self.u32(ROLE_COUNTS + 4 * role)
     }
 
     /// The state word of role `role` (an index into the role table).
@@ -470,6 +479,7 @@ impl Liveness {
             }
             None => (None, None),
         };
+        region.role_count(own_role).fetch_add(1, Ordering::SeqCst);
         region
             .role_state(own_role)
             .store(ATTACHED, Ordering::SeqCst);
@@ -506,7 +516,11 @@ impl Liveness {
     /// drops its lock.
     pub(crate) fn detach(&mut self, region: &Region) {
         let own = self.own.take();
-        let held = own.is_some();
+        let locks_work = own.as_ref().is_some_and(RoleLock::works);
+        let last = region
+            .role_count(self.own_role)
+            .fetch_sub(1, Ordering::SeqCst)
+            == 1;
         if !self.own_shared {
             region
                 .role_state(self.own_role)
@@ -515,11 +529,15 @@ impl Liveness {
             return;
         }
         // Our LOCK_SH goes with our descriptor; a fresh one then probes
-        // whether any other holder of the role is left. In-process (heap)
-        // endpoints of a shared role are not counted: never marked closed.
+        // whether any other holder of the role is left. Without locks
+        // (Windows, heap memory) the attach count decides, which a crashed
+        // endpoint leaves too high: its peers then wait out their timeouts.
         release(own);
-        let others = !held
-            || RoleLock::open(region.name(), self.own_name).probe_shared() == CreatorState::Alive;
+        let others = if locks_work {
+            RoleLock::open(region.name(), self.own_name).probe_shared() == CreatorState::Alive
+        } else {
+            !last
+        };
         if !others {
             region
                 .role_state(self.own_role)
