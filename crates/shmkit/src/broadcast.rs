@@ -32,7 +32,9 @@
 //! memory models?", 2012) whose sequence word also names the message in it,
 //! so a reader knows both whether its copy is whole and which message it
 //! holds. Payloads are copied out with atomic loads (a plain copy racing the
-//! writer would be a data race).
+//! writer would be a data race), in whole 8-byte words on both sides, so
+//! that the racing accesses have one size (the slot stride is a multiple of
+//! 64, so the padded word always fits).
 //!
 //! | offset | what                                                    |
 //! |--------|---------------------------------------------------------|
@@ -250,10 +252,7 @@ impl Publisher {
         // a reader that sees any of them sees `seq` changed on its re-check.
         fence(Ordering::Release);
         r.u32(slot + 8).store(msg.len() as u32, Ordering::Relaxed);
-        let half = msg.len() / 2;
-        r.store(slot + SLOT_HEADER as usize, &msg[..half]);
-        failpoint::hit("broadcast-mid-write");
-        r.store(slot + SLOT_HEADER as usize + half, &msg[half..]);
+        store_words(r, slot + SLOT_HEADER as usize, msg);
         // SYNC(slot): Release publishes the payload with the even `seq`;
         // pairs with the subscriber's Acquire load of `seq`.
         r.u64(slot).store(2 * n + 2, Ordering::Release);
@@ -422,6 +421,32 @@ impl Subscriber {
     }
 }
 
+/// Copies `msg` into the payload at `at` (8-aligned) in whole 8-byte
+/// atomic stores, the last one padded with zeros. Reader and writer race by
+/// design in a seqlock; using one access size on both sides keeps the race
+/// between same-sized atomics, which the memory model defines.
+fn store_words(r: &Region, at: usize, msg: &[u8]) {
+    let whole = msg.len() & !7;
+    let half = (whole / 2) & !7;
+    r.store(at, &msg[..half]);
+    failpoint::hit("broadcast-mid-write");
+    r.store(at + half, &msg[half..whole]);
+    if whole < msg.len() {
+        let mut last = [0u8; 8];
+        last[..msg.len() - whole].copy_from_slice(&msg[whole..]);
+        r.store(at + whole, &last);
+    }
+}
+
+/// Copies `n` bytes of payload at `at` (8-aligned) into `buf` in whole
+/// 8-byte atomic loads (see [`store_words`]).
+fn load_words(r: &Region, at: usize, buf: &mut Vec<u8>, n: usize) {
+    buf.clear();
+    buf.resize(n.div_ceil(8) * 8, 0);
+    r.load(at, buf);
+    buf.truncate(n);
+}
+
 /// One look at the cursor's slot: a whole message (copied into `buf`), a
 /// lap (cursor moved), or nothing yet.
 #[inline]
@@ -440,9 +465,7 @@ fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polle
         // A torn read can show any length: copy at most the maximum, and
         // judge the length only once the copy is known whole.
         let n = len.min(ring.max) as usize;
-        buf.clear();
-        buf.resize(n, 0);
-        r.load(slot + SLOT_HEADER as usize, buf);
+        load_words(r, slot + SLOT_HEADER as usize, buf, n);
         // SYNC(slot): orders the payload loads before the re-check.
         fence(Ordering::Acquire);
         let s2 = r.u64(slot).load(Ordering::Relaxed);
