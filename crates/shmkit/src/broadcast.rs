@@ -293,6 +293,13 @@ impl std::fmt::Debug for Subscriber {
     }
 }
 
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        Signal::at(&self.ring.region, SIGNAL).unregister(self.wait);
+        self.live.detach(&self.ring.region);
+    }
+}
+
 /// What one poll of a subscriber's slot found.
 enum Polled {
     Message,
@@ -329,6 +336,7 @@ impl Subscriber {
                 .region
                 .corrupted(format!("message number {next} is out of range")));
         }
+        Signal::at(&ring.region, SIGNAL).register(opts.wait);
         Ok(Subscriber {
             ring,
             live,

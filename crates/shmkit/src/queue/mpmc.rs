@@ -187,6 +187,7 @@ impl Side {
             reader,
         };
         side.free_predecessors_slots();
+        side.signal().register(side.wait);
         Ok(side)
     }
 
@@ -211,6 +212,11 @@ impl Side {
                 }
             }
         }
+    }
+
+    /// The signal this endpoint waits on.
+    fn signal(&self) -> Signal<'_> {
+        Signal::at(&self.region, if self.reader { NOT_EMPTY } else { NOT_FULL })
     }
 
     fn is_reader(&self) -> bool {
@@ -368,6 +374,7 @@ macro_rules! endpoint_common {
 
         impl Drop for $t {
             fn drop(&mut self) {
+                self.side.signal().unregister(self.side.wait);
                 self.side.live.detach(&self.side.region);
                 Signal::at(&self.side.region, NOT_EMPTY).notify();
                 Signal::at(&self.side.region, NOT_FULL).notify();

@@ -299,6 +299,7 @@ impl Producer {
                 .corrupted(format!("records run past the consumer's head {head}")));
         }
         ring.region.u64(TAIL).store(pos, Ordering::Release);
+        Signal::at(&ring.region, NOT_FULL).register(opts.wait);
         Ok(Producer {
             ring,
             live,
@@ -342,6 +343,9 @@ impl Producer {
 
     /// Changes how this endpoint waits.
     pub fn set_wait(&mut self, wait: Wait) {
+        let signal = Signal::at(&self.ring.region, NOT_FULL);
+        signal.register(wait);
+        signal.unregister(self.wait);
         self.wait = wait;
     }
 
@@ -571,6 +575,7 @@ impl Grant<'_> {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        Signal::at(&self.ring.region, NOT_FULL).unregister(self.wait);
         self.live.detach(&self.ring.region);
         Signal::at(&self.ring.region, NOT_EMPTY).notify();
         if self.ring.remove_locks {
@@ -659,6 +664,7 @@ impl Consumer {
                 .region
                 .corrupted(format!("head {head} and tail {tail} are not a valid pair")));
         }
+        Signal::at(&ring.region, NOT_EMPTY).register(opts.wait);
         Ok(Consumer {
             ring,
             live,
@@ -684,6 +690,9 @@ impl Consumer {
 
     /// Changes how this endpoint waits.
     pub fn set_wait(&mut self, wait: Wait) {
+        let signal = Signal::at(&self.ring.region, NOT_EMPTY);
+        signal.register(wait);
+        signal.unregister(self.wait);
         self.wait = wait;
     }
 
@@ -896,6 +905,7 @@ impl Message<'_> {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        Signal::at(&self.ring.region, NOT_EMPTY).unregister(self.wait);
         self.live.detach(&self.ring.region);
         Signal::at(&self.ring.region, NOT_FULL).notify();
         if self.ring.remove_locks {

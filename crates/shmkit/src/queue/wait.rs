@@ -5,6 +5,7 @@
 //! |-----------|----------------------|-------------------------------------------|
 //! | `seq`     | the waker            | bumped (wrapping) on every wake-up        |
 //! | `waiters` | waiters, +1 / -1     | how many processes are (about to be) asleep |
+//! | `blockers`| endpoints, on attach/drop | how many endpoints may block (not `Spin`) |
 //!
 //! The protocol is Dekker's: a waiter increments `waiters`, reads `seq`, and
 //! re-checks its condition before it sleeps on `seq`; a waker publishes its
@@ -13,6 +14,9 @@
 //! the waker sees the waiter and the bumped `seq` keeps it from sleeping.
 //! A waiter that dies asleep leaves `waiters` too high: wakers then make a
 //! needless system call, nothing worse. A scribbled `waiters` is the same.
+//! While `blockers` is zero (all waiters busy-spin) wakers skip the fence
+//! and the check altogether; a scribbled `blockers` of zero costs sleepers
+//! at most one [`LIVENESS_SLICE`] of latency per message.
 //!
 //! Blocking uses a shared (never `FUTEX_PRIVATE_FLAG`) futex on Linux, behind
 //! [`sleep_on`] and [`wake_all`], to be replaced by `shmkit::sync::Event`.
@@ -44,20 +48,46 @@ const SPINS_PER_CHECK: u32 = 1 << 12;
 pub(crate) struct Signal<'a> {
     seq: &'a AtomicU32,
     waiters: &'a AtomicU32,
+    blockers: &'a AtomicU32,
 }
 
 impl<'a> Signal<'a> {
-    /// The pair at `off` (`seq`) and `off + 4` (`waiters`).
+    /// The words at `off` (`seq`), `off + 4` (`waiters`) and `off + 8`
+    /// (`blockers`).
     pub(crate) fn at(region: &'a Region, off: usize) -> Signal<'a> {
         Signal {
             seq: region.u32(off),
             waiters: region.u32(off + 4),
+            blockers: region.u32(off + 8),
+        }
+    }
+
+    /// Counts an endpoint that may block on this signal (any strategy but
+    /// [`Wait::Spin`]); undone by [`unregister`](Self::unregister).
+    pub(crate) fn register(&self, wait: Wait) {
+        if wait != Wait::Spin {
+            self.blockers.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Undoes [`register`](Self::register).
+    pub(crate) fn unregister(&self, wait: Wait) {
+        if wait != Wait::Spin {
+            self.blockers.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     /// Wakes every sleeper, if any. Call after publishing a change.
+    ///
+    /// When no endpoint that may block is registered (every waiter spins),
+    /// this is one relaxed load of a line nobody writes: no fence. An
+    /// endpoint that registers concurrently may miss a wake-up; it then
+    /// sleeps out one [`LIVENESS_SLICE`] before it looks again.
     #[inline]
     pub(crate) fn notify(&self) {
+        if self.blockers.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         // SYNC(wake): orders the caller's publication before the read of
         // `waiters`; pairs with the waiter's SeqCst increment and re-check.
         fence(Ordering::SeqCst);
