@@ -634,3 +634,78 @@ fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
     b.send("exit");
     b.wait_ok();
 }
+
+/// The scribbler against MPMC: random words over `enqueue`, `dequeue`, the
+/// capacity and the slots' sequence and length words, while one producer
+/// process sends and this process receives. Nobody panics or hangs.
+#[cfg(unix)]
+#[test]
+fn mpmc_scribbler_never_panics_or_hangs() {
+    const TEST: &str = "mpmc_scribbler_never_panics_or_hangs";
+    const SLOTS: usize = 16;
+    const STRIDE: usize = 128;
+    if let Some((r, args)) = role() {
+        if r == "scribbler" {
+            let seg = shmkit::Segment::open(&args[0]).unwrap();
+            let mut rng = XorShift(args[1].parse::<u64>().unwrap() | 1);
+            for _ in 0..400 {
+                let r = rng.next();
+                let slot = 1024 + STRIDE * (rng.next() as usize % SLOTS);
+                let (off, bytes) = match r % 5 {
+                    0 => (128, 8),
+                    1 => (256, 8),
+                    2 => (24, 8),
+                    3 => (slot, 8),
+                    _ => (slot + 8, 4),
+                };
+                let v = rng.next().to_le_bytes();
+                seg.write_at(off, &v[..bytes]).unwrap();
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            say("scribbled");
+            return;
+        }
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("attached");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let end = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match tx.send_timeout(&[5; 100], Duration::from_millis(100)) {
+                Ok(()) | Err(Error::Timeout { .. }) => {}
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        say(&format!("producer ended: {end}"));
+        return;
+    }
+    let mut detected = 0;
+    for seed in 1..=3u64 {
+        let name = unique("q-mscrib");
+        let _c = Cleanup(name.clone());
+        let mut rx = mpmc::Consumer::create(&name, SLOTS, STRIDE - 16).unwrap();
+        let mut prod = Child::spawn(TEST, "producer", &[&name]);
+        assert_eq!(prod.recv(), "attached");
+        let mut scrib = Child::spawn(TEST, "scribbler", &[&name, &seed.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let outcome = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(_) | Err(Error::Timeout { .. }) => {}
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        assert_eq!(scrib.recv(), "scribbled");
+        scrib.wait_ok();
+        drop(rx);
+        let line = prod.recv();
+        assert!(line.starts_with("producer ended"), "{line}");
+        eprintln!("seed {seed}: consumer: {outcome}; {line}");
+        detected += usize::from(outcome.contains("Corrupted") || line.contains("Corrupted"));
+        prod.wait_ok();
+    }
+    assert!(detected >= 2, "only {detected} of 3 seeds detected");
+}
