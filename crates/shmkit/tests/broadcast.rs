@@ -7,9 +7,18 @@
 
 mod common;
 
+/// Removes a queue and its lock files when dropped.
+struct QueueCleanup(String);
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        let _ = shmkit::queue::remove(&self.0);
+    }
+}
+
 use std::time::Duration;
 
-use common::{role, say, unique, Child, Cleanup};
+use common::{role, say, unique, Child};
 use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::queue::{Options, Peer};
 use shmkit::Error;
@@ -81,7 +90,7 @@ fn broadcast_million_to_three_subscribers_with_exact_accounting() {
         return;
     }
     let name = unique("bc-million");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut tx = Publisher::create(&name, 256, 65536).unwrap();
     let test = "broadcast_million_to_three_subscribers_with_exact_accounting";
     let mut subs: Vec<Child> = (0..3)
@@ -137,7 +146,7 @@ fn broadcast_publisher_killed_mid_message_then_a_new_one_goes_on() {
     }
     let test = "broadcast_publisher_killed_mid_message_then_a_new_one_goes_on";
     let name = unique("bc-pkill");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     drop(Publisher::create_with(&name, 16, 70000, &Options::default().persist(true)).unwrap());
     let mut rx = Subscriber::open(&name).unwrap();
     assert_eq!(rx.peer(), Peer::Closed);

@@ -10,9 +10,18 @@
 
 mod common;
 
+/// Removes a queue and its lock files when dropped.
+struct QueueCleanup(String);
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        let _ = shmkit::queue::remove(&self.0);
+    }
+}
+
 use std::time::{Duration, Instant};
 
-use common::{role, say, unique, Child, Cleanup};
+use common::{role, say, unique, Child};
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{mpmc, Peer, Receiver, Sender};
 use shmkit::Error;
@@ -76,7 +85,7 @@ fn spsc_million_mixed_sizes_across_processes() {
         return;
     }
     let name = unique("q-million");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut rx = Consumer::create(&name, 1 << 20).unwrap();
     let mut child = Child::spawn(
         "spsc_million_mixed_sizes_across_processes",
@@ -133,7 +142,7 @@ fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
     }
     const TEST: &str = "spsc_producer_killed_at_each_step_then_a_new_producer_goes_on";
     let name = unique("q-pkill");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut rx = Consumer::create(&name, 16 << 10).unwrap();
     let mut stream = 0u64;
     for point in [
@@ -199,7 +208,7 @@ fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
 #[test]
 fn spsc_second_live_producer_is_refused() {
     let name = unique("q-two");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let _rx = Consumer::create(&name, 1024).unwrap();
     let tx = Producer::open(&name).unwrap();
     assert!(matches!(
@@ -245,7 +254,7 @@ fn spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages() {
     }
     const TEST: &str = "spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages";
     let name = unique("q-ckill");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut tx = Producer::create(&name, 64 << 10).unwrap();
     for i in 0..10 {
         tx.send(
@@ -364,7 +373,7 @@ fn spsc_scribbler_makes_the_other_side_report_corruption_never_panic() {
     let mut corrupted = 0;
     for seed in 1..=4u64 {
         let name = unique("q-scrib");
-        let _c = Cleanup(name.clone());
+        let _c = QueueCleanup(name.clone());
         let mut rx = Consumer::create(&name, 8 << 10).unwrap();
         let mut prod = Child::spawn(TEST, "producer", &[&name]);
         assert_eq!(prod.recv(), "attached");
@@ -435,7 +444,7 @@ fn channel_of_layout_values_across_processes() {
         return;
     }
     let name = unique("q-chan");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut rx = Receiver::<Tick>::create(&name, 64).unwrap();
     assert!(matches!(
         Sender::<Other>::open(&name),
@@ -538,7 +547,7 @@ fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
         return;
     }
     let name = unique("q-mpmc");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut rx = mpmc::Consumer::create(&name, 64, 65536).unwrap();
     let mut other = Child::spawn(TEST, "consumer", &[&name]);
     assert_eq!(other.recv(), "ready");
@@ -594,7 +603,7 @@ fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
         return;
     }
     let name = unique("q-mkill");
-    let _c = Cleanup(name.clone());
+    let _c = QueueCleanup(name.clone());
     let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
     // Producer A sends 0, 1, 2 and dies writing 3.
     let mut cmd = common::command(TEST, "producer", &[&name, "4", "0"]);
@@ -683,7 +692,7 @@ fn mpmc_scribbler_never_panics_or_hangs() {
     let mut detected = 0;
     for seed in 1..=3u64 {
         let name = unique("q-mscrib");
-        let _c = Cleanup(name.clone());
+        let _c = QueueCleanup(name.clone());
         let mut rx = mpmc::Consumer::create(&name, SLOTS, STRIDE - 16).unwrap();
         let mut prod = Child::spawn(TEST, "producer", &[&name]);
         assert_eq!(prod.recv(), "attached");

@@ -424,35 +424,53 @@ fn role_lock_path(name: &str, role: &str) -> String {
 /// `LOCK_EX | LOCK_NB`). Each probe uses its own open file description. If
 /// the file cannot be opened, every probe answers `Unknown`.
 pub(crate) struct RoleLock {
-    fd: Option<OwnedFd>,
+    fd: std::sync::OnceLock<OwnedFd>,
+    /// For probes: the file to open (never create) when first needed.
+    probe_path: Option<String>,
 }
 
 impl RoleLock {
-    /// `open(".shmkit-lock.NAME.ROLE", O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)`.
+    /// `open(".shmkit-lock.NAME.ROLE", O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)`,
+    /// for an endpoint that will hold the lock.
     pub(crate) fn open(name: &str, role: &str) -> RoleLock {
         let flags = fs::OFlags::RDWR
             | fs::OFlags::CREATE
             | fs::OFlags::NOFOLLOW
             | fs::OFlags::NONBLOCK
             | fs::OFlags::CLOEXEC;
-        let fd = fs::open(
+        let fd = std::sync::OnceLock::new();
+        if let Ok(f) = fs::open(
             role_lock_path(name, role),
             flags,
             Mode::from_raw_mode(0o600),
-        )
-        .ok();
-        RoleLock { fd }
+        ) {
+            let _ = fd.set(f);
+        }
+        RoleLock {
+            fd,
+            probe_path: None,
+        }
+    }
+
+    /// A probe of a role's lock that never creates the file: it opens it
+    /// (`O_NOFOLLOW`) when first probed, and a missing file means that no
+    /// holder ever came (holders create it), so the probe says `Gone`.
+    pub(crate) fn probe_only(name: &str, role: &str) -> RoleLock {
+        RoleLock {
+            fd: std::sync::OnceLock::new(),
+            probe_path: Some(role_lock_path(name, role)),
+        }
     }
 
     /// Whether the lock file could be opened (else probes say `Unknown`).
     pub(crate) fn works(&self) -> bool {
-        self.fd.is_some()
+        self.fd.get().is_some()
     }
 
     /// `flock(LOCK_EX | LOCK_NB)`: `false` if another holder has the lock.
     /// `true` when taken, or when locks are unavailable.
     pub(crate) fn hold_exclusive(&self) -> bool {
-        match &self.fd {
+        match self.fd.get() {
             Some(fd) => !matches!(
                 fs::flock(fd, fs::FlockOperation::NonBlockingLockExclusive),
                 Err(Errno::WOULDBLOCK)
@@ -463,7 +481,7 @@ impl RoleLock {
 
     /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment.
     pub(crate) fn hold_shared(&self) {
-        if let Some(fd) = &self.fd {
+        if let Some(fd) = self.fd.get() {
             let _ = fs::flock(fd, fs::FlockOperation::LockShared);
         }
     }
@@ -479,7 +497,20 @@ impl RoleLock {
     }
 
     fn probe(&self, op: fs::FlockOperation) -> CreatorState {
-        let Some(fd) = &self.fd else {
+        if let (None, Some(path)) = (self.fd.get(), &self.probe_path) {
+            let flags = fs::OFlags::RDONLY
+                | fs::OFlags::NOFOLLOW
+                | fs::OFlags::NONBLOCK
+                | fs::OFlags::CLOEXEC;
+            match fs::open(path, flags, Mode::empty()) {
+                Ok(f) => {
+                    let _ = self.fd.set(f);
+                }
+                Err(Errno::NOENT) => return CreatorState::Gone,
+                Err(_) => return CreatorState::Unknown,
+            }
+        }
+        let Some(fd) = self.fd.get() else {
             return CreatorState::Unknown;
         };
         match fs::flock(fd, op) {

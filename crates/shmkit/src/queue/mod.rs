@@ -116,3 +116,29 @@ impl Options {
 }
 
 pub(crate) use Options as QueueOptions;
+
+/// Removes a queue (SPSC, MPMC or broadcast): its segment's name and its
+/// role lock files. Processes that have it open keep it until they drop
+/// their endpoints. Use it for queues created with
+/// [`Options::persist`], or left behind by a creator that died.
+///
+/// # Errors
+/// As [`Segment::remove`](crate::Segment::remove).
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{self, spsc, Options};
+/// # let name = format!("doc-qrm-{}", std::process::id());
+/// drop(spsc::Consumer::create_with(&name, 1024, &Options::default().persist(true))?);
+/// assert!(spsc::Producer::open(&name).is_ok());
+/// queue::remove(&name)?;
+/// assert!(matches!(spsc::Producer::open(&name), Err(shmkit::Error::NotFound { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn remove(name: &str) -> crate::Result<()> {
+    let r = crate::Segment::remove(name);
+    if crate::name::Name::new(name).is_ok() {
+        region::remove_all_role_locks(name);
+    }
+    r
+}

@@ -241,7 +241,7 @@ impl Side {
         let mut probes = self.probes.borrow_mut();
         let at = (u64::from(reader) * MAX_IDS + id) as usize;
         let probe = probes[at]
-            .get_or_insert_with(|| RoleLock::open(self.region.name(), &id_role(reader, id)));
+            .get_or_insert_with(|| RoleLock::probe_only(self.region.name(), &id_role(reader, id)));
         probe.probe_exclusive() != CreatorState::Gone
     }
 

@@ -474,7 +474,7 @@ impl Liveness {
                 }
                 (
                     Some(own),
-                    Some(RoleLock::open(region.name(), roles[peer_role])),
+                    Some(RoleLock::probe_only(region.name(), roles[peer_role])),
                 )
             }
             None => (None, None),
@@ -534,7 +534,7 @@ impl Liveness {
         // endpoint leaves too high: its peers then wait out their timeouts.
         release(own);
         let others = if locks_work {
-            RoleLock::open(region.name(), self.own_name).probe_shared() == CreatorState::Alive
+            RoleLock::probe_only(region.name(), self.own_name).probe_shared() == CreatorState::Alive
         } else {
             !last
         };
@@ -556,6 +556,18 @@ pub(crate) fn remove_role_locks(region: &Region, roles: &[&'static str]) {
             for role in roles {
                 os::remove_role_lock(region.name(), role);
             }
+        }
+    }
+}
+
+/// Removes every role lock file a queue of this (validated) name may have.
+pub(crate) fn remove_all_role_locks(name: &str) {
+    for role in ["producer", "consumer", "publisher", "subscriber"] {
+        os::remove_role_lock(name, role);
+    }
+    for role in ["producer", "consumer"] {
+        for id in 0..64 {
+            os::remove_role_lock(name, &format!("{role}.{id}"));
         }
     }
 }
