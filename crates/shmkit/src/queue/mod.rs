@@ -128,11 +128,13 @@ pub(crate) use Options as QueueOptions;
 /// # Example
 /// ```
 /// use shmkit::queue::{self, spsc, Options};
+/// # #[cfg(unix)] { // Windows has no persistent names
 /// # let name = format!("doc-qrm-{}", std::process::id());
 /// drop(spsc::Consumer::create_with(&name, 1024, &Options::default().persist(true))?);
 /// assert!(spsc::Producer::open(&name).is_ok());
 /// queue::remove(&name)?;
 /// assert!(matches!(spsc::Producer::open(&name), Err(shmkit::Error::NotFound { .. })));
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn remove(name: &str) -> crate::Result<()> {
