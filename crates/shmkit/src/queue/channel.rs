@@ -189,11 +189,14 @@ impl<T: Layout> Receiver<T> {
 
     fn decode(m: super::spsc::Message<'_>) -> Result<T> {
         if m.len() != std::mem::size_of::<T>() {
+            // Step over it, so that the next receive can go on.
+            let len = m.len();
+            m.release();
             let err = Error::Corrupted {
                 name: String::new(),
                 what: format!(
-                    "a message of {} bytes in a channel of {}-byte values",
-                    m.len(),
+                    "a message of {} bytes in a channel of {}-byte values (skipped)",
+                    len,
                     std::mem::size_of::<T>()
                 ),
             };
