@@ -450,6 +450,13 @@ fn channel_of_layout_values_across_processes() {
         Sender::<Other>::open(&name),
         Err(Error::Corrupted { .. })
     ));
+    // A byte producer may write anything: a value of the wrong size is
+    // reported, and skipped.
+    let mut raw = Producer::open(&name).unwrap();
+    raw.send(&[1, 2, 3]).unwrap();
+    drop(raw);
+    assert!(matches!(rx.recv(), Err(Error::Corrupted { .. })));
+    assert_eq!(rx.try_recv().unwrap(), None);
     let child = Child::spawn(
         "channel_of_layout_values_across_processes",
         "sender",
