@@ -666,7 +666,7 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -756,5 +756,52 @@ mod tests {
         ));
         r.u64(DEQUEUE).store(u64::MAX, Ordering::Relaxed);
         assert!(matches!(c.try_recv(), Err(Error::Corrupted { .. })));
+    }
+}
+
+/// Loom model of the slot claims (`RUSTFLAGS="--cfg loom"`): two producers
+/// and one consumer on a 2-slot ring; each message is received exactly once.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn two_producers_each_message_exactly_once() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let g = Side::geometry(2, 8);
+            let r = Region::heap(g, "heap", &|r| init_slots(r, &g));
+            let o = QueueOptions::default();
+            let mut threads = Vec::new();
+            for k in 0..2u8 {
+                let mut p = Producer {
+                    side: Side::attach(r.share_heap(), g, &o, false).unwrap(),
+                };
+                threads.push(loom::thread::spawn(move || loop {
+                    match p.try_send(&[k]) {
+                        Ok(()) => return,
+                        Err(Error::Full { .. }) => loom::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }));
+            }
+            let mut c = Consumer {
+                side: Side::attach(r.share_heap(), g, &o, true).unwrap(),
+            };
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                match c.try_recv().unwrap() {
+                    Some(m) => got.push(m[0]),
+                    None => loom::thread::yield_now(),
+                }
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            got.sort_unstable();
+            assert_eq!(got, [0, 1]);
+            assert_eq!(c.try_recv().unwrap(), None);
+        });
     }
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use super::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::QueueOptions;
 use crate::os::{self, CreatorState, RoleLock};
-use crate::{copy, Error, Result, Segment};
+use crate::{Error, Result, Segment};
 
 /// The first eight bytes of every queue segment.
 pub(crate) const MAGIC: [u8; 8] = *b"\x89SHMKQ1\n";
@@ -153,13 +153,24 @@ impl Geometry {
 /// Bytes reserved for the header and the index lines before the data.
 pub(crate) const HEADER_END: usize = 512;
 
+/// Under loom: the region as loom atomics, one `u64` per 8 bytes and,
+/// separately, one `u32` per 4 bytes (no offset is used both ways: the
+/// `u32` words are states, counts, wake words and slot lengths).
+#[cfg(loom)]
+struct Heap {
+    words: Vec<AtomicU64>,
+    halves: Vec<AtomicU32>,
+}
+
 /// Zeroed, 128-byte aligned heap memory that stands in for a segment in
 /// in-process tests (so that Miri can run the index protocol).
+#[cfg(not(loom))]
 struct Heap {
     ptr: *mut u8,
     layout: std::alloc::Layout,
 }
 
+#[cfg(not(loom))]
 impl Drop for Heap {
     fn drop(&mut self) {
         // SAFETY:
@@ -172,8 +183,10 @@ impl Drop for Heap {
 
 // SAFETY: `Heap` owns its allocation; the bytes are only reached through
 // atomics (`Region`), so sharing the pointer across threads is race-free.
+#[cfg(not(loom))]
 unsafe impl Send for Heap {}
 // SAFETY: as above: `&Heap` only gives out the pointer, accessed atomically.
+#[cfg(not(loom))]
 unsafe impl Sync for Heap {}
 
 enum Backing {
@@ -186,6 +199,7 @@ enum Backing {
 /// access is atomic and bounds-checked against `len`; offsets given to it
 /// are computed from validated locals only.
 pub(crate) struct Region {
+    #[cfg_attr(loom, allow(dead_code))] // loom models keep their own memory
     base: *mut u8,
     len: usize,
     name: String,
@@ -215,42 +229,62 @@ impl Region {
     #[inline]
     pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
         assert!(off % 8 == 0 && off.checked_add(8).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return &self.loom_heap().words[off / 8];
+        #[cfg(not(loom))]
         // SAFETY:
         // - `off + 8 <= len`, so the word lies in the live region, which
         //   outlives `&self`;
         // - the base is 128-aligned (page or heap layout) and `off % 8 == 0`,
         //   so the word is aligned for `AtomicU64`;
         // - every access to shared bytes in this process is atomic.
-        unsafe { AtomicU64::from_ptr(self.base.add(off).cast()) }
+        unsafe {
+            AtomicU64::from_ptr(self.base.add(off).cast())
+        }
     }
 
     /// The atomic `u32` at `off` (as [`u64`](Self::u64)).
     #[inline]
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
         assert!(off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return &self.loom_heap().halves[off / 4];
+        #[cfg(not(loom))]
         // SAFETY: as in `u64`, with 4-byte alignment.
-        unsafe { AtomicU32::from_ptr(self.base.add(off).cast()) }
+        unsafe {
+            AtomicU32::from_ptr(self.base.add(off).cast())
+        }
     }
 
     /// Copies `dst.len()` bytes at `off` out, with atomic loads.
     #[inline]
     pub(crate) fn load(&self, off: usize, dst: &mut [u8]) {
         assert!(off.checked_add(dst.len()).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_load(off, dst);
+        #[cfg(not(loom))]
         // SAFETY:
         // - the range lies in the live region (just checked);
         // - every access to it in this process is atomic (`copy`).
-        unsafe { copy::load(self.base.add(off), dst) }
+        unsafe {
+            crate::copy::load(self.base.add(off), dst)
+        }
     }
 
     /// Copies `src` in at `off`, with atomic stores.
     #[inline]
     pub(crate) fn store(&self, off: usize, src: &[u8]) {
         assert!(off.checked_add(src.len()).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_store(off, src);
+        #[cfg(not(loom))]
         // SAFETY:
         // - the range lies in the live, writable region (endpoints that write
         //   never map read-only);
         // - every access to it in this process is atomic (`copy`).
-        unsafe { copy::store(self.base.add(off), src) }
+        unsafe {
+            crate::copy::store(self.base.add(off), src)
+        }
     }
 
     /// How many endpoints of role `role` attached and have not detached
@@ -269,23 +303,78 @@ impl Region {
     #[cfg(test)]
     pub(crate) fn heap(geom: Geometry, name: &str, init: &dyn Fn(&Region)) -> Region {
         let len = geom.total().expect("geometry checked by the caller") as usize;
+        #[cfg(loom)]
+        let (heap, ptr) = (
+            Heap {
+                words: (0..len / 8).map(|_| AtomicU64::new(0)).collect(),
+                halves: (0..len / 4).map(|_| AtomicU32::new(0)).collect(),
+            },
+            std::ptr::null_mut(),
+        );
+        #[cfg(not(loom))]
+        let (heap, ptr) = Self::alloc(len);
+        let region = Region {
+            base: ptr,
+            len,
+            name: name.to_owned(),
+            backing: Backing::Heap(std::sync::Arc::new(heap)),
+        };
+        region.store(0, &geom.to_bytes());
+        init(&region);
+        region.u32(STATE).store(READY, Ordering::Release);
+        region
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn alloc(len: usize) -> (Heap, *mut u8) {
         let layout = std::alloc::Layout::from_size_align(len, 128).expect("size checked");
         // SAFETY: `layout` has non-zero size (at least the header).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         if ptr.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
-        let heap = std::sync::Arc::new(Heap { ptr, layout });
-        let region = Region {
-            base: ptr,
-            len,
-            name: name.to_owned(),
-            backing: Backing::Heap(heap),
-        };
-        region.store(0, &geom.to_bytes());
-        init(&region);
-        region.u32(STATE).store(READY, Ordering::Release);
-        region
+        (Heap { ptr, layout }, ptr)
+    }
+
+    /// The loom model's memory (segments are not modelled).
+    #[cfg(loom)]
+    fn loom_heap(&self) -> &Heap {
+        match &self.backing {
+            Backing::Heap(h) => h,
+            Backing::Segment(_) => unreachable!("loom models run on heap regions only"),
+        }
+    }
+
+    /// Byte copies over the model's 64-bit words (relaxed, like `copy`).
+    #[cfg(loom)]
+    fn loom_load(&self, off: usize, dst: &mut [u8]) {
+        for (i, b) in dst.iter_mut().enumerate() {
+            let at = off + i;
+            let w = self.loom_heap().words[at / 8].load(Ordering::Relaxed);
+            *b = w.to_ne_bytes()[at % 8];
+        }
+    }
+
+    #[cfg(loom)]
+    fn loom_store(&self, off: usize, src: &[u8]) {
+        let mut i = 0;
+        while i < src.len() {
+            let at = off + i;
+            let start = at % 8;
+            let n = (8 - start).min(src.len() - i);
+            let word = &self.loom_heap().words[at / 8];
+            let mut old = word.load(Ordering::Relaxed);
+            loop {
+                let mut bytes = old.to_ne_bytes();
+                bytes[start..start + n].copy_from_slice(&src[i..i + n]);
+                let new = u64::from_ne_bytes(bytes);
+                match word.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(now) => old = now,
+                }
+            }
+            i += n;
+        }
     }
 
     /// Another handle on the same heap memory (in-process endpoints).

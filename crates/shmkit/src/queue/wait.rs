@@ -20,7 +20,7 @@
 //!
 //! Blocking uses a shared (never `FUTEX_PRIVATE_FLAG`) futex on Linux, behind
 //! [`sleep_on`] and [`wake_all`], to be replaced by `shmkit::sync::Event`.
-//! Elsewhere, and under Miri, a blocked endpoint sleeps in slices of
+//! Elsewhere, and under Miri and loom, a blocked endpoint sleeps in slices of
 //! [`POLL_SLICE`] (100 µs, so up to that much extra latency after spinning).
 
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ use super::Wait;
 use crate::{Error, Result};
 
 /// Without a futex, a blocked endpoint re-checks this often.
-#[cfg(any(not(target_os = "linux"), miri))]
+#[cfg(any(not(target_os = "linux"), miri, loom))]
 const POLL_SLICE: Duration = Duration::from_micros(100);
 
 /// How long one block lasts at most before the peer's liveness is checked.
@@ -104,7 +104,7 @@ impl<'a> Signal<'a> {
 }
 
 /// Sleeps while `*word == expected`, for at most `timeout`: a shared futex.
-#[cfg(all(target_os = "linux", not(miri)))]
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
 fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
     use rustix::thread::futex;
     let ts = futex::Timespec {
@@ -118,17 +118,20 @@ fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Wakes every process sleeping on `word`: a shared futex.
-#[cfg(all(target_os = "linux", not(miri)))]
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
 fn wake_all(word: &AtomicU32) {
     use rustix::thread::futex;
     let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// No cross-process futex here: sleep a short slice and look again.
-#[cfg(any(not(target_os = "linux"), miri))]
+#[cfg(any(not(target_os = "linux"), miri, loom))]
 fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
     if word.load(Ordering::Acquire) == expected {
-        if cfg!(miri) {
+        if cfg!(loom) {
+            #[cfg(loom)]
+            loom::thread::yield_now();
+        } else if cfg!(miri) {
             std::thread::yield_now();
         } else {
             std::thread::sleep(timeout.min(POLL_SLICE));
@@ -137,7 +140,7 @@ fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Sleepers poll, so there is nobody to wake.
-#[cfg(any(not(target_os = "linux"), miri))]
+#[cfg(any(not(target_os = "linux"), miri, loom))]
 fn wake_all(_word: &AtomicU32) {}
 
 /// Waits until `poll` yields a value, the deadline passes, or the peer is
