@@ -21,7 +21,7 @@
 //! Blocking uses a shared (never `FUTEX_PRIVATE_FLAG`) futex on Linux, behind
 //! [`sleep_on`] and [`wake_all`], to be replaced by `shmkit::sync::Event`.
 //! Elsewhere, and under Miri and loom, a blocked endpoint sleeps in slices of
-//! [`POLL_SLICE`] (100 µs, so up to that much extra latency after spinning).
+//! `POLL_SLICE` (100 µs, so up to that much extra latency after spinning).
 
 use std::time::{Duration, Instant};
 
