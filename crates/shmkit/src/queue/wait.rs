@@ -160,8 +160,9 @@ pub(crate) fn wait_for<T>(
     mut peer: impl FnMut() -> Peer,
     peer_role: &'static str,
 ) -> Result<T> {
-    let start = Instant::now();
-    let deadline = timeout.and_then(|t| start.checked_add(t));
+    // The clock is read only once the fast path has failed: a message that
+    // is already there costs no system call (nor vDSO call).
+    let mut clock: Option<(Instant, Option<Instant>)> = None;
     let mut spins = 0u32;
     loop {
         if let Some(v) = poll()? {
@@ -180,6 +181,8 @@ pub(crate) fn wait_for<T>(
             _ => {}
         }
         let now = Instant::now();
+        let (start, deadline) =
+            *clock.get_or_insert_with(|| (now, timeout.and_then(|t| now.checked_add(t))));
         if deadline.is_some_and(|d| now >= d) {
             return Err(Error::Timeout {
                 name: region.name().to_owned(),
