@@ -432,6 +432,7 @@ fn channel_of_layout_values_across_processes() {
     }
     if let Some((_, args)) = role() {
         let mut tx = Sender::<Tick>::open(&args[0]).unwrap();
+        say("attached");
         for i in 0..1000u64 {
             tx.send(&Tick {
                 seq: i,
@@ -457,11 +458,13 @@ fn channel_of_layout_values_across_processes() {
     drop(raw);
     assert!(matches!(rx.recv(), Err(Error::Corrupted { .. })));
     assert_eq!(rx.try_recv().unwrap(), None);
-    let child = Child::spawn(
+    let mut child = Child::spawn(
         "channel_of_layout_values_across_processes",
         "sender",
         &[&name],
     );
+    // Until a new sender attaches, the closed one is what `recv` reports.
+    assert_eq!(child.recv(), "attached");
     for i in 0..1000u64 {
         let t = rx.recv().unwrap();
         assert_eq!(
@@ -601,6 +604,7 @@ fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
             return;
         }
         let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("attached");
         let first: u8 = args[2].parse().unwrap();
         for i in first..first + count as u8 {
             tx.send(&[i; 100]).unwrap();
@@ -616,11 +620,15 @@ fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
     let mut cmd = common::command(TEST, "producer", &[&name, "4", "0"]);
     cmd.env("SHMKIT_FAILPOINT", "mpmc-mid-write@4");
     let mut a = Child::start(cmd);
+    assert_eq!(a.recv(), "attached");
     assert_eq!(a.recv(), "failpoint mpmc-mid-write");
     a.kill9();
     // Producer B sends 10..14 (more than the 4 slots: the dead claim must
     // be skipped for it to get through).
     let mut b = Child::spawn(TEST, "producer", &[&name, "5", "10"]);
+    // Until B attaches, the only producer there was is dead, which is what
+    // `recv` would report.
+    assert_eq!(b.recv(), "attached");
     let mut got = Vec::new();
     for _ in 0..8 {
         got.push(rx.recv_timeout(Duration::from_secs(10)).unwrap()[0]);
