@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Model-checks the sync primitives' protocols (lock word, seqlock, event word)
-# with loom. A separate target dir keeps the cfg(loom) build from evicting the
-# normal one.
+# Loom models of every lock-free protocol: the sync primitives' words (lock
+# word, seqlock, event word) and the queues' indices (SPSC records across the
+# wrap, MPMC slot claims, broadcast seqlock slots): every interleaving within
+# a preemption bound. Release mode keeps it to about a minute; a separate
+# target dir keeps the cfg(loom) build from evicting the normal one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== loom"
-RUSTFLAGS="--cfg loom" cargo test -p shmkit --lib --release --target-dir target/loom sync::loom
+echo "== loom models"
+RUSTFLAGS="--cfg loom" cargo test -p shmkit --lib --release --target-dir target/loom loom_tests

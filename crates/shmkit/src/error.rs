@@ -258,6 +258,84 @@ pub enum Error {
         tid: u32,
     },
 
+    /// A queue endpoint's peer died (its liveness lock was dropped by the
+    /// OS) and nothing is left to receive, or no room will ever be made.
+    #[error(
+        "the {peer} of queue `{name}` died: attach a new {peer} (it picks up where the \
+         dead one stopped), or remove the queue"
+    )]
+    PeerDied {
+        /// The queue's name.
+        name: String,
+        /// The role that died ("producer", "consumer", "publisher").
+        peer: &'static str,
+    },
+
+    /// A queue endpoint's peer closed its end and nothing is left to receive.
+    #[error("the {peer} of queue `{name}` closed its end: attach a new {peer} to go on")]
+    Closed {
+        /// The queue's name.
+        name: String,
+        /// The role that closed ("producer", "consumer", "publisher").
+        peer: &'static str,
+    },
+
+    /// A role that only one process may hold is held by a live process.
+    #[error(
+        "the {role} of queue `{name}` is already attached in a live process: a queue has one \
+         {role}; wait for it to exit, or use an MPMC queue for several"
+    )]
+    RoleTaken {
+        /// The queue's name.
+        name: String,
+        /// The role asked for.
+        role: &'static str,
+    },
+
+    /// A queue operation did not complete within its timeout.
+    #[error("timed out after {waited:?} on queue `{name}`: the peer is alive but slow")]
+    Timeout {
+        /// The queue's name.
+        name: String,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
+
+    /// `try_send` found the queue full.
+    #[error("queue `{name}` is full: retry later, or use a blocking send")]
+    Full {
+        /// The queue's name.
+        name: String,
+    },
+
+    /// A broadcast subscriber fell a whole ring behind: `missed` messages
+    /// were overwritten before it read them. Its cursor has moved to the
+    /// oldest message still there; receive again to go on.
+    #[error(
+        "subscriber of `{name}` missed {missed} messages (the publisher lapped it): read \
+         faster, or create the ring with more slots"
+    )]
+    Lagged {
+        /// The ring's name.
+        name: String,
+        /// How many messages were lost to this subscriber.
+        missed: u64,
+    },
+
+    /// A message is larger than the queue can ever carry.
+    #[error(
+        "message of {len} bytes is too large for queue `{name}` (at most {max}): \
+         create the queue with a larger capacity, or split the message"
+    )]
+    MessageTooLarge {
+        /// The queue's name.
+        name: String,
+        /// The message's length.
+        len: u64,
+        /// The largest message the queue carries.
+        max: u64,
+    },
+
     /// Any other OS error.
     #[error("{op} failed for segment `{name}`: {source}")]
     Io {

@@ -4,16 +4,26 @@
 //! Compiled in only with the `failpoints` feature, which the crate's own tests
 //! turn on; otherwise [`hit`] is an empty inline function. With the feature, a
 //! process whose `SHMKIT_FAILPOINT` environment variable (read once) names a
-//! point prints `@shmkit-failpoint NAME` on stdout when it gets there, then
+//! point (or `NAME@N`: its N-th hit) prints `@shmkit-failpoint NAME` on stdout when it gets there, then
 //! sleeps until it is killed.
 
 /// Marks the failpoint `name`.
 #[cfg(feature = "failpoints")]
 pub(crate) fn hit(name: &str) {
     use std::io::Write;
-    static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let wanted = WANTED.get_or_init(|| std::env::var("SHMKIT_FAILPOINT").ok());
-    if wanted.as_deref() == Some(name) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WANTED: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    // `NAME` stops at the first hit of NAME, `NAME@N` at the N-th.
+    let wanted = WANTED.get_or_init(|| {
+        let v = std::env::var("SHMKIT_FAILPOINT").ok()?;
+        Some(match v.split_once('@') {
+            Some((n, k)) => (n.to_owned(), k.parse().unwrap_or(1)),
+            None => (v, 1),
+        })
+    });
+    let Some((wanted, nth)) = wanted else { return };
+    if wanted == name && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "@shmkit-failpoint {name}");
         let _ = out.flush();

@@ -18,6 +18,12 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 //!
+//! # Messaging
+//! [`queue`] carries messages between processes through a named segment:
+//! an SPSC byte queue (zero-copy both ways), a typed channel over it, and an
+//! MPMC queue; [`broadcast`] has one publisher and many subscribers. A peer
+//! that dies or scribbles never hangs or crashes the other side.
+//!
 //! # Soundness
 //! Memory that another process can write at any moment is untrusted input.
 //! No safe function in this crate hands out `&[u8]` or `&T` into it: reads and
@@ -36,11 +42,13 @@
 //! `ftruncate`; touching the lost pages then raises `SIGBUS` in every process
 //! that maps it. Share segments only with processes you would let do that.
 
+pub mod broadcast;
 mod copy;
 mod error;
 mod failpoint;
 pub mod layout;
 mod name;
+pub mod queue;
 mod segment;
 mod shared;
 pub mod sync;

@@ -403,3 +403,130 @@ pub(crate) fn exists(name: &Name) -> Result<bool> {
         Err(e) => Err(error(name, "stat", e)),
     }
 }
+
+/// Where role lock files live: beside the segments on Linux, in `/tmp`
+/// elsewhere (a fixed directory, not `$TMPDIR`, so that every process finds
+/// the same file).
+fn role_lock_path(name: &str, role: &str) -> String {
+    #[cfg(target_os = "linux")]
+    let dir = SHM_DIR;
+    #[cfg(not(target_os = "linux"))]
+    let dir = "/tmp";
+    format!("{dir}/.shmkit-lock.{name}.{role}")
+}
+
+/// A liveness lock for one role of a queue (`producer`, `consumer`, ...): an
+/// empty file per role, which each endpoint of that role keeps `flock`ed for
+/// its lifetime. The OS drops a dead process's locks, so a peer that probes
+/// the lock learns whether some holder is alive, without trusting pids.
+///
+/// A role held by one process at a time takes `LOCK_EX` (probed with
+/// `LOCK_SH | LOCK_NB`); a role held by many takes `LOCK_SH` (probed with
+/// `LOCK_EX | LOCK_NB`). Each probe uses its own open file description. If
+/// the file cannot be opened, every probe answers `Unknown`.
+pub(crate) struct RoleLock {
+    fd: std::sync::OnceLock<OwnedFd>,
+    /// For probes: the file to open (never create) when first needed.
+    probe_path: Option<String>,
+}
+
+impl RoleLock {
+    /// `open(".shmkit-lock.NAME.ROLE", O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)`,
+    /// for an endpoint that will hold the lock.
+    pub(crate) fn open(name: &str, role: &str) -> RoleLock {
+        let flags = fs::OFlags::RDWR
+            | fs::OFlags::CREATE
+            | fs::OFlags::NOFOLLOW
+            | fs::OFlags::NONBLOCK
+            | fs::OFlags::CLOEXEC;
+        let fd = std::sync::OnceLock::new();
+        if let Ok(f) = fs::open(
+            role_lock_path(name, role),
+            flags,
+            Mode::from_raw_mode(0o600),
+        ) {
+            let _ = fd.set(f);
+        }
+        RoleLock {
+            fd,
+            probe_path: None,
+        }
+    }
+
+    /// A probe of a role's lock that never creates the file: it opens it
+    /// (`O_NOFOLLOW`) when first probed, and a missing file means that no
+    /// holder ever came (holders create it), so the probe says `Gone`.
+    pub(crate) fn probe_only(name: &str, role: &str) -> RoleLock {
+        RoleLock {
+            fd: std::sync::OnceLock::new(),
+            probe_path: Some(role_lock_path(name, role)),
+        }
+    }
+
+    /// Whether the lock file could be opened (else probes say `Unknown`).
+    pub(crate) fn works(&self) -> bool {
+        self.fd.get().is_some()
+    }
+
+    /// `flock(LOCK_EX | LOCK_NB)`: `false` if another holder has the lock.
+    /// `true` when taken, or when locks are unavailable.
+    pub(crate) fn hold_exclusive(&self) -> bool {
+        match self.fd.get() {
+            Some(fd) => !matches!(
+                fs::flock(fd, fs::FlockOperation::NonBlockingLockExclusive),
+                Err(Errno::WOULDBLOCK)
+            ),
+            None => true,
+        }
+    }
+
+    /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment.
+    pub(crate) fn hold_shared(&self) {
+        if let Some(fd) = self.fd.get() {
+            let _ = fs::flock(fd, fs::FlockOperation::LockShared);
+        }
+    }
+
+    /// Whether a holder of the role's `LOCK_EX` lives: `flock(LOCK_SH | LOCK_NB)`.
+    pub(crate) fn probe_exclusive(&self) -> CreatorState {
+        self.probe(fs::FlockOperation::NonBlockingLockShared)
+    }
+
+    /// Whether any holder of the role's `LOCK_SH` lives: `flock(LOCK_EX | LOCK_NB)`.
+    pub(crate) fn probe_shared(&self) -> CreatorState {
+        self.probe(fs::FlockOperation::NonBlockingLockExclusive)
+    }
+
+    fn probe(&self, op: fs::FlockOperation) -> CreatorState {
+        if let (None, Some(path)) = (self.fd.get(), &self.probe_path) {
+            let flags = fs::OFlags::RDONLY
+                | fs::OFlags::NOFOLLOW
+                | fs::OFlags::NONBLOCK
+                | fs::OFlags::CLOEXEC;
+            match fs::open(path, flags, Mode::empty()) {
+                Ok(f) => {
+                    let _ = self.fd.set(f);
+                }
+                Err(Errno::NOENT) => return CreatorState::Gone,
+                Err(_) => return CreatorState::Unknown,
+            }
+        }
+        let Some(fd) = self.fd.get() else {
+            return CreatorState::Unknown;
+        };
+        match fs::flock(fd, op) {
+            Ok(()) => {
+                let _ = fs::flock(fd, fs::FlockOperation::Unlock);
+                CreatorState::Gone
+            }
+            Err(Errno::WOULDBLOCK) => CreatorState::Alive,
+            Err(_) => CreatorState::Unknown,
+        }
+    }
+}
+
+/// `unlink` a role's lock file (when its queue is removed). Holders keep
+/// their lock on the unlinked file; only new probes see a fresh one.
+pub(crate) fn remove_role_lock(name: &str, role: &str) {
+    let _ = fs::unlink(role_lock_path(name, role));
+}

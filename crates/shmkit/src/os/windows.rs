@@ -736,6 +736,49 @@ pub(crate) fn exists(name: &Name) -> Result<bool> {
         .ok_or_else(|| error(name, "OpenFileMappingW", last_error(), 0))
 }
 
+/// A queue role's liveness lock. Not implemented on Windows yet: every probe
+/// answers `Unknown`, so queue waits there end by their timeouts only (a
+/// named mutex per role, as for the creator lock, is the planned design).
+pub(crate) struct RoleLock;
+
+impl RoleLock {
+    /// Nothing to open on Windows yet.
+    pub(crate) fn open(_name: &str, _role: &str) -> RoleLock {
+        RoleLock
+    }
+
+    /// Nothing to open on Windows yet.
+    pub(crate) fn probe_only(_name: &str, _role: &str) -> RoleLock {
+        RoleLock
+    }
+
+    /// Always `false`: no liveness locks on Windows yet.
+    pub(crate) fn works(&self) -> bool {
+        false
+    }
+
+    /// Always `true`: roles are not enforced on Windows yet.
+    pub(crate) fn hold_exclusive(&self) -> bool {
+        true
+    }
+
+    /// Nothing to hold on Windows yet.
+    pub(crate) fn hold_shared(&self) {}
+
+    /// `Unknown` on Windows.
+    pub(crate) fn probe_exclusive(&self) -> CreatorState {
+        CreatorState::Unknown
+    }
+
+    /// `Unknown` on Windows.
+    pub(crate) fn probe_shared(&self) -> CreatorState {
+        CreatorState::Unknown
+    }
+}
+
+/// Nothing to remove on Windows.
+pub(crate) fn remove_role_lock(_name: &str, _role: &str) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,170 @@
+//! Queue latency and throughput, as ratios to baselines measured in the same
+//! run (`cargo bench -p shmkit --bench queue`):
+//!
+//! - round trip of a 64-byte message through two SPSC queues (busy-spin)
+//!   against a bare cache-line ping-pong through a shared segment;
+//! - 64-byte messages per second, one producer to one consumer;
+//! - 64 KiB messages by copy, in GB/s, against single-thread `memcpy`.
+//!
+//! The two ends are two threads mapping the segments separately, which moves
+//! the same cache lines as two processes would. A plain harness (no
+//! criterion) keeps the dependency tree small; each figure is the median of
+//! a few runs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use shmkit::queue::spsc::{Consumer, Producer};
+use shmkit::queue::{Options, Wait};
+use shmkit::Segment;
+
+fn name(tag: &str) -> String {
+    format!("bench-{}-{tag}", std::process::id())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Nanoseconds per round trip of one cache line bounced between two threads.
+fn bare_ping_pong(rounds: u64) -> f64 {
+    let n = name("pp");
+    let seg = Segment::create(&n, 4096).unwrap();
+    let peer = Segment::open(&n).unwrap();
+    // SAFETY: offset 0 and 64 are 8-aligned and inside the 4096-byte mapping,
+    // which outlives both threads; every access is atomic.
+    let (a, b) = unsafe {
+        (
+            AtomicU64::from_ptr(seg.as_mut_ptr().cast()),
+            AtomicU64::from_ptr(peer.as_mut_ptr().cast()),
+        )
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..rounds {
+                while b.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                b.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        let t = Instant::now();
+        for i in 0..rounds {
+            a.store(2 * i + 1, Ordering::Release);
+            while a.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        t.elapsed().as_nanos() as f64 / rounds as f64
+    })
+}
+
+/// Nanoseconds per round trip of a `len`-byte message through two SPSC
+/// queues.
+fn queue_round_trip(rounds: u64, len: usize) -> f64 {
+    let spin = Options::default().wait(Wait::Spin);
+    let (n1, n2) = (name("rt1"), name("rt2"));
+    let mut rx1 = Consumer::create_with(&n1, 1 << 16, &spin).unwrap();
+    let mut tx1 = Producer::open_with(&n1, &spin).unwrap();
+    let mut rx2 = Consumer::create_with(&n2, 1 << 16, &spin).unwrap();
+    let mut tx2 = Producer::open_with(&n2, &spin).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut buf = vec![0u8; len];
+            for _ in 0..rounds {
+                let m = rx1.read().unwrap();
+                m.read_at(0, &mut buf).unwrap();
+                m.release();
+                tx2.send(&buf).unwrap();
+            }
+        });
+        let msg = vec![7u8; len];
+        let mut buf = vec![0u8; len];
+        let t = Instant::now();
+        for _ in 0..rounds {
+            tx1.send(&msg).unwrap();
+            let m = rx2.read().unwrap();
+            m.read_at(0, &mut buf).unwrap();
+            m.release();
+        }
+        t.elapsed().as_nanos() as f64 / rounds as f64
+    })
+}
+
+/// Messages of `len` bytes per second, one producer thread to one consumer.
+fn stream(len: usize, count: u64) -> f64 {
+    let spin = Options::default().wait(Wait::Spin);
+    let n = name(&format!("st{len}"));
+    let mut rx = Consumer::create_with(&n, 4 << 20, &spin).unwrap();
+    let mut tx = Producer::open_with(&n, &spin).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let msg = vec![1u8; len];
+            for _ in 0..count {
+                tx.send(&msg).unwrap();
+            }
+        });
+        let mut buf = vec![0u8; len];
+        let t = Instant::now();
+        for _ in 0..count {
+            let m = rx.read().unwrap();
+            m.read_at(0, &mut buf).unwrap();
+            m.release();
+        }
+        count as f64 / t.elapsed().as_secs_f64()
+    })
+}
+
+/// Single-thread memcpy bandwidth for 64 KiB blocks, bytes per second,
+/// over 32 MiB buffers (beyond the caches, as a stream of messages is).
+fn memcpy_bandwidth() -> f64 {
+    const BLOCK: usize = 64 << 10;
+    let src = vec![1u8; 32 << 20];
+    let mut dst = vec![0u8; 32 << 20];
+    let blocks = src.len() / BLOCK;
+    let rounds = 4 * blocks;
+    let t = Instant::now();
+    for i in 0..rounds {
+        let at = (i % blocks) * BLOCK;
+        dst[at..at + BLOCK].copy_from_slice(&src[at..at + BLOCK]);
+        std::hint::black_box(&mut dst);
+    }
+    (rounds * BLOCK) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // `cargo test --benches` runs this too: keep that quick.
+    let quick = std::env::args().any(|a| a == "--test") || cfg!(debug_assertions);
+    let (rounds, count, runs) = if quick {
+        (2_000, 20_000, 1)
+    } else {
+        (200_000, 5_000_000, 5)
+    };
+    let pp = median((0..runs).map(|_| bare_ping_pong(rounds)).collect());
+    let rt = median((0..runs).map(|_| queue_round_trip(rounds, 64)).collect());
+    println!("bare cache-line ping-pong: {pp:8.1} ns per round trip");
+    println!(
+        "64-byte SPSC round trip:   {rt:8.1} ns per round trip ({:.2}x)",
+        rt / pp
+    );
+    // An 8-byte record header and 56 bytes: one cache line per record.
+    let rt56 = median((0..runs).map(|_| queue_round_trip(rounds, 56)).collect());
+    println!(
+        "56-byte SPSC round trip:   {rt56:8.1} ns per round trip ({:.2}x)",
+        rt56 / pp
+    );
+    let rate = median((0..runs).map(|_| stream(64, count)).collect());
+    println!(
+        "64-byte messages:          {:8.1} million per second",
+        rate / 1e6
+    );
+    let big = median((0..runs).map(|_| stream(64 << 10, count / 200)).collect()) * 65536.0;
+    let mc = median((0..runs).map(|_| memcpy_bandwidth()).collect());
+    println!(
+        "64 KiB messages by copy:   {:8.2} GB/s ({:.0}% of memcpy at {:.2} GB/s)",
+        big / 1e9,
+        100.0 * big / mc,
+        mc / 1e9
+    );
+}

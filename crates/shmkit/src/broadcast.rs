@@ -1,0 +1,643 @@
+//! Publish/subscribe: one [`Publisher`], any number of [`Subscriber`]s in
+//! other processes, each with its own cursor.
+//!
+//! The publisher never waits for subscribers: it overwrites the oldest slot.
+//! A subscriber that falls more than a ring behind gets
+//! [`Error::Lagged`](crate::Error) with the number of messages it missed and
+//! goes on from the oldest message still there, as Aeron and the LMAX
+//! Disruptor report lapping. A subscriber that joins late starts at the
+//! newest message.
+//!
+//! ```
+//! use shmkit::broadcast::{Publisher, Subscriber};
+//! # let name = format!("doc-bc-{}", std::process::id());
+//! let mut tx = Publisher::create(&name, 4, 64)?;   // 4 slots of up to 64 bytes
+//! tx.send(b"old")?;
+//! tx.send(b"new")?;
+//! let mut rx = Subscriber::open(&name)?;            // starts at the newest
+//! assert_eq!(rx.recv()?, b"new");
+//! for i in 0..10u8 {
+//!     tx.send(&[i])?;                               // never blocks
+//! }
+//! // Messages 2..=11 went out; the ring keeps 4, and the oldest of those is
+//! // about to be overwritten, so the subscriber goes on at message 9.
+//! assert!(matches!(rx.recv(), Err(shmkit::Error::Lagged { missed: 7, .. })));
+//! assert_eq!(rx.recv()?, [7]);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Design: a ring of seqlocked slots
+//! Each slot is a seqlock (Lameter, "Effective synchronization on Linux/NUMA
+//! systems", 2005; Boehm, "Can seqlocks get along with programming language
+//! memory models?", 2012) whose sequence word also names the message in it,
+//! so a reader knows both whether its copy is whole and which message it
+//! holds. Payloads are copied out with atomic loads (a plain copy racing the
+//! writer would be a data race), in whole 8-byte words on both sides, so
+//! that the racing accesses have one size (the slot stride is a multiple of
+//! 64, so the padded word always fits).
+//!
+//! | offset | what                                                    |
+//! |--------|---------------------------------------------------------|
+//! | 0      | common queue header (`capacity` = slot count, power of 2) |
+//! | 64     | role states: publisher u32, subscribers u32             |
+//! | 128    | `next` u64: the number of the next message to publish   |
+//! | 384    | wake words (subscribers sleep here)                     |
+//! | 512    | slots, `slot_stride` bytes each (a multiple of 64)      |
+//!
+//! A slot: `seq` u64 at 0, `len` u32 at 8, payload at 16.
+//!
+//! | `seq`      | meaning                                        |
+//! |------------|------------------------------------------------|
+//! | 0          | never written                                  |
+//! | `2n + 1`   | message `n` is being written                   |
+//! | `2n + 2`   | message `n` is complete                        |
+//!
+//! Message `n` lives in slot `n % slots`. A reader with cursor `c` finds in
+//! its slot `seq < 2c + 2` (not published yet: wait), `seq == 2c + 2` (copy,
+//! then re-check `seq`), or `seq > 2c + 2` (lapped: read `next`, validate
+//! it, jump to the oldest message still there). `next`, `seq` and `len` are
+//! each read once per use and validated: garbage gives
+//! [`Error::Corrupted`](crate::Error), never an out-of-bounds copy.
+//!
+//! # Crashes
+//! A publisher killed while writing leaves its slot at `2n + 1` and `next`
+//! at `n`: subscribers see nothing new, learn that it died
+//! ([`Error::PeerDied`](crate::Error)), and a new publisher rewrites message
+//! `n` whole. A subscriber's cursor is its own: killing one affects no other.
+
+use std::time::Duration;
+
+use crate::queue::atomic::{fence, Ordering};
+use crate::queue::region::{remove_role_locks, Geometry, Kind, Liveness, Region, HEADER_END};
+use crate::queue::wait::{wait_for, Signal};
+use crate::queue::{Peer, QueueOptions, Wait};
+use crate::{failpoint, Error, Result};
+
+const ROLES: [&str; 2] = ["publisher", "subscriber"];
+const PUBLISHER: usize = 0;
+const SUBSCRIBER: usize = 1;
+const NEXT: usize = 128;
+const SIGNAL: usize = 384;
+/// Slot header: `seq` u64, `len` u32, 4 reserved bytes.
+const SLOT_HEADER: u64 = 16;
+const MAX_SLOTS: u64 = 1 << 24;
+const MAX_MESSAGE: u64 = 1 << 30;
+
+/// The ring with its validated geometry.
+struct Ring {
+    region: Region,
+    slots: u64,
+    max: u64,
+    stride: u64,
+    data: usize,
+    remove_locks: bool,
+}
+
+impl Ring {
+    fn new(region: Region, g: Geometry, opts: &QueueOptions) -> Ring {
+        let remove_locks = region.segment().is_some_and(|s| s.created()) && !opts.persist;
+        Ring {
+            region,
+            slots: g.capacity,
+            max: g.max_message,
+            stride: g.slot_stride,
+            data: g.data_offset as usize,
+            remove_locks,
+        }
+    }
+
+    fn geometry(slots: usize, max_message: usize) -> Geometry {
+        let slots = (slots as u64).clamp(1, MAX_SLOTS).next_power_of_two();
+        let max = (max_message as u64).min(MAX_MESSAGE);
+        Geometry {
+            kind: Kind::Broadcast,
+            capacity: slots,
+            max_message: max,
+            data_offset: HEADER_END as u64,
+            slot_stride: (SLOT_HEADER + max).div_ceil(64) * 64,
+            type_hash: 0,
+        }
+    }
+
+    fn check(region: &Region, g: &Geometry) -> Result<()> {
+        if g.capacity > MAX_SLOTS
+            || g.max_message > MAX_MESSAGE
+            || g.slot_stride % 64 != 0
+            || g.slot_stride < SLOT_HEADER + g.max_message
+        {
+            return Err(region.corrupted(format!(
+                "{} slots of {} bytes for messages of up to {}",
+                g.capacity, g.slot_stride, g.max_message
+            )));
+        }
+        Ok(())
+    }
+
+    /// Segment offset of the slot of message `n`.
+    #[inline]
+    fn slot(&self, n: u64) -> usize {
+        self.data + ((n & (self.slots - 1)) * self.stride) as usize
+    }
+}
+
+/// The publishing end of a broadcast ring. At most one live process holds
+/// it. See the [module docs](self).
+pub struct Publisher {
+    ring: Ring,
+    live: Liveness,
+    /// The number of the next message: this endpoint's own, never re-read.
+    next: u64,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("name", &self.ring.region.name())
+            .field("slots", &self.ring.slots)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl Publisher {
+    /// Creates a broadcast ring of `slots` slots (rounded up to a power of
+    /// two) for messages of up to `max_message` bytes, and attaches as its
+    /// publisher.
+    ///
+    /// # Errors
+    /// As [`Segment::create`](crate::Segment::create).
+    pub fn create(name: &str, slots: usize, max_message: usize) -> Result<Publisher> {
+        Self::create_with(name, slots, max_message, &QueueOptions::default())
+    }
+
+    /// As [`create`](Self::create), with options (the wait strategy does not
+    /// matter: a publisher never waits).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with(
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        opts: &QueueOptions,
+    ) -> Result<Publisher> {
+        let g = Ring::geometry(slots, max_message);
+        Publisher::attach(Ring::new(Region::create(name, g, opts, &|_| {})?, g, opts))
+    }
+
+    /// Opens a broadcast ring as its publisher (after a previous one died or
+    /// closed), continuing its message numbers.
+    ///
+    /// # Errors
+    /// As [`Segment::open`](crate::Segment::open); [`Error::RoleTaken`] if a
+    /// live process publishes; [`Error::NotTyped`] or [`Error::Corrupted`]
+    /// if the segment is no intact broadcast ring.
+    pub fn open(name: &str) -> Result<Publisher> {
+        let opts = QueueOptions::default();
+        let (region, g) = Region::open(name, Kind::Broadcast, &opts)?;
+        Ring::check(&region, &g)?;
+        Publisher::attach(Ring::new(region, g, &opts))
+    }
+
+    fn attach(ring: Ring) -> Result<Publisher> {
+        let live = Liveness::attach(&ring.region, &ROLES, PUBLISHER, false, SUBSCRIBER, true)?;
+        let next = ring.region.u64(NEXT).load(Ordering::Acquire);
+        if next > u64::MAX / 4 {
+            return Err(ring
+                .region
+                .corrupted(format!("message number {next} is out of range")));
+        }
+        Ok(Publisher { ring, live, next })
+    }
+
+    /// In-process ring on heap memory (tests; Miri).
+    #[cfg(test)]
+    fn heap(slots: usize, max: usize) -> (Publisher, Region) {
+        let g = Ring::geometry(slots, max);
+        let opts = QueueOptions::default();
+        let r = Region::heap(g, "heap", &|_| {});
+        let other = r.share_heap();
+        (Publisher::attach(Ring::new(r, g, &opts)).unwrap(), other)
+    }
+
+    /// The largest message.
+    pub fn max_message_len(&self) -> usize {
+        self.ring.max as usize
+    }
+
+    /// Whether any subscriber is alive (closed, dead and never-attached are
+    /// told apart as far as the role state allows).
+    pub fn peer(&self) -> Peer {
+        self.live.peer(&self.ring.region)
+    }
+
+    /// Publishes a copy of `msg`, overwriting the oldest message if the ring
+    /// is full. Never waits.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        if msg.len() as u64 > self.ring.max {
+            return Err(Error::MessageTooLarge {
+                name: self.ring.region.name().to_owned(),
+                len: msg.len() as u64,
+                max: self.ring.max,
+            });
+        }
+        let n = self.next;
+        let slot = self.ring.slot(n);
+        let r = &self.ring.region;
+        r.u64(slot).store(2 * n + 1, Ordering::Relaxed);
+        // SYNC(slot): the odd `seq` is ordered before the payload stores, so
+        // a reader that sees any of them sees `seq` changed on its re-check.
+        fence(Ordering::Release);
+        r.u32(slot + 8).store(msg.len() as u32, Ordering::Relaxed);
+        store_words(r, slot + SLOT_HEADER as usize, msg);
+        // SYNC(slot): Release publishes the payload with the even `seq`;
+        // pairs with the subscriber's Acquire load of `seq`.
+        r.u64(slot).store(2 * n + 2, Ordering::Release);
+        self.next = n + 1;
+        // SYNC(next): Release; read by subscribers that join or lag.
+        r.u64(NEXT).store(n + 1, Ordering::Release);
+        Signal::at(r, SIGNAL).notify();
+        Ok(())
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.live.detach(&self.ring.region);
+        Signal::at(&self.ring.region, SIGNAL).notify();
+        if self.ring.remove_locks {
+            remove_role_locks(&self.ring.region, &ROLES);
+        }
+    }
+}
+
+/// A subscribing end of a broadcast ring, with its own cursor. See the
+/// [module docs](self).
+pub struct Subscriber {
+    ring: Ring,
+    live: Liveness,
+    /// The number of the next message to read: this endpoint's own.
+    cursor: u64,
+    wait: Wait,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("name", &self.ring.region.name())
+            .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        Signal::at(&self.ring.region, SIGNAL).unregister(self.wait);
+        self.live.detach(&self.ring.region);
+    }
+}
+
+/// What one poll of a subscriber's slot found.
+enum Polled {
+    Message,
+    Lagged(u64),
+}
+
+impl Subscriber {
+    /// Opens a broadcast ring as a subscriber, starting at the newest
+    /// message already published (or the first one to come).
+    ///
+    /// # Errors
+    /// As [`Segment::open`](crate::Segment::open); [`Error::NotTyped`] or
+    /// [`Error::Corrupted`] if the segment is no intact broadcast ring.
+    pub fn open(name: &str) -> Result<Subscriber> {
+        Self::open_with(name, &QueueOptions::default())
+    }
+
+    /// As [`open`](Self::open), with options.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Subscriber> {
+        let (region, g) = Region::open(name, Kind::Broadcast, opts)?;
+        Ring::check(&region, &g)?;
+        Subscriber::attach(Ring::new(region, g, opts), opts)
+    }
+
+    fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
+        let live = Liveness::attach(&ring.region, &ROLES, SUBSCRIBER, true, PUBLISHER, false)?;
+        // SYNC(next): Acquire, pairs with the publisher's Release.
+        let next = ring.region.u64(NEXT).load(Ordering::Acquire);
+        if next > u64::MAX / 4 {
+            return Err(ring
+                .region
+                .corrupted(format!("message number {next} is out of range")));
+        }
+        Signal::at(&ring.region, SIGNAL).register(opts.wait);
+        Ok(Subscriber {
+            ring,
+            live,
+            cursor: next.saturating_sub(1),
+            wait: opts.wait,
+        })
+    }
+
+    /// The number of the next message this subscriber reads (messages are
+    /// numbered from 0 since the ring was created).
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Whether the publisher is alive, closed, dead, or not attached yet.
+    pub fn peer(&self) -> Peer {
+        self.live.peer(&self.ring.region)
+    }
+
+    /// The next message, copied into `buf` (cleared first), waiting as this
+    /// endpoint's [`Wait`] says.
+    ///
+    /// # Errors
+    /// [`Error::Lagged`] (then the cursor has moved on: call again);
+    /// [`Error::Corrupted`]; [`Error::PeerDied`] or [`Error::Closed`] if the
+    /// publisher is gone.
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        self.recv_inner(buf, None)
+    }
+
+    /// The next message, by copy.
+    ///
+    /// # Errors
+    /// As [`recv_into`](Self::recv_into).
+    pub fn recv(&mut self) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.recv_inner(&mut v, None)?;
+        Ok(v)
+    }
+
+    /// As [`recv`](Self::recv), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As [`recv_into`](Self::recv_into), and [`Error::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.recv_inner(&mut v, Some(timeout))?;
+        Ok(v)
+    }
+
+    /// The next message if one is there.
+    ///
+    /// # Errors
+    /// As [`recv_into`](Self::recv_into), without the waiting ones.
+    pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut v = Vec::new();
+        match poll(&self.ring, &mut self.cursor, &mut v)? {
+            None => Ok(None),
+            Some(p) => self.finish(p).map(|()| Some(v)),
+        }
+    }
+
+    fn finish(&self, p: Polled) -> Result<()> {
+        match p {
+            Polled::Message => Ok(()),
+            Polled::Lagged(missed) => Err(Error::Lagged {
+                name: self.ring.region.name().to_owned(),
+                missed,
+            }),
+        }
+    }
+
+    fn recv_inner(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<()> {
+        let Subscriber {
+            ring,
+            live,
+            cursor,
+            wait,
+        } = self;
+        let p = wait_for(
+            &ring.region,
+            *wait,
+            Signal::at(&ring.region, SIGNAL),
+            timeout,
+            || poll(ring, cursor, buf),
+            || live.peer(&ring.region),
+            ROLES[PUBLISHER],
+        )?;
+        self.finish(p)
+    }
+}
+
+/// Copies `msg` into the payload at `at` (8-aligned) in whole 8-byte
+/// atomic stores, the last one padded with zeros. Reader and writer race by
+/// design in a seqlock; using one access size on both sides keeps the race
+/// between same-sized atomics, which the memory model defines.
+fn store_words(r: &Region, at: usize, msg: &[u8]) {
+    let whole = msg.len() & !7;
+    let half = (whole / 2) & !7;
+    r.store(at, &msg[..half]);
+    failpoint::hit("broadcast-mid-write");
+    r.store(at + half, &msg[half..whole]);
+    if whole < msg.len() {
+        let mut last = [0u8; 8];
+        last[..msg.len() - whole].copy_from_slice(&msg[whole..]);
+        r.store(at + whole, &last);
+    }
+}
+
+/// Copies `n` bytes of payload at `at` (8-aligned) into `buf` in whole
+/// 8-byte atomic loads (see [`store_words`]).
+fn load_words(r: &Region, at: usize, buf: &mut Vec<u8>, n: usize) {
+    buf.clear();
+    buf.resize(n.div_ceil(8) * 8, 0);
+    r.load(at, buf);
+    buf.truncate(n);
+}
+
+/// One look at the cursor's slot: a whole message (copied into `buf`), a
+/// lap (cursor moved), or nothing yet.
+#[inline]
+fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polled>> {
+    let c = *cursor;
+    let slot = ring.slot(c);
+    let r = &ring.region;
+    let want = 2 * c + 2;
+    // SYNC(slot): Acquire, pairs with the publisher's Release of the even seq.
+    let s1 = r.u64(slot).load(Ordering::Acquire);
+    if s1 < want {
+        return Ok(None);
+    }
+    let mut seen = s1;
+    if s1 == want {
+        let len = u64::from(r.u32(slot + 8).load(Ordering::Relaxed));
+        // A torn read can show any length: copy at most the maximum, and
+        // judge the length only once the copy is known whole.
+        let n = len.min(ring.max) as usize;
+        load_words(r, slot + SLOT_HEADER as usize, buf, n);
+        // SYNC(slot): orders the payload loads before the re-check.
+        fence(Ordering::Acquire);
+        let s2 = r.u64(slot).load(Ordering::Relaxed);
+        if s2 == s1 {
+            if len > ring.max {
+                return Err(r.corrupted(format!("message {c} claims {len} bytes")));
+            }
+            *cursor = c + 1;
+            return Ok(Some(Polled::Message));
+        }
+        seen = s2;
+    }
+    // Lapped: the slot holds (or is being given) message `m`, a later one
+    // in the same slot. `next` may not show `m` yet (the publisher stores
+    // it after the message, and nothing orders our load after that store),
+    // so the slot's own word counts too. Jump to the oldest message that
+    // may still be whole.
+    let m = (seen - 1) / 2;
+    // SYNC(next): Acquire, pairs with the publisher's Release.
+    let next = r.u64(NEXT).load(Ordering::Acquire).max(m);
+    if m <= c || (m - c) % ring.slots != 0 || next > u64::MAX / 4 {
+        return Err(r.corrupted(format!(
+            "slot of message {c} holds sequence {seen}, and the publisher is at {next}"
+        )));
+    }
+    let oldest = next.saturating_sub(ring.slots) + 1;
+    let to = oldest.max(c + 1).min(next);
+    *cursor = to;
+    Ok(Some(Polled::Lagged(to - c)))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn sub(region: Region) -> Subscriber {
+        let g = Ring::geometry(0, 0);
+        let (slots, max, stride) = {
+            let mut raw = [0u8; 64];
+            region.load(0, &mut raw);
+            let u = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap());
+            (u(24), u(32), u(48))
+        };
+        let g = Geometry {
+            capacity: slots,
+            max_message: max,
+            slot_stride: stride,
+            ..g
+        };
+        let opts = QueueOptions::default();
+        Subscriber::attach(Ring::new(region, g, &opts), &opts).unwrap()
+    }
+
+    #[test]
+    fn subscriber_reads_in_order_and_learns_what_it_missed() {
+        let (mut p, r) = Publisher::heap(8, 32);
+        let mut s = sub(r.share_heap());
+        assert_eq!(s.try_recv().unwrap(), None);
+        for i in 0..5u8 {
+            p.send(&[i; 3]).unwrap();
+        }
+        for i in 0..5u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i; 3]);
+        }
+        for i in 5..30u8 {
+            p.send(&[i]).unwrap();
+        }
+        match s.try_recv() {
+            Err(Error::Lagged { missed, .. }) => assert_eq!(missed, 18),
+            other => panic!("{other:?}"),
+        }
+        for i in 23..30u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i]);
+        }
+        // A late joiner starts at the newest.
+        let mut late = sub(r);
+        assert_eq!(late.try_recv().unwrap().unwrap(), [29]);
+        assert_eq!(late.try_recv().unwrap(), None);
+    }
+
+    #[test]
+    fn concurrent_publisher_never_gives_a_torn_message() {
+        let n = if cfg!(miri) { 300 } else { 50_000u32 };
+        let (mut p, r) = Publisher::heap(4, 64);
+        let mut s = sub(r);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for i in 0..n {
+                    let len = 4 + (i % 60) as usize;
+                    let m: Vec<u8> = (0..len).map(|j| (i as usize + j) as u8).collect();
+                    p.send(&m).unwrap();
+                }
+            });
+            let mut last = None;
+            loop {
+                match s.recv_timeout(Duration::from_secs(10)) {
+                    Ok(m) => {
+                        let i = s.cursor() - 1;
+                        assert_eq!(m.len(), 4 + (i % 60) as usize);
+                        assert!(m
+                            .iter()
+                            .enumerate()
+                            .all(|(j, &b)| b == (i as usize + j) as u8));
+                        last = Some(s.cursor());
+                    }
+                    Err(Error::Lagged { .. }) => {}
+                    Err(Error::Closed { .. }) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(last, Some(u64::from(n)));
+        });
+    }
+
+    #[test]
+    fn scribbled_next_and_seq_are_corruption_not_a_panic() {
+        let (mut p, r) = Publisher::heap(4, 16);
+        let mut s = sub(r.share_heap());
+        p.send(b"a").unwrap();
+        let slot = s.ring.slot(0);
+        s.ring.region.u64(slot).store(1000, Ordering::Relaxed);
+        s.ring.region.u64(NEXT).store(0, Ordering::Relaxed);
+        assert!(matches!(s.try_recv(), Err(Error::Corrupted { .. })));
+        s.ring.region.u64(NEXT).store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(s.try_recv(), Err(Error::Corrupted { .. })));
+        // A huge length in a whole slot.
+        s.ring.region.u64(slot).store(2, Ordering::Relaxed);
+        s.ring
+            .region
+            .u32(slot + 8)
+            .store(u32::MAX, Ordering::Relaxed);
+        assert!(matches!(s.try_recv(), Err(Error::Corrupted { .. })));
+    }
+}
+
+/// Loom model of the seqlock slots (`RUSTFLAGS="--cfg loom"`): a subscriber
+/// racing a publisher that laps it gets whole messages or `Lagged`, never a
+/// torn copy.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn a_lapped_reader_never_sees_a_torn_message() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let (mut p, r) = Publisher::heap(1, 16);
+            let opts = QueueOptions::default();
+            let g = Ring::geometry(1, 16);
+            let mut s = Subscriber::attach(Ring::new(r, g, &opts), &opts).unwrap();
+            let t = loom::thread::spawn(move || {
+                p.send(&[1; 16]).unwrap();
+                p.send(&[2; 16]).unwrap();
+            });
+            for _ in 0..3 {
+                match s.try_recv() {
+                    Ok(Some(m)) => assert!(m == [1; 16] || m == [2; 16], "torn: {m:?}"),
+                    Ok(None) | Err(Error::Lagged { .. }) => loom::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+}

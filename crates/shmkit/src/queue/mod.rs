@@ -1,0 +1,146 @@
+//! Messaging between processes through named segments: queues.
+//!
+//! - [`spsc`]: one [`Producer`](spsc::Producer), one
+//!   [`Consumer`](spsc::Consumer), variable-length byte messages through a
+//!   ring, by copy or in place (reserve / write / commit, read / release).
+//! - [`Sender`] / [`Receiver`]: a typed channel of any [`Layout`](crate::Layout)
+//!   type over an SPSC queue.
+//! - [`mpmc`]: many producer and many consumer processes, each message
+//!   delivered exactly once.
+//! - [`broadcast`](crate::broadcast): one publisher, many subscribers with
+//!   their own cursors.
+//!
+//! ```
+//! use shmkit::queue::spsc::{Consumer, Producer};
+//!
+//! # let name = format!("doc-q-{}", std::process::id());
+//! let mut rx = Consumer::create(&name, 4096)?;    // one process
+//! let mut tx = Producer::open(&name)?;            // another
+//! tx.send(b"hello")?;
+//! assert_eq!(rx.recv()?, b"hello");
+//! assert_eq!(rx.try_recv()?, None);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! # Robustness
+//! Everything a peer can write is untrusted: each index and length is read
+//! once, validated, and only the validated copy is used; a peer that writes
+//! garbage makes the other side return [`Error::Corrupted`](crate::Error),
+//! never panic or read out of bounds. No method hands out `&[u8]` into the
+//! queue: the in-place views copy out and in with atomic accesses.
+//!
+//! Each endpoint holds a liveness lock (an `flock` on a per-role file, which
+//! the OS drops when the process dies), so a waiting endpoint learns that its
+//! peer died ([`Error::PeerDied`](crate::Error)) or closed
+//! ([`Error::Closed`](crate::Error)) instead of waiting forever. On Windows
+//! liveness is not detected yet: waits end by their timeouts only.
+
+use std::time::Duration;
+
+pub(crate) mod atomic;
+mod channel;
+pub mod mpmc;
+pub(crate) mod region;
+pub mod spsc;
+pub(crate) mod wait;
+
+pub use channel::{Receiver, Sender};
+pub use region::Peer;
+
+/// How an endpoint waits for its peer.
+///
+/// The choice is per endpoint: a busy-spinning consumer and a blocking
+/// producer work together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Poll without pause: the lowest latency, a whole CPU while waiting.
+    /// The clock and the peer's liveness are checked every few thousand polls.
+    Spin,
+    /// Poll for a few microseconds, then block (the default).
+    #[default]
+    SpinThenBlock,
+    /// Block at once: a shared futex on Linux. Elsewhere, sleep in slices of
+    /// 100 µs (up to that much added latency).
+    Block,
+}
+
+/// Choices for creating or opening a queue endpoint.
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{spsc, Options, Wait};
+/// # let name = format!("doc-qopt-{}", std::process::id());
+/// let opts = Options::default().wait(Wait::Spin);
+/// let rx = spsc::Consumer::create_with(&name, 1024, &opts)?;
+/// assert_eq!(rx.wait_strategy(), Wait::Spin);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) wait: Wait,
+    pub(crate) persist: bool,
+    pub(crate) open_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: Wait::default(),
+            persist: false,
+            open_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Options {
+    /// How this endpoint waits (default [`Wait::SpinThenBlock`]).
+    pub fn wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Keeps the queue's name when the creating endpoint is dropped (default
+    /// `false`: the creator removes the name, as [`Segment`](crate::Segment)
+    /// does). Use it when the creator may exit before the other side opens.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// How long `open` waits for a queue that its creator is still
+    /// initialising (default 5 s).
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+}
+
+pub(crate) use Options as QueueOptions;
+
+/// Removes a queue (SPSC, MPMC or broadcast): its segment's name and its
+/// role lock files. Processes that have it open keep it until they drop
+/// their endpoints. Use it for queues created with
+/// [`Options::persist`], or left behind by a creator that died.
+///
+/// # Errors
+/// As [`Segment::remove`](crate::Segment::remove).
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{self, spsc, Options};
+/// # #[cfg(unix)] { // Windows has no persistent names
+/// # let name = format!("doc-qrm-{}", std::process::id());
+/// drop(spsc::Consumer::create_with(&name, 1024, &Options::default().persist(true))?);
+/// assert!(spsc::Producer::open(&name).is_ok());
+/// queue::remove(&name)?;
+/// assert!(matches!(spsc::Producer::open(&name), Err(shmkit::Error::NotFound { .. })));
+/// # }
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn remove(name: &str) -> crate::Result<()> {
+    let r = crate::Segment::remove(name);
+    if crate::name::Name::new(name).is_ok() {
+        region::remove_all_role_locks(name);
+    }
+    r
+}

@@ -1,0 +1,662 @@
+//! The memory a queue lives in, its common header, the role states and
+//! liveness locks, shared by SPSC, MPMC and broadcast.
+//!
+//! # The common header (first 64 bytes of every queue segment)
+//! All fields little-endian, written once by the creator before `state` is
+//! published and never again; an opener reads them once, validates them
+//! against the segment's size, and uses only its validated copy.
+//!
+//! | offset | field          | type    | meaning                                        |
+//! |--------|----------------|---------|------------------------------------------------|
+//! | 0      | `magic`        | [u8; 8] | `\x89SHMKQ1\n`                                 |
+//! | 8      | `version`      | u32     | 1                                              |
+//! | 12     | `state`        | u32     | 0 while the creator initialises, `READY` after |
+//! | 16     | `kind`         | u32     | 1 SPSC, 2 MPMC, 3 broadcast                    |
+//! | 20     | reserved       | u32     | 0                                              |
+//! | 24     | `capacity`     | u64     | SPSC: ring bytes; MPMC/broadcast: slot count   |
+//! | 32     | `max_message`  | u64     | the largest message, in bytes                  |
+//! | 40     | `data_offset`  | u64     | where the ring or the slots start              |
+//! | 48     | `slot_stride`  | u64     | bytes per slot (0 for SPSC)                    |
+//! | 56     | `type_hash`    | u64     | typed channels: FNV-1a of the layout; else 0   |
+//!
+//! # Role states (offset 64, one u32 per role; attach counts at offset 80)
+//! | value | meaning                                                  |
+//! |-------|----------------------------------------------------------|
+//! | 0     | never attached: a peer waits for it to come              |
+//! | 1     | attached: alive while its liveness lock is held          |
+//! | 2     | closed cleanly: dropped its endpoint                     |
+//! | other | written by a scribbler: treated as attached              |
+//!
+//! An endpoint takes its liveness lock first, then stores `ATTACHED`; on drop
+//! it stores `CLOSED`, then lets the lock go. So a probe that finds the lock
+//! free and the state `ATTACHED` has found a dead process.
+
+use std::time::{Duration, Instant};
+
+use super::atomic::{AtomicU32, AtomicU64, Ordering};
+use super::QueueOptions;
+use crate::os::{self, CreatorState, RoleLock};
+use crate::{Error, Result, Segment};
+
+/// The first eight bytes of every queue segment.
+pub(crate) const MAGIC: [u8; 8] = *b"\x89SHMKQ1\n";
+/// The queue header format.
+pub(crate) const VERSION: u32 = 1;
+/// `state` once the header is published.
+const READY: u32 = 0x5245_4459;
+const STATE: usize = 12;
+/// Where the role state words start.
+pub(crate) const ROLES: usize = 64;
+
+/// Where the per-role attach counts start.
+const ROLE_COUNTS: usize = 80;
+
+/// Role states (see the module table).
+pub(crate) const NEVER: u32 = 0;
+pub(crate) const ATTACHED: u32 = 1;
+pub(crate) const CLOSED: u32 = 2;
+
+/// Which queue a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Spsc = 1,
+    Mpmc = 2,
+    Broadcast = 3,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Spsc => "an SPSC queue",
+            Kind::Mpmc => "an MPMC queue",
+            Kind::Broadcast => "a broadcast ring",
+        }
+    }
+}
+
+/// The creator's choices, validated copy of the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) kind: Kind,
+    pub(crate) capacity: u64,
+    pub(crate) max_message: u64,
+    pub(crate) data_offset: u64,
+    pub(crate) slot_stride: u64,
+    pub(crate) type_hash: u64,
+}
+
+impl Geometry {
+    /// Total bytes of the segment this geometry needs.
+    pub(crate) fn total(&self) -> Option<u64> {
+        let data = if self.kind == Kind::Spsc {
+            self.capacity
+        } else {
+            self.capacity.checked_mul(self.slot_stride)?
+        };
+        self.data_offset.checked_add(data)
+    }
+
+    fn to_bytes(self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[16..20].copy_from_slice(&(self.kind as u32).to_le_bytes());
+        b[24..32].copy_from_slice(&self.capacity.to_le_bytes());
+        b[32..40].copy_from_slice(&self.max_message.to_le_bytes());
+        b[40..48].copy_from_slice(&self.data_offset.to_le_bytes());
+        b[48..56].copy_from_slice(&self.slot_stride.to_le_bytes());
+        b[56..64].copy_from_slice(&self.type_hash.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a header read once from the segment.
+    fn parse(b: &[u8; 64], kind: Kind, seg_len: usize) -> std::result::Result<Geometry, String> {
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+        if u32_at(8) != VERSION {
+            return Err(format!(
+                "queue format version {}, this shmkit reads {VERSION}",
+                u32_at(8)
+            ));
+        }
+        let found = match u32_at(16) {
+            1 => Kind::Spsc,
+            2 => Kind::Mpmc,
+            3 => Kind::Broadcast,
+            k => return Err(format!("unknown queue kind {k}")),
+        };
+        if found != kind {
+            return Err(format!("it holds {}, not {}", found.name(), kind.name()));
+        }
+        let g = Geometry {
+            kind,
+            capacity: u64_at(24),
+            max_message: u64_at(32),
+            data_offset: u64_at(40),
+            slot_stride: u64_at(48),
+            type_hash: u64_at(56),
+        };
+        let fits = g.total().is_some_and(|t| t <= seg_len as u64);
+        if !fits || g.data_offset < HEADER_END as u64 || g.data_offset % 128 != 0 {
+            return Err(format!(
+                "capacity {} with data at {} does not fit the segment of {seg_len} bytes",
+                g.capacity, g.data_offset
+            ));
+        }
+        if !g.capacity.is_power_of_two() {
+            return Err(format!("capacity {} is not a power of two", g.capacity));
+        }
+        Ok(g)
+    }
+}
+
+/// Bytes reserved for the header and the index lines before the data.
+pub(crate) const HEADER_END: usize = 512;
+
+/// Under loom: the region as loom atomics, one `u64` per 8 bytes and,
+/// separately, one `u32` per 4 bytes (no offset is used both ways: the
+/// `u32` words are states, counts, wake words and slot lengths).
+#[cfg(loom)]
+struct Heap {
+    words: Vec<AtomicU64>,
+    halves: Vec<AtomicU32>,
+}
+
+/// Zeroed, 128-byte aligned heap memory that stands in for a segment in
+/// in-process tests (so that Miri can run the index protocol).
+#[cfg(not(loom))]
+struct Heap {
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
+}
+
+#[cfg(not(loom))]
+impl Drop for Heap {
+    fn drop(&mut self) {
+        // SAFETY:
+        // - `ptr` came from `alloc_zeroed` with exactly this `layout`;
+        // - every endpoint sharing this `Heap` holds an `Arc` to it, so none
+        //   is left when this runs.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) };
+    }
+}
+
+// SAFETY: `Heap` owns its allocation; the bytes are only reached through
+// atomics (`Region`), so sharing the pointer across threads is race-free.
+#[cfg(not(loom))]
+unsafe impl Send for Heap {}
+// SAFETY: as above: `&Heap` only gives out the pointer, accessed atomically.
+#[cfg(not(loom))]
+unsafe impl Sync for Heap {}
+
+enum Backing {
+    Segment(Segment),
+    #[cfg_attr(not(test), allow(dead_code))] // in-process tests only
+    Heap(std::sync::Arc<Heap>),
+}
+
+/// A queue's memory: a segment, or heap memory for in-process tests. Every
+/// access is atomic and bounds-checked against `len`; offsets given to it
+/// are computed from validated locals only.
+pub(crate) struct Region {
+    #[cfg_attr(loom, allow(dead_code))] // loom models keep their own memory
+    base: *mut u8,
+    len: usize,
+    name: String,
+    backing: Backing,
+}
+
+// SAFETY: `Region` owns its mapping or heap block (both `Send`), and reaches
+// the bytes only through atomics.
+unsafe impl Send for Region {}
+// SAFETY: as above; `&Region` only performs atomic accesses.
+unsafe impl Sync for Region {}
+
+impl Region {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn segment(&self) -> Option<&Segment> {
+        match &self.backing {
+            Backing::Segment(s) => Some(s),
+            Backing::Heap(_) => None,
+        }
+    }
+
+    /// The atomic `u64` at `off`. Panics if out of bounds or misaligned, which
+    /// would be a bug in this crate: offsets come from validated values.
+    #[inline]
+    pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
+        assert!(off % 8 == 0 && off.checked_add(8).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return &self.loom_heap().words[off / 8];
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off + 8 <= len`, so the word lies in the live region, which
+        //   outlives `&self`;
+        // - the base is 128-aligned (page or heap layout) and `off % 8 == 0`,
+        //   so the word is aligned for `AtomicU64`;
+        // - every access to shared bytes in this process is atomic.
+        unsafe {
+            AtomicU64::from_ptr(self.base.add(off).cast())
+        }
+    }
+
+    /// The atomic `u32` at `off` (as [`u64`](Self::u64)).
+    #[inline]
+    pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
+        assert!(off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return &self.loom_heap().halves[off / 4];
+        #[cfg(not(loom))]
+        // SAFETY: as in `u64`, with 4-byte alignment.
+        unsafe {
+            AtomicU32::from_ptr(self.base.add(off).cast())
+        }
+    }
+
+    /// Copies `dst.len()` bytes at `off` out, with atomic loads.
+    #[inline]
+    pub(crate) fn load(&self, off: usize, dst: &mut [u8]) {
+        assert!(off.checked_add(dst.len()).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_load(off, dst);
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - the range lies in the live region (just checked);
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::load(self.base.add(off), dst)
+        }
+    }
+
+    /// Copies `src` in at `off`, with atomic stores.
+    #[inline]
+    pub(crate) fn store(&self, off: usize, src: &[u8]) {
+        assert!(off.checked_add(src.len()).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_store(off, src);
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - the range lies in the live, writable region (endpoints that write
+        //   never map read-only);
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::store(self.base.add(off), src)
+        }
+    }
+
+    /// How many endpoints of role `role` attached and have not detached
+    /// (only trusted where liveness locks are unavailable).
+    pub(crate) fn role_count(&self, role: usize) -> &AtomicU32 {
+        self.u32(ROLE_COUNTS + 4 * role)
+    }
+
+    /// The state word of role `role` (an index into the role table).
+    pub(crate) fn role_state(&self, role: usize) -> &AtomicU32 {
+        self.u32(ROLES + 4 * role)
+    }
+
+    /// Heap memory for `geom`, zeroed and published: one process, many
+    /// endpoints. Returns one region per endpoint asked for.
+    #[cfg(test)]
+    pub(crate) fn heap(geom: Geometry, name: &str, init: &dyn Fn(&Region)) -> Region {
+        let len = geom.total().expect("geometry checked by the caller") as usize;
+        #[cfg(loom)]
+        let (heap, ptr) = (
+            Heap {
+                words: (0..len / 8).map(|_| AtomicU64::new(0)).collect(),
+                halves: (0..len / 4).map(|_| AtomicU32::new(0)).collect(),
+            },
+            std::ptr::null_mut(),
+        );
+        #[cfg(not(loom))]
+        let (heap, ptr) = Self::alloc(len);
+        let region = Region {
+            base: ptr,
+            len,
+            name: name.to_owned(),
+            backing: Backing::Heap(std::sync::Arc::new(heap)),
+        };
+        region.store(0, &geom.to_bytes());
+        init(&region);
+        region.u32(STATE).store(READY, Ordering::Release);
+        region
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn alloc(len: usize) -> (Heap, *mut u8) {
+        let layout = std::alloc::Layout::from_size_align(len, 128).expect("size checked");
+        // SAFETY: `layout` has non-zero size (at least the header).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        (Heap { ptr, layout }, ptr)
+    }
+
+    /// The loom model's memory (segments are not modelled).
+    #[cfg(loom)]
+    fn loom_heap(&self) -> &Heap {
+        match &self.backing {
+            Backing::Heap(h) => h,
+            Backing::Segment(_) => unreachable!("loom models run on heap regions only"),
+        }
+    }
+
+    /// Byte copies over the model's 64-bit words (relaxed, like `copy`).
+    #[cfg(loom)]
+    fn loom_load(&self, off: usize, dst: &mut [u8]) {
+        for (i, b) in dst.iter_mut().enumerate() {
+            let at = off + i;
+            let w = self.loom_heap().words[at / 8].load(Ordering::Relaxed);
+            *b = w.to_ne_bytes()[at % 8];
+        }
+    }
+
+    #[cfg(loom)]
+    fn loom_store(&self, off: usize, src: &[u8]) {
+        let mut i = 0;
+        while i < src.len() {
+            let at = off + i;
+            let start = at % 8;
+            let n = (8 - start).min(src.len() - i);
+            let word = &self.loom_heap().words[at / 8];
+            let mut old = word.load(Ordering::Relaxed);
+            loop {
+                let mut bytes = old.to_ne_bytes();
+                bytes[start..start + n].copy_from_slice(&src[i..i + n]);
+                let new = u64::from_ne_bytes(bytes);
+                match word.compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(now) => old = now,
+                }
+            }
+            i += n;
+        }
+    }
+
+    /// Another handle on the same heap memory (in-process endpoints).
+    #[cfg(test)]
+    pub(crate) fn share_heap(&self) -> Region {
+        match &self.backing {
+            Backing::Heap(h) => Region {
+                base: self.base,
+                len: self.len,
+                name: self.name.clone(),
+                backing: Backing::Heap(h.clone()),
+            },
+            Backing::Segment(_) => unreachable!("only heap regions are shared in-process"),
+        }
+    }
+
+    /// Creates the segment, writes the header, runs `init` (which sets up
+    /// the kind's own initial state), publishes it.
+    ///
+    /// `shm_open(O_CREAT | O_EXCL)` and the rest of [`Segment::create`].
+    pub(crate) fn create(
+        name: &str,
+        geom: Geometry,
+        opts: &QueueOptions,
+        init: &dyn Fn(&Region),
+    ) -> Result<Region> {
+        let total = geom
+            .total()
+            .filter(|&t| t <= isize::MAX as u64 / 2)
+            .ok_or_else(|| Error::InvalidSize {
+                name: name.to_owned(),
+                len: u64::MAX,
+                reason: "the queue would be larger than this platform can map",
+            })?;
+        let mut so = Segment::options();
+        so.persist(opts.persist);
+        so.hold_creator_lock = true;
+        let seg = so.create(name, total as usize)?;
+        let region = Region::from_segment(seg);
+        region.store(0, &geom.to_bytes());
+        init(&region);
+        // SYNC(queue-ready): publishes the header; pairs with `open`'s Acquire.
+        region.u32(STATE).store(READY, Ordering::Release);
+        if let Some(seg) = region.segment() {
+            seg.release_creator_lock();
+        }
+        Ok(region)
+    }
+
+    fn from_segment(seg: Segment) -> Region {
+        Region {
+            base: seg.as_mut_ptr(),
+            len: seg.len(),
+            name: seg.name().to_owned(),
+            backing: Backing::Segment(seg),
+        }
+    }
+
+    /// Opens the segment, waits for its header, and validates it.
+    ///
+    /// # Errors
+    /// As [`Segment::open`]; [`Error::NotTyped`] if it is no shmkit queue,
+    /// [`Error::Corrupted`] if its header is inconsistent or of another kind,
+    /// [`Error::InitAbandoned`] / [`Error::InitTimeout`] as typed segments.
+    pub(crate) fn open(name: &str, kind: Kind, opts: &QueueOptions) -> Result<(Region, Geometry)> {
+        let mut so = Segment::options();
+        so.timeout(opts.open_timeout);
+        let seg = so.open(name)?;
+        if seg.len() < HEADER_END {
+            return Err(Error::NotTyped {
+                name: name.to_owned(),
+                reason: format!("it has {} bytes, too few for a shmkit queue", seg.len()),
+            });
+        }
+        let region = Region::from_segment(seg);
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            // SYNC(queue-ready): Acquire, pairs with `create`'s Release.
+            if region.u32(STATE).load(Ordering::Acquire) == READY {
+                break;
+            }
+            let creator = region.segment().map(Segment::creator_state);
+            if creator == Some(CreatorState::Gone)
+                && region.u32(STATE).load(Ordering::Acquire) != READY
+            {
+                return Err(Error::InitAbandoned {
+                    name: name.to_owned(),
+                });
+            }
+            if start.elapsed() >= opts.open_timeout {
+                return Err(Error::InitTimeout {
+                    name: name.to_owned(),
+                    waited: start.elapsed(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+        let mut raw = [0u8; 64];
+        region.load(0, &mut raw);
+        if raw[..8] != MAGIC {
+            return Err(Error::NotTyped {
+                name: name.to_owned(),
+                reason: "no shmkit queue magic number".into(),
+            });
+        }
+        let geom = Geometry::parse(&raw, kind, region.len).map_err(|what| Error::Corrupted {
+            name: name.to_owned(),
+            what,
+        })?;
+        Ok((region, geom))
+    }
+
+    /// An error naming this queue.
+    pub(crate) fn corrupted(&self, what: String) -> Error {
+        Error::Corrupted {
+            name: self.name.clone(),
+            what,
+        }
+    }
+}
+
+/// What an endpoint can tell about its peers, from their liveness locks and
+/// role states (never from pids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Alive (or this platform cannot tell and it has not closed).
+    Alive,
+    /// Never attached yet: worth waiting for.
+    NotYet,
+    /// Its lock is free but its state says attached: it died.
+    Died,
+    /// It dropped its endpoint.
+    Closed,
+}
+
+/// An endpoint's own liveness lock and its probe of a peer role.
+pub(crate) struct Liveness {
+    own: Option<RoleLock>,
+    peer: Option<RoleLock>,
+    /// Index of this endpoint's role in the role table.
+    own_role: usize,
+    /// Index of the peer role in the role table.
+    peer_role: usize,
+    /// Whether the peer role is held by many (`LOCK_SH`) or one (`LOCK_EX`).
+    peer_shared: bool,
+    /// Whether this endpoint's role is held by many.
+    own_shared: bool,
+    own_name: &'static str,
+}
+
+/// How long attaching retries a role lock that a probe may hold a moment.
+const ATTACH_RETRY: Duration = Duration::from_millis(200);
+
+impl Liveness {
+    /// Takes `own_role`'s lock (exclusive unless `own_shared`), marks the
+    /// role attached, and opens the peer role's lock for probing.
+    ///
+    /// # Errors
+    /// [`Error::RoleTaken`] if an exclusive role is held by a live process.
+    pub(crate) fn attach(
+        region: &Region,
+        roles: &[&'static str],
+        own_role: usize,
+        own_shared: bool,
+        peer_role: usize,
+        peer_shared: bool,
+    ) -> Result<Liveness> {
+        let (own, peer) = match region.segment() {
+            Some(_) => {
+                let own = RoleLock::open(region.name(), roles[own_role]);
+                if own_shared {
+                    own.hold_shared();
+                } else {
+                    let start = Instant::now();
+                    while !own.hold_exclusive() {
+                        if start.elapsed() > ATTACH_RETRY {
+                            return Err(Error::RoleTaken {
+                                name: region.name().to_owned(),
+                                role: roles[own_role],
+                            });
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                (
+                    Some(own),
+                    Some(RoleLock::probe_only(region.name(), roles[peer_role])),
+                )
+            }
+            None => (None, None),
+        };
+        region.role_count(own_role).fetch_add(1, Ordering::SeqCst);
+        region
+            .role_state(own_role)
+            .store(ATTACHED, Ordering::SeqCst);
+        Ok(Liveness {
+            own,
+            peer,
+            own_role,
+            peer_role,
+            peer_shared,
+            own_shared,
+            own_name: roles[own_role],
+        })
+    }
+
+    /// Probes the peer role: its lock first, then its state word.
+    pub(crate) fn peer(&self, region: &Region) -> Peer {
+        let lock = match &self.peer {
+            Some(p) if self.peer_shared => p.probe_shared(),
+            Some(p) => p.probe_exclusive(),
+            None => CreatorState::Unknown,
+        };
+        let state = region.role_state(self.peer_role).load(Ordering::SeqCst);
+        match (lock, state) {
+            (CreatorState::Alive, _) => Peer::Alive,
+            (_, CLOSED) => Peer::Closed,
+            (CreatorState::Gone, NEVER) => Peer::NotYet,
+            (CreatorState::Gone, _) => Peer::Died,
+            (CreatorState::Unknown, NEVER) => Peer::NotYet,
+            (CreatorState::Unknown, _) => Peer::Alive,
+        }
+    }
+
+    /// Marks this endpoint closed (unless others of its role live on), then
+    /// drops its lock.
+    pub(crate) fn detach(&mut self, region: &Region) {
+        let own = self.own.take();
+        let locks_work = own.as_ref().is_some_and(RoleLock::works);
+        let last = region
+            .role_count(self.own_role)
+            .fetch_sub(1, Ordering::SeqCst)
+            == 1;
+        if !self.own_shared {
+            region
+                .role_state(self.own_role)
+                .store(CLOSED, Ordering::SeqCst);
+            release(own);
+            return;
+        }
+        // Our LOCK_SH goes with our descriptor; a fresh one then probes
+        // whether any other holder of the role is left. Without locks
+        // (Windows, heap memory) the attach count decides, which a crashed
+        // endpoint leaves too high: its peers then wait out their timeouts.
+        release(own);
+        let others = if locks_work {
+            RoleLock::probe_only(region.name(), self.own_name).probe_shared() == CreatorState::Alive
+        } else {
+            !last
+        };
+        if !others {
+            region
+                .role_state(self.own_role)
+                .store(CLOSED, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Lets a liveness lock go: closing its descriptor releases the `flock`.
+fn release(_lock: Option<RoleLock>) {}
+
+/// Removes the role lock files of a queue whose name is being removed.
+pub(crate) fn remove_role_locks(region: &Region, roles: &[&'static str]) {
+    if let Some(seg) = region.segment() {
+        if seg.created() {
+            for role in roles {
+                os::remove_role_lock(region.name(), role);
+            }
+        }
+    }
+}
+
+/// Removes every role lock file a queue of this (validated) name may have.
+pub(crate) fn remove_all_role_locks(name: &str) {
+    for role in ["producer", "consumer", "publisher", "subscriber"] {
+        os::remove_role_lock(name, role);
+    }
+    for role in ["producer", "consumer"] {
+        for id in 0..64 {
+            os::remove_role_lock(name, &format!("{role}.{id}"));
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Waiting for a peer: spin, then block on a cross-process wake word.
+//!
+//! # Wake words (one pair per direction, in the queue header)
+//! | word      | written by           | meaning                                   |
+//! |-----------|----------------------|-------------------------------------------|
+//! | `seq`     | the waker            | bumped (wrapping) on every wake-up        |
+//! | `waiters` | waiters, +1 / -1     | how many processes are (about to be) asleep |
+//! | `blockers`| endpoints, on attach/drop | how many endpoints may block (not `Spin`) |
+//!
+//! The protocol is Dekker's: a waiter increments `waiters`, reads `seq`, and
+//! re-checks its condition before it sleeps on `seq`; a waker publishes its
+//! change, then (after a `SeqCst` fence) reads `waiters` and, if non-zero,
+//! bumps `seq` and wakes. Either the waiter's re-check sees the change, or
+//! the waker sees the waiter and the bumped `seq` keeps it from sleeping.
+//! A waiter that dies asleep leaves `waiters` too high: wakers then make a
+//! needless system call, nothing worse. A scribbled `waiters` is the same.
+//! While `blockers` is zero (all waiters busy-spin) wakers skip the fence
+//! and the check altogether; a scribbled `blockers` of zero costs sleepers
+//! at most one [`LIVENESS_SLICE`] of latency per message.
+//!
+//! Blocking uses a shared (never `FUTEX_PRIVATE_FLAG`) futex on Linux, behind
+//! [`sleep_on`] and [`wake_all`], to be replaced by `shmkit::sync::Event`.
+//! Elsewhere, and under Miri and loom, a blocked endpoint sleeps in slices of
+//! `POLL_SLICE` (100 µs, so up to that much extra latency after spinning).
+
+use std::time::{Duration, Instant};
+
+use super::atomic::{fence, AtomicU32, Ordering};
+use super::region::{Peer, Region};
+use super::Wait;
+use crate::{Error, Result};
+
+/// Without a futex, a blocked endpoint re-checks this often.
+#[cfg(any(not(target_os = "linux"), miri, loom))]
+const POLL_SLICE: Duration = Duration::from_micros(100);
+
+/// How long one block lasts at most before the peer's liveness is checked.
+const LIVENESS_SLICE: Duration = Duration::from_millis(20);
+
+/// Polls before a spin-then-block endpoint blocks (a few microseconds).
+const SPINS_BEFORE_BLOCK: u32 = 200;
+
+/// Polls between clock and liveness checks of a busy-spinning endpoint.
+const SPINS_PER_CHECK: u32 = 1 << 12;
+
+/// A wake word pair in the queue header.
+#[derive(Clone, Copy)]
+pub(crate) struct Signal<'a> {
+    seq: &'a AtomicU32,
+    waiters: &'a AtomicU32,
+    blockers: &'a AtomicU32,
+}
+
+impl<'a> Signal<'a> {
+    /// The words at `off` (`seq`), `off + 4` (`waiters`) and `off + 8`
+    /// (`blockers`).
+    pub(crate) fn at(region: &'a Region, off: usize) -> Signal<'a> {
+        Signal {
+            seq: region.u32(off),
+            waiters: region.u32(off + 4),
+            blockers: region.u32(off + 8),
+        }
+    }
+
+    /// Counts an endpoint that may block on this signal (any strategy but
+    /// [`Wait::Spin`]); undone by [`unregister`](Self::unregister).
+    pub(crate) fn register(&self, wait: Wait) {
+        if wait != Wait::Spin {
+            self.blockers.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Undoes [`register`](Self::register).
+    pub(crate) fn unregister(&self, wait: Wait) {
+        if wait != Wait::Spin {
+            self.blockers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Wakes every sleeper, if any. Call after publishing a change.
+    ///
+    /// When no endpoint that may block is registered (every waiter spins),
+    /// this is one relaxed load of a line nobody writes: no fence. An
+    /// endpoint that registers concurrently may miss a wake-up; it then
+    /// sleeps out one [`LIVENESS_SLICE`] before it looks again.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        if self.blockers.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        // SYNC(wake): orders the caller's publication before the read of
+        // `waiters`; pairs with the waiter's SeqCst increment and re-check.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_slow();
+        }
+    }
+
+    #[cold]
+    fn wake_slow(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        wake_all(self.seq);
+    }
+}
+
+/// Sleeps while `*word == expected`, for at most `timeout`: a shared futex.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
+    use rustix::thread::futex;
+    let ts = futex::Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // Flags::empty(): a shared futex, keyed on the physical page, so that it
+    // works across processes. EAGAIN (value changed), EINTR and ETIMEDOUT all
+    // mean "go and look again".
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+}
+
+/// Wakes every process sleeping on `word`: a shared futex.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn wake_all(word: &AtomicU32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+}
+
+/// No cross-process futex here: sleep a short slice and look again.
+#[cfg(any(not(target_os = "linux"), miri, loom))]
+fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
+    if word.load(Ordering::Acquire) == expected {
+        if cfg!(loom) {
+            #[cfg(loom)]
+            loom::thread::yield_now();
+        } else if cfg!(miri) {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(timeout.min(POLL_SLICE));
+        }
+    }
+}
+
+/// Sleepers poll, so there is nobody to wake.
+#[cfg(any(not(target_os = "linux"), miri, loom))]
+fn wake_all(_word: &AtomicU32) {}
+
+/// Waits until `poll` yields a value, the deadline passes, or the peer is
+/// found dead or closed.
+///
+/// The loop: poll; spin (`Spin`: forever, checking the clock and the peer
+/// every few thousand polls; `SpinThenBlock`: a few hundred polls); then
+/// register as a waiter, re-poll, and sleep on the signal for at most
+/// [`LIVENESS_SLICE`]; after each sleep check the peer, and poll once more
+/// before reporting it gone (it may have sent its last message and died).
+pub(crate) fn wait_for<T>(
+    region: &Region,
+    strategy: Wait,
+    signal: Signal<'_>,
+    timeout: Option<Duration>,
+    mut poll: impl FnMut() -> Result<Option<T>>,
+    mut peer: impl FnMut() -> Peer,
+    peer_role: &'static str,
+) -> Result<T> {
+    // The clock is read only once the fast path has failed: a message that
+    // is already there costs no system call (nor vDSO call).
+    let mut clock: Option<(Instant, Option<Instant>)> = None;
+    let mut spins = 0u32;
+    loop {
+        if let Some(v) = poll()? {
+            return Ok(v);
+        }
+        spins = spins.wrapping_add(1);
+        match strategy {
+            Wait::Spin if spins % SPINS_PER_CHECK != 0 => {
+                std::hint::spin_loop();
+                continue;
+            }
+            Wait::SpinThenBlock if spins < SPINS_BEFORE_BLOCK => {
+                std::hint::spin_loop();
+                continue;
+            }
+            _ => {}
+        }
+        let now = Instant::now();
+        let (start, deadline) =
+            *clock.get_or_insert_with(|| (now, timeout.and_then(|t| now.checked_add(t))));
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(Error::Timeout {
+                name: region.name().to_owned(),
+                waited: now - start,
+            });
+        }
+        if strategy != Wait::Spin {
+            let slice = deadline.map_or(LIVENESS_SLICE, |d| (d - now).min(LIVENESS_SLICE));
+            signal.waiters.fetch_add(1, Ordering::SeqCst);
+            // SYNC(wake): read `seq` after registering, then re-check.
+            let seq = signal.seq.load(Ordering::SeqCst);
+            let again = poll();
+            if !matches!(again, Ok(None)) {
+                signal.waiters.fetch_sub(1, Ordering::SeqCst);
+                match again {
+                    Ok(Some(v)) => return Ok(v),
+                    Err(e) => return Err(e),
+                    Ok(None) => unreachable!(),
+                }
+            }
+            sleep_on(signal.seq, seq, slice);
+            signal.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+        match peer() {
+            Peer::Alive | Peer::NotYet => {}
+            gone => {
+                if let Some(v) = poll()? {
+                    return Ok(v);
+                }
+                let name = region.name().to_owned();
+                return Err(if gone == Peer::Died {
+                    Error::PeerDied {
+                        name,
+                        peer: peer_role,
+                    }
+                } else {
+                    Error::Closed {
+                        name,
+                        peer: peer_role,
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! Queues across real processes: a million mixed-size messages, producers
+//! killed at each step of a message, consumers killed and restarted, a
+//! scribbler writing garbage over the indices, MPMC with four producers.
+//!
+//! The liveness and crash tests need `flock` and `kill -9`: they run on Unix
+//! only (on Windows peer death is not detected yet).
+#![allow(missing_docs)]
+// Helpers of the Unix-only tests.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
+mod common;
+
+/// Removes a queue and its lock files when dropped.
+struct QueueCleanup(String);
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        let _ = shmkit::queue::remove(&self.0);
+    }
+}
+
+use std::time::{Duration, Instant};
+
+use common::{role, say, unique, Child};
+use shmkit::queue::spsc::{Consumer, Producer};
+use shmkit::queue::{mpmc, Peer, Receiver, Sender};
+use shmkit::Error;
+
+/// SplitMix64: the deterministic generator of message lengths and contents.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Message `i` of stream `stream`: 1 byte to 64 KiB, log-uniform, so that
+/// both tiny and ring-sized messages cross the wrap point often. The first
+/// 8 bytes (when there is room) are `i`; the rest follow from `i`.
+fn message(stream: u64, i: u64, max: usize) -> Vec<u8> {
+    let h = mix(stream << 40 ^ i);
+    let bits = (h % 17) as u32;
+    let len = (1 + ((h >> 8) % (1u64 << bits)) as usize).min(max);
+    let mut v = Vec::with_capacity(len + 8);
+    let mut k = 0u64;
+    while v.len() < len {
+        let word = if k == 0 {
+            i
+        } else {
+            h.wrapping_add(k.wrapping_mul(0x9E37_79B9))
+        };
+        v.extend_from_slice(&word.to_le_bytes());
+        k += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A million in release builds; debug builds (CI runs `cargo test` in debug)
+/// send fewer, to keep the suite fast.
+const MILLION: u64 = if cfg!(debug_assertions) {
+    20_000
+} else {
+    1_000_000
+};
+
+#[test]
+fn spsc_million_mixed_sizes_across_processes() {
+    if let Some((r, args)) = role() {
+        assert_eq!(r, "producer");
+        let mut tx = Producer::open(&args[0]).unwrap();
+        let mut sum = 0xcbf2_9ce4_8422_2325u64;
+        for i in 0..MILLION {
+            let m = message(1, i, 65536);
+            sum = fnv(sum, &m);
+            tx.send(&m).unwrap();
+        }
+        say(&format!("{sum}"));
+        return;
+    }
+    let name = unique("q-million");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = Consumer::create(&name, 1 << 20).unwrap();
+    let mut child = Child::spawn(
+        "spsc_million_mixed_sizes_across_processes",
+        "producer",
+        &[&name],
+    );
+    let mut sum = 0xcbf2_9ce4_8422_2325u64;
+    let mut buf = Vec::new();
+    for i in 0..MILLION {
+        rx.recv_into(&mut buf).unwrap();
+        let want = message(1, i, 65536);
+        assert!(
+            buf == want,
+            "message {i}: {} bytes, expected {}",
+            buf.len(),
+            want.len()
+        );
+        sum = fnv(sum, &buf);
+    }
+    assert_eq!(child.recv(), format!("{sum}"));
+    child.wait_ok();
+    // The producer exited cleanly: nothing more, and the consumer says why.
+    assert!(matches!(
+        rx.recv(),
+        Err(Error::Closed {
+            peer: "producer",
+            ..
+        })
+    ));
+}
+
+/// Producer children: send `count` messages of stream `stream` (optionally
+/// under a failpoint that stops them in the middle of the next one), then
+/// say "sent" and wait to be told to exit.
+fn producer_child(args: &[String]) {
+    let mut tx = Producer::open(&args[0]).unwrap();
+    let stream: u64 = args[1].parse().unwrap();
+    let count: u64 = args[2].parse().unwrap();
+    for i in 0..count {
+        tx.send(&message(stream, i, 4000)).unwrap();
+    }
+    say("sent");
+    // The message a failpoint interrupts (if any is set).
+    tx.send(&message(stream, count, 4000)).unwrap();
+    say("done");
+    common::hear();
+}
+
+#[cfg(unix)]
+#[test]
+fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
+    if let Some((_, args)) = role() {
+        return producer_child(&args);
+    }
+    const TEST: &str = "spsc_producer_killed_at_each_step_then_a_new_producer_goes_on";
+    let name = unique("q-pkill");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = Consumer::create(&name, 16 << 10).unwrap();
+    let mut stream = 0u64;
+    for point in [
+        "spsc-after-reserve",
+        "spsc-mid-write",
+        "spsc-before-commit",
+        "spsc-after-commit",
+    ] {
+        stream += 1;
+        let mut cmd = common::command(TEST, "producer", &[&name, &stream.to_string(), "5"]);
+        // The 6th message: after 5 whole ones.
+        cmd.env("SHMKIT_FAILPOINT", format!("{point}@6"));
+        let mut child = Child::start(cmd);
+        assert_eq!(child.recv(), "sent");
+        assert_eq!(child.recv(), format!("failpoint {point}"));
+        child.kill9();
+        for i in 0..5 {
+            assert_eq!(
+                rx.recv().unwrap(),
+                message(stream, i, 4000),
+                "{point}: message {i}"
+            );
+        }
+        if point == "spsc-after-commit" {
+            // Committed before the crash: delivered, once.
+            assert_eq!(rx.recv().unwrap(), message(stream, 5, 4000));
+        }
+        // Nothing partial, and the death is reported instead of a hang.
+        let t = Instant::now();
+        let r = rx.recv_timeout(Duration::from_secs(10));
+        assert!(
+            matches!(
+                r,
+                Err(Error::PeerDied {
+                    peer: "producer",
+                    ..
+                })
+            ),
+            "{point}: {r:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(rx.peer(), Peer::Died);
+        // A new producer attaches and goes on where the dead one stopped.
+        stream += 1;
+        let mut next = Child::spawn(TEST, "producer", &[&name, &stream.to_string(), "7"]);
+        assert_eq!(next.recv(), "sent");
+        assert_eq!(next.recv(), "done");
+        for i in 0..8 {
+            assert_eq!(
+                rx.recv().unwrap(),
+                message(stream, i, 4000),
+                "after {point}: {i}"
+            );
+        }
+        next.send("exit");
+        next.wait_ok();
+        assert!(matches!(rx.recv(), Err(Error::Closed { .. })));
+    }
+}
+
+/// A live producer holds the role: a second one is refused.
+#[cfg(unix)]
+#[test]
+fn spsc_second_live_producer_is_refused() {
+    let name = unique("q-two");
+    let _c = QueueCleanup(name.clone());
+    let _rx = Consumer::create(&name, 1024).unwrap();
+    let tx = Producer::open(&name).unwrap();
+    assert!(matches!(
+        Producer::open(&name),
+        Err(Error::RoleTaken {
+            role: "producer",
+            ..
+        })
+    ));
+    drop(tx);
+    Producer::open(&name).unwrap();
+}
+
+/// Consumer children: receive `take` messages by copy and report each, then
+/// read one more in place (where a failpoint may stop them before release).
+fn consumer_child(args: &[String]) {
+    let mut rx = Consumer::open(&args[0]).unwrap();
+    let take: usize = args[1].parse().unwrap();
+    for _ in 0..take {
+        let m = rx.recv().unwrap();
+        say(&format!(
+            "got {}",
+            u64::from_le_bytes(m[..8].try_into().unwrap())
+        ));
+    }
+    let m = rx.read().unwrap();
+    let mut head = [0u8; 8];
+    m.read_at(0, &mut head).unwrap();
+    say(&format!("reading {}", u64::from_le_bytes(head)));
+    m.release();
+    say("released");
+    common::hear();
+}
+
+/// What the docs promise: a released message is gone; a message a consumer
+/// was reading in place when it died (not yet released) is delivered again
+/// to the next consumer.
+#[cfg(unix)]
+#[test]
+fn spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages() {
+    if let Some((_, args)) = role() {
+        return consumer_child(&args);
+    }
+    const TEST: &str = "spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages";
+    let name = unique("q-ckill");
+    let _c = QueueCleanup(name.clone());
+    let mut tx = Producer::create(&name, 64 << 10).unwrap();
+    for i in 0..10 {
+        tx.send(
+            &message(9, i, 4000)
+                .iter()
+                .copied()
+                .chain([0; 8])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    }
+    // Consumer 1 takes 0 and 1 by copy, reads 2 in place, dies before release.
+    let mut cmd = common::command(TEST, "consumer", &[&name, "2"]);
+    // Its third release: the message it reads in place.
+    cmd.env("SHMKIT_FAILPOINT", "spsc-before-release@3");
+    let mut c1 = Child::start(cmd);
+    assert_eq!(c1.recv(), "got 0");
+    assert_eq!(c1.recv(), "got 1");
+    assert_eq!(c1.recv(), "reading 2");
+    assert_eq!(c1.recv(), "failpoint spsc-before-release");
+    c1.kill9();
+    assert_eq!(tx.peer(), Peer::Died);
+    // Consumer 2 starts again at 2: exactly the unreleased message.
+    let mut c2 = Child::spawn(TEST, "consumer", &[&name, "3"]);
+    for i in 2..5 {
+        assert_eq!(c2.recv(), format!("got {i}"));
+    }
+    assert_eq!(c2.recv(), "reading 5");
+    assert_eq!(c2.recv(), "released");
+    c2.kill9();
+    // Consumer 3: 6 on, nothing of 0..=5 again.
+    let mut c3 = Child::spawn(TEST, "consumer", &[&name, "3"]);
+    for i in 6..9 {
+        assert_eq!(c3.recv(), format!("got {i}"));
+    }
+    assert_eq!(c3.recv(), "reading 9");
+    assert_eq!(c3.recv(), "released");
+    c3.send("exit");
+    c3.wait_ok();
+}
+
+/// xorshift64*: the scribbler's seeded generator.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Writes random words over a queue's indices, capacity and record headers.
+fn scribble(name: &str, seed: u64, rounds: u32) {
+    let seg = shmkit::Segment::open(name).unwrap();
+    let mut rng = XorShift(seed | 1);
+    let ring = 512usize;
+    for _ in 0..rounds {
+        let r = rng.next();
+        let cap = seg.len() - ring;
+        let off = match r % 6 {
+            0 => 128, // tail
+            1 => 256, // head
+            2 => 24,  // capacity
+            3 => {
+                // The record header the consumer reads next.
+                let mut head = [0u8; 8];
+                seg.read_at(256, &mut head).unwrap();
+                ring + (u64::from_le_bytes(head) as usize & (cap - 1) & !7)
+            }
+            _ => ring + 8 * (rng.next() as usize % (cap / 8)), // any record header
+        };
+        let value = match r >> 8 & 3 {
+            0 => rng.next(),
+            1 => rng.next() & 0xFFFF,
+            2 => rng.next() | 1 << 63,
+            _ => rng.next() & !7,
+        };
+        seg.write_at(off, &value.to_le_bytes()).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// A scribbler process writes random bytes over head, tail, capacity and
+/// record headers while messages flow: each side either receives data or
+/// reports `Corrupted`, `Timeout`, `PeerDied`; none panics, reads out of
+/// bounds or hangs (each child must exit 0, the parent must not panic).
+#[cfg(unix)]
+#[test]
+fn spsc_scribbler_makes_the_other_side_report_corruption_never_panic() {
+    const TEST: &str = "spsc_scribbler_makes_the_other_side_report_corruption_never_panic";
+    if let Some((r, args)) = role() {
+        if r == "scribbler" {
+            scribble(&args[0], args[1].parse().unwrap(), 400);
+            say("scribbled");
+            return;
+        }
+        let mut tx = Producer::open(&args[0]).unwrap();
+        say("attached");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut i = 0;
+        let end = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match tx.send_timeout(&message(3, i, 3000), Duration::from_millis(200)) {
+                Ok(()) => i += 1,
+                Err(Error::Timeout { .. }) => {}
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        say(&format!("producer ended: {end}"));
+        return;
+    }
+    let mut corrupted = 0;
+    for seed in 1..=4u64 {
+        let name = unique("q-scrib");
+        let _c = QueueCleanup(name.clone());
+        let mut rx = Consumer::create(&name, 8 << 10).unwrap();
+        let mut prod = Child::spawn(TEST, "producer", &[&name]);
+        assert_eq!(prod.recv(), "attached");
+        let mut scrib = Child::spawn(TEST, "scribbler", &[&name, &seed.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let mut got = 0u64;
+        let outcome = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(_) => got += 1,
+                Err(Error::Timeout { .. }) => {}
+                Err(e @ Error::Corrupted { .. }) => {
+                    corrupted += 1;
+                    break format!("{e}");
+                }
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        assert_eq!(scrib.recv(), "scribbled");
+        scrib.wait_ok();
+        drop(rx);
+        eprintln!("seed {seed}: consumer got {got}, then {outcome}");
+        let line = prod.recv();
+        assert!(line.starts_with("producer ended"), "{line}");
+        eprintln!("seed {seed}: {line}");
+        if line.contains("Corrupted") {
+            corrupted += 1;
+        }
+        prod.wait_ok();
+        // A fresh opener of the scribbled queue gets an error or a queue,
+        // never a panic.
+        let _ = Consumer::open(&name).map(|mut c| c.try_recv());
+    }
+    // Each seed scribbles hundreds of words: some side must notice.
+    assert!(corrupted >= 4, "only {corrupted} detections in 4 seeds");
+}
+
+/// The typed channel across processes, and a program with another type is
+/// refused.
+#[test]
+fn channel_of_layout_values_across_processes() {
+    #[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    struct Tick {
+        seq: u64,
+        price: f64,
+        qty: u32,
+        _pad: u32,
+    }
+    #[derive(shmkit::Layout)]
+    #[repr(C)]
+    struct Other {
+        seq: u64,
+    }
+    if let Some((_, args)) = role() {
+        let mut tx = Sender::<Tick>::open(&args[0]).unwrap();
+        say("attached");
+        for i in 0..1000u64 {
+            tx.send(&Tick {
+                seq: i,
+                price: i as f64 / 2.0,
+                qty: i as u32,
+                _pad: 0,
+            })
+            .unwrap();
+        }
+        return;
+    }
+    let name = unique("q-chan");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = Receiver::<Tick>::create(&name, 64).unwrap();
+    assert!(matches!(
+        Sender::<Other>::open(&name),
+        Err(Error::Corrupted { .. })
+    ));
+    // A byte producer may write anything: a value of the wrong size is
+    // reported, and skipped.
+    let mut raw = Producer::open(&name).unwrap();
+    raw.send(&[1, 2, 3]).unwrap();
+    drop(raw);
+    assert!(matches!(rx.recv(), Err(Error::Corrupted { .. })));
+    assert_eq!(rx.try_recv().unwrap(), None);
+    let mut child = Child::spawn(
+        "channel_of_layout_values_across_processes",
+        "sender",
+        &[&name],
+    );
+    // Until a new sender attaches, the closed one is what `recv` reports.
+    assert_eq!(child.recv(), "attached");
+    for i in 0..1000u64 {
+        let t = rx.recv().unwrap();
+        assert_eq!(
+            t,
+            Tick {
+                seq: i,
+                price: i as f64 / 2.0,
+                qty: i as u32,
+                _pad: 0
+            }
+        );
+    }
+    child.wait_ok();
+}
+
+/// An order-independent digest of a set of message ids: count, wrapping sum
+/// and xor of their hashes.
+#[derive(Default, Debug, PartialEq)]
+struct Digest(u64, u64, u64);
+
+impl Digest {
+    fn add(&mut self, id: u64) {
+        self.0 += 1;
+        self.1 = self.1.wrapping_add(mix(id ^ 0x5555));
+        self.2 ^= mix(id ^ 0xAAAA);
+    }
+    fn merge(&mut self, line: &str) {
+        let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        self.0 += v[0];
+        self.1 = self.1.wrapping_add(v[1]);
+        self.2 ^= v[2];
+    }
+}
+
+/// Receives until every producer has closed, checking each message's
+/// content and each producer's order; returns the digest of what it got.
+fn mpmc_drain(rx: &mut mpmc::Consumer, per: u64) -> Digest {
+    let mut d = Digest::default();
+    let mut last = [None::<u64>; 4];
+    let mut buf = Vec::new();
+    loop {
+        match rx.recv_into(&mut buf) {
+            Ok(()) => {
+                let i = u64::from_le_bytes(buf[..8].try_into().unwrap());
+                let (k, n) = (i / per, i % per);
+                assert!(buf == mpmc_message(k, n, per), "message {k}/{n}");
+                assert!(
+                    last[k as usize].is_none_or(|l| l < n),
+                    "producer {k} out of order"
+                );
+                last[k as usize] = Some(n);
+                d.add(i);
+            }
+            Err(Error::Closed { .. }) => return d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The MPMC message of producer `k`, number `n`: at least 8 bytes, starting
+/// with its global id.
+fn mpmc_message(k: u64, n: u64, per: u64) -> Vec<u8> {
+    let mut m = message(100 + k, n, 65536);
+    if m.len() < 8 {
+        m.resize(8, 0);
+    }
+    m[..8].copy_from_slice(&(k * per + n).to_le_bytes());
+    m
+}
+
+#[test]
+fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
+    const TEST: &str = "mpmc_four_producers_two_consumers_every_message_exactly_once";
+    let per = MILLION / 4;
+    if let Some((r, args)) = role() {
+        if r == "consumer" {
+            let mut rx = mpmc::Consumer::open(&args[0]).unwrap();
+            say("ready");
+            let d = mpmc_drain(&mut rx, per);
+            say(&format!("{} {} {}", d.0, d.1, d.2));
+            return;
+        }
+        let k: u64 = args[1].parse().unwrap();
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("ready");
+        common::hear();
+        for n in 0..per {
+            tx.send(&mpmc_message(k, n, per)).unwrap();
+        }
+        return;
+    }
+    let name = unique("q-mpmc");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = mpmc::Consumer::create(&name, 64, 65536).unwrap();
+    let mut other = Child::spawn(TEST, "consumer", &[&name]);
+    assert_eq!(other.recv(), "ready");
+    let mut producers: Vec<Child> = (0..4)
+        .map(|k| Child::spawn(TEST, "producer", &[&name, &k.to_string()]))
+        .collect();
+    for p in &mut producers {
+        assert_eq!(p.recv(), "ready");
+    }
+    for p in &mut producers {
+        p.send("go");
+    }
+    let mut d = mpmc_drain(&mut rx, per);
+    for p in producers {
+        p.wait_ok();
+    }
+    let mine = d.0;
+    d.merge(&other.recv());
+    other.wait_ok();
+    let mut want = Digest::default();
+    for i in 0..MILLION {
+        want.add(i);
+    }
+    assert_eq!(d, want, "this consumer got {mine}");
+}
+
+/// A producer killed in the middle of writing: its slot is skipped (never
+/// delivered, never torn) and the queue goes on. A consumer killed while
+/// copying a message out: that one message is lost, the slot is freed, and
+/// the queue goes on.
+#[cfg(unix)]
+#[test]
+fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
+    const TEST: &str = "mpmc_killed_producer_and_consumer_do_not_wedge_the_queue";
+    if let Some((r, args)) = role() {
+        let count: u64 = args[1].parse().unwrap();
+        if r == "consumer" {
+            let mut rx = mpmc::Consumer::open(&args[0]).unwrap();
+            for _ in 0..count {
+                let m = rx.recv().unwrap();
+                say(&format!("got {}", m[0]));
+            }
+            common::hear();
+            return;
+        }
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("attached");
+        let first: u8 = args[2].parse().unwrap();
+        for i in first..first + count as u8 {
+            tx.send(&[i; 100]).unwrap();
+        }
+        say("sent");
+        common::hear();
+        return;
+    }
+    let name = unique("q-mkill");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
+    // Producer A sends 0, 1, 2 and dies writing 3.
+    let mut cmd = common::command(TEST, "producer", &[&name, "4", "0"]);
+    cmd.env("SHMKIT_FAILPOINT", "mpmc-mid-write@4");
+    let mut a = Child::start(cmd);
+    assert_eq!(a.recv(), "attached");
+    assert_eq!(a.recv(), "failpoint mpmc-mid-write");
+    a.kill9();
+    // Producer B sends 10..14 (more than the 4 slots: the dead claim must
+    // be skipped for it to get through).
+    let mut b = Child::spawn(TEST, "producer", &[&name, "5", "10"]);
+    // Until B attaches, the only producer there was is dead, which is what
+    // `recv` would report.
+    assert_eq!(b.recv(), "attached");
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        got.push(rx.recv_timeout(Duration::from_secs(10)).unwrap()[0]);
+    }
+    assert_eq!(got, [0, 1, 2, 10, 11, 12, 13, 14]);
+    assert_eq!(b.recv(), "sent");
+    // Consumer C takes 20 and dies copying 21.
+    let mut cmd = common::command(TEST, "consumer", &[&name, "2"]);
+    cmd.env("SHMKIT_FAILPOINT", "mpmc-before-release@2");
+    let mut c = Child::start(cmd);
+    let mut tx = mpmc::Producer::open(&name).unwrap();
+    tx.send(&[20; 100]).unwrap();
+    tx.send(&[21; 100]).unwrap();
+    assert_eq!(c.recv(), "got 20");
+    assert_eq!(c.recv(), "failpoint mpmc-before-release");
+    c.kill9();
+    // Fill the ring past the dead consumer's slot: it is freed, 21 is lost.
+    for i in 22..30u8 {
+        if i >= 26 {
+            assert_eq!(rx.recv().unwrap()[0], i - 4);
+        }
+        tx.send_timeout(&[i; 100], Duration::from_secs(10)).unwrap();
+    }
+    for i in 26..30u8 {
+        assert_eq!(rx.recv().unwrap()[0], i);
+    }
+    b.send("exit");
+    b.wait_ok();
+}
+
+/// The scribbler against MPMC: random words over `enqueue`, `dequeue`, the
+/// capacity and the slots' sequence and length words, while one producer
+/// process sends and this process receives. Nobody panics or hangs.
+#[cfg(unix)]
+#[test]
+fn mpmc_scribbler_never_panics_or_hangs() {
+    const TEST: &str = "mpmc_scribbler_never_panics_or_hangs";
+    const SLOTS: usize = 16;
+    const STRIDE: usize = 128;
+    if let Some((r, args)) = role() {
+        if r == "scribbler" {
+            let seg = shmkit::Segment::open(&args[0]).unwrap();
+            let mut rng = XorShift(args[1].parse::<u64>().unwrap() | 1);
+            for _ in 0..400 {
+                let r = rng.next();
+                let slot = 1024 + STRIDE * (rng.next() as usize % SLOTS);
+                let (off, bytes) = match r % 5 {
+                    0 => (128, 8),
+                    1 => (256, 8),
+                    2 => (24, 8),
+                    3 => (slot, 8),
+                    _ => (slot + 8, 4),
+                };
+                let v = rng.next().to_le_bytes();
+                seg.write_at(off, &v[..bytes]).unwrap();
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            say("scribbled");
+            return;
+        }
+        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+        say("attached");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let end = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match tx.send_timeout(&[5; 100], Duration::from_millis(100)) {
+                Ok(()) | Err(Error::Timeout { .. }) => {}
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        say(&format!("producer ended: {end}"));
+        return;
+    }
+    let mut detected = 0;
+    for seed in 1..=3u64 {
+        let name = unique("q-mscrib");
+        let _c = QueueCleanup(name.clone());
+        let mut rx = mpmc::Consumer::create(&name, SLOTS, STRIDE - 16).unwrap();
+        let mut prod = Child::spawn(TEST, "producer", &[&name]);
+        assert_eq!(prod.recv(), "attached");
+        let mut scrib = Child::spawn(TEST, "scribbler", &[&name, &seed.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let outcome = loop {
+            if Instant::now() > deadline {
+                break "deadline".to_owned();
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(_) | Err(Error::Timeout { .. }) => {}
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        assert_eq!(scrib.recv(), "scribbled");
+        scrib.wait_ok();
+        drop(rx);
+        let line = prod.recv();
+        assert!(line.starts_with("producer ended"), "{line}");
+        eprintln!("seed {seed}: consumer: {outcome}; {line}");
+        detected += usize::from(outcome.contains("Corrupted") || line.contains("Corrupted"));
+        prod.wait_ok();
+    }
+    assert!(detected >= 2, "only {detected} of 3 seeds detected");
+}
