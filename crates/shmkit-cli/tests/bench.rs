@@ -90,6 +90,10 @@ fn check_throughput(group: &Value) {
                 assert!(x_memcpy > 0.0, "{row}");
                 assert!(num(row, "x_best_ipc") <= 1.0 + 1e-9, "{row}");
             }
+            "shmkit" => {
+                assert!(x_memcpy > 0.0, "{row}");
+                assert!(num(row, "x_best_ipc") > 0.0, "{row}");
+            }
             other => panic!("unexpected class {other}"),
         }
     }
@@ -108,8 +112,17 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
     let sizes: Vec<f64> = latency.iter().map(|g| num(g, "size")).collect();
     assert_eq!(sizes, [64.0, 4096.0]);
     for g in latency {
-        let mut want = vec!["bare-futex", "shmkit-event", "pipe", "uds", "tcp"];
+        let mut want = vec![
+            "bare-futex",
+            "shmkit-event",
+            "shmkit-queue-spin-block",
+            "shmkit-queue-block",
+            "pipe",
+            "uds",
+            "tcp",
+        ];
         if pinned {
+            want.insert(0, "shmkit-queue-spin");
             want.insert(0, "bare-cache-line");
         }
         assert_eq!(names(g), want);
@@ -119,7 +132,7 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
     let sizes: Vec<f64> = throughput.iter().map(|g| num(g, "size")).collect();
     assert_eq!(sizes, [64.0, 65536.0]);
     for g in throughput {
-        assert_eq!(names(g), ["memcpy", "pipe", "uds"]);
+        assert_eq!(names(g), ["memcpy", "shmkit-queue", "pipe", "uds"]);
         check_throughput(g);
     }
     if cpus >= 2.0 && !pinned {
@@ -165,7 +178,15 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
     let g = &v["latency"][0];
     assert_eq!(
         names(g),
-        ["bare-futex", "shmkit-event", "pipe", "uds", "tcp"]
+        [
+            "bare-futex",
+            "shmkit-event",
+            "shmkit-queue-spin-block",
+            "shmkit-queue-block",
+            "pipe",
+            "uds",
+            "tcp"
+        ]
     );
     // No limit row: no ratio to it, and no probe, so no round dropped.
     for row in g["rows"].as_array().unwrap() {
@@ -179,7 +200,10 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
 fn no_pin_says_busy_spinning_rows_are_skipped() {
     let v = bench(&["--only", "throughput", "--sizes", "4K"], None);
     assert!(v["latency"].as_array().unwrap().is_empty());
-    assert_eq!(names(&v["throughput"][0]), ["memcpy", "pipe", "uds"]);
+    assert_eq!(
+        names(&v["throughput"][0]),
+        ["memcpy", "shmkit-queue", "pipe", "uds"]
+    );
     let v = bench(&["--only", "latency", "--sizes", "64", "--no-pin"], None);
     assert!(v["machine"]["pinned"].is_null());
     assert!(v["machine"]["busy_spin_skipped"]

@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Rel
 /// Copies `dst.len()` bytes starting at `src` into `dst`.
 ///
 /// Each naturally aligned 2-, 4- or 8-byte piece is read with one atomic load
-/// of that size, so a field written by a peer with one atomic store of its
-/// size (an aligned `u32`, say) is never torn.
+/// at least that wide (8-byte words in the 8-aligned body), so a field written
+/// by a peer with one atomic store of its size (an aligned `u32`, say) is
+/// never torn.
 ///
 /// # Safety
 /// - `src..src + dst.len()` must lie within one live mapping, readable for
@@ -27,6 +28,35 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Rel
 ///   process counts: its writes are outside this program's memory model).
 #[inline]
 pub(crate) unsafe fn load(src: *const u8, dst: &mut [u8]) {
+    let len = dst.len();
+    let head = src.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    let tail = head + words * 8;
+    // SAFETY: `src .. src + head` is a prefix of the caller's range.
+    unsafe { load_pieces(src, &mut dst[..head]) };
+    // SAFETY: `head <= len`, so the pointer stays in (or one past) the range.
+    let body = unsafe { src.add(head) }.cast::<u64>();
+    // The body: whole 8-aligned words, one atomic load each, in a loop the
+    // compiler keeps tight (the piecewise loop costs a few ns per word).
+    for (i, out) in dst[head..tail].chunks_exact_mut(8).enumerate() {
+        // SAFETY:
+        // - word `i` lies in the caller's range (`head + 8 * i + 8 <= tail`);
+        // - `src + head` is 8-aligned by the choice of `head`;
+        // - concurrent writers use atomics, so this load does not race.
+        let w = unsafe { AtomicU64::from_ptr(body.add(i).cast_mut()) }.load(Relaxed);
+        out.copy_from_slice(&w.to_ne_bytes());
+    }
+    // SAFETY: `src + tail .. src + len` is a suffix of the caller's range.
+    unsafe { load_pieces(src.add(tail), &mut dst[tail..]) };
+}
+
+/// [`load`] for a short head or tail: each piece as wide as its address's
+/// alignment allows.
+///
+/// # Safety
+/// As [`load`].
+#[inline]
+unsafe fn load_pieces(src: *const u8, dst: &mut [u8]) {
     let mut at = 0;
     while at < dst.len() {
         let width = chunk(src as usize + at, dst.len() - at);
@@ -61,6 +91,32 @@ pub(crate) unsafe fn load(src: *const u8, dst: &mut [u8]) {
 /// - All concurrent readers and writers of those bytes must use atomics.
 #[inline]
 pub(crate) unsafe fn store(dst: *mut u8, src: &[u8]) {
+    let len = src.len();
+    let head = dst.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    let tail = head + words * 8;
+    // SAFETY: `dst .. dst + head` is a prefix of the caller's range.
+    unsafe { store_pieces(dst, &src[..head]) };
+    // SAFETY: `head <= len`, so the pointer stays in (or one past) the range.
+    let body = unsafe { dst.add(head) }.cast::<u64>();
+    for (i, word) in src[head..tail].chunks_exact(8).enumerate() {
+        let w = u64::from_ne_bytes(word.try_into().unwrap());
+        // SAFETY:
+        // - word `i` lies in the caller's writable range;
+        // - `dst + head` is 8-aligned by the choice of `head`;
+        // - concurrent accesses are atomic, so this store does not race.
+        unsafe { AtomicU64::from_ptr(body.add(i)) }.store(w, Relaxed);
+    }
+    // SAFETY: `dst + tail .. dst + len` is a suffix of the caller's range.
+    unsafe { store_pieces(dst.add(tail), &src[tail..]) };
+}
+
+/// [`store`] for a short head or tail.
+///
+/// # Safety
+/// As [`store`].
+#[inline]
+unsafe fn store_pieces(dst: *mut u8, src: &[u8]) {
     let mut at = 0;
     while at < src.len() {
         let width = chunk(dst as usize + at, src.len() - at);

@@ -22,6 +22,8 @@ use clap::{Args, ValueEnum};
 #[cfg_attr(not(target_os = "linux"), path = "other.rs")]
 mod os;
 #[cfg(unix)]
+mod queue_rows;
+#[cfg(unix)]
 mod report;
 #[cfg(unix)]
 mod run;

@@ -112,12 +112,23 @@ pub trait Sink {
 
 /// Every latency row, in table order. Add new candidates here.
 pub fn latency() -> Vec<&'static dyn Transport> {
-    vec![&BareCacheLine, &BareFutex, &ShmkitEvent, &Pipe, &Uds, &Tcp]
+    use super::queue_rows::{QUEUE_BLOCK, QUEUE_SPIN, QUEUE_SPIN_BLOCK};
+    vec![
+        &BareCacheLine,
+        &QUEUE_SPIN,
+        &BareFutex,
+        &ShmkitEvent,
+        &QUEUE_SPIN_BLOCK,
+        &QUEUE_BLOCK,
+        &Pipe,
+        &Uds,
+        &Tcp,
+    ]
 }
 
 /// Every throughput row, in table order. Add new candidates here.
 pub fn streams() -> Vec<&'static dyn Stream> {
-    vec![&Pipe, &Uds]
+    vec![&super::queue_rows::ShmkitQueueStream, &Pipe, &Uds]
 }
 
 /// How long either side waits for the other before declaring it gone.
