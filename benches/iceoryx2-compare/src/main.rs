@@ -1,5 +1,5 @@
-//! iceoryx2's publish-subscribe ping-pong beside shmkit's bare cache-line
-//! ping-pong (the hardware limit), measured in the same run, with the same
+//! iceoryx2's publish-subscribe ping-pong beside shmkit's SPSC queue and the
+//! bare cache-line ping-pong (the hardware limit), measured in the same run, with the same
 //! message sizes, iteration counts and CPU pinning as `shmkit bench`.
 //!
 //! Run it with:
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The second process is this program, re-executed with `--peer`. Each
-//! round measures, per size: bare, iceoryx2, bare; the two bare runs are the
+//! round measures, per size: bare, iceoryx2, shmkit queue, bare; the two bare runs are the
 //! round's probe, and a round where they differ by more than 30% is dropped
 //! (the VM moved its vCPUs meanwhile). Ratios are taken within a round and
 //! the table shows medians over the kept rounds.
@@ -275,9 +275,53 @@ fn ice_peer(size: usize, base: &str) -> Result<()> {
     }
 }
 
-// TODO(shmkit queue): add the shmkit queue's busy-spin ping-pong here, as a
-// third row per size measured in the same round (bare, iceoryx2, shmkit
-// queue, bare), once `shmkit::queue` has landed.
+// ---- shmkit's SPSC queue ping-pong ----
+
+/// The same ping-pong through two shmkit SPSC queues (one each way), both
+/// ends busy-spinning (`Wait::Spin`), the peer copying each message into its
+/// answer: `shmkit bench`'s `shmkit-queue-spin` row.
+fn shq(cpu: usize, size: usize, iters: usize, n: usize) -> Result<Histogram<u64>> {
+    use shmkit::queue::{spsc, Options, Wait};
+    let base = format!("i2q-{}-{n}", std::process::id());
+    let opts = Options::default().wait(Wait::Spin);
+    let cap = (4 * (size + 16)).max(4096);
+    let mut tx = spsc::Producer::create_with(&format!("{base}-down"), cap, &opts)?;
+    let mut rx = spsc::Consumer::create_with(&format!("{base}-up"), cap, &opts)?;
+    let child = spawn_peer(cpu, "shmkit", size, &base)?;
+    let msg = vec![0u8; size];
+    let mut back = vec![0u8; size];
+    let hist = timed(iters, || {
+        tx.send(&msg)?;
+        let m = rx.read_timeout(Duration::from_secs(20))?;
+        m.read_at(0, &mut back[..m.len().min(size)])?;
+        m.release();
+        Ok(())
+    })?;
+    // Closing our ends tells the peer to stop.
+    drop(tx);
+    reap(child)?;
+    Ok(hist)
+}
+
+fn shq_peer(size: usize, base: &str) -> Result<()> {
+    use shmkit::queue::{spsc, Options, Wait};
+    let opts = Options::default().wait(Wait::Spin);
+    let mut rx = spsc::Consumer::open_with(&format!("{base}-down"), &opts)?;
+    let mut tx = spsc::Producer::open_with(&format!("{base}-up"), &opts)?;
+    let mut buf = vec![0u8; size];
+    loop {
+        match rx.read() {
+            Ok(m) => {
+                let len = m.len().min(size);
+                m.read_at(0, &mut buf[..len])?;
+                m.release();
+                tx.send(&buf[..len])?;
+            }
+            Err(shmkit::Error::Closed { .. } | shmkit::Error::PeerDied { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -314,6 +358,7 @@ fn main() -> Result<()> {
         pin(cpu.parse()?)?;
         return match kind.as_str() {
             "bare" => bare_peer(name),
+            "shmkit" => shq_peer(size.parse()?, name),
             _ => ice_peer(size.parse()?, name),
         };
     }
@@ -325,7 +370,8 @@ fn main() -> Result<()> {
     };
     pin(a)?;
     let started = Instant::now();
-    // Per size: per kept round, (bare p50, p99, p99.9, max), (iceoryx2 ...).
+    // Per size: per kept round, (bare p50, p99, p99.9, max), (iceoryx2 ...),
+    // (shmkit queue ...).
     type Q = [f64; 4];
     let quant = |h: &Histogram<u64>| -> Q {
         [
@@ -335,15 +381,16 @@ fn main() -> Result<()> {
             h.max() as f64,
         ]
     };
-    let mut kept: Vec<Vec<(Q, Q)>> = vec![Vec::new(); s.sizes.len()];
+    let mut kept: Vec<Vec<(Q, Q, Q)>> = vec![Vec::new(); s.sizes.len()];
     let mut dropped = 0;
     let mut n = 0;
     for _ in 0..s.rounds {
         for (k, &size) in s.sizes.iter().enumerate() {
             let before = bare(b, s.iters, n)?;
             let ice_h = ice(b, size, s.iters, n + 1)?;
-            let after = bare(b, s.iters, n + 2)?;
-            n += 3;
+            let shq_h = shq(b, size, s.iters, n + 2)?;
+            let after = bare(b, s.iters, n + 3)?;
+            n += 4;
             let (p, q) = (before.value_at_quantile(0.5), after.value_at_quantile(0.5));
             if p.max(q) as f64 / p.min(q).max(1) as f64 > 1.0 + s.tolerance {
                 dropped += 1;
@@ -351,11 +398,11 @@ fn main() -> Result<()> {
             }
             let mut both = before;
             both.add(&after)?;
-            kept[k].push((quant(&both), quant(&ice_h)));
+            kept[k].push((quant(&both), quant(&ice_h), quant(&shq_h)));
         }
     }
     println!(
-        "iceoryx2 {ICEORYX2_VERSION} publish-subscribe ping-pong beside the bare cache-line ping-pong, one run"
+        "iceoryx2 {ICEORYX2_VERSION} publish-subscribe ping-pong beside shmkit's SPSC queue and the bare cache-line ping-pong, one run"
     );
     println!(
         "processes pinned to CPUs {a} and {b}; {} rounds of {} round trips per row; {dropped} of {} rounds dropped (bare probe moved > {:.0}%); took {:.1} s",
@@ -379,17 +426,22 @@ fn main() -> Result<()> {
             continue;
         }
         // Medians over kept rounds of p50, p99, p99.9; the max of maxes.
-        let summary = |pick: fn(&(Q, Q)) -> &Q| -> Q {
+        let summary = |pick: fn(&(Q, Q, Q)) -> &Q| -> Q {
             let q = |i: usize| median(rounds.iter().map(|r| pick(r)[i]).collect());
             let max = rounds.iter().map(|r| pick(r)[3]).fold(0.0, f64::max);
             [q(0), q(1), q(2), max]
         };
-        let rows: [(&str, Q, f64); 2] = [
+        let rows: [(&str, Q, f64); 3] = [
             ("bare-cache-line (flag)", summary(|r| &r.0), 1.0),
             (
                 "iceoryx2 pub-sub",
                 summary(|r| &r.1),
                 median(rounds.iter().map(|r| r.1[0] / r.0[0]).collect()),
+            ),
+            (
+                "shmkit queue (spin)",
+                summary(|r| &r.2),
+                median(rounds.iter().map(|r| r.2[0] / r.0[0]).collect()),
             ),
         ];
         for (i, (name, q, ratio)) in rows.iter().enumerate() {
@@ -413,10 +465,6 @@ fn main() -> Result<()> {
                 },
             );
         }
-        println!(
-            "{:<8} {:<24} (TODO: added when shmkit::queue lands)",
-            "", "shmkit queue"
-        );
     }
     Ok(())
 }
