@@ -43,6 +43,28 @@ fn num(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
+/// The latency rows that busy-spin, in table order (skipped without pinning).
+const SPINNING_ROWS: [&str; 4] = [
+    "bare-cache-line",
+    "shmkit-queue-spin",
+    "shmkit-seqlock",
+    "shmkit-mutex",
+];
+
+/// The other latency rows, in table order.
+const BLOCKING_ROWS: [&str; 10] = [
+    "bare-futex",
+    "shmkit-event",
+    "shmkit-queue-spin-block",
+    "shmkit-queue-block",
+    "shmkit-broadcast-1",
+    "shmkit-broadcast-2",
+    "shmkit-broadcast-4",
+    "pipe",
+    "uds",
+    "tcp",
+];
+
 fn names(group: &Value) -> Vec<&str> {
     group["rows"]
         .as_array()
@@ -112,18 +134,9 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
     let sizes: Vec<f64> = latency.iter().map(|g| num(g, "size")).collect();
     assert_eq!(sizes, [64.0, 4096.0]);
     for g in latency {
-        let mut want = vec![
-            "bare-futex",
-            "shmkit-event",
-            "shmkit-queue-spin-block",
-            "shmkit-queue-block",
-            "pipe",
-            "uds",
-            "tcp",
-        ];
+        let mut want = BLOCKING_ROWS.to_vec();
         if pinned {
-            want.insert(0, "shmkit-queue-spin");
-            want.insert(0, "bare-cache-line");
+            want.splice(0..0, SPINNING_ROWS);
         }
         assert_eq!(names(g), want);
         check_latency(g);
@@ -176,18 +189,7 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
         .iter()
         .any(|s| s["name"] == "bare-cache-line" && s["reason"].as_str().unwrap().contains("CPU")));
     let g = &v["latency"][0];
-    assert_eq!(
-        names(g),
-        [
-            "bare-futex",
-            "shmkit-event",
-            "shmkit-queue-spin-block",
-            "shmkit-queue-block",
-            "pipe",
-            "uds",
-            "tcp"
-        ]
-    );
+    assert_eq!(names(g), BLOCKING_ROWS);
     // No limit row: no ratio to it, and no probe, so no round dropped.
     for row in g["rows"].as_array().unwrap() {
         assert!(row["x_limit"].is_null(), "{row}");

@@ -22,11 +22,11 @@ use clap::{Args, ValueEnum};
 #[cfg_attr(not(target_os = "linux"), path = "other.rs")]
 mod os;
 #[cfg(unix)]
-mod queue_rows;
-#[cfg(unix)]
 mod report;
 #[cfg(unix)]
 mod run;
+#[cfg(unix)]
+mod shmkit_rows;
 #[cfg(unix)]
 mod transports;
 

@@ -112,14 +112,22 @@ pub trait Sink {
 
 /// Every latency row, in table order. Add new candidates here.
 pub fn latency() -> Vec<&'static dyn Transport> {
-    use super::queue_rows::{QUEUE_BLOCK, QUEUE_SPIN, QUEUE_SPIN_BLOCK};
+    use super::shmkit_rows::{
+        BROADCAST_1, BROADCAST_2, BROADCAST_4, MUTEX_HANDOFF, QUEUE_BLOCK, QUEUE_SPIN,
+        QUEUE_SPIN_BLOCK, SEQLOCK_HANDOFF,
+    };
     vec![
         &BareCacheLine,
         &QUEUE_SPIN,
+        &SEQLOCK_HANDOFF,
+        &MUTEX_HANDOFF,
         &BareFutex,
         &ShmkitEvent,
         &QUEUE_SPIN_BLOCK,
         &QUEUE_BLOCK,
+        &BROADCAST_1,
+        &BROADCAST_2,
+        &BROADCAST_4,
         &Pipe,
         &Uds,
         &Tcp,
@@ -128,7 +136,7 @@ pub fn latency() -> Vec<&'static dyn Transport> {
 
 /// Every throughput row, in table order. Add new candidates here.
 pub fn streams() -> Vec<&'static dyn Stream> {
-    vec![&super::queue_rows::ShmkitQueueStream, &Pipe, &Uds]
+    vec![&super::shmkit_rows::ShmkitQueueStream, &Pipe, &Uds]
 }
 
 /// How long either side waits for the other before declaring it gone.

@@ -1,0 +1,543 @@
+//! shmkit's own rows: round trips through two SPSC queues (one each way)
+//! with each wait strategy, streaming through one, broadcast fan-out to 1, 2
+//! and 4 subscribers, and hand-offs through the Mutex and the SeqLock.
+
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use shmkit::queue::spsc::{Consumer, Producer};
+use shmkit::queue::{Options, Wait};
+use shmkit::Error;
+
+use super::run::Peer;
+use super::transports::{Class, Link, Sink, Stream, Transport};
+
+/// How long either side waits for the other before declaring it gone.
+const PEER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A queue that holds a few messages of `size` bytes.
+fn capacity(size: usize) -> usize {
+    (4 * (size + 16)).max(4096)
+}
+
+/// Two queue names (parent to peer, peer to parent) no other run uses.
+fn names() -> (String, String) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = format!("skq{}-{n}", std::process::id());
+    (format!("{base}-down"), format!("{base}-up"))
+}
+
+/// Round trips through shmkit's SPSC queue: the parent sends a message of
+/// the row's size, the peer reads it out and sends it back.
+pub struct ShmkitQueue {
+    name: &'static str,
+    wait: Wait,
+}
+
+/// Busy-spinning both ways: the lowest latency, a CPU each.
+pub static QUEUE_SPIN: ShmkitQueue = ShmkitQueue {
+    name: "shmkit-queue-spin",
+    wait: Wait::Spin,
+};
+/// Spin briefly, then sleep on a shared futex (the default).
+pub static QUEUE_SPIN_BLOCK: ShmkitQueue = ShmkitQueue {
+    name: "shmkit-queue-spin-block",
+    wait: Wait::SpinThenBlock,
+};
+/// Sleep at once.
+pub static QUEUE_BLOCK: ShmkitQueue = ShmkitQueue {
+    name: "shmkit-queue-block",
+    wait: Wait::Block,
+};
+
+struct QueueLink {
+    tx: Producer,
+    rx: Consumer,
+    msg: Vec<u8>,
+    back: Vec<u8>,
+    child: Child,
+    name: &'static str,
+}
+
+impl Link for QueueLink {
+    fn round_trip(&mut self) -> Result<()> {
+        self.tx.send(&self.msg)?;
+        let m = match self.rx.read_timeout(PEER_TIMEOUT) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = self.child.try_wait();
+                bail!("the {} peer did not answer: {e}", self.name);
+            }
+        };
+        ensure!(
+            m.len() == self.back.len(),
+            "the {} peer answered {} bytes, not {}",
+            self.name,
+            m.len(),
+            self.back.len()
+        );
+        m.read_at(0, &mut self.back)?;
+        m.release();
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let QueueLink {
+            tx,
+            rx,
+            mut child,
+            name,
+            ..
+        } = *self;
+        // Closing our ends tells the peer to stop.
+        drop(tx);
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for the {name} peer"))?;
+        drop(rx);
+        ensure!(status.success(), "the {name} peer failed ({status})");
+        Ok(())
+    }
+}
+
+impl Transport for ShmkitQueue {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn busy_spins(&self) -> bool {
+        self.wait == Wait::Spin
+    }
+    fn sized(&self) -> bool {
+        true
+    }
+    fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
+        let opts = Options::default().wait(self.wait);
+        let (down, up) = names();
+        let tx = Producer::create_with(&down, capacity(size), &opts)?;
+        let rx = Consumer::create_with(&up, capacity(size), &opts)?;
+        let args = [down.clone(), up.clone(), size.to_string()];
+        let child = peer.spawn(self.name, &args, Stdio::null(), Stdio::null())?;
+        Ok(Box::new(QueueLink {
+            tx,
+            rx,
+            msg: vec![0x5a; size],
+            back: vec![0; size],
+            child,
+            name: self.name,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [down, up, size] = args else {
+            bail!("expected two queue names and a size");
+        };
+        let size: usize = size.parse().context("bad size")?;
+        let opts = Options::default().wait(self.wait);
+        let mut rx = Consumer::open_with(down, &opts)?;
+        let mut tx = Producer::open_with(up, &opts)?;
+        let mut buf = vec![0u8; size];
+        loop {
+            match rx.read_timeout(PEER_TIMEOUT) {
+                Ok(m) => {
+                    let len = m.len().min(buf.len());
+                    m.read_at(0, &mut buf[..len])?;
+                    m.release();
+                    tx.send(&buf[..len])?;
+                }
+                Err(Error::Closed { .. } | Error::PeerDied { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Streaming through shmkit's SPSC queue by copy (`send(&[u8])`), the
+/// default wait strategy; the peer acknowledges each batch on a second queue.
+pub struct ShmkitQueueStream;
+
+struct QueueSink {
+    tx: Producer,
+    acks: Consumer,
+    child: Child,
+}
+
+impl Sink for QueueSink {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        Ok(self.tx.send(msg)?)
+    }
+    fn wait_ack(&mut self) -> Result<()> {
+        let m = self.acks.read_timeout(PEER_TIMEOUT)?;
+        m.release();
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> Result<()> {
+        let QueueSink {
+            tx,
+            acks,
+            mut child,
+        } = *self;
+        drop(tx);
+        let status = child.wait().context("waiting for the shmkit-queue peer")?;
+        drop(acks);
+        ensure!(status.success(), "the shmkit-queue peer failed ({status})");
+        Ok(())
+    }
+}
+
+impl Stream for ShmkitQueueStream {
+    fn name(&self) -> &'static str {
+        "shmkit-queue"
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn connect(&self, peer: &Peer, size: usize, batches: &[usize]) -> Result<Box<dyn Sink>> {
+        let opts = Options::default();
+        let (down, up) = names();
+        // Room for many messages in flight, as a socket buffer has.
+        let cap = (size + 16).saturating_mul(16).clamp(1 << 16, 1 << 26);
+        let tx = Producer::create_with(&down, cap, &opts)?;
+        let acks = Consumer::create_with(&up, 4096, &opts)?;
+        let args: Vec<String> = ["sink".to_owned(), down, up, size.to_string()]
+            .into_iter()
+            .chain(batches.iter().map(|n| n.to_string()))
+            .collect();
+        let child = peer.spawn(self.name(), &args, Stdio::null(), Stdio::null())?;
+        Ok(Box::new(QueueSink { tx, acks, child }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [down, up, size, batches @ ..] = args else {
+            bail!("expected two queue names, a size and batch counts");
+        };
+        let size: usize = size.parse().context("bad size")?;
+        let mut rx = Consumer::open(down)?;
+        let mut acks = Producer::open(up)?;
+        let mut buf = vec![0u8; size];
+        for batch in batches {
+            let n: usize = batch.parse().context("bad batch count")?;
+            for _ in 0..n {
+                let m = rx.read_timeout(PEER_TIMEOUT)?;
+                let len = m.len().min(buf.len());
+                m.read_at(0, &mut buf[..len])?;
+                m.release();
+            }
+            acks.send(&[1])?;
+        }
+        Ok(())
+    }
+}
+
+// ---- broadcast fan-out ----------------------------------------------------
+
+/// What the subscribers of a fan-out row share with the publisher: how many
+/// have attached and acknowledged, and an event the last one notifies.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct FanOut {
+    acks: AtomicU64,
+    all: shmkit::sync::Event,
+}
+
+/// Fan-out: one publisher, N subscribers in N processes. A round trip is one
+/// message published until every subscriber has read it out and
+/// acknowledged (the last one notifies an `Event` the publisher waits on).
+pub struct ShmkitBroadcast {
+    name: &'static str,
+    subscribers: u64,
+}
+
+/// Fan-out to one subscriber.
+pub static BROADCAST_1: ShmkitBroadcast = ShmkitBroadcast {
+    name: "shmkit-broadcast-1",
+    subscribers: 1,
+};
+/// Fan-out to two subscribers.
+pub static BROADCAST_2: ShmkitBroadcast = ShmkitBroadcast {
+    name: "shmkit-broadcast-2",
+    subscribers: 2,
+};
+/// Fan-out to four subscribers.
+pub static BROADCAST_4: ShmkitBroadcast = ShmkitBroadcast {
+    name: "shmkit-broadcast-4",
+    subscribers: 4,
+};
+
+struct BroadcastLink {
+    publisher: shmkit::broadcast::Publisher,
+    fan: shmkit::Shared<FanOut>,
+    msg: Vec<u8>,
+    sent: u64,
+    n: u64,
+    children: Vec<Child>,
+    name: &'static str,
+}
+
+impl Link for BroadcastLink {
+    fn round_trip(&mut self) -> Result<()> {
+        self.publisher.send(&self.msg)?;
+        self.sent += 1;
+        let f = self.fan.get();
+        // SYNC(acks): every subscriber's acknowledgement of this message.
+        while f.acks.load(Ordering::Acquire) < self.n * (self.sent + 1) {
+            if !f.all.wait_timeout(Duration::from_millis(100)) {
+                for c in &mut self.children {
+                    if let Some(status) = c.try_wait()? {
+                        bail!("a {} subscriber exited early ({status})", self.name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let BroadcastLink {
+            publisher,
+            children,
+            name,
+            ..
+        } = *self;
+        // Dropping the publisher closes the ring: the subscribers stop.
+        drop(publisher);
+        for mut c in children {
+            let status = c
+                .wait()
+                .with_context(|| format!("waiting for a {name} subscriber"))?;
+            ensure!(status.success(), "a {name} subscriber failed ({status})");
+        }
+        Ok(())
+    }
+}
+
+impl Transport for ShmkitBroadcast {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn busy_spins(&self) -> bool {
+        false
+    }
+    fn sized(&self) -> bool {
+        true
+    }
+    fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
+        let (ring, acks) = names();
+        let publisher = shmkit::broadcast::Publisher::create(&ring, 64, size.max(1))?;
+        let fan = shmkit::Shared::<FanOut>::create(&acks)?;
+        let args = [ring, acks, self.subscribers.to_string()];
+        let children = (0..self.subscribers)
+            .map(|_| peer.spawn(self.name, &args, Stdio::null(), Stdio::null()))
+            .collect::<Result<Vec<_>>>()?;
+        // Wait until every subscriber has attached (each counts itself once),
+        // since a subscriber starts at the newest message.
+        let f = fan.get();
+        let start = std::time::Instant::now();
+        while f.acks.load(Ordering::Acquire) < self.subscribers {
+            ensure!(
+                start.elapsed() < PEER_TIMEOUT,
+                "the {} subscribers never attached",
+                self.name
+            );
+            f.all.wait_timeout(Duration::from_millis(10));
+        }
+        Ok(Box::new(BroadcastLink {
+            publisher,
+            fan,
+            msg: vec![0x5a; size],
+            sent: 0,
+            n: self.subscribers,
+            children,
+            name: self.name,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [ring, acks, n] = args else {
+            bail!("expected a ring name, an ack segment name and a count");
+        };
+        let n: u64 = n.parse().context("bad subscriber count")?;
+        let mut sub = shmkit::broadcast::Subscriber::open(ring)?;
+        let fan = shmkit::Shared::<FanOut>::open(acks)?;
+        let f = fan.get();
+        let ack = || {
+            // SYNC(acks)
+            let now = f.acks.fetch_add(1, Ordering::AcqRel) + 1;
+            if now % n == 0 {
+                f.all.notify_one();
+            }
+        };
+        ack();
+        let mut buf = Vec::new();
+        loop {
+            match sub.recv_into(&mut buf) {
+                Ok(()) => ack(),
+                Err(Error::Closed { .. } | Error::PeerDied { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+// ---- primitives: mutex and seqlock hand-offs --------------------------------
+
+/// A turn counter behind a `shmkit::sync::Mutex`, and a value behind a
+/// `SeqLock` each way.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Turns {
+    turn: shmkit::sync::Mutex<u64>,
+    ping: shmkit::sync::SeqLock<u64>,
+    pong: shmkit::sync::SeqLock<u64>,
+    stop: AtomicU64,
+}
+
+/// Hand-offs through shmkit's primitives, both sides busy-polling: through a
+/// `Mutex` (each side locks, checks whose turn it is, and passes it on) or
+/// through two `SeqLock`s (each side writes its count and polls the other's).
+pub struct ShmkitPrimitive {
+    name: &'static str,
+    seqlock: bool,
+}
+
+/// Turn-taking through `shmkit::sync::Mutex`.
+pub static MUTEX_HANDOFF: ShmkitPrimitive = ShmkitPrimitive {
+    name: "shmkit-mutex",
+    seqlock: false,
+};
+/// Ping-pong through two `shmkit::sync::SeqLock`s.
+pub static SEQLOCK_HANDOFF: ShmkitPrimitive = ShmkitPrimitive {
+    name: "shmkit-seqlock",
+    seqlock: true,
+};
+
+struct PrimitiveLink {
+    turns: shmkit::Shared<Turns>,
+    n: u64,
+    child: Child,
+    name: &'static str,
+    seqlock: bool,
+}
+
+/// Polls `done` until it holds, checking now and then that the peer lives.
+fn poll_until(child: &mut Child, name: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+    let mut spins = 0u32;
+    let start = std::time::Instant::now();
+    while !done() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % (1 << 16) == 0 {
+            if let Some(status) = child.try_wait()? {
+                bail!("the {name} peer exited early ({status})");
+            }
+            ensure!(
+                start.elapsed() < PEER_TIMEOUT,
+                "the {name} peer stopped answering"
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Link for PrimitiveLink {
+    fn round_trip(&mut self) -> Result<()> {
+        let t = self.turns.get();
+        self.n += 1;
+        let n = self.n;
+        if self.seqlock {
+            // Taking the writer role is part of the cost here (a writer
+            // borrows the segment, which this link owns).
+            t.ping.writer()?.write(&n);
+            return poll_until(&mut self.child, self.name, || t.pong.read() == n);
+        }
+        // Odd turns are the peer's, even ones ours.
+        *lock(&t.turn) = 2 * n - 1;
+        poll_until(&mut self.child, self.name, || *lock(&t.turn) == 2 * n)
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.turns.get().stop.store(1, Ordering::Release);
+        let mut child = self.child;
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for the {} peer", self.name))?;
+        ensure!(status.success(), "the {} peer failed ({status})", self.name);
+        Ok(())
+    }
+}
+
+/// Locks, taking over from a dead owner (there is none in a benchmark).
+fn lock(m: &shmkit::sync::Mutex<u64>) -> shmkit::sync::MutexGuard<'_, u64> {
+    m.lock().unwrap_or_else(|died| died.into_inner())
+}
+
+impl Transport for ShmkitPrimitive {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn busy_spins(&self) -> bool {
+        true
+    }
+    fn sized(&self) -> bool {
+        false
+    }
+    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
+        let (seg, _) = names();
+        let turns = shmkit::Shared::<Turns>::create(&seg)?;
+        let child = peer.spawn(self.name, &[seg], Stdio::null(), Stdio::null())?;
+        Ok(Box::new(PrimitiveLink {
+            turns,
+            n: 0,
+            child,
+            name: self.name,
+            seqlock: self.seqlock,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [seg] = args else {
+            bail!("expected a segment name");
+        };
+        let turns = shmkit::Shared::<Turns>::open(seg)?;
+        let t = turns.get();
+        let stop = || t.stop.load(Ordering::Acquire) != 0;
+        let mut n = 0u64;
+        if self.seqlock {
+            let mut w = t.pong.writer()?;
+            loop {
+                n += 1;
+                while t.ping.read() != n {
+                    if stop() {
+                        return Ok(());
+                    }
+                    std::hint::spin_loop();
+                }
+                w.write(&n);
+            }
+        }
+        loop {
+            n += 1;
+            loop {
+                let mut g = lock(&t.turn);
+                if *g == 2 * n - 1 {
+                    *g = 2 * n;
+                    break;
+                }
+                drop(g);
+                if stop() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
