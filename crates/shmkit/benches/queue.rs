@@ -7,12 +7,17 @@
 //! - 64 KiB messages by copy, in GB/s, against single-thread `memcpy`.
 //!
 //! The two ends are two threads mapping the segments separately, which moves
-//! the same cache lines as two processes would. A plain harness (no
-//! criterion) keeps the dependency tree small; each figure is the median of
-//! a few runs.
+//! the same cache lines as two processes would (`shmkit bench` measures the
+//! same rows across real processes, pinned). Criterion measures each row;
+//! then the ratios are measured again in alternating runs within seconds of
+//! each other, since this project's VMs change speed every few seconds.
+
+#![allow(missing_docs)] // criterion_group! makes an undocumented function
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion, Throughput};
 
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{Options, Wait};
@@ -119,23 +124,64 @@ fn stream(len: usize, count: u64) -> f64 {
 /// Single-thread memcpy bandwidth for 64 KiB blocks, bytes per second,
 /// over 32 MiB buffers (beyond the caches, as a stream of messages is).
 fn memcpy_bandwidth() -> f64 {
+    let blocks = (32 << 20) / (64 << 10);
+    65536.0 * 1e9 / memcpy_ns_per_block(4 * blocks as u64)
+}
+
+/// Nanoseconds per 64 KiB block copied, `rounds` blocks, cycling through
+/// 32 MiB buffers.
+fn memcpy_ns_per_block(rounds: u64) -> f64 {
     const BLOCK: usize = 64 << 10;
     let src = vec![1u8; 32 << 20];
     let mut dst = vec![0u8; 32 << 20];
     let blocks = src.len() / BLOCK;
-    let rounds = 4 * blocks;
+    let rounds = rounds as usize;
     let t = Instant::now();
     for i in 0..rounds {
         let at = (i % blocks) * BLOCK;
         dst[at..at + BLOCK].copy_from_slice(&src[at..at + BLOCK]);
         std::hint::black_box(&mut dst);
     }
-    (rounds * BLOCK) as f64 / t.elapsed().as_secs_f64()
+    t.elapsed().as_nanos() as f64 / rounds.max(1) as f64
 }
 
-fn main() {
-    // `cargo test --benches` runs this too: keep that quick.
-    let quick = std::env::args().any(|a| a == "--test") || cfg!(debug_assertions);
+/// `per_op` (ns per operation, measured over `iters` operations) as the total
+/// criterion asks for.
+fn total(per_op_ns: f64, iters: u64) -> Duration {
+    Duration::from_nanos((per_op_ns * iters as f64) as u64)
+}
+
+fn round_trips(c: &mut Criterion) {
+    let mut g = c.benchmark_group("round trip, two threads, busy-spin");
+    g.bench_function("bare cache-line ping-pong", |b| {
+        b.iter_custom(|iters| total(bare_ping_pong(iters), iters))
+    });
+    g.bench_function("SPSC 64 B", |b| {
+        b.iter_custom(|iters| total(queue_round_trip(iters, 64), iters))
+    });
+    g.finish();
+}
+
+fn streaming(c: &mut Criterion) {
+    let mut g = c.benchmark_group("streaming by copy, two threads");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("SPSC 64 B messages", |b| {
+        b.iter_custom(|iters| total(1e9 / stream(64, iters.max(1000)), iters))
+    });
+    g.throughput(Throughput::Bytes(64 << 10));
+    g.bench_function("SPSC 64 KiB messages", |b| {
+        b.iter_custom(|iters| total(1e9 / stream(64 << 10, iters.max(100)), iters))
+    });
+    g.bench_function("memcpy 64 KiB blocks", |b| {
+        b.iter_custom(|iters| total(memcpy_ns_per_block(iters), iters))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, round_trips, streaming);
+
+/// The same figures as ratios, from runs alternating within seconds.
+fn ratios(quick: bool) {
     let (rounds, count, runs) = if quick {
         (2_000, 20_000, 1)
     } else {
@@ -167,4 +213,14 @@ fn main() {
         100.0 * big / mc,
         mc / 1e9
     );
+}
+
+fn main() {
+    // `cargo test --benches` runs this too: keep that quick.
+    let quick = std::env::args().any(|a| a == "--test") || cfg!(debug_assertions);
+    if !quick {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    ratios(quick);
 }
