@@ -2,11 +2,9 @@
 //! killed at each step of a message, consumers killed and restarted, a
 //! scribbler writing garbage over the indices, MPMC with four producers.
 //!
-//! The liveness and crash tests need `flock` and `kill -9`: they run on Unix
-//! only (on Windows peer death is not detected yet).
+//! They run on Windows (under Wine) too: liveness there is a named event
+//! per role, and `kill` is `TerminateProcess`.
 #![allow(missing_docs)]
-// Helpers of the Unix-only tests.
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 mod common;
 
@@ -134,7 +132,6 @@ fn producer_child(args: &[String]) {
     common::hear();
 }
 
-#[cfg(unix)]
 #[test]
 fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
     if let Some((_, args)) = role() {
@@ -204,7 +201,6 @@ fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
 }
 
 /// A live producer holds the role: a second one is refused.
-#[cfg(unix)]
 #[test]
 fn spsc_second_live_producer_is_refused() {
     let name = unique("q-two");
@@ -246,7 +242,6 @@ fn consumer_child(args: &[String]) {
 /// What the docs promise: a released message is gone; a message a consumer
 /// was reading in place when it died (not yet released) is delivered again
 /// to the next consumer.
-#[cfg(unix)]
 #[test]
 fn spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages() {
     if let Some((_, args)) = role() {
@@ -343,7 +338,6 @@ fn scribble(name: &str, seed: u64, rounds: u32) {
 /// record headers while messages flow: each side either receives data or
 /// reports `Corrupted`, `Timeout`, `PeerDied`; none panics, reads out of
 /// bounds or hangs (each child must exit 0, the parent must not panic).
-#[cfg(unix)]
 #[test]
 fn spsc_scribbler_makes_the_other_side_report_corruption_never_panic() {
     const TEST: &str = "spsc_scribbler_makes_the_other_side_report_corruption_never_panic";
@@ -588,7 +582,6 @@ fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
 /// delivered, never torn) and the queue goes on. A consumer killed while
 /// copying a message out: that one message is lost, the slot is freed, and
 /// the queue goes on.
-#[cfg(unix)]
 #[test]
 fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
     const TEST: &str = "mpmc_killed_producer_and_consumer_do_not_wedge_the_queue";
@@ -662,7 +655,6 @@ fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
 /// The scribbler against MPMC: random words over `enqueue`, `dequeue`, the
 /// capacity and the slots' sequence and length words, while one producer
 /// process sends and this process receives. Nobody panics or hangs.
-#[cfg(unix)]
 #[test]
 fn mpmc_scribbler_never_panics_or_hangs() {
     const TEST: &str = "mpmc_scribbler_never_panics_or_hangs";

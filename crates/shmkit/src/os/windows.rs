@@ -57,8 +57,9 @@ use windows_sys::Win32::System::Memory::{
     PAGE_READWRITE, SECTION_ALL_ACCESS, SECTION_MAP_READ, SECTION_MAP_WRITE, SECTION_QUERY,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateMutexW, GetCurrentProcess, OpenMutexW, OpenProcessToken, ReleaseMutex,
-    WaitForSingleObject, MUTEX_ALL_ACCESS, MUTEX_MODIFY_STATE,
+    CreateEventW, CreateMutexW, GetCurrentProcess, OpenEventW, OpenMutexW, OpenProcessToken,
+    ReleaseMutex, WaitForSingleObject, MUTEX_ALL_ACCESS, MUTEX_MODIFY_STATE,
+    SYNCHRONIZATION_SYNCHRONIZE,
 };
 
 use crate::name::Name;
@@ -736,47 +737,128 @@ pub(crate) fn exists(name: &Name) -> Result<bool> {
         .ok_or_else(|| error(name, "OpenFileMappingW", last_error(), 0))
 }
 
-/// A queue role's liveness lock. Not implemented on Windows yet: every probe
-/// answers `Unknown`, so queue waits there end by their timeouts only (a
-/// named mutex per role, as for the creator lock, is the planned design).
-pub(crate) struct RoleLock;
+/// A queue role's liveness lock: a named event, `Local\shmkit-role:NAME:ROLE`,
+/// that the role's holders keep a handle to. A kernel object lives exactly as
+/// long as some handle to it is open, and the OS closes a dead process's
+/// handles, so "the object exists" means "a holder lives". No thread owns it
+/// (unlike a mutex), so an endpoint may move between threads.
+///
+/// - single-holder roles: `CreateEventW` reporting `ERROR_ALREADY_EXISTS`
+///   means another holder lives (a prober's brief handle can look like one;
+///   the caller retries for a while);
+/// - probes: `OpenEventW` fails with `ERROR_FILE_NOT_FOUND` once no holder
+///   is left.
+pub(crate) struct RoleLock {
+    object: Vec<u16>,
+    held: std::sync::OnceLock<OwnedHandle>,
+}
 
-impl RoleLock {
-    /// Nothing to open on Windows yet.
-    pub(crate) fn open(_name: &str, _role: &str) -> RoleLock {
-        RoleLock
-    }
+/// A handle closed on drop.
+struct OwnedHandle(HANDLE);
 
-    /// Nothing to open on Windows yet.
-    pub(crate) fn probe_only(_name: &str, _role: &str) -> RoleLock {
-        RoleLock
-    }
+// SAFETY: a kernel handle is a process-wide value, usable from any thread.
+unsafe impl Send for OwnedHandle {}
+// SAFETY: `OwnedHandle` offers no operation through `&self`.
+unsafe impl Sync for OwnedHandle {}
 
-    /// Always `false`: no liveness locks on Windows yet.
-    pub(crate) fn works(&self) -> bool {
-        false
-    }
-
-    /// Always `true`: roles are not enforced on Windows yet.
-    pub(crate) fn hold_exclusive(&self) -> bool {
-        true
-    }
-
-    /// Nothing to hold on Windows yet.
-    pub(crate) fn hold_shared(&self) {}
-
-    /// `Unknown` on Windows.
-    pub(crate) fn probe_exclusive(&self) -> CreatorState {
-        CreatorState::Unknown
-    }
-
-    /// `Unknown` on Windows.
-    pub(crate) fn probe_shared(&self) -> CreatorState {
-        CreatorState::Unknown
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was returned by `CreateEventW` and is closed once.
+        unsafe { CloseHandle(self.0) };
     }
 }
 
-/// Nothing to remove on Windows.
+fn role_object(name: &str, role: &str) -> Vec<u16> {
+    // ':' cannot appear in a portable name, so this never names a segment.
+    wide(&format!("Local\\shmkit-role:{name}:{role}"))
+}
+
+impl RoleLock {
+    /// For an endpoint that will hold the role: nothing is created until
+    /// [`hold_exclusive`](Self::hold_exclusive) or
+    /// [`hold_shared`](Self::hold_shared).
+    pub(crate) fn open(name: &str, role: &str) -> RoleLock {
+        RoleLock {
+            object: role_object(name, role),
+            held: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A probe of a role; never creates anything.
+    pub(crate) fn probe_only(name: &str, role: &str) -> RoleLock {
+        RoleLock::open(name, role)
+    }
+
+    /// Named events always work here.
+    pub(crate) fn works(&self) -> bool {
+        true
+    }
+
+    /// `CreateEventW`: the handle, and whether the event existed already.
+    fn create(&self) -> Option<(OwnedHandle, bool)> {
+        // SAFETY: `object` is a NUL-terminated UTF-16 string that outlives the
+        // call; a null security-attributes pointer asks for the default DACL
+        // (the creating user's), which is what a liveness marker needs.
+        let h = unsafe { CreateEventW(std::ptr::null(), 1, 0, self.object.as_ptr()) };
+        if h.is_null() {
+            return None;
+        }
+        // SAFETY: `GetLastError` has no preconditions.
+        let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
+        Some((OwnedHandle(h), existed))
+    }
+
+    /// Takes the role if nobody else holds it: `false` if another holder
+    /// lives. `true` also when the event cannot be made (no liveness then).
+    pub(crate) fn hold_exclusive(&self) -> bool {
+        if self.held.get().is_some() {
+            return true;
+        }
+        match self.create() {
+            Some((_, true)) => false,
+            Some((h, false)) => {
+                let _ = self.held.set(h);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Joins the role's holders.
+    pub(crate) fn hold_shared(&self) {
+        if self.held.get().is_none() {
+            if let Some((h, _)) = self.create() {
+                let _ = self.held.set(h);
+            }
+        }
+    }
+
+    fn probe(&self) -> CreatorState {
+        // SAFETY: `object` is NUL-terminated and outlives the call.
+        let h = unsafe { OpenEventW(SYNCHRONIZATION_SYNCHRONIZE, 0, self.object.as_ptr()) };
+        if h.is_null() {
+            // SAFETY: `GetLastError` has no preconditions.
+            return match unsafe { GetLastError() } {
+                ERROR_FILE_NOT_FOUND => CreatorState::Gone,
+                _ => CreatorState::Unknown,
+            };
+        }
+        drop(OwnedHandle(h));
+        CreatorState::Alive
+    }
+
+    /// Whether the holder of a single-holder role lives.
+    pub(crate) fn probe_exclusive(&self) -> CreatorState {
+        self.probe()
+    }
+
+    /// Whether any holder of a shared role lives.
+    pub(crate) fn probe_shared(&self) -> CreatorState {
+        self.probe()
+    }
+}
+
+/// Nothing to remove on Windows: a role's event goes with its last holder.
 pub(crate) fn remove_role_lock(_name: &str, _role: &str) {}
 
 #[cfg(test)]

@@ -33,7 +33,8 @@
 //! the OS drops when the process dies), so a waiting endpoint learns that its
 //! peer died ([`Error::PeerDied`](crate::Error)) or closed
 //! ([`Error::Closed`](crate::Error)) instead of waiting forever. On Windows
-//! liveness is not detected yet: waits end by their timeouts only.
+//! the liveness lock is a named event per role, which exists while some
+//! holder's handle is open (the OS closes a dead process's handles).
 
 use std::time::Duration;
 

@@ -619,14 +619,17 @@ impl Liveness {
         }
         // Our LOCK_SH goes with our descriptor; a fresh one then probes
         // whether any other holder of the role is left. Without locks
-        // (Windows, heap memory) the attach count decides, which a crashed
+        // (heap memory) the attach count decides, which a crashed
         // endpoint leaves too high: its peers then wait out their timeouts.
         release(own);
-        let others = if locks_work {
-            RoleLock::probe_only(region.name(), self.own_name).probe_shared() == CreatorState::Alive
-        } else {
-            !last
-        };
+        // The last by count is the last: nobody else can be left. Otherwise
+        // the lock says whether the others live (a crashed one leaves the
+        // count too high). Deciding by the count first also settles two
+        // endpoints leaving at once, whose probes could each see the other.
+        let others = !last
+            && (!locks_work
+                || RoleLock::probe_only(region.name(), self.own_name).probe_shared()
+                    == CreatorState::Alive);
         if !others {
             region
                 .role_state(self.own_role)
