@@ -8,29 +8,12 @@
 
 mod common;
 
-/// Removes a queue and its lock files when dropped.
-struct QueueCleanup(String);
-
-impl Drop for QueueCleanup {
-    fn drop(&mut self) {
-        let _ = shmkit::queue::remove(&self.0);
-    }
-}
-
 use std::time::{Duration, Instant};
 
-use common::{role, say, unique, Child};
+use common::{mix, role, say, unique, Child, QueueCleanup};
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{mpmc, Peer, Receiver, Sender};
 use shmkit::Error;
-
-/// SplitMix64: the deterministic generator of message lengths and contents.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// Message `i` of stream `stream`: 1 byte to 64 KiB, log-uniform, so that
 /// both tiny and ring-sized messages cross the wrap point often. The first

@@ -213,3 +213,21 @@ pub fn spawn_in_private_dev_shm(
     child_args(&mut cmd, test, role, args);
     Some(Child::start(cmd))
 }
+
+/// Removes a queue (SPSC, MPMC or broadcast) and its lock files when dropped.
+pub struct QueueCleanup(pub String);
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        let _ = shmkit::queue::remove(&self.0);
+    }
+}
+
+/// SplitMix64: the deterministic generator of test message lengths and
+/// contents.
+pub fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
