@@ -506,6 +506,38 @@ fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polle
     Ok(Some(Polled::Lagged(to - c)))
 }
 
+/// Fuzzing hooks (`shmkit::__fuzz`), as in `queue::spsc`.
+#[cfg(all(feature = "fuzzing", not(loom)))]
+pub(crate) mod fuzz {
+    use super::*;
+
+    /// A subscriber attached as [`Subscriber::open`] would, to an image, and
+    /// a second handle on its memory for scribbling.
+    pub(crate) fn subscriber(image: &[u8], len: usize) -> Result<(Subscriber, Region)> {
+        let (region, g) = Region::heap_image(image, len, Kind::Broadcast)?;
+        Ring::check(&region, &g)?;
+        let other = region.share_heap();
+        let opts = QueueOptions::default().wait(Wait::Spin);
+        Ok((
+            Subscriber::attach(Ring::new(region, g, &opts), &opts)?,
+            other,
+        ))
+    }
+
+    /// The image of a ring after `msgs` were published.
+    pub(crate) fn seed(slots: usize, max: usize, msgs: &[&[u8]]) -> Vec<u8> {
+        let g = Ring::geometry(slots, max);
+        let opts = QueueOptions::default();
+        let r = Region::heap(g, "seed", &|_| {});
+        let image = r.share_heap();
+        let mut p = Publisher::attach(Ring::new(r, g, &opts)).unwrap();
+        for m in msgs {
+            p.send(m).unwrap();
+        }
+        image.image()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
