@@ -439,22 +439,6 @@ impl Ty {
             ));
         }
         ty.validate()?;
-        // Decoding a value makes one part per primitive, array and struct
-        // in it. Arrays of zero-sized elements, or fields laid over each
-        // other, can make billions of parts out of a few bytes; a type from
-        // a program has at most one part per byte per nesting level.
-        let parts = ty.parts();
-        let limit = ty
-            .size()
-            .saturating_mul(u64::from(MAX_DEPTH) + 1)
-            .saturating_add(MAX_NODES as u64);
-        if parts > limit {
-            return Err(format!(
-                "a value of {} bytes would decode to {parts} parts: \
-                 no type has that many (arrays of empty types, overlapping fields)",
-                ty.size()
-            ));
-        }
         Ok(ty)
     }
 
@@ -474,6 +458,31 @@ impl Ty {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        self.validate_shape()?;
+        // Decoding a value makes one part per primitive, array and struct
+        // in it. Arrays of zero-sized elements, or fields laid over each
+        // other, can make billions of parts out of a few bytes; a type from
+        // a program has at most one part per byte per nesting level. Checked
+        // at every node, since the CLI decodes fields on their own.
+        let parts = self.parts();
+        let limit = self
+            .size()
+            .saturating_mul(u64::from(MAX_DEPTH) + 1)
+            .saturating_add(MAX_NODES as u64);
+        if parts > limit {
+            return Err(format!(
+                "{} of {} bytes would decode to {parts} parts: \
+                 no type has that many (arrays of empty types, overlapping fields)",
+                self.summary(),
+                self.size()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `self` and its parts, each wholly (`validate`), before `size`
+    /// is computed: it could overflow otherwise.
+    fn validate_shape(&self) -> std::result::Result<(), String> {
         match self {
             Ty::Prim(_) => Ok(()),
             Ty::Array(elem, len) => {
@@ -1507,6 +1516,24 @@ mod tests {
         });
         let zero_sized = Ty::Array(Box::new(empty.clone()), u32::MAX);
         let err = Ty::decode(&zero_sized.to_bytes()).unwrap_err();
+        assert!(err.contains("would decode to"), "{err}");
+
+        // The same, as a field of a large struct (the CLI decodes fields on
+        // their own).
+        let inside = Ty::Struct(StructTy {
+            name: "S".into(),
+            size: 1 << 30,
+            align: 1,
+            fields: vec![Field {
+                name: "grid".into(),
+                offset: 0,
+                ty: Ty::Array(
+                    Box::new(Ty::Array(Box::new(Ty::Prim(Prim::U16)), 0)),
+                    1 << 29,
+                ),
+            }],
+        });
+        let err = Ty::decode(&inside.to_bytes()).unwrap_err();
         assert!(err.contains("would decode to"), "{err}");
 
         // 1000 fields laid over the same 8 bytes, in an array of 100_000.
