@@ -492,7 +492,9 @@ fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polle
     // it after the message, and nothing orders our load after that store),
     // so the slot's own word counts too. Jump to the oldest message that
     // may still be whole.
-    let m = (seen - 1) / 2;
+    // `seen` may be 0 if a hostile publisher wrote it: then `m` is 0, and
+    // that is corruption below.
+    let m = seen.saturating_sub(1) / 2;
     // SYNC(next): Acquire, pairs with the publisher's Release.
     let next = r.u64(NEXT).load(Ordering::Acquire).max(m);
     if m <= c || (m - c) % ring.slots != 0 || next > u64::MAX / 4 {
@@ -504,6 +506,38 @@ fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polle
     let to = oldest.max(c + 1).min(next);
     *cursor = to;
     Ok(Some(Polled::Lagged(to - c)))
+}
+
+/// Fuzzing hooks (`shmkit::__fuzz`), as in `queue::spsc`.
+#[cfg(all(feature = "fuzzing", not(loom)))]
+pub(crate) mod fuzz {
+    use super::*;
+
+    /// A subscriber attached as [`Subscriber::open`] would, to an image, and
+    /// a second handle on its memory for scribbling.
+    pub(crate) fn subscriber(image: &[u8], len: usize) -> Result<(Subscriber, Region)> {
+        let (region, g) = Region::heap_image(image, len, Kind::Broadcast)?;
+        Ring::check(&region, &g)?;
+        let other = region.share_heap();
+        let opts = QueueOptions::default().wait(Wait::Spin);
+        Ok((
+            Subscriber::attach(Ring::new(region, g, &opts), &opts)?,
+            other,
+        ))
+    }
+
+    /// The image of a ring after `msgs` were published.
+    pub(crate) fn seed(slots: usize, max: usize, msgs: &[&[u8]]) -> Vec<u8> {
+        let g = Ring::geometry(slots, max);
+        let opts = QueueOptions::default();
+        let r = Region::heap(g, "seed", &|_| {});
+        let image = r.share_heap();
+        let mut p = Publisher::attach(Ring::new(r, g, &opts)).unwrap();
+        for m in msgs {
+            p.send(m).unwrap();
+        }
+        image.image()
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -586,6 +620,35 @@ mod tests {
                 }
             }
             assert_eq!(last, Some(u64::from(n)));
+        });
+    }
+
+    #[test]
+    fn seq_scribbled_to_zero_mid_copy_is_corruption_not_an_overflow() {
+        let n = if cfg!(miri) { 200 } else { 200_000 };
+        let (_p, r) = Publisher::heap(1, 64);
+        let slot = Ring::geometry(1, 64).data_offset as usize;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (r, stop) = (&r, &stop);
+            // A hostile publisher: message 0 is whole, then it is not.
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    r.u64(slot).store(2, Ordering::Relaxed);
+                    r.u64(slot).store(0, Ordering::Relaxed);
+                }
+            });
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for _ in 0..n {
+                    let mut s = sub(r.share_heap());
+                    match s.try_recv() {
+                        Ok(_) | Err(Error::Corrupted { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }));
+            stop.store(true, Ordering::Relaxed);
+            outcome.unwrap();
         });
     }
 

@@ -442,7 +442,47 @@ impl Ty {
         Ok(ty)
     }
 
+    /// How many parts [`read_value`](Self::read_value) makes (saturating):
+    /// it costs time and memory in proportion.
+    fn parts(&self) -> u64 {
+        match self {
+            Ty::Prim(_) => 1,
+            Ty::Array(elem, len) => u64::from(*len)
+                .saturating_mul(elem.parts())
+                .saturating_add(1),
+            Ty::Struct(s) => s
+                .fields
+                .iter()
+                .fold(1u64, |n, f| n.saturating_add(f.ty.parts())),
+        }
+    }
+
     fn validate(&self) -> std::result::Result<(), String> {
+        self.validate_shape()?;
+        // Decoding a value makes one part per primitive, array and struct
+        // in it. Arrays of zero-sized elements, or fields laid over each
+        // other, can make billions of parts out of a few bytes; a type from
+        // a program has at most one part per byte per nesting level. Checked
+        // at every node, since the CLI decodes fields on their own.
+        let parts = self.parts();
+        let limit = self
+            .size()
+            .saturating_mul(u64::from(MAX_DEPTH) + 1)
+            .saturating_add(MAX_NODES as u64);
+        if parts > limit {
+            return Err(format!(
+                "{} of {} bytes would decode to {parts} parts: \
+                 no type has that many (arrays of empty types, overlapping fields)",
+                self.summary(),
+                self.size()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `self` and its parts, each wholly (`validate`), before `size`
+    /// is computed: it could overflow otherwise.
+    fn validate_shape(&self) -> std::result::Result<(), String> {
         match self {
             Ty::Prim(_) => Ok(()),
             Ty::Array(elem, len) => {
@@ -1462,6 +1502,65 @@ mod tests {
         assert_eq!(Prim::U8.parse("255").unwrap(), [255]);
         assert!(Prim::U8.parse("256").is_err());
         assert_eq!(Prim::F32.parse("2.5").unwrap(), 2.5f32.to_le_bytes());
+    }
+
+    /// Found by `cargo fuzz` (header_layout, field_decoder): a few layout
+    /// bytes whose value took `read_value` minutes and gigabytes.
+    #[test]
+    fn decode_refuses_layouts_whose_values_outgrow_their_bytes() {
+        let empty = Ty::Struct(StructTy {
+            name: "E".into(),
+            size: 0,
+            align: 1,
+            fields: vec![],
+        });
+        let zero_sized = Ty::Array(Box::new(empty.clone()), u32::MAX);
+        let err = Ty::decode(&zero_sized.to_bytes()).unwrap_err();
+        assert!(err.contains("would decode to"), "{err}");
+
+        // The same, as a field of a large struct (the CLI decodes fields on
+        // their own).
+        let inside = Ty::Struct(StructTy {
+            name: "S".into(),
+            size: 1 << 30,
+            align: 1,
+            fields: vec![Field {
+                name: "grid".into(),
+                offset: 0,
+                ty: Ty::Array(
+                    Box::new(Ty::Array(Box::new(Ty::Prim(Prim::U16)), 0)),
+                    1 << 29,
+                ),
+            }],
+        });
+        let err = Ty::decode(&inside.to_bytes()).unwrap_err();
+        assert!(err.contains("would decode to"), "{err}");
+
+        // 1000 fields laid over the same 8 bytes, in an array of 100_000.
+        let field = |i: usize| Field {
+            name: format!("f{i}"),
+            offset: 0,
+            ty: Ty::Prim(Prim::U64),
+        };
+        let overlapping = Ty::Struct(StructTy {
+            name: "O".into(),
+            size: 8,
+            align: 8,
+            fields: (0..1000).map(field).collect(),
+        });
+        let many = Ty::Array(Box::new(overlapping), 100_000);
+        let err = Ty::decode(&many.to_bytes()).unwrap_err();
+        assert!(err.contains("would decode to"), "{err}");
+
+        // Real types still decode, down to a few empty ones.
+        for ok in [
+            sample(),
+            Ty::Array(Box::new(Ty::Prim(Prim::U8)), 1 << 24),
+            Ty::Array(Box::new(empty), 1000),
+            Ty::Array(Box::new(Ty::Array(Box::new(sample()), 64)), 64),
+        ] {
+            assert_eq!(Ty::decode(&ok.to_bytes()).unwrap(), ok);
+        }
     }
 
     #[test]

@@ -42,6 +42,10 @@
 //! `ftruncate`; touching the lost pages then raises `SIGBUS` in every process
 //! that maps it. Share segments only with processes you would let do that.
 
+#[cfg(all(feature = "fuzzing", not(loom)))]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 pub mod broadcast;
 mod copy;
 mod error;

@@ -666,6 +666,43 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
     }
 }
 
+/// Fuzzing hooks (`shmkit::__fuzz`), as in `spsc`.
+#[cfg(all(feature = "fuzzing", not(loom)))]
+pub(crate) mod fuzz {
+    use super::*;
+
+    /// A consumer attached as [`Consumer::open`] would, to an image, and a
+    /// second handle on its memory for scribbling.
+    pub(crate) fn consumer(image: &[u8], len: usize) -> Result<(Consumer, Region)> {
+        let (region, g) = Region::heap_image(image, len, Kind::Mpmc)?;
+        let other = region.share_heap();
+        let opts = QueueOptions::default().wait(Wait::Spin);
+        let side = Side::attach(region, g, &opts, true)?;
+        Ok((Consumer { side }, other))
+    }
+
+    /// The image of a queue after `msgs` were sent and the first
+    /// `consumed` of them received.
+    pub(crate) fn seed(slots: usize, max: usize, msgs: &[&[u8]], consumed: usize) -> Vec<u8> {
+        let g = Side::geometry(slots, max);
+        let o = QueueOptions::default();
+        let r = Region::heap(g, "seed", &|r| init_slots(r, &g));
+        let mut p = Producer {
+            side: Side::attach(r.share_heap(), g, &o, false).unwrap(),
+        };
+        let mut c = Consumer {
+            side: Side::attach(r.share_heap(), g, &o, true).unwrap(),
+        };
+        for (i, m) in msgs.iter().enumerate() {
+            p.try_send(m).unwrap();
+            if i < consumed {
+                c.try_recv().unwrap();
+            }
+        }
+        r.image()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

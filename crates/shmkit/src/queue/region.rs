@@ -191,7 +191,7 @@ unsafe impl Sync for Heap {}
 
 enum Backing {
     Segment(Segment),
-    #[cfg_attr(not(test), allow(dead_code))] // in-process tests only
+    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))] // in-process tests only
     Heap(std::sync::Arc<Heap>),
 }
 
@@ -300,7 +300,7 @@ impl Region {
 
     /// Heap memory for `geom`, zeroed and published: one process, many
     /// endpoints. Returns one region per endpoint asked for.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn heap(geom: Geometry, name: &str, init: &dyn Fn(&Region)) -> Region {
         let len = geom.total().expect("geometry checked by the caller") as usize;
         #[cfg(loom)]
@@ -325,7 +325,7 @@ impl Region {
         region
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(any(test, feature = "fuzzing"), not(loom)))]
     fn alloc(len: usize) -> (Heap, *mut u8) {
         let layout = std::alloc::Layout::from_size_align(len, 128).expect("size checked");
         // SAFETY: `layout` has non-zero size (at least the header).
@@ -378,7 +378,7 @@ impl Region {
     }
 
     /// Another handle on the same heap memory (in-process endpoints).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn share_heap(&self) -> Region {
         match &self.backing {
             Backing::Heap(h) => Region {
@@ -389,6 +389,56 @@ impl Region {
             },
             Backing::Segment(_) => unreachable!("only heap regions are shared in-process"),
         }
+    }
+
+    /// Fuzzing: heap memory of `len` bytes holding `image` (zero beyond it),
+    /// then checked as [`open`](Self::open) checks a segment, after its wait
+    /// for `READY` (the image's `state` is not looked at).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open)'s header checks.
+    #[cfg(all(feature = "fuzzing", not(loom)))]
+    pub(crate) fn heap_image(image: &[u8], len: usize, kind: Kind) -> Result<(Region, Geometry)> {
+        let len = len.max(image.len());
+        if len < HEADER_END {
+            return Err(Error::NotTyped {
+                name: "fuzz".into(),
+                reason: format!("it has {len} bytes, too few for a shmkit queue"),
+            });
+        }
+        let (heap, ptr) = Self::alloc(len);
+        let region = Region {
+            base: ptr,
+            len,
+            name: "fuzz".into(),
+            backing: Backing::Heap(std::sync::Arc::new(heap)),
+        };
+        region.store(0, image);
+        let mut raw = [0u8; 64];
+        region.load(0, &mut raw);
+        if raw[..8] != MAGIC {
+            return Err(Error::NotTyped {
+                name: "fuzz".into(),
+                reason: "no shmkit queue magic number".into(),
+            });
+        }
+        let geom =
+            Geometry::parse(&raw, kind, region.len).map_err(|what| region.corrupted(what))?;
+        Ok((region, geom))
+    }
+
+    /// The whole region, copied out (fuzzing: seed images).
+    #[cfg(all(feature = "fuzzing", not(loom)))]
+    pub(crate) fn image(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.len];
+        self.load(0, &mut v);
+        v
+    }
+
+    /// The region's length in bytes.
+    #[cfg(all(feature = "fuzzing", not(loom)))]
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Creates the segment, writes the header, runs `init` (which sets up

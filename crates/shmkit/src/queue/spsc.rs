@@ -929,6 +929,42 @@ impl Consumer {
     }
 }
 
+/// Fuzzing hooks (`shmkit::__fuzz`): a consumer on heap memory whose bytes
+/// the fuzzer chose, and seed images written by a real producer.
+#[cfg(all(feature = "fuzzing", not(loom)))]
+pub(crate) mod fuzz {
+    use super::*;
+
+    /// A consumer attached as [`Consumer::open`] would, to an image, and a
+    /// second handle on its memory for scribbling.
+    pub(crate) fn consumer(image: &[u8], len: usize) -> Result<(Consumer, Region)> {
+        let (region, g) = Region::heap_image(image, len, Kind::Spsc)?;
+        Ring::check(&region, &g)?;
+        let other = region.share_heap();
+        let opts = QueueOptions::default().wait(Wait::Spin);
+        Ok((Consumer::attach(Ring::new(region, g, &opts), &opts)?, other))
+    }
+
+    /// The image of a ring of `capacity` bytes after `msgs` were sent and
+    /// the first `consumed` of them received.
+    pub(crate) fn seed(capacity: usize, msgs: &[&[u8]], consumed: usize) -> Vec<u8> {
+        let g = Ring::geometry(capacity, 0);
+        let opts = QueueOptions::default();
+        let a = Region::heap(g, "seed", &|_| {});
+        let b = a.share_heap();
+        let image = a.share_heap();
+        let mut p = Producer::attach(Ring::new(a, g, &opts), &opts).unwrap();
+        let mut c = Consumer::attach(Ring::new(b, g, &opts), &opts).unwrap();
+        for (i, m) in msgs.iter().enumerate() {
+            p.try_send(m).unwrap();
+            if i < consumed {
+                c.try_recv().unwrap();
+            }
+        }
+        image.image()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
