@@ -27,14 +27,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
 
     // `inspect`: one row per field, each decoded from the value's bytes,
     // which may be fewer than the layout claims.
-    for row in rows(&ty) {
-        let bytes = usize::try_from(row.1)
-            .ok()
-            .and_then(|start| value.get(start..));
-        if let Some(bytes) = bytes {
-            if let Ok(v) = row.2.read_value(bytes) {
-                let _ = short(&v);
-            }
+    for row in ty.rows() {
+        if let Ok(v) = row.value(value) {
+            let _ = v.short();
         }
     }
     for leaf in ty.leaves(4) {
@@ -88,40 +83,3 @@ fn take_u8(data: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(rest.split_at(usize::from(*n).min(rest.len())))
 }
 
-/// The CLI's rows (`inspect::rows`): (path, offset, type), struct fields
-/// flattened, arrays kept whole.
-fn rows(ty: &Ty) -> Vec<(String, u64, Ty)> {
-    fn walk(ty: &Ty, path: String, offset: u64, out: &mut Vec<(String, u64, Ty)>) {
-        match ty {
-            Ty::Struct(s) => {
-                for f in &s.fields {
-                    let sub = if path.is_empty() {
-                        f.name.clone()
-                    } else {
-                        format!("{path}.{}", f.name)
-                    };
-                    walk(&f.ty, sub, offset + u64::from(f.offset), out);
-                }
-            }
-            other => out.push((path, offset, other.clone())),
-        }
-    }
-    let mut out = Vec::new();
-    walk(ty, String::new(), 0, &mut out);
-    out
-}
-
-/// The CLI's short form of a value (`inspect::short`).
-fn short(value: &Value) -> String {
-    match value {
-        Value::Array(items) if items.len() > 16 => {
-            let head: Vec<String> = items[..16].iter().map(short).collect();
-            format!("[{}, ... {} more]", head.join(", "), items.len() - 16)
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(short).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
-    }
-}

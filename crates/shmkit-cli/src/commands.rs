@@ -154,8 +154,8 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
     let mut fields = Vec::new();
     if let Kind::Typed(t) = &kind {
         let data = inspect::value_bytes(&seg, t)?;
-        for row in inspect::rows(&t.ty) {
-            let value = inspect::row_value(&row, &data);
+        for row in t.ty.rows() {
+            let value = row.value(&data);
             fields.push((row, value));
         }
     }
@@ -206,7 +206,7 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                         row.ty.summary(),
                         row.offset.to_string(),
                         match v {
-                            Ok(v) => inspect::short(v),
+                            Ok(v) => v.short(),
                             Err(e) => format!("<{e}>"),
                         },
                     ]

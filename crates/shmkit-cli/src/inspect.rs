@@ -71,77 +71,11 @@ pub fn kind(seg: &Segment) -> Kind {
     }
 }
 
-/// One displayed row of a typed value: a primitive or an array of them,
-/// with nested struct fields flattened into dotted paths.
-pub struct Row {
-    /// `value`, `inner.x`, `numbers`.
-    pub path: String,
-    /// Offset from the start of the value.
-    pub offset: u64,
-    /// Its type.
-    pub ty: Ty,
-}
-
-/// The rows of a typed value: struct fields flattened, arrays kept whole
-/// (arrays of structs are shown whole too).
-pub fn rows(ty: &Ty) -> Vec<Row> {
-    fn walk(ty: &Ty, path: String, offset: u64, out: &mut Vec<Row>) {
-        match ty {
-            Ty::Struct(s) => {
-                for f in &s.fields {
-                    let sub = if path.is_empty() {
-                        f.name.clone()
-                    } else {
-                        format!("{path}.{}", f.name)
-                    };
-                    walk(&f.ty, sub, offset + u64::from(f.offset), out);
-                }
-            }
-            other => out.push(Row {
-                path: if path.is_empty() {
-                    "(value)".into()
-                } else {
-                    path
-                },
-                offset,
-                ty: other.clone(),
-            }),
-        }
-    }
-    let mut out = Vec::new();
-    walk(ty, String::new(), 0, &mut out);
-    out
-}
-
 /// Copies the value's bytes out of the segment.
 pub fn value_bytes(seg: &Segment, t: &Typed) -> Result<Vec<u8>> {
     let mut data = vec![0u8; t.header.data_size as usize];
     seg.read_at(t.header.data_offset as usize, &mut data)?;
     Ok(data)
-}
-
-/// A row's value from the value's bytes.
-pub fn row_value(row: &Row, data: &[u8]) -> Result<Value, String> {
-    let start = usize::try_from(row.offset).map_err(|_| "offset too large".to_string())?;
-    let bytes = data
-        .get(start..)
-        .ok_or_else(|| format!("offset {start} is past the value"))?;
-    row.ty.read_value(bytes)
-}
-
-/// A value for a human: arrays longer than 16 elements are cut.
-pub fn short(value: &Value) -> String {
-    match value {
-        Value::Array(items) if items.len() > 16 => {
-            let head: Vec<String> = items[..16].iter().map(short).collect();
-            format!("[{}, ... {} more]", head.join(", "), items.len() - 16)
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(short).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
-    }
 }
 
 /// A value as JSON.

@@ -26,7 +26,7 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
             "`{name}` has no shmkit header, so its fields are unknown: use `shmkit dump {name}`"
         ),
     };
-    let rows = inspect::rows(&t.ty);
+    let rows = t.ty.rows();
     let mut tracks: Vec<Option<Track>> = rows.iter().map(|_| None).collect();
     let interactive = term::Raw::enable();
     let to_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -56,8 +56,8 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
                 }
             }
             let changes = track.as_ref().map_or(0, |t| t.changes);
-            let value = match inspect::row_value(row, &data) {
-                Ok(v) => inspect::short(&v),
+            let value = match row.value(&data) {
+                Ok(v) => v.short(),
                 Err(e) => format!("<{e}>"),
             };
             table.push(vec![

@@ -1015,6 +1015,85 @@ impl Ty {
     }
 }
 
+/// One displayed row of a typed value: a primitive or an array, with nested
+/// struct fields flattened into dotted paths (what `shmkit info` and
+/// `shmkit watch` show).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// `value`, `inner.x`, `numbers`; `(value)` for a value that is no struct.
+    pub path: String,
+    /// Offset from the start of the value.
+    pub offset: u64,
+    /// Its type.
+    pub ty: Ty,
+}
+
+impl Row {
+    /// This row's value, decoded from the whole value's bytes (which may be
+    /// shorter than the layout claims: then an error, never a panic).
+    pub fn value(&self, data: &[u8]) -> std::result::Result<Value, String> {
+        let start = usize::try_from(self.offset).map_err(|_| "offset too large".to_string())?;
+        let bytes = data
+            .get(start..)
+            .ok_or_else(|| format!("offset {start} is past the value"))?;
+        self.ty.read_value(bytes)
+    }
+}
+
+impl Ty {
+    /// The rows of a value of this type: struct fields flattened, arrays
+    /// (of primitives or of structs) kept whole.
+    pub fn rows(&self) -> Vec<Row> {
+        fn walk(ty: &Ty, path: String, offset: u64, out: &mut Vec<Row>) {
+            match ty {
+                Ty::Struct(s) => {
+                    for f in &s.fields {
+                        let sub = if path.is_empty() {
+                            f.name.clone()
+                        } else {
+                            format!("{path}.{}", f.name)
+                        };
+                        walk(&f.ty, sub, offset + u64::from(f.offset), out);
+                    }
+                }
+                other => out.push(Row {
+                    path: if path.is_empty() {
+                        "(value)".into()
+                    } else {
+                        path
+                    },
+                    offset,
+                    ty: other.clone(),
+                }),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, String::new(), 0, &mut out);
+        out
+    }
+}
+
+impl Value {
+    /// The value for a human: arrays longer than 16 elements are cut.
+    pub fn short(&self) -> String {
+        match self {
+            Value::Array(items) if items.len() > 16 => {
+                let head: Vec<String> = items[..16].iter().map(Value::short).collect();
+                format!("[{}, ... {} more]", head.join(", "), items.len() - 16)
+            }
+            Value::Array(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(Value::short)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 // ---- typed places -------------------------------------------------------------
 
 /// A handle through which a typed place in shared memory is reached: a
@@ -1561,6 +1640,32 @@ mod tests {
         ] {
             assert_eq!(Ty::decode(&ok.to_bytes()).unwrap(), ok);
         }
+    }
+
+    #[test]
+    fn rows_flatten_structs_and_keep_arrays_whole() {
+        let rows: Vec<(String, u64)> = sample()
+            .rows()
+            .into_iter()
+            .map(|r| (r.path, r.offset))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a".into(), 0),
+                ("inner.x".into(), 8),
+                ("inner.y".into(), 12),
+                ("arr".into(), 16)
+            ]
+        );
+        assert_eq!(Ty::Prim(Prim::U8).rows()[0].path, "(value)");
+        let row = &sample().rows()[3];
+        assert!(row.value(&[0; 20]).is_err(), "two bytes short of the array");
+        let long = Value::Array((0..20).map(Value::Unsigned).collect());
+        assert_eq!(
+            long.short(),
+            "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, ... 4 more]"
+        );
     }
 
     #[test]
