@@ -149,22 +149,14 @@ fn unique_name() -> String {
     format!("skbench-{}-{n}", std::process::id())
 }
 
-/// The `u32` at the start of `seg`, as an atomic. The mapping is page
-/// aligned, so the word sits alone at the start of its own cache line.
-fn word(seg: &Segment) -> Result<&AtomicU32> {
-    let ptr = seg.as_mut_ptr();
-    ensure!(
-        seg.len() >= 64 && (ptr as usize) % 64 == 0,
-        "segment `{}` is too small or not cache-line aligned",
-        seg.name()
-    );
-    // SAFETY:
-    // - `ptr` is valid for reads and writes of 4 bytes for as long as `seg`
-    //   lives (a mapping of at least 64 bytes), which bounds the returned
-    //   borrow;
-    // - it is 64-byte aligned, so 4-byte aligned as `AtomicU32` needs;
-    // - every access to these bytes, in both processes, is atomic.
-    Ok(unsafe { AtomicU32::from_ptr(ptr.cast()) })
+/// The sequence word of the flag ping-pongs, alone in its cache line (a
+/// typed segment puts its value at a 64-byte-aligned offset).
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Flag {
+    seq: AtomicU32,
+    _pad: AtomicU32,
 }
 
 /// The last value of the sequence word: tells the peer to exit.
@@ -200,7 +192,7 @@ fn check_alive(child: &mut Child, name: &str) -> Result<()> {
 pub struct BareCacheLine;
 
 struct SpinLink {
-    seg: Segment,
+    seg: shmkit::Shared<Flag>,
     /// Whether the name is still there (it goes once the peer has opened
     /// the segment, so that a killed run leaves nothing in /dev/shm).
     named: bool,
@@ -213,7 +205,7 @@ struct SpinLink {
 impl SpinLink {
     fn start(peer: &Peer, name: &'static str, blocking: bool) -> Result<SpinLink> {
         let seg_name = unique_name();
-        let seg = Segment::create(&seg_name, 4096)
+        let seg = shmkit::Shared::<Flag>::create(&seg_name)
             .with_context(|| format!("creating segment `{seg_name}`"))?;
         let child = peer.spawn(name, &[seg_name], Stdio::null(), Stdio::null())?;
         Ok(SpinLink {
@@ -230,7 +222,7 @@ impl SpinLink {
 impl Link for SpinLink {
     #[inline]
     fn round_trip(&mut self) -> Result<()> {
-        let w = word(&self.seg)?;
+        let w = &self.seg.get().seq;
         let ping = next_ping(self.seq)?;
         let pong = ping + 1;
         // SYNC(ping): hands the turn to the peer.
@@ -265,15 +257,15 @@ impl Link for SpinLink {
         self.seq = pong;
         if self.named {
             // The peer answered, so it has the segment mapped.
-            Segment::remove(self.seg.name())
-                .with_context(|| format!("removing segment `{}`", self.seg.name()))?;
+            let name = self.seg.segment().name();
+            Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
             self.named = false;
         }
         Ok(())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        let w = word(&self.seg)?;
+        let w = &self.seg.get().seq;
         w.store(STOP, Ordering::Release);
         if self.blocking {
             os::futex_wake(w);
@@ -288,8 +280,9 @@ fn serve_flag(args: &[String], blocking: bool) -> Result<()> {
     let [name] = args else {
         bail!("expected a segment name");
     };
-    let seg = Segment::open(name).with_context(|| format!("opening segment `{name}`"))?;
-    let w = word(&seg)?;
+    let seg =
+        shmkit::Shared::<Flag>::open(name).with_context(|| format!("opening segment `{name}`"))?;
+    let w = &seg.get().seq;
     let parent = rustix::process::getppid();
     let mut ping = 1u32;
     let mut waits = 0u32;
