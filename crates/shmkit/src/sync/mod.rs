@@ -51,12 +51,32 @@ mod mutex;
 mod primitive;
 mod seqlock;
 
+// One wait/wake and owner-liveness backend per OS, chosen here; Miri and
+// loom, which cannot make these system calls, use the fallback everywhere.
 #[cfg_attr(all(target_os = "linux", not(miri), not(loom)), path = "wait_linux.rs")]
+#[cfg_attr(all(target_os = "macos", not(miri), not(loom)), path = "wait_macos.rs")]
 #[cfg_attr(
-    not(all(target_os = "linux", not(miri), not(loom))),
+    all(target_os = "freebsd", not(miri), not(loom)),
+    path = "wait_freebsd.rs"
+)]
+#[cfg_attr(
+    not(all(
+        any(target_os = "linux", target_os = "macos", target_os = "freebsd"),
+        not(miri),
+        not(loom)
+    )),
     path = "wait_fallback.rs"
 )]
 mod wait;
+
+/// What the macOS and FreeBSD backends share (pid + start-time owners);
+/// built in every test build too, so that it is tested on Linux.
+#[cfg(any(
+    all(any(target_os = "macos", target_os = "freebsd"), not(miri), not(loom)),
+    all(test, not(loom))
+))]
+#[cfg_attr(not(any(target_os = "macos", target_os = "freebsd")), allow(dead_code))]
+mod wait_bsd;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
