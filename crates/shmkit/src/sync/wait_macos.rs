@@ -16,8 +16,12 @@
 //!    `OS_SYNC_WAKE_BY_ADDRESS_SHARED` (libSystem, public, macOS 14.4 and
 //!    later; `<os/os_sync_wait_on_address.h>`). The `SHARED` flags key the
 //!    wait by the memory object rather than the address space, so a waiter
-//!    in another process is woken. The timeout is relative, in nanoseconds
-//!    of `OS_CLOCK_MACH_ABSOLUTE_TIME`.
+//!    in another process is woken; the header asks for the same flag and
+//!    address on both sides, which is what we pass. A primitive in private
+//!    memory (`Mutex::new`) gets the `SHARED` flags too, since the word
+//!    cannot tell where it lives: the header calls the unshared flag an
+//!    optimisation for that case, not a requirement. The timeout is
+//!    relative, in nanoseconds of `OS_CLOCK_MACH_ABSOLUTE_TIME`.
 //! 2. `__ulock_wait` / `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` (3),
 //!    the kernel calls beneath (1): private, but present since macOS 10.12
 //!    and relied on by LLVM's libc++ and by Go's runtime. Declared from
