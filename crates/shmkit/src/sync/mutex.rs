@@ -255,9 +255,12 @@ impl RawMutex {
 ///   sync types: it inherits its parent thread's cached identity.
 /// - Windows: waits poll (about 1 ms of wake-up latency); a dead owner is
 ///   detected by thread id plus creation time, as on Linux.
-/// - macOS and FreeBSD, for now: waits poll, and an owner that died in
-///   another process is not detected (`lock` waits, `lock_timeout` times
-///   out); an owner thread that exited in this process is.
+/// - macOS and FreeBSD (compile-checked in CI, never run): a dead owner is
+///   detected by pid plus process start time, and, within one process, by
+///   its thread having exited; so a whole process must die for another
+///   process to take over its locks. FreeBSD hides other users' processes
+///   when `security.bsd.see_other_uids=0` (or in a jail): a dead owner there
+///   is then not detected, and `lock_timeout` times out instead.
 ///
 /// # Example
 /// ```
