@@ -398,9 +398,13 @@ impl<T> Mutex<T> {
     /// # Example
     /// ```
     /// # use shmkit::sync::Mutex;
-    /// let mut words = [0u64; 2]; // 8-aligned, zeroed: an unlocked Mutex<u64>
+    /// // 8-aligned (a `[u64; 2]` alone is only 4-aligned on i686) and
+    /// // zeroed: an unlocked Mutex<u64>.
+    /// #[repr(align(8))]
+    /// struct Words([u64; 2]);
+    /// let mut words = Words([0; 2]);
     /// // SAFETY: aligned, 16 bytes, zeroed, used only as this mutex.
-    /// let m = unsafe { Mutex::<u64>::from_ptr(words.as_mut_ptr().cast()) };
+    /// let m = unsafe { Mutex::<u64>::from_ptr(words.0.as_mut_ptr().cast()) };
     /// *m.lock().unwrap() = 7;
     /// assert_eq!(*m.lock().unwrap(), 7);
     /// ```
