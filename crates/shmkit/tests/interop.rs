@@ -26,6 +26,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{child_args, hear, mix, role, say, unique, Child, Cleanup, QueueCleanup};
+use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::queue::{mpmc, spsc, Receiver, Sender};
 use shmkit::sync::{Event, Mutex, TryLockError};
 use shmkit::{Error, Layout, Shared};
@@ -80,6 +81,43 @@ fn peer_role() -> Option<(String, Vec<String>)> {
 /// compare.
 fn layout_hash<T: Layout>() -> u64 {
     shmkit::header::fnv1a(&T::describe().to_bytes())
+}
+
+// ------------------------------------------------------------------------ sizes
+
+/// A segment another program made larger than a 32-bit process can map (a
+/// sparse file in `/dev/shm`, so it costs no memory) is refused there with
+/// `InvalidSize`, never mapped truncated; a 64-bit process maps all of it.
+/// Needs no peer: each bitness checks its own side.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_segment_too_large_for_32_bits_is_refused_not_truncated() {
+    use std::os::unix::fs::OpenOptionsExt;
+    for (tag, len) in [("3g", 3u64 << 30), ("5g", 5u64 << 30)] {
+        let name = unique(&format!("ix-{tag}"));
+        let _c = Cleanup(name.clone());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(format!("/dev/shm/{name}"))
+            .unwrap();
+        file.set_len(len).unwrap();
+        match shmkit::Segment::open(&name) {
+            Ok(seg) => {
+                assert_eq!(BITS, 64, "a 32-bit process mapped {} bytes", seg.len());
+                assert_eq!(seg.len() as u64, len);
+                let mut last = [1u8];
+                seg.read_at(seg.len() - 1, &mut last).unwrap();
+                assert_eq!(last, [0]);
+            }
+            Err(Error::InvalidSize { len: l, .. }) => {
+                assert_eq!(BITS, 32, "a 64-bit process refused {len} bytes");
+                assert_eq!(l, len);
+            }
+            Err(e) => panic!("{tag}: {e}"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- typed segment
@@ -676,4 +714,77 @@ fn mpmc_queue_delivers_each_message_once_across_both_sides() {
             "creates here: {here_creates}; {mine} + {theirs}"
         );
     }
+}
+
+/// Takes stream `stream` from a broadcast ring until its publisher closes:
+/// every message whole (checksum) and in order, the ones it was lapped on
+/// counted by `Lagged`, so that each number is accounted for exactly once.
+/// Returns how many it received.
+fn subscribe(rx: &mut Subscriber, stream: u64) -> u64 {
+    let (mut next, mut got) = (0u64, 0u64);
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(m) => {
+                check_message(stream, next, &m);
+                next += 1;
+                got += 1;
+            }
+            Err(Error::Lagged { missed, .. }) => next += missed,
+            Err(Error::Closed { .. }) => break,
+            Err(e) => panic!("after {next}: {e}"),
+        }
+    }
+    assert_eq!(next, MESSAGES, "messages unaccounted for");
+    assert!(got > 0);
+    got
+}
+
+#[test]
+fn broadcast_ring_publishes_both_ways() {
+    const TEST: &str = "broadcast_ring_publishes_both_ways";
+    if let Some((role, args)) = peer_role() {
+        let stream: u64 = args[1].parse().unwrap();
+        match role.as_str() {
+            "subscribe" => {
+                let mut rx = Subscriber::open(&args[0]).unwrap();
+                say("subscribed");
+                say(&format!("got {}", subscribe(&mut rx, stream)));
+            }
+            "publish" => {
+                let mut tx = Publisher::create(&args[0], 64, 1024).unwrap();
+                say("created");
+                assert_eq!(hear(), "go");
+                for i in 0..MESSAGES {
+                    tx.send(&message(stream, i)).unwrap();
+                }
+                drop(tx);
+                hear(); // keep the name until the subscriber is done
+            }
+            other => panic!("unknown role {other}"),
+        }
+        return;
+    }
+    let Some(exe) = peer_exe() else { return };
+    let name = unique("ix-bc");
+    let _c = QueueCleanup(name.clone());
+    let mut tx = Publisher::create(&name, 64, 1024).unwrap();
+    let mut peer = spawn_peer(&exe, TEST, "subscribe", &[&name, "20"]);
+    assert_eq!(peer.recv(), "subscribed");
+    for i in 0..MESSAGES {
+        tx.send(&message(20, i)).unwrap();
+    }
+    drop(tx);
+    let got = peer.recv();
+    assert!(got.starts_with("got "), "{got}");
+    peer.wait_ok();
+
+    let name = unique("ix-bc2");
+    let _c = QueueCleanup(name.clone());
+    let mut peer = spawn_peer(&exe, TEST, "publish", &[&name, "21"]);
+    assert_eq!(peer.recv(), "created");
+    let mut rx = Subscriber::open(&name).unwrap();
+    peer.send("go");
+    subscribe(&mut rx, 21);
+    peer.send("exit");
+    peer.wait_ok();
 }
