@@ -1,6 +1,6 @@
-//! A 32-bit and a 64-bit process share a typed segment, a mutex, an event,
-//! an SPSC queue, a typed channel and an MPMC queue, each created once by
-//! either side.
+//! A 32-bit and a 64-bit process share a typed segment, a mutex, events, an
+//! SPSC queue, a typed channel, an MPMC queue and a broadcast ring, each
+//! created once by either side.
 //!
 //! This file is compiled for both targets. The test binary of one bitness is
 //! the parent; `SHMKIT_PEER_EXE` names the test binary of the other, which
