@@ -678,3 +678,66 @@ fn typed_and_queue_creation_in_a_full_dev_shm_is_no_space_and_leaves_nothing() {
     assert_eq!(child.recv(), "ok");
     child.wait_ok();
 }
+
+/// Another user plants a queue's role lock files (`/dev/shm` is
+/// world-writable), mode 0666 so that anyone may open them, and holds their
+/// locks forever. Such files are not the victim's own, so they are ignored:
+/// the queue works, its liveness is "unknown" (waits end by their timeouts,
+/// as SECURITY.md says), and a clean close is still seen. They used to make
+/// every `create` fail with `RoleTaken`.
+#[test]
+fn role_lock_files_planted_by_another_user_are_ignored() {
+    const TEST: &str = "role_lock_files_planted_by_another_user_are_ignored";
+    if let Some((role, args)) = role() {
+        match role.as_str() {
+            "attacker" => {
+                let mut held = Vec::new();
+                for q in &args {
+                    for r in ["consumer", "producer"] {
+                        let f =
+                            std::fs::File::create(path(&format!(".shmkit-lock.{q}.{r}"))).unwrap();
+                        f.set_permissions(std::fs::Permissions::from_mode(0o666))
+                            .unwrap();
+                        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+                        held.push(f);
+                    }
+                }
+                say("holding");
+                assert_eq!(common::hear(), "done");
+            }
+            _ => {
+                use_queue_despite_planted_locks(&args[0]);
+                say("used");
+            }
+        }
+        return;
+    }
+    let (for_victim, for_root) = (unique("lock-victim"), unique("lock-root"));
+    let _c = [
+        QueueCleanup(for_victim.clone()),
+        QueueCleanup(for_root.clone()),
+    ];
+    let Some(mut attacker) = spawn_as(ATTACKER, TEST, "attacker", &[&for_victim, &for_root]) else {
+        return;
+    };
+    assert_eq!(attacker.recv(), "holding");
+    if let Some(mut victim) = spawn_as(VICTIM, TEST, "victim", &[&for_victim]) {
+        assert_eq!(victim.recv(), "used");
+        victim.wait_ok();
+    }
+    use_queue_despite_planted_locks(&for_root);
+    attacker.send("done");
+    attacker.wait_ok();
+}
+
+/// The checks of `role_lock_files_planted_by_another_user_are_ignored`.
+fn use_queue_despite_planted_locks(q: &str) {
+    let quick = Options::default().open_timeout(Duration::from_secs(5));
+    let mut rx = spsc::Consumer::create_with(q, 4096, &quick).unwrap();
+    let mut tx = spsc::Producer::open_with(q, &quick).unwrap();
+    tx.send(b"through").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"through");
+    drop(tx);
+    let err = rx.recv_timeout(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(err, Error::Closed { .. }), "{err}");
+}
