@@ -204,7 +204,7 @@ fn every_api_refuses(name: &str, open: Expect) {
 }
 
 const ATTACKER_VALUE: Plain = Plain {
-    magic: 0x5155_4154_5445_5253, // "SQUATTER" when read as bytes, more or less
+    magic: 0x5155_4154_5445_5253,
     words: [7; 14],
 };
 
@@ -513,10 +513,13 @@ fn a_peer_shrinking_a_mapped_segment_kills_readers_with_sigbus() {
         "reader",
         &[&name],
     );
-    // Under AddressSanitizer (ci/sanitize.sh) let the kernel's SIGBUS end
-    // the child as it does in a normal build, instead of ASan's report.
-    let asan = std::env::var("ASAN_OPTIONS").unwrap_or_default();
-    cmd.env("ASAN_OPTIONS", format!("{asan}:handle_sigbus=0"));
+    // Under a sanitizer (ci/sanitize.sh) let the kernel's SIGBUS end the
+    // child as it does in a normal build, instead of the sanitizer's report
+    // and exit code.
+    for var in ["ASAN_OPTIONS", "TSAN_OPTIONS"] {
+        let given = std::env::var(var).unwrap_or_default();
+        cmd.env(var, format!("{given}:handle_sigbus=0"));
+    }
     let mut reader = Child::start(cmd);
     assert_eq!(reader.recv(), "mapped");
     // The peer (any process that may write the segment) shrinks it.
