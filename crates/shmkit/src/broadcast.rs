@@ -251,11 +251,14 @@ impl Publisher {
         // SYNC(slot): the odd `seq` is ordered before the payload stores, so
         // a reader that sees any of them sees `seq` changed on its re-check.
         fence(Ordering::Release);
+        failpoint::hit("broadcast-after-odd");
         r.u32(slot + 8).store(msg.len() as u32, Ordering::Relaxed);
         store_words(r, slot + SLOT_HEADER as usize, msg);
+        failpoint::hit("broadcast-before-even");
         // SYNC(slot): Release publishes the payload with the even `seq`;
         // pairs with the subscriber's Acquire load of `seq`.
         r.u64(slot).store(2 * n + 2, Ordering::Release);
+        failpoint::hit("broadcast-before-next");
         self.next = n + 1;
         // SYNC(next): Release; read by subscribers that join or lag.
         r.u64(NEXT).store(n + 1, Ordering::Release);

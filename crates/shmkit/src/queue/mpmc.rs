@@ -473,6 +473,7 @@ fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
             {
                 continue;
             }
+            failpoint::hit("mpmc-after-claim");
             let _ = side.region.u64(ENQUEUE).compare_exchange(
                 pos,
                 pos + 1,
@@ -488,6 +489,7 @@ fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
             failpoint::hit("mpmc-mid-write");
             side.region
                 .store(slot + SLOT_HEADER as usize + half, &msg[half..]);
+            failpoint::hit("mpmc-before-publish");
             // SYNC(slot): Release publishes the message; pairs with the
             // consumer's Acquire load of `seq`. A plain store would do for
             // a live owner; the exchange keeps a slot that another process
@@ -605,6 +607,7 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
             {
                 continue;
             }
+            failpoint::hit("mpmc-after-take");
             let _ = side.region.u64(DEQUEUE).compare_exchange(
                 pos,
                 pos + 1,

@@ -206,7 +206,10 @@ impl Event {
                     .state
                     .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
                 {
-                    Ok(_) => return true,
+                    Ok(_) => {
+                        crate::failpoint::hit("event-after-consume");
+                        return true;
+                    }
                     Err(now) => {
                         s = now;
                         continue;
@@ -242,6 +245,7 @@ impl Event {
                         Ok(_) => {
                             s += SLEEPER;
                             registered = true;
+                            crate::failpoint::hit("event-after-register");
                         }
                         Err(now) => {
                             s = now;
@@ -261,6 +265,7 @@ impl Event {
     pub fn notify_one(&self) {
         // SYNC(event): releases what we did before notifying.
         let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
+        crate::failpoint::hit("event-before-wake");
         if old & SLEEPERS != 0 {
             let n = match self.mode() {
                 EventMode::AutoReset => 1,

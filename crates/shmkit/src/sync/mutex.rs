@@ -499,8 +499,14 @@ impl<T> Mutex<T> {
             _not_send: PhantomData,
         };
         match acquired {
-            Acquired::Clean => Ok(guard(false)),
-            Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) })),
+            Acquired::Clean => {
+                crate::failpoint::hit("mutex-after-lock");
+                Ok(guard(false))
+            }
+            Acquired::OwnerDied => {
+                crate::failpoint::hit("mutex-after-takeover");
+                Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) }))
+            }
             Acquired::Busy => Err(TryLockError::WouldBlock),
         }
     }
@@ -558,6 +564,7 @@ impl<T> MutexGuard<'_, T> {
     /// ```
     pub fn mark_consistent(&mut self) {
         self.inconsistent = false;
+        crate::failpoint::hit("mutex-mark-consistent");
     }
 }
 
@@ -582,6 +589,7 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
+        crate::failpoint::hit("mutex-before-unlock");
         self.mutex.raw.unlock(self.inconsistent);
     }
 }

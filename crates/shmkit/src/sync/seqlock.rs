@@ -229,6 +229,7 @@ impl<T: Copy + Layout> SeqLock<T> {
             {
                 continue;
             }
+            crate::failpoint::hit("seqlock-after-claim");
             self.repair();
             return Ok(SeqLockWriter {
                 lock: self,
@@ -254,6 +255,7 @@ impl<T: Copy + Layout> SeqLock<T> {
         // dead writer, whose own fence does not cover our stores.
         fence(Ordering::Release);
         self.slots[((n + 1) % 2) as usize].store(&good);
+        crate::failpoint::hit("seqlock-mid-repair");
         // SYNC(seq): publishes the repaired slot.
         self.seq.store(s + 1, Ordering::Release);
     }
@@ -298,7 +300,14 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
         // SYNC(seq-fence): the slot stores below become visible only after
         // the odd value.
         fence(Ordering::Release);
+        crate::failpoint::hit("seqlock-after-odd");
+        if crate::failpoint::stops_next("seqlock-mid-copy") {
+            // Leave half a copy behind, as a writer killed mid-copy would.
+            self.write_half(value);
+            crate::failpoint::hit("seqlock-mid-copy");
+        }
         lock.slots[((n + 1) % 2) as usize].store(value);
+        crate::failpoint::hit("seqlock-before-even");
         // SYNC(seq): publishes write n + 1.
         lock.seq.store(s + 2, Ordering::Release);
     }
@@ -309,9 +318,16 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     pub fn write_half_for_test(&mut self, value: &T) {
         let lock = self.lock;
         let s = lock.seq.load(Ordering::Relaxed);
-        let n = s / 2;
         lock.seq.store(s + 1, Ordering::Release);
         fence(Ordering::Release);
+        self.write_half(value);
+    }
+
+    /// The first half of the payload's bytes of `value` into the slot that
+    /// the write in progress (odd `seq`) goes to.
+    fn write_half(&mut self, value: &T) {
+        let lock = self.lock;
+        let n = lock.seq.load(Ordering::Relaxed) / 2;
         let slot = &lock.slots[((n + 1) % 2) as usize];
         let mut torn = slot.load();
         let half = std::mem::size_of::<T>() / 2;
