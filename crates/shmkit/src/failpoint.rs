@@ -76,7 +76,9 @@ mod imp {
     /// Marks the failpoint `name`.
     pub(crate) fn hit(name: &str) {
         use std::io::Write;
-        let Some((wanted, nth)) = wanted() else { return };
+        let Some((wanted, nth)) = wanted() else {
+            return;
+        };
         if wanted == name && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "@shmkit-failpoint {name}");

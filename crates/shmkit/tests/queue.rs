@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{mix, role, say, unique, Child, QueueCleanup};
+use common::{mix, role, say, unique, Child, QueueCleanup, XorShift};
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{mpmc, Peer, Receiver, Sender};
 use shmkit::Error;
@@ -272,18 +272,6 @@ fn spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages() {
     assert_eq!(c3.recv(), "released");
     c3.send("exit");
     c3.wait_ok();
-}
-
-/// xorshift64*: the scribbler's seeded generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 /// Writes random words over a queue's indices, capacity and record headers.

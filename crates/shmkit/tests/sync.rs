@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{hear, role, say, unique, Child};
+use common::{hear, role, say, unique, Child, KillOnDrop};
 use shmkit::sync::{Event, EventMode, Mutex, SeqLock, TryLockError, WriterStatus};
 use shmkit::{Error, Segment};
 
@@ -49,28 +49,6 @@ fn events(seg: &Segment) -> (&Event, &Event) {
             Event::from_ptr(seg.as_ptr()),
             Event::from_ptr(seg.as_ptr().add(8)),
         )
-    }
-}
-
-/// Kills the child if the test fails before it does (a looping child would
-/// otherwise outlive the test and keep its output pipes open).
-struct KillOnDrop(Option<Child>);
-
-impl KillOnDrop {
-    fn get(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-
-    fn kill9(&mut self) {
-        self.0.take().unwrap().kill9();
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            child.kill9();
-        }
     }
 }
 

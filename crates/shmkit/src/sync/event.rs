@@ -30,7 +30,10 @@
 //! (consuming the signal in the same `compare_exchange`). A waiter killed
 //! while asleep stays counted: later notifies then make a needless
 //! `FUTEX_WAKE`, nothing worse. When the count is full (32,767), further
-//! waiters poll every millisecond instead of registering.
+//! waiters poll every millisecond instead of registering. A notifier killed
+//! between its read-modify-write and its `FUTEX_WAKE` wakes nobody, so a
+//! registered waiter never sleeps longer than 100 ms before it looks at the
+//! word again.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,11 @@ const SLEEPERS: u32 = 0x7FFF << 1;
 const GENERATION: u32 = 1 << 16;
 /// How often a waiter that could not register re-reads the word.
 const UNREGISTERED_POLL: Duration = Duration::from_millis(1);
+/// The longest a registered waiter sleeps before it re-reads the word: a
+/// notifier killed between setting the signal and its wake-up call leaves
+/// the signal set and nobody to wake the sleepers (failpoint
+/// `event-before-wake`); they find it at their next look.
+const NOTIFIER_DEATH_POLL: Duration = Duration::from_millis(100);
 
 /// How an [`Event`] behaves once signalled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -254,7 +262,9 @@ impl Event {
                     }
                 }
             }
-            wait::wait(&self.state, s, timeout);
+            // Never for ever, nor longer than NOTIFIER_DEATH_POLL: see there.
+            let timeout = timeout.map_or(NOTIFIER_DEATH_POLL, |t| t.min(NOTIFIER_DEATH_POLL));
+            wait::wait(&self.state, s, Some(timeout));
             // SYNC(event)
             s = self.state.load(Ordering::Acquire);
         }

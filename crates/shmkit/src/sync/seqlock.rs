@@ -304,8 +304,8 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
         if crate::failpoint::stops_next("seqlock-mid-copy") {
             // Leave half a copy behind, as a writer killed mid-copy would.
             self.write_half(value);
-            crate::failpoint::hit("seqlock-mid-copy");
         }
+        crate::failpoint::hit("seqlock-mid-copy");
         lock.slots[((n + 1) % 2) as usize].store(value);
         crate::failpoint::hit("seqlock-before-even");
         // SYNC(seq): publishes write n + 1.
