@@ -208,7 +208,8 @@ impl Event {
                 }
                 // Auto-reset: consume the signal (one waiter wins it) and
                 // deregister, in one step.
-                let new = (s & !SIGNALLED) - if registered { SLEEPER } else { 0 };
+                // Wrapping: a peer may have zeroed the count under us.
+                let new = (s & !SIGNALLED).wrapping_sub(if registered { SLEEPER } else { 0 });
                 // SYNC(event)
                 match self
                     .state

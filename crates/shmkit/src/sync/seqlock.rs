@@ -162,7 +162,9 @@ impl<T: Copy + Layout> SeqLock<T> {
         // fence makes the load below see at least `2n + 3`.
         fence(Ordering::Acquire);
         let v2 = self.seq.load(Ordering::Relaxed);
-        (v2 <= 2 * n + 2).then_some(value)
+        // Saturating: a peer may have scribbled `seq` up to u64::MAX, which
+        // must give a garbage value, not an overflow panic.
+        (v2 <= (2 * n).saturating_add(2)).then_some(value)
     }
 
     /// Like [`read`](Self::read), but tells when the writer died in the
@@ -257,7 +259,7 @@ impl<T: Copy + Layout> SeqLock<T> {
         self.slots[((n + 1) % 2) as usize].store(&good);
         crate::failpoint::hit("seqlock-mid-repair");
         // SYNC(seq): publishes the repaired slot.
-        self.seq.store(s + 1, Ordering::Release);
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 }
 
@@ -291,12 +293,13 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     /// ```
     pub fn write(&mut self, value: &T) {
         let lock = self.lock;
-        // Only the writer stores `seq`, so this is our own last value.
+        // Only the writer stores `seq`, so this is our own last value (even)
+        // unless a peer scribbled over it: then it may be anything, and the
+        // arithmetic wraps rather than panics.
         let s = lock.seq.load(Ordering::Relaxed);
-        debug_assert_eq!(s % 2, 0);
         let n = s / 2;
         // SYNC(seq): a reader that sees the odd value also sees write n.
-        lock.seq.store(s + 1, Ordering::Release);
+        lock.seq.store(s.wrapping_add(1), Ordering::Release);
         // SYNC(seq-fence): the slot stores below become visible only after
         // the odd value.
         fence(Ordering::Release);
@@ -309,7 +312,7 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
         lock.slots[((n + 1) % 2) as usize].store(value);
         crate::failpoint::hit("seqlock-before-even");
         // SYNC(seq): publishes write n + 1.
-        lock.seq.store(s + 2, Ordering::Release);
+        lock.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
     /// Test hook: starts a write and stops half-way, as a writer killed
@@ -318,7 +321,7 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     pub fn write_half_for_test(&mut self, value: &T) {
         let lock = self.lock;
         let s = lock.seq.load(Ordering::Relaxed);
-        lock.seq.store(s + 1, Ordering::Release);
+        lock.seq.store(s.wrapping_add(1), Ordering::Release);
         fence(Ordering::Release);
         self.write_half(value);
     }
