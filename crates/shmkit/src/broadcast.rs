@@ -576,6 +576,32 @@ mod tests {
         Subscriber::attach(Ring::new(region, g, &opts), &opts).unwrap()
     }
 
+    /// A publisher killed after publishing message 2 whole but before
+    /// advancing `next` (failpoint `broadcast-before-next`): its successor
+    /// goes on at 3, so a subscriber that read 2 misses nothing. It used to
+    /// publish under number 2 again, which that subscriber skipped.
+    #[test]
+    fn publisher_killed_before_advancing_next_is_followed_not_repeated() {
+        let (mut p, r) = Publisher::heap(8, 32);
+        let mut s = sub(r.share_heap());
+        for i in 0..3u8 {
+            p.send(&[i; 3]).unwrap();
+        }
+        for i in 0..3u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i; 3]);
+        }
+        drop(p);
+        r.u64(NEXT).store(2, Ordering::Relaxed);
+        let mut p = Publisher::attach(Ring::new(
+            r.share_heap(),
+            Ring::geometry(8, 32),
+            &QueueOptions::default(),
+        ))
+        .unwrap();
+        p.send(&[3; 3]).unwrap();
+        assert_eq!(s.try_recv().unwrap().unwrap(), [3; 3]);
+    }
+
     #[test]
     fn subscriber_reads_in_order_and_learns_what_it_missed() {
         let (mut p, r) = Publisher::heap(8, 32);

@@ -345,6 +345,25 @@ mod tests {
         assert_eq!(std::mem::align_of::<Event>(), 8);
     }
 
+    /// A peer zeroed the sleeper count while a waiter was registered: the
+    /// waiter still returns, without an underflow panic (found by the
+    /// scribbler in `tests/faults.rs`).
+    #[test]
+    #[cfg_attr(miri, ignore = "sleeps for the 100 ms re-read")]
+    fn sleeper_count_zeroed_under_a_waiter_does_not_panic() {
+        let e = Event::new(EventMode::AutoReset);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| e.wait_timeout(Duration::from_secs(10)));
+            while e.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            // Signalled, and no sleepers: the waiter consumes it and
+            // deregisters from a count that is already zero.
+            e.state.store(SIGNALLED, Ordering::Relaxed);
+            assert!(waiter.join().unwrap());
+        });
+    }
+
     #[test]
     fn notify_before_wait_is_not_lost() {
         let e = Event::default();

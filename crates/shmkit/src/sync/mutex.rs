@@ -680,6 +680,18 @@ mod tests {
     /// A thread that exits with the guard leaked is a dead owner: the next
     /// locker is told, and keeps being told until it marks the data
     /// consistent.
+    /// A peer scribbled the lock word while we held the lock: unlocking
+    /// must not panic (a debug assertion did, found by the scribbler in
+    /// `tests/faults.rs`).
+    #[test]
+    fn unlock_after_the_word_was_scribbled_does_not_panic() {
+        let m = Mutex::new(5u32);
+        let g = m.lock().unwrap();
+        m.raw.word.store(0x1234_5678_9ABC, Ordering::Relaxed);
+        drop(g);
+        assert_eq!(*m.lock().unwrap(), 5);
+    }
+
     #[test]
     fn owner_died_until_marked_consistent() {
         let m = Arc::new(Mutex::new(41u32));

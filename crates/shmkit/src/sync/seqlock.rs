@@ -397,6 +397,23 @@ mod tests {
 
     /// The writer thread stops half-way through a write and exits: readers
     /// get the last good value or `WriterDied`, and a new writer takes over.
+    /// A peer scribbled the sequence word to its largest (odd) and largest
+    /// even values: reads, takeover and writes give garbage or good values,
+    /// never an overflow panic (found by the scribbler in `tests/faults.rs`).
+    #[test]
+    fn seq_scribbled_near_the_limit_does_not_panic() {
+        for seq in [u64::MAX, u64::MAX - 1, u64::MAX - 2] {
+            let s = SeqLock::new([1u64; 4]);
+            s.seq.store(seq, Ordering::Relaxed);
+            let _ = s.try_read();
+            let _ = s.read();
+            let mut w = s.writer().unwrap();
+            w.write(&[2; 4]);
+            w.write(&[3; 4]);
+            assert_eq!(s.read(), [3; 4], "seq {seq:#x}");
+        }
+    }
+
     #[test]
     fn writer_died_mid_write() {
         let s = SeqLock::new([0u64; 8]);
