@@ -959,12 +959,23 @@ fn busy_loop(role: &str, name: &str, args: &[String]) {
     }
 }
 
+/// Kills `c`, which must still be running (a child that failed early would
+/// otherwise pass for a killed one).
+fn kill_running(c: &mut KillOnDrop) {
+    let exited = c.get().exited();
+    assert!(
+        exited.is_none(),
+        "the child ended before its kill: {exited:?}"
+    );
+    c.kill9();
+}
+
 /// Spawns `role` and kills it at a random moment after it started its loop.
 fn kill_busy(test: &str, role: &str, args: &[&str], rng: &mut XorShift) {
     let mut c = spawn(test, role, args);
     assert_eq!(c.get().recv(), "ready");
     std::thread::sleep(moment(rng));
-    c.kill9();
+    kill_running(&mut c);
 }
 
 #[test]
@@ -1105,7 +1116,7 @@ fn random_kills_event() {
             })
         };
         std::thread::sleep(moment(&mut rng));
-        c.kill9();
+        kill_running(&mut c);
         stop.store(true, Ordering::Relaxed);
         pinger.join().unwrap();
     }
@@ -1150,7 +1161,7 @@ fn random_kills_spsc() {
         while Instant::now() < kill_at {
             check(rx.recv_timeout(Duration::from_micros(200)));
         }
-        c.kill9();
+        kill_running(&mut c);
         // Every whole message in order, then the death, never a part.
         let since = Instant::now();
         while check(rx.recv_timeout(Duration::from_secs(10))) {
@@ -1202,16 +1213,18 @@ fn random_kills_mpmc() {
             while Instant::now() < kill_at {
                 take(&mut rx, Duration::from_micros(200));
             }
-            c.kill9();
+            kill_running(&mut c);
             while take(&mut rx, Duration::from_secs(10)) {}
             let n = seen.len() as u64;
             assert_eq!(seen.last().map_or(0, |l| l + 1), n, "round {round}: a gap");
         } else {
             // A consumer killed: every sent message is received once, by it
             // or by us, except at most the one it was taking.
+            // (Our producer first: with the last one killed, the consumer's
+            // `recv` would report `PeerDied` at once.)
+            let mut tx = mpmc::Producer::open(&name).unwrap();
             let mut c = spawn(TEST, "loop-mpmc-recv", &[&name]);
             assert_eq!(c.get().recv(), "ready");
-            let mut tx = mpmc::Producer::open(&name).unwrap();
             let kill_at = Instant::now() + moment(&mut rng);
             let mut sent = 0u64;
             while Instant::now() < kill_at {
@@ -1222,7 +1235,13 @@ fn random_kills_mpmc() {
                     Err(e) => panic!("round {round}: {e}"),
                 }
             }
-            for line in c.take().kill9_then_lines() {
+            let mut c = c.take();
+            let exited = c.exited();
+            assert!(
+                exited.is_none(),
+                "round {round}: the consumer ended first: {exited:?}"
+            );
+            for line in c.kill9_then_lines() {
                 let id: u64 = line.strip_prefix("got ").unwrap().parse().unwrap();
                 assert!(seen.insert(id), "round {round}: {id} twice");
             }
@@ -1284,7 +1303,7 @@ fn random_kills_broadcast() {
         while Instant::now() < kill_at {
             take(rx.recv_timeout(Duration::from_micros(200)));
         }
-        c.kill9();
+        kill_running(&mut c);
         while take(rx.recv_timeout(Duration::from_secs(10))) {}
     }
     eprintln!(

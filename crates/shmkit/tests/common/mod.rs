@@ -187,6 +187,11 @@ impl Child {
         self.child.wait().unwrap()
     }
 
+    /// How the child ended, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Kills the child with SIGKILL, reaps it, and returns the lines it
     /// sent that were not received yet.
     pub fn kill9_then_lines(mut self) -> Vec<String> {
