@@ -1684,41 +1684,40 @@ fn make_targets(seed: u64) -> (Vec<Target>, Vec<Box<dyn std::any::Any>>) {
         let b = Shared::<Board>::create(&name).unwrap();
         add(api, users, name, Box::new(b));
     }
-    // Queues: made, then their creating end dropped (the name kept), so that
+    // Queues: made, then their creating end dropped (the name kept: by
+    // `persist` on POSIX, by the handle opened first on Windows), so that
     // both ends are free for the users.
-    let kept_seg = |name: &str| Segment::open(name).unwrap();
-    let name = n("spsc");
-    drop(Consumer::create_with(&name, 8 << 10, &kept()).unwrap());
-    add(
-        "spsc",
-        &["use-spsc-send", "use-spsc-recv"],
-        name.clone(),
-        Box::new((kept_seg(&name), QueueCleanup(name))),
-    );
-    let name = n("chan");
-    drop(Receiver::<Rec>::create_with(&name, 16, &kept()).unwrap());
-    add(
-        "channel",
-        &["use-chan-send", "use-chan-recv"],
-        name.clone(),
-        Box::new((kept_seg(&name), QueueCleanup(name))),
-    );
-    let name = n("mpmc");
-    drop(mpmc::Consumer::create_with(&name, 16, 120, &kept()).unwrap());
-    add(
-        "mpmc",
-        &["use-mpmc-send", "use-mpmc-recv", "use-mpmc-recv"],
-        name.clone(),
-        Box::new((kept_seg(&name), QueueCleanup(name))),
-    );
-    let name = n("bc");
-    drop(Publisher::create_with(&name, 8, 3000, &kept()).unwrap());
-    add(
-        "broadcast",
-        &["use-bc-send", "use-bc-recv", "use-bc-recv"],
-        name.clone(),
-        Box::new((kept_seg(&name), QueueCleanup(name))),
-    );
+    type Make = fn(&str) -> Box<dyn std::any::Any>;
+    let queues: [(&'static str, &'static [&'static str], Make); 4] = [
+        ("spsc", &["use-spsc-send", "use-spsc-recv"], |name| {
+            Box::new(Consumer::create_with(name, 8 << 10, &kept()).unwrap())
+        }),
+        ("channel", &["use-chan-send", "use-chan-recv"], |name| {
+            Box::new(Receiver::<Rec>::create_with(name, 16, &kept()).unwrap())
+        }),
+        (
+            "mpmc",
+            &["use-mpmc-send", "use-mpmc-recv", "use-mpmc-recv"],
+            |name| Box::new(mpmc::Consumer::create_with(name, 16, 120, &kept()).unwrap()),
+        ),
+        (
+            "broadcast",
+            &["use-bc-send", "use-bc-recv", "use-bc-recv"],
+            |name| Box::new(Publisher::create_with(name, 8, 3000, &kept()).unwrap()),
+        ),
+    ];
+    for (api, users, make) in queues {
+        let name = n(api);
+        let creator = make(&name);
+        let seg = Segment::open(&name).unwrap();
+        drop(creator);
+        add(
+            api,
+            users,
+            name.clone(),
+            Box::new((seg, QueueCleanup(name))),
+        );
+    }
     (targets, keep)
 }
 
