@@ -137,7 +137,12 @@ fn child(role: &str, args: &[String]) {
             unreachable!("a failpoint stops creation: {r:?}");
         }
         "queue-create" => {
-            let r = Consumer::create(name, 4096).map(drop);
+            let r = match args[1].as_str() {
+                "spsc" => Consumer::create(name, 4096).map(drop),
+                "channel" => Receiver::<Rec>::create(name, 4).map(drop),
+                "mpmc" => mpmc::Consumer::create(name, 4, 64).map(drop),
+                _ => Publisher::create(name, 4, 64).map(drop),
+            };
             unreachable!("a failpoint stops creation: {r:?}");
         }
         // --- lock → write → unlock
@@ -293,7 +298,7 @@ enum Scenario {
     SegmentCreate,
     /// `Shared::<Rec>::create_with`: header, value, "ready".
     SharedCreate,
-    /// `Consumer::create`: the queue's header, "ready".
+    /// Creating each kind of queue (SPSC, channel, MPMC, broadcast).
     QueueCreate,
     /// A mutex holder writes all eight words, then unlocks.
     MutexHolder,
@@ -507,20 +512,45 @@ fn run_case(point: &str, scenario: Scenario) {
             drop(s);
         }
         QueueCreate => {
-            let name = unique("k-queue");
-            let _c = QueueCleanup(name.clone());
-            kill_at(spawn_at(t, "queue-create", &[&name], point), point);
-            let err = Producer::open(&name).map(drop).unwrap_err();
-            if cfg!(unix) {
-                assert!(matches!(err, Error::InitAbandoned { .. }), "{point}: {err}");
-                shmkit::queue::remove(&name).unwrap();
-            } else {
-                assert!(matches!(err, Error::NotFound { .. }), "{point}: {err}");
+            // Every kind of queue shares the header and its "ready".
+            for kind in ["spsc", "channel", "mpmc", "broadcast"] {
+                let name = unique("k-queue");
+                let _c = QueueCleanup(name.clone());
+                kill_at(spawn_at(t, "queue-create", &[&name, kind], point), point);
+                // The other end's open: abandoned, not a hang or a queue.
+                let err = match kind {
+                    "spsc" => Producer::open(&name).map(drop),
+                    "channel" => Sender::<Rec>::open(&name).map(drop),
+                    "mpmc" => mpmc::Producer::open(&name).map(drop),
+                    _ => Subscriber::open(&name).map(drop),
+                }
+                .unwrap_err();
+                if cfg!(unix) {
+                    assert!(matches!(err, Error::InitAbandoned { .. }), "{kind}: {err}");
+                    shmkit::queue::remove(&name).unwrap();
+                } else {
+                    assert!(matches!(err, Error::NotFound { .. }), "{kind}: {err}");
+                }
+                // Then the name can be made again, and works.
+                match kind {
+                    "spsc" | "channel" => {
+                        let mut rx = Consumer::create(&name, 4096).unwrap();
+                        Producer::open(&name).unwrap().send(b"again").unwrap();
+                        assert_eq!(rx.recv().unwrap(), b"again");
+                    }
+                    "mpmc" => {
+                        let mut rx = mpmc::Consumer::create(&name, 4, 64).unwrap();
+                        mpmc::Producer::open(&name).unwrap().send(b"again").unwrap();
+                        assert_eq!(rx.recv().unwrap(), b"again");
+                    }
+                    _ => {
+                        let mut tx = Publisher::create(&name, 4, 64).unwrap();
+                        let mut rx = Subscriber::open(&name).unwrap();
+                        tx.send(b"again").unwrap();
+                        assert_eq!(rx.recv().unwrap(), b"again");
+                    }
+                }
             }
-            let mut rx = Consumer::create(&name, 4096).unwrap();
-            let mut tx = Producer::open(&name).unwrap();
-            tx.send(b"again").unwrap();
-            assert_eq!(rx.recv().unwrap(), b"again");
         }
         MutexHolder | MutexTakeover | MutexRepair => {
             let name = unique("k-mutex");
