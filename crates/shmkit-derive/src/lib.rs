@@ -13,7 +13,12 @@ use syn::{parse_macro_input, Data, DeriveInput, Error, Fields};
 /// - `#[repr(C)]` is present and `packed` is not;
 /// - every field's type is `shmkit::Layout` (so no pointers, references,
 ///   `bool`, `char`, enums, `usize` or `isize`);
-/// - the struct has no padding.
+/// - the struct has no padding;
+/// - every field's offset is a multiple of its alignment on 64-bit targets,
+///   and the size a multiple of the struct's: where `u64` is only 4-aligned
+///   (i686), a struct that would have padding on x86_64 has none, so it would
+///   pass the padding check with a different layout. Together these make the
+///   layout the same on every target, or the struct compile on none.
 ///
 /// `#[shmkit(in_place)]` also implements `shmkit::InPlace`, for structs made
 /// only of atomics, which may be borrowed in place.
@@ -99,6 +104,33 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
          from largest to smallest alignment"
     );
 
+    // Checked against each field's `ALIGN` (its alignment where primitives
+    // are aligned to their size), not its `align_of` on this target.
+    let align_checks = fields.iter().map(|f| {
+        let ident = f.ident.as_ref().unwrap();
+        let ty = &f.ty;
+        let msg = format!(
+            "field `{ident}` of `{name}` is not at a multiple of its alignment on 64-bit \
+             targets: 32-bit and 64-bit processes would lay `{name}` out differently (a \
+             `u64` is only 4-aligned on i686). Add an explicit padding field before it, or \
+             order fields from largest to smallest alignment"
+        );
+        quote_spanned! {ty.span()=>
+            ::core::assert!(
+                ::shmkit::layout::__private::aligned(
+                    ::shmkit::layout::__private::offset_of!(#name, #ident),
+                    <#ty as ::shmkit::Layout>::ALIGN,
+                ),
+                #msg
+            );
+        }
+    });
+    let tail_msg = format!(
+        "the size of `{name}` is not a multiple of its alignment on 64-bit targets, so it \
+         has tail padding there but not on 32-bit ones (a `u64` is only 4-aligned on i686): \
+         add an explicit padding field at the end"
+    );
+
     let in_place_impl = in_place.then(|| {
         let checks = types.iter().map(|ty| {
             quote_spanned! {ty.span()=> __shmkit_in_place::<#ty>(); }
@@ -132,6 +164,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         //   otherwise), so every bit pattern of each field is valid;
         // - the struct is `repr(C)` and not packed, and the assertion below
         //   proves it has no padding, so its bytes are exactly its fields';
+        // - the same on every target: `repr(C)` places each field at the
+        //   first multiple of its `align_of` after the previous one; the
+        //   assertions below prove every offset (and the size) is a multiple
+        //   of the field's (the struct's) `ALIGN`, which every target's
+        //   `align_of` divides, so no target inserts padding anywhere;
+        // - `ALIGN` is the largest of the fields' `ALIGN`s and the struct's
+        //   own `align_of` (its `repr(align)`), a power of two at least
+        //   `align_of::<Self>()`, and `describe` reports it;
         // - the description is built from `offset_of!`/`size_of`, so it is
         //   truthful;
         // - the generated `Fields` struct is `repr(transparent)` over `B`.
@@ -140,17 +180,22 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
             fn describe() -> ::shmkit::layout::Ty {
                 let fields: ::std::vec::Vec<::shmkit::layout::Field> = ::std::vec![#(#describes),*];
-                let aligns: ::std::vec::Vec<u32> = fields.iter().map(|f| f.ty.align()).collect();
                 ::shmkit::layout::Ty::Struct(::shmkit::layout::StructTy {
                     name: ::core::stringify!(#name).into(),
                     size: ::shmkit::layout::__private::size_of::<#name>() as u32,
-                    align: ::shmkit::layout::__private::struct_align(
-                        ::shmkit::layout::__private::align_of::<#name>(),
-                        &aligns,
-                    ),
+                    align: <Self as ::shmkit::Layout>::ALIGN as u32,
                     fields,
                 })
             }
+
+            const ALIGN: usize = {
+                let align = ::shmkit::layout::__private::align_of::<#name>();
+                #(let align = ::shmkit::layout::__private::max(
+                    align,
+                    <#types as ::shmkit::Layout>::ALIGN,
+                );)*
+                align
+            };
         }
 
         const _: () = ::core::assert!(
@@ -158,6 +203,17 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
             #padding_msg
         );
+
+        const _: () = {
+            #(#align_checks)*
+            ::core::assert!(
+                ::shmkit::layout::__private::aligned(
+                    ::shmkit::layout::__private::size_of::<#name>(),
+                    <#name as ::shmkit::Layout>::ALIGN,
+                ),
+                #tail_msg
+            );
+        };
 
         #in_place_impl
     })

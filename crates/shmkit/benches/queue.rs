@@ -6,9 +6,9 @@
 //! - 64-byte messages per second, one producer to one consumer;
 //! - 64 KiB messages by copy, in GB/s, against single-thread `memcpy`.
 //!
-//! The two ends are two threads mapping the segments separately, which moves
-//! the same cache lines as two processes would (`shmkit bench` measures the
-//! same rows across real processes, pinned). Criterion measures each row;
+//! The two ends are two threads, pinned to two CPUs, mapping the segments
+//! separately, which moves the same cache lines as two processes would
+//! (`shmkit bench` measures the same rows across real processes, pinned). Criterion measures each row;
 //! then the ratios are measured again in alternating runs within seconds of
 //! each other, since this project's VMs change speed every few seconds.
 
@@ -32,6 +32,62 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The CPUs this process could run on before anything was pinned.
+#[cfg(target_os = "linux")]
+fn cpus() -> &'static [usize] {
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => Vec::new(),
+    })
+}
+
+/// Pins this thread to `cpu` (or, with `None`, lets it run anywhere it
+/// could at the start).
+#[cfg(target_os = "linux")]
+fn pin(cpu: Option<usize>) {
+    use rustix::thread::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    match cpu {
+        Some(c) => set.set(c),
+        None => cpus().iter().for_each(|&c| set.set(c)),
+    }
+    let _ = sched_setaffinity(None, &set);
+}
+
+/// Runs `child` on a second thread and returns `main`'s result, each pinned
+/// to its own CPU (the last two allowed), as `shmkit bench` pins its two
+/// processes: unpinned, the scheduler sometimes puts both on one CPU and
+/// the numbers flip between regimes.
+fn pair<R>(child: impl FnOnce() + Send, main: impl FnOnce() -> R) -> R {
+    #[cfg(target_os = "linux")]
+    let cpus = cpus();
+    #[cfg(target_os = "linux")]
+    let two = (cpus.len() >= 2).then(|| (cpus[cpus.len() - 1], cpus[cpus.len() - 2]));
+    #[cfg(target_os = "linux")]
+    pin(None); // the child inherits this thread's mask
+    let ready = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            #[cfg(target_os = "linux")]
+            if let Some((_, c)) = two {
+                pin(Some(c));
+            }
+            ready.store(true, Ordering::Release);
+            child()
+        });
+        while !ready.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        #[cfg(target_os = "linux")]
+        if let Some((m, _)) = two {
+            pin(Some(m));
+        }
+        main()
+    })
+}
+
 /// Nanoseconds per round trip of one cache line bounced between two threads.
 fn bare_ping_pong(rounds: u64) -> f64 {
     let n = name("pp");
@@ -45,24 +101,26 @@ fn bare_ping_pong(rounds: u64) -> f64 {
             AtomicU64::from_ptr(peer.as_mut_ptr().cast()),
         )
     };
-    std::thread::scope(|s| {
-        s.spawn(|| {
+    pair(
+        || {
             for i in 0..rounds {
                 while b.load(Ordering::Acquire) != 2 * i + 1 {
                     std::hint::spin_loop();
                 }
                 b.store(2 * i + 2, Ordering::Release);
             }
-        });
-        let t = Instant::now();
-        for i in 0..rounds {
-            a.store(2 * i + 1, Ordering::Release);
-            while a.load(Ordering::Acquire) != 2 * i + 2 {
-                std::hint::spin_loop();
+        },
+        || {
+            let t = Instant::now();
+            for i in 0..rounds {
+                a.store(2 * i + 1, Ordering::Release);
+                while a.load(Ordering::Acquire) != 2 * i + 2 {
+                    std::hint::spin_loop();
+                }
             }
-        }
-        t.elapsed().as_nanos() as f64 / rounds as f64
-    })
+            t.elapsed().as_nanos() as f64 / rounds as f64
+        },
+    )
 }
 
 /// Nanoseconds per round trip of a `len`-byte message through two SPSC
@@ -74,8 +132,8 @@ fn queue_round_trip(rounds: u64, len: usize) -> f64 {
     let mut tx1 = Producer::open_with(&n1, &spin).unwrap();
     let mut rx2 = Consumer::create_with(&n2, 1 << 16, &spin).unwrap();
     let mut tx2 = Producer::open_with(&n2, &spin).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(move || {
+    pair(
+        move || {
             let mut buf = vec![0u8; len];
             for _ in 0..rounds {
                 let m = rx1.read().unwrap();
@@ -83,18 +141,20 @@ fn queue_round_trip(rounds: u64, len: usize) -> f64 {
                 m.release();
                 tx2.send(&buf).unwrap();
             }
-        });
-        let msg = vec![7u8; len];
-        let mut buf = vec![0u8; len];
-        let t = Instant::now();
-        for _ in 0..rounds {
-            tx1.send(&msg).unwrap();
-            let m = rx2.read().unwrap();
-            m.read_at(0, &mut buf).unwrap();
-            m.release();
-        }
-        t.elapsed().as_nanos() as f64 / rounds as f64
-    })
+        },
+        move || {
+            let msg = vec![7u8; len];
+            let mut buf = vec![0u8; len];
+            let t = Instant::now();
+            for _ in 0..rounds {
+                tx1.send(&msg).unwrap();
+                let m = rx2.read().unwrap();
+                m.read_at(0, &mut buf).unwrap();
+                m.release();
+            }
+            t.elapsed().as_nanos() as f64 / rounds as f64
+        },
+    )
 }
 
 /// Messages of `len` bytes per second, one producer thread to one consumer.
@@ -103,22 +163,24 @@ fn stream(len: usize, count: u64) -> f64 {
     let n = name(&format!("st{len}"));
     let mut rx = Consumer::create_with(&n, 4 << 20, &spin).unwrap();
     let mut tx = Producer::open_with(&n, &spin).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(move || {
+    pair(
+        move || {
             let msg = vec![1u8; len];
             for _ in 0..count {
                 tx.send(&msg).unwrap();
             }
-        });
-        let mut buf = vec![0u8; len];
-        let t = Instant::now();
-        for _ in 0..count {
-            let m = rx.read().unwrap();
-            m.read_at(0, &mut buf).unwrap();
-            m.release();
-        }
-        count as f64 / t.elapsed().as_secs_f64()
-    })
+        },
+        move || {
+            let mut buf = vec![0u8; len];
+            let t = Instant::now();
+            for _ in 0..count {
+                let m = rx.read().unwrap();
+                m.read_at(0, &mut buf).unwrap();
+                m.release();
+            }
+            count as f64 / t.elapsed().as_secs_f64()
+        },
+    )
 }
 
 /// Single-thread memcpy bandwidth for 64 KiB blocks, bytes per second,

@@ -97,14 +97,36 @@ fn futex_wake(word: &AtomicU32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), 1);
 }
 
-/// The CPUs this process may run on (all of them where that cannot be asked).
+/// The CPUs the benchmark may run on, as this process found them before it
+/// pinned anything. A peer inherits the parent's affinity, by then a single
+/// CPU, so the parent hands the list down in `SHMKIT_BENCH_CPUS`: asking
+/// `sched_getaffinity` there would put both processes on one CPU, where a
+/// wake-up is a context switch rather than a cross-CPU wake.
 #[cfg(target_os = "linux")]
-fn cpus() -> Vec<usize> {
+fn cpus() -> &'static [usize] {
     use rustix::thread::{sched_getaffinity, CpuSet};
-    match sched_getaffinity(None) {
-        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
-        Err(_) => Vec::new(),
-    }
+    static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| {
+        if let Ok(list) = std::env::var("SHMKIT_BENCH_CPUS") {
+            return list.split(',').filter_map(|c| c.parse().ok()).collect();
+        }
+        match sched_getaffinity(None) {
+            Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+            Err(_) => Vec::new(),
+        }
+    })
+}
+
+/// [`cpus`] as the peers get it.
+#[cfg(target_os = "linux")]
+fn cpu_list() -> String {
+    let list: Vec<String> = cpus().iter().map(usize::to_string).collect();
+    list.join(",")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_list() -> String {
+    String::new()
 }
 
 /// Pins this thread to the `nth` allowed CPU from the end, so that the two
@@ -174,6 +196,7 @@ impl Peer {
         let seg = Segment::create(&name, 4096).unwrap();
         let child = Command::new(std::env::current_exe().unwrap())
             .env("SHMKIT_BENCH_PEER", format!("{name}:{kind}"))
+            .env("SHMKIT_BENCH_CPUS", cpu_list())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -247,9 +270,16 @@ fn wake_round_trip(c: &mut Criterion) {
         // from different regimes. So also measure them interleaved, in short
         // alternating rounds, and report the median of the per-round ratios.
         let mut ratios = Vec::new();
-        for _ in 0..31 {
-            let e = event_round_trips(&ew, 2000);
-            let f = futex_round_trips(&fw, &mut n, 2000);
+        for round in 0..31 {
+            // Which goes first alternates, so that neither always runs
+            // right after the other's peer went to sleep.
+            let (e, f) = if round % 2 == 0 {
+                let e = event_round_trips(&ew, 2000);
+                (e, futex_round_trips(&fw, &mut n, 2000))
+            } else {
+                let f = futex_round_trips(&fw, &mut n, 2000);
+                (event_round_trips(&ew, 2000), f)
+            };
             if std::env::var_os("SHMKIT_BENCH_VERBOSE").is_some() {
                 println!("round: event {:?}/rt, futex {:?}/rt", e / 2000, f / 2000);
             }

@@ -254,7 +254,8 @@ pub enum Error {
          time; read instead, or wait until that writer drops its SeqLockWriter"
     )]
     WriterBusy {
-        /// The writer's thread id.
+        /// The writer's thread id (on macOS and FreeBSD, its pid plus a
+        /// thread serial shifted left by 17: see [`crate::sync`]).
         tid: u32,
     },
 

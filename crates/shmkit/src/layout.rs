@@ -81,6 +81,30 @@
 //! struct S { a: u64, b: u32 }
 //! ```
 //!
+//! A `u64` after a `u32` and no padding field: x86_64 puts padding before
+//! `b`, i686 (where `u64` is 4-aligned) does not. On 64-bit targets this is
+//! refused as padding; on 32-bit ones because `b`'s offset, 4, is not a
+//! multiple of 8. Either way no 32-bit program can make a layout that a
+//! 64-bit one would read differently.
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u32, b: u64 }
+//! ```
+//!
+//! The same inside an array, and with the tail (12 bytes, no tail padding on
+//! i686, 16 on x86_64):
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u32, b: [f64; 2], c: u32 }
+//! ```
+//! ```compile_fail
+//! #[derive(shmkit::Layout)]
+//! #[repr(C)]
+//! struct S { a: u32, b: u32, c: i64, d: u32 }
+//! ```
+//!
 //! A struct without `#[repr(C)]`, whose field order Rust may change:
 //! ```compile_fail
 //! #[derive(shmkit::Layout)]
@@ -144,7 +168,9 @@ use crate::{copy, Error, Result, Segment};
 /// - `Self` has the same layout in 32-bit and 64-bit processes, and
 ///   [`describe`](Layout::describe) states it truthfully (offsets, sizes,
 ///   primitive types);
-/// - `Self::Fields<B>` is `#[repr(transparent)]` over `B`.
+/// - `Self::Fields<B>` is `#[repr(transparent)]` over `B`;
+/// - [`ALIGN`](Layout::ALIGN) is a power of two, at least `align_of::<Self>()`
+///   on every target, and equals `describe().align()`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot live in shared memory",
     label = "not fit for shared memory",
@@ -161,6 +187,13 @@ pub unsafe trait Layout: Sized + Send + Sync + 'static {
 
     /// The layout description that typed segments store and check.
     fn describe() -> Ty;
+
+    /// The alignment `Self` has where every primitive is aligned to its size
+    /// (x86_64, aarch64), whatever this target gives it: a `u64` counts 8
+    /// even on i686, where `align_of::<u64>()` is 4. The derive checks every
+    /// field's offset against it, so that a struct has the same layout on all
+    /// targets or compiles on none.
+    const ALIGN: usize = std::mem::align_of::<Self>();
 }
 
 /// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
@@ -1283,16 +1316,17 @@ impl<B: Base, T: Layout, const N: usize> ArrayFields<B, T, N> {
 macro_rules! prims {
     ($($t:ty => $p:ident, $inplace:tt;)*) => {$(
         // SAFETY: a fixed-width primitive (or its atomic) has no padding, every
-        // bit pattern is valid, and its size and layout do not depend on the
-        // target's pointer width (64-bit atomics are 8-aligned everywhere;
-        // plain u64/i64/f64 may be 4-aligned on i686, which the description's
-        // natural alignment hides, and padding checks rule out any offset
-        // that would differ).
+        // bit pattern is valid, and its size does not depend on the target;
+        // `ALIGN` is its size, which is at least its alignment everywhere
+        // (64-bit atomics are 8-aligned everywhere; plain u64/i64/f64 are
+        // 4-aligned on i686, and the derive's offset checks against `ALIGN`
+        // rule out any struct whose layout that would change).
         unsafe impl Layout for $t {
             type Fields<B> = NoFields<B>;
             fn describe() -> Ty {
                 Ty::Prim(Prim::$p)
             }
+            const ALIGN: usize = std::mem::size_of::<$t>();
         }
         prims!(@inplace $t, $inplace);
     )*};
@@ -1339,6 +1373,7 @@ unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
         };
         Ty::Array(Box::new(T::describe()), N as u32)
     }
+    const ALIGN: usize = T::ALIGN;
 }
 
 // SAFETY: an array of atomics is only accessed element by element, atomically.
@@ -1380,10 +1415,21 @@ pub(crate) fn zeroed<T: Layout>() -> T {
 pub mod __private {
     pub use std::mem::{align_of, offset_of, size_of};
 
-    /// The description's alignment of a derived struct: the largest natural
-    /// alignment of its fields, or its own `align_of` if larger (`repr(align)`).
-    pub fn struct_align(own: usize, fields: &[u32]) -> u32 {
-        fields.iter().copied().fold(own as u32, u32::max)
+    /// Whether `n` is a multiple of the power of two `align`, in constant
+    /// context (a function, so that no `% 1` lands in the user's code).
+    pub const fn aligned(n: usize, align: usize) -> bool {
+        n & (align - 1) == 0
+    }
+
+    /// The larger of two alignments, in constant context: a derived struct's
+    /// `ALIGN` is its own `align_of` (for `repr(align)`) folded with its
+    /// fields' `ALIGN`s.
+    pub const fn max(a: usize, b: usize) -> usize {
+        if a > b {
+            a
+        } else {
+            b
+        }
     }
 }
 
@@ -1666,6 +1712,32 @@ mod tests {
             long.short(),
             "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, ... 4 more]"
         );
+    }
+
+    /// `ALIGN` is the description's alignment, the same on every target
+    /// (this test also runs on i686, where `align_of::<u64>()` is 4).
+    #[test]
+    fn align_is_the_64_bit_alignment_on_every_target() {
+        fn check<T: Layout>(align: usize) {
+            assert_eq!(T::ALIGN, align, "{}", std::any::type_name::<T>());
+            assert_eq!(T::describe().align() as usize, align);
+            assert!(std::mem::align_of::<T>() <= T::ALIGN);
+        }
+        check::<u8>(1);
+        check::<i16>(2);
+        check::<f32>(4);
+        check::<u64>(8);
+        check::<f64>(8);
+        check::<[i64; 3]>(8);
+        check::<AtomicU64>(8);
+        check::<[AtomicU32; 5]>(4);
+        #[cfg(not(loom))]
+        {
+            check::<crate::sync::Mutex<u64>>(8);
+            check::<crate::sync::Mutex<[u32; 2]>>(8);
+            check::<crate::sync::SeqLock<[u32; 1]>>(8);
+            check::<crate::sync::Event>(8);
+        }
     }
 
     #[test]

@@ -420,7 +420,9 @@ impl SegmentOptions {
 
     /// Accepts segments whose mode has these group/other write bits set (for
     /// example `0o666`). By default a segment that others may write is
-    /// refused with [`Error::InsecureMode`].
+    /// refused with [`Error::InsecureMode`], read-only opens included: a
+    /// third user could change it under you. Another user's world-writable
+    /// segment needs [`trust_owner`](Self::trust_owner) as well.
     pub fn accept_mode(&mut self, mode: u32) -> &mut Self {
         self.accept_mode = mode;
         self

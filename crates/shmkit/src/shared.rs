@@ -506,10 +506,14 @@ impl<T: Layout> SharedOptions<T> {
     /// # Errors
     /// As [`Segment::create`].
     pub fn create_with(&self, name: &str, value: T) -> Result<Shared<T>> {
-        self.create_inner(name, Some(value))
+        self.create_inner(name, Some(&value))
     }
 
-    fn create_inner(&self, name: &str, value: Option<T>) -> Result<Shared<T>> {
+    /// No `T` by value here or in [`initialise`](Self::initialise): a frame
+    /// holding one is as large as `T`, and a `T` of megabytes (a big shared
+    /// array) would overflow the stack of `create` although it only writes
+    /// zeros, which a new segment already holds.
+    fn create_inner(&self, name: &str, value: Option<&T>) -> Result<Shared<T>> {
         let (layout, data_offset, total) = Self::plan();
         let mut opts = self.seg.clone();
         opts.hold_creator_lock = true;
@@ -523,7 +527,7 @@ impl<T: Layout> SharedOptions<T> {
         seg: Segment,
         layout: &[u8],
         data_offset: usize,
-        value: Option<T>,
+        value: Option<&T>,
     ) -> Result<Shared<T>> {
         let header = Header {
             version: VERSION,
@@ -553,7 +557,7 @@ impl<T: Layout> SharedOptions<T> {
         };
         failpoint::hit("shared-before-value");
         if let Some(value) = value {
-            shared.place().set(value)?;
+            shared.store(value)?;
         }
         failpoint::hit("shared-before-ready");
         // SYNC(ready): publishes header, layout and value to openers.
@@ -576,7 +580,9 @@ impl<T: Layout> SharedOptions<T> {
     /// # Errors
     /// As [`Shared::open_or_create`].
     pub fn open_or_create(&self, name: &str) -> Result<Shared<T>> {
-        self.open_or_create_with(name, crate::layout::zeroed)
+        // A new segment is zero-filled already: no `T` to make (see
+        // `create_inner`).
+        self.open_or_create_inner(name, None::<fn() -> T>)
     }
 
     /// Opens the typed segment, or creates it holding `init()`. When many
@@ -586,15 +592,38 @@ impl<T: Layout> SharedOptions<T> {
     /// # Errors
     /// As [`Shared::open_or_create`].
     pub fn open_or_create_with(&self, name: &str, init: impl FnOnce() -> T) -> Result<Shared<T>> {
+        self.open_or_create_inner(name, Some(init))
+    }
+
+    fn open_or_create_inner(
+        &self,
+        name: &str,
+        init: Option<impl FnOnce() -> T>,
+    ) -> Result<Shared<T>> {
         let (layout, data_offset, total) = Self::plan();
         let mut opts = self.seg.clone();
         opts.hold_creator_lock = true;
         let seg = opts.open_or_create(name, total)?;
-        if seg.created() {
-            Self::initialise(seg, &layout, data_offset, Some(init()))
-        } else {
-            Self::check(seg, self.seg.timeout)
+        if !seg.created() {
+            return Self::check(seg, self.seg.timeout);
         }
+        match init {
+            Some(init) => Self::initialise_with(seg, &layout, data_offset, init),
+            None => Self::initialise(seg, &layout, data_offset, None),
+        }
+    }
+
+    /// [`initialise`](Self::initialise) with `init()`: the one frame that
+    /// holds a `T`, entered only when the caller gave a value.
+    #[inline(never)]
+    fn initialise_with(
+        seg: Segment,
+        layout: &[u8],
+        data_offset: usize,
+        init: impl FnOnce() -> T,
+    ) -> Result<Shared<T>> {
+        let value = init();
+        Self::initialise(seg, layout, data_offset, Some(&value))
     }
 
     /// Waits until the segment is ready, then checks header and layout.

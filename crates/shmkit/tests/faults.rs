@@ -203,7 +203,15 @@ fn child(role: &str, args: &[String]) {
                 tx.send(&message(stream, i)).unwrap();
             }
             say("sent");
-            tx.send(&message(stream, count)).unwrap();
+            let last = message(stream, count);
+            if args.get(3).is_some_and(|a| a == "grant") {
+                // In place: reserve, write_at, commit.
+                let mut g = tx.reserve(last.len()).unwrap();
+                g.write_at(0, &last).unwrap();
+                g.commit();
+            } else {
+                tx.send(&last).unwrap();
+            }
             say("done");
             hear();
         }
@@ -316,8 +324,11 @@ enum Scenario {
     EventConsumer,
     /// A notifier, killed inside `notify_one` with a waiter asleep.
     EventNotifier,
-    /// An SPSC producer's sixth message.
+    /// An SPSC producer's sixth message, by `send`.
     SpscProducer,
+    /// An SPSC producer's sixth message, in place (`reserve`, `write_at`,
+    /// `commit`).
+    SpscGrant,
     /// An SPSC consumer's third message, read in place.
     SpscConsumer,
     /// A typed-channel sender's sixth value.
@@ -361,6 +372,11 @@ const KILL_TABLE: &[(&str, Scenario)] = &[
     ("spsc-before-commit", SpscProducer),
     ("spsc-after-commit", SpscProducer),
     ("spsc-before-notify", SpscProducer),
+    ("spsc-after-reserve", SpscGrant),
+    ("spsc-mid-write", SpscGrant),
+    ("spsc-before-commit", SpscGrant),
+    ("spsc-after-commit", SpscGrant),
+    ("spsc-before-notify", SpscGrant),
     ("spsc-before-release", SpscConsumer),
     ("spsc-after-release", SpscConsumer),
     ("spsc-mid-write", ChannelSender),
@@ -672,11 +688,17 @@ fn run_case(point: &str, scenario: Scenario) {
             assert_eq!(woke.as_deref(), Some("woke"), "{point}: waiter slept on");
             w.take().wait_ok();
         }
-        SpscProducer => {
+        SpscProducer | SpscGrant => {
             let name = unique("k-spsc");
             let _c = QueueCleanup(name.clone());
             let mut rx = Consumer::create(&name, 16 << 10).unwrap();
-            let mut p = spawn_at(t, "spsc-send", &[&name, "1", "5"], &format!("{point}@6"));
+            let how = if let SpscGrant = scenario {
+                "grant"
+            } else {
+                "send"
+            };
+            let args = [name.as_str(), "1", "5", how];
+            let mut p = spawn_at(t, "spsc-send", &args, &format!("{point}@6"));
             assert_eq!(p.get().recv(), "sent");
             kill_at(p, point);
             for i in 0..5 {

@@ -343,10 +343,6 @@ fn mpmc_message(k: u64, n: u64, per: u64) -> Vec<u8> {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "flaky under Wine: a consumer sometimes gets a false PeerDied as the four producers leave"
-)]
 fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
     const TEST: &str = "mpmc_four_producers_two_consumers_every_message_exactly_once";
     let per = MILLION / 4;

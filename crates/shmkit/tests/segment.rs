@@ -216,9 +216,11 @@ fn invalid_sizes_leave_nothing_behind() {
 
 #[test]
 fn huge_size_is_no_space_and_leaves_nothing_behind() {
-    // 1 TiB: more than this machine's shared memory, within what mmap allows.
+    // 1 TiB: more than this machine's shared memory, within what mmap allows
+    // (in a 32-bit process, more than its address space: `InvalidSize`).
     let name = unique("huge");
-    let err = Segment::create(&name, 1 << 40).unwrap_err();
+    let huge = usize::try_from(1u64 << 40).unwrap_or(usize::MAX);
+    let err = Segment::create(&name, huge).unwrap_err();
     assert!(
         matches!(err, Error::NoSpace { .. } | Error::InvalidSize { .. }),
         "{err}"

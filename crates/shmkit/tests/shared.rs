@@ -435,3 +435,38 @@ shm.close()
         Err(Error::TooSmall { .. })
     ));
 }
+
+/// 4 MiB of data: larger than the stack of the thread that creates it.
+#[derive(shmkit::Layout)]
+#[repr(C)]
+pub struct Huge {
+    pub words: [u64; 524_288],
+}
+
+/// Creating, opening and `open_or_create` of a typed segment never put a `T`
+/// on the stack: a value larger than the stack used to overflow it in
+/// `create` (found by `tests/hostile.rs`), though `create` only writes zeros.
+#[test]
+fn a_typed_segment_larger_than_the_stack_creates_and_opens() {
+    let name = unique("huge");
+    let second = unique("huge-ooc");
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let huge = Shared::<Huge>::create(&name).unwrap();
+            huge.words().at(524_287).set(7).unwrap();
+            let opened = Shared::<Huge>::open(&name).unwrap();
+            assert_eq!(opened.words().at(524_287).get(), 7);
+            let same = Shared::<Huge>::open_or_create(&name).unwrap();
+            assert!(!same.segment().created());
+            assert_eq!(same.words().at(0).get(), 0);
+            let made = Shared::<Huge>::open_or_create(&second).unwrap();
+            assert!(made.segment().created());
+            assert_eq!(made.words().at(524_287).get(), 0);
+            let raw = Shared::<Huge>::create_raw(&unique("huge-raw")).unwrap();
+            assert_eq!(raw.segment().len(), 4 << 20);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -427,7 +427,8 @@ fn role_lock_path(name: &str, role: &str) -> String {
 /// A role held by one process at a time takes `LOCK_EX` (probed with
 /// `LOCK_SH | LOCK_NB`); a role held by many takes `LOCK_SH` (probed with
 /// `LOCK_EX | LOCK_NB`). Each probe uses its own open file description. If
-/// the file cannot be opened, every probe answers `Unknown`.
+/// the file cannot be opened, or is not this user's own (see
+/// [`is_own_lock_file`]), every probe answers `Unknown`.
 pub(crate) struct RoleLock {
     fd: std::sync::OnceLock<OwnedFd>,
     /// For probes: the file to open (never create) when first needed.
@@ -449,7 +450,9 @@ impl RoleLock {
             flags,
             Mode::from_raw_mode(0o600),
         ) {
-            let _ = fd.set(f);
+            if is_own_lock_file(&f) {
+                let _ = fd.set(f);
+            }
         }
         RoleLock {
             fd,
@@ -508,9 +511,10 @@ impl RoleLock {
                 | fs::OFlags::NONBLOCK
                 | fs::OFlags::CLOEXEC;
             match fs::open(path, flags, Mode::empty()) {
-                Ok(f) => {
+                Ok(f) if is_own_lock_file(&f) => {
                     let _ = self.fd.set(f);
                 }
+                Ok(_) => return CreatorState::Unknown,
                 Err(Errno::NOENT) => return CreatorState::Gone,
                 Err(_) => return CreatorState::Unknown,
             }
@@ -527,6 +531,19 @@ impl RoleLock {
             Err(_) => CreatorState::Unknown,
         }
     }
+}
+
+/// Whether an opened role lock file is this user's: a regular file owned by
+/// the effective uid. The lock files' directory is world-writable, so another
+/// user may have planted the file and may hold its lock forever; such a file
+/// must not decide liveness (or make `attach` report the role taken). Queues
+/// are never shared between users (their segments are opened only if owned
+/// by the opener), so a legitimate lock file is always the opener's own.
+fn is_own_lock_file(fd: &OwnedFd) -> bool {
+    fs::fstat(fd).is_ok_and(|st| {
+        st.st_uid == rustix::process::geteuid().as_raw()
+            && fs::FileType::from_raw_mode(st.st_mode as _) == fs::FileType::RegularFile
+    })
 }
 
 /// `unlink` a role's lock file (when its queue is removed). Holders keep

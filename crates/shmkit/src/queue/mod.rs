@@ -32,7 +32,10 @@
 //! Each endpoint holds a liveness lock (an `flock` on a per-role file, which
 //! the OS drops when the process dies), so a waiting endpoint learns that its
 //! peer died ([`Error::PeerDied`](crate::Error)) or closed
-//! ([`Error::Closed`](crate::Error)) instead of waiting forever. On Windows
+//! ([`Error::Closed`](crate::Error)) instead of waiting forever. A lock file
+//! that is not this user's own (another user may plant files in the
+//! world-writable `/dev/shm`) is ignored: that role's liveness is then
+//! unknown, and waits end by their timeouts. On Windows
 //! the liveness lock is a named event per role, which exists while some
 //! holder's handle is open (the OS closes a dead process's handles).
 

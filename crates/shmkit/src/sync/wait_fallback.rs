@@ -1,11 +1,10 @@
 //! Wait and wake without an OS wait-on-address call: poll the word, spinning
 //! briefly, then yielding, then sleeping with a growing pause (up to 1 ms).
 //!
-//! Used under Miri and loom (which cannot run futexes), on macOS and FreeBSD
-//! until their shared wait calls are wired in (`os_sync_wait_on_address`
-//! with `OS_SYNC_WAIT_ON_ADDRESS_SHARED` exists only from macOS 14.4; FreeBSD
-//! has `_umtx_op(UMTX_OP_WAIT_UINT)`), and on Windows until its backend
-//! lands. It is correct — a waiter re-reads the word until it changes or
+//! Used under Miri and loom (which cannot make the OS calls) on every OS,
+//! on Windows until its backend lands, and on any OS without a backend of
+//! its own (macOS and FreeBSD have theirs: `wait_macos.rs`,
+//! `wait_freebsd.rs`). It is correct — a waiter re-reads the word until it changes or
 //! time runs out, so no wake-up is lost — but a wake-up can take up to about
 //! a millisecond after the waiter started sleeping, and a waiter burns a
 //! little CPU while it polls.
@@ -14,9 +13,9 @@
 //! An owner is `counter | pid << 32`, where the counter numbers this
 //! process's threads. Death is detected only for threads of this same
 //! process (a thread-local destructor records its exit). An owner in another
-//! process is `Unknown`, so on macOS and FreeBSD a mutex whose owner process
-//! died is not recovered: `lock_timeout` times out instead. This is the gap
-//! that their native backends must close.
+//! process is `Unknown`, so where this fallback is the real backend (not
+//! under Miri or loom, whose tests run in one process) a mutex whose owner
+//! process died is not recovered: `lock_timeout` times out instead.
 //!
 //! On Windows the owner is `thread id | creation-time tag << 32`, as on
 //! Linux, and liveness comes from the OS: `OpenThread`, `GetExitCodeThread`

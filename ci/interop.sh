@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# 32-bit and 64-bit processes sharing memory. Checks and tests shmkit as an
+# i686-unknown-linux-gnu (32-bit) library, then runs tests/interop.rs both
+# ways: the 64-bit test binary as the parent of the 32-bit one, then the
+# 32-bit one as the parent of the 64-bit one (SHMKIT_PEER_EXE names the
+# peer). Runs locally too; installs what is missing (root, Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=i686-unknown-linux-gnu
+
+echo "== interop: toolchain"
+rustup target add "$target"
+# Linking 32-bit binaries needs gcc's 32-bit support and libc (gcc-multilib).
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+if ! echo 'int main(void) { return 0; }' | gcc -m32 -x c - -o "$probe/a.out" 2>/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq gcc-multilib >/dev/null
+fi
+
+echo "== interop: clippy --target $target"
+cargo clippy -p shmkit --all-targets --target "$target" -- -D warnings
+
+echo "== interop: shmkit's tests in a 32-bit process"
+cargo test -p shmkit --target "$target"
+
+# The path of the interop test binary that cargo builds with "$@".
+interop_exe() {
+  cargo test -p shmkit --test interop --no-run --message-format=json "$@" |
+    sed -n 's/.*"target":{[^}]*"name":"interop".*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
+}
+exe64=$(interop_exe)
+exe32=$(interop_exe --target "$target")
+if [ ! -x "$exe64" ] || [ ! -x "$exe32" ]; then
+  echo "interop: test binaries not found (64-bit: '$exe64', 32-bit: '$exe32')" >&2
+  exit 1
+fi
+
+echo "== interop: 64-bit parent, 32-bit peer"
+SHMKIT_PEER_EXE="$exe32" cargo test -p shmkit --test interop
+echo "== interop: 32-bit parent, 64-bit peer"
+SHMKIT_PEER_EXE="$exe64" cargo test -p shmkit --test interop --target "$target"
