@@ -63,7 +63,9 @@
 //! A publisher killed while writing leaves its slot at `2n + 1` and `next`
 //! at `n`: subscribers see nothing new, learn that it died
 //! ([`Error::PeerDied`](crate::Error)), and a new publisher rewrites message
-//! `n` whole. A subscriber's cursor is its own: killing one affects no other.
+//! `n` whole. One killed after publishing message `n` (slot at `2n + 2`) but
+//! before advancing `next` has delivered it: a new publisher goes on at
+//! `n + 1`. A subscriber's cursor is its own: killing one affects no other.
 
 use std::time::Duration;
 
@@ -201,11 +203,20 @@ impl Publisher {
 
     fn attach(ring: Ring) -> Result<Publisher> {
         let live = Liveness::attach(&ring.region, &ROLES, PUBLISHER, false, SUBSCRIBER, true)?;
-        let next = ring.region.u64(NEXT).load(Ordering::Acquire);
+        let mut next = ring.region.u64(NEXT).load(Ordering::Acquire);
         if next > u64::MAX / 4 {
             return Err(ring
                 .region
                 .corrupted(format!("message number {next} is out of range")));
+        }
+        // A publisher killed after publishing message `next` whole but
+        // before advancing `next` (failpoint `broadcast-before-next`):
+        // subscribers may have read that message, so it stays, and this
+        // publisher goes on after it. Rewriting it under the same number
+        // would make them skip the new message without a word.
+        if ring.region.u64(ring.slot(next)).load(Ordering::Acquire) == 2 * next + 2 {
+            next += 1;
+            ring.region.u64(NEXT).store(next, Ordering::Release);
         }
         Ok(Publisher { ring, live, next })
     }
@@ -251,11 +262,14 @@ impl Publisher {
         // SYNC(slot): the odd `seq` is ordered before the payload stores, so
         // a reader that sees any of them sees `seq` changed on its re-check.
         fence(Ordering::Release);
+        failpoint::hit("broadcast-after-odd");
         r.u32(slot + 8).store(msg.len() as u32, Ordering::Relaxed);
         store_words(r, slot + SLOT_HEADER as usize, msg);
+        failpoint::hit("broadcast-before-even");
         // SYNC(slot): Release publishes the payload with the even `seq`;
         // pairs with the subscriber's Acquire load of `seq`.
         r.u64(slot).store(2 * n + 2, Ordering::Release);
+        failpoint::hit("broadcast-before-next");
         self.next = n + 1;
         // SYNC(next): Release; read by subscribers that join or lag.
         r.u64(NEXT).store(n + 1, Ordering::Release);
@@ -560,6 +574,32 @@ mod tests {
         };
         let opts = QueueOptions::default();
         Subscriber::attach(Ring::new(region, g, &opts), &opts).unwrap()
+    }
+
+    /// A publisher killed after publishing message 2 whole but before
+    /// advancing `next` (failpoint `broadcast-before-next`): its successor
+    /// goes on at 3, so a subscriber that read 2 misses nothing. It used to
+    /// publish under number 2 again, which that subscriber skipped.
+    #[test]
+    fn publisher_killed_before_advancing_next_is_followed_not_repeated() {
+        let (mut p, r) = Publisher::heap(8, 32);
+        let mut s = sub(r.share_heap());
+        for i in 0..3u8 {
+            p.send(&[i; 3]).unwrap();
+        }
+        for i in 0..3u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i; 3]);
+        }
+        drop(p);
+        r.u64(NEXT).store(2, Ordering::Relaxed);
+        let mut p = Publisher::attach(Ring::new(
+            r.share_heap(),
+            Ring::geometry(8, 32),
+            &QueueOptions::default(),
+        ))
+        .unwrap();
+        p.send(&[3; 3]).unwrap();
+        assert_eq!(s.try_recv().unwrap().unwrap(), [3; 3]);
     }
 
     #[test]

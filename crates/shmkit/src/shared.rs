@@ -547,6 +547,7 @@ impl<T: Layout> SharedOptions<T> {
                 name: seg.name().to_owned(),
             });
         }
+        failpoint::hit("shared-before-header");
         seg.write_at(0, &header.to_bytes())?;
         seg.write_at(HEADER_LEN, layout)?;
         let shared: Shared<T> = Shared {

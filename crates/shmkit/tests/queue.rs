@@ -1,6 +1,6 @@
-//! Queues across real processes: a million mixed-size messages, producers
-//! killed at each step of a message, consumers killed and restarted, a
-//! scribbler writing garbage over the indices, MPMC with four producers.
+//! Queues across real processes: a million mixed-size messages, a scribbler
+//! writing garbage over the indices, MPMC with four producers. Producers and
+//! consumers killed at each step of a message are in `faults.rs`.
 //!
 //! They run on Windows (under Wine) too: liveness there is a named event
 //! per role, and `kill` is `TerminateProcess`.
@@ -10,9 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{mix, role, say, unique, Child, QueueCleanup};
+use common::{mix, role, say, unique, Child, QueueCleanup, XorShift};
 use shmkit::queue::spsc::{Consumer, Producer};
-use shmkit::queue::{mpmc, Peer, Receiver, Sender};
+use shmkit::queue::{mpmc, Receiver, Sender};
 use shmkit::Error;
 
 /// Message `i` of stream `stream`: 1 byte to 64 KiB, log-uniform, so that
@@ -98,91 +98,6 @@ fn spsc_million_mixed_sizes_across_processes() {
     ));
 }
 
-/// Producer children: send `count` messages of stream `stream` (optionally
-/// under a failpoint that stops them in the middle of the next one), then
-/// say "sent" and wait to be told to exit.
-fn producer_child(args: &[String]) {
-    let mut tx = Producer::open(&args[0]).unwrap();
-    let stream: u64 = args[1].parse().unwrap();
-    let count: u64 = args[2].parse().unwrap();
-    for i in 0..count {
-        tx.send(&message(stream, i, 4000)).unwrap();
-    }
-    say("sent");
-    // The message a failpoint interrupts (if any is set).
-    tx.send(&message(stream, count, 4000)).unwrap();
-    say("done");
-    common::hear();
-}
-
-#[test]
-fn spsc_producer_killed_at_each_step_then_a_new_producer_goes_on() {
-    if let Some((_, args)) = role() {
-        return producer_child(&args);
-    }
-    const TEST: &str = "spsc_producer_killed_at_each_step_then_a_new_producer_goes_on";
-    let name = unique("q-pkill");
-    let _c = QueueCleanup(name.clone());
-    let mut rx = Consumer::create(&name, 16 << 10).unwrap();
-    let mut stream = 0u64;
-    for point in [
-        "spsc-after-reserve",
-        "spsc-mid-write",
-        "spsc-before-commit",
-        "spsc-after-commit",
-    ] {
-        stream += 1;
-        let mut cmd = common::command(TEST, "producer", &[&name, &stream.to_string(), "5"]);
-        // The 6th message: after 5 whole ones.
-        cmd.env("SHMKIT_FAILPOINT", format!("{point}@6"));
-        let mut child = Child::start(cmd);
-        assert_eq!(child.recv(), "sent");
-        assert_eq!(child.recv(), format!("failpoint {point}"));
-        child.kill9();
-        for i in 0..5 {
-            assert_eq!(
-                rx.recv().unwrap(),
-                message(stream, i, 4000),
-                "{point}: message {i}"
-            );
-        }
-        if point == "spsc-after-commit" {
-            // Committed before the crash: delivered, once.
-            assert_eq!(rx.recv().unwrap(), message(stream, 5, 4000));
-        }
-        // Nothing partial, and the death is reported instead of a hang.
-        let t = Instant::now();
-        let r = rx.recv_timeout(Duration::from_secs(10));
-        assert!(
-            matches!(
-                r,
-                Err(Error::PeerDied {
-                    peer: "producer",
-                    ..
-                })
-            ),
-            "{point}: {r:?}"
-        );
-        assert!(t.elapsed() < Duration::from_secs(5));
-        assert_eq!(rx.peer(), Peer::Died);
-        // A new producer attaches and goes on where the dead one stopped.
-        stream += 1;
-        let mut next = Child::spawn(TEST, "producer", &[&name, &stream.to_string(), "7"]);
-        assert_eq!(next.recv(), "sent");
-        assert_eq!(next.recv(), "done");
-        for i in 0..8 {
-            assert_eq!(
-                rx.recv().unwrap(),
-                message(stream, i, 4000),
-                "after {point}: {i}"
-            );
-        }
-        next.send("exit");
-        next.wait_ok();
-        assert!(matches!(rx.recv(), Err(Error::Closed { .. })));
-    }
-}
-
 /// A live producer holds the role: a second one is refused.
 #[test]
 fn spsc_second_live_producer_is_refused() {
@@ -199,91 +114,6 @@ fn spsc_second_live_producer_is_refused() {
     ));
     drop(tx);
     Producer::open(&name).unwrap();
-}
-
-/// Consumer children: receive `take` messages by copy and report each, then
-/// read one more in place (where a failpoint may stop them before release).
-fn consumer_child(args: &[String]) {
-    let mut rx = Consumer::open(&args[0]).unwrap();
-    let take: usize = args[1].parse().unwrap();
-    for _ in 0..take {
-        let m = rx.recv().unwrap();
-        say(&format!(
-            "got {}",
-            u64::from_le_bytes(m[..8].try_into().unwrap())
-        ));
-    }
-    let m = rx.read().unwrap();
-    let mut head = [0u8; 8];
-    m.read_at(0, &mut head).unwrap();
-    say(&format!("reading {}", u64::from_le_bytes(head)));
-    m.release();
-    say("released");
-    common::hear();
-}
-
-/// What the docs promise: a released message is gone; a message a consumer
-/// was reading in place when it died (not yet released) is delivered again
-/// to the next consumer.
-#[test]
-fn spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages() {
-    if let Some((_, args)) = role() {
-        return consumer_child(&args);
-    }
-    const TEST: &str = "spsc_consumer_killed_and_restarted_gets_exactly_the_unreleased_messages";
-    let name = unique("q-ckill");
-    let _c = QueueCleanup(name.clone());
-    let mut tx = Producer::create(&name, 64 << 10).unwrap();
-    for i in 0..10 {
-        tx.send(
-            &message(9, i, 4000)
-                .iter()
-                .copied()
-                .chain([0; 8])
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-    }
-    // Consumer 1 takes 0 and 1 by copy, reads 2 in place, dies before release.
-    let mut cmd = common::command(TEST, "consumer", &[&name, "2"]);
-    // Its third release: the message it reads in place.
-    cmd.env("SHMKIT_FAILPOINT", "spsc-before-release@3");
-    let mut c1 = Child::start(cmd);
-    assert_eq!(c1.recv(), "got 0");
-    assert_eq!(c1.recv(), "got 1");
-    assert_eq!(c1.recv(), "reading 2");
-    assert_eq!(c1.recv(), "failpoint spsc-before-release");
-    c1.kill9();
-    assert_eq!(tx.peer(), Peer::Died);
-    // Consumer 2 starts again at 2: exactly the unreleased message.
-    let mut c2 = Child::spawn(TEST, "consumer", &[&name, "3"]);
-    for i in 2..5 {
-        assert_eq!(c2.recv(), format!("got {i}"));
-    }
-    assert_eq!(c2.recv(), "reading 5");
-    assert_eq!(c2.recv(), "released");
-    c2.kill9();
-    // Consumer 3: 6 on, nothing of 0..=5 again.
-    let mut c3 = Child::spawn(TEST, "consumer", &[&name, "3"]);
-    for i in 6..9 {
-        assert_eq!(c3.recv(), format!("got {i}"));
-    }
-    assert_eq!(c3.recv(), "reading 9");
-    assert_eq!(c3.recv(), "released");
-    c3.send("exit");
-    c3.wait_ok();
-}
-
-/// xorshift64*: the scribbler's seeded generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 /// Writes random words over a queue's indices, capacity and record headers.
@@ -559,80 +389,6 @@ fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
         want.add(i);
     }
     assert_eq!(d, want, "this consumer got {mine}");
-}
-
-/// A producer killed in the middle of writing: its slot is skipped (never
-/// delivered, never torn) and the queue goes on. A consumer killed while
-/// copying a message out: that one message is lost, the slot is freed, and
-/// the queue goes on.
-#[test]
-fn mpmc_killed_producer_and_consumer_do_not_wedge_the_queue() {
-    const TEST: &str = "mpmc_killed_producer_and_consumer_do_not_wedge_the_queue";
-    if let Some((r, args)) = role() {
-        let count: u64 = args[1].parse().unwrap();
-        if r == "consumer" {
-            let mut rx = mpmc::Consumer::open(&args[0]).unwrap();
-            for _ in 0..count {
-                let m = rx.recv().unwrap();
-                say(&format!("got {}", m[0]));
-            }
-            common::hear();
-            return;
-        }
-        let mut tx = mpmc::Producer::open(&args[0]).unwrap();
-        say("attached");
-        let first: u8 = args[2].parse().unwrap();
-        for i in first..first + count as u8 {
-            tx.send(&[i; 100]).unwrap();
-        }
-        say("sent");
-        common::hear();
-        return;
-    }
-    let name = unique("q-mkill");
-    let _c = QueueCleanup(name.clone());
-    let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
-    // Producer A sends 0, 1, 2 and dies writing 3.
-    let mut cmd = common::command(TEST, "producer", &[&name, "4", "0"]);
-    cmd.env("SHMKIT_FAILPOINT", "mpmc-mid-write@4");
-    let mut a = Child::start(cmd);
-    assert_eq!(a.recv(), "attached");
-    assert_eq!(a.recv(), "failpoint mpmc-mid-write");
-    a.kill9();
-    // Producer B sends 10..14 (more than the 4 slots: the dead claim must
-    // be skipped for it to get through).
-    let mut b = Child::spawn(TEST, "producer", &[&name, "5", "10"]);
-    // Until B attaches, the only producer there was is dead, which is what
-    // `recv` would report.
-    assert_eq!(b.recv(), "attached");
-    let mut got = Vec::new();
-    for _ in 0..8 {
-        got.push(rx.recv_timeout(Duration::from_secs(10)).unwrap()[0]);
-    }
-    assert_eq!(got, [0, 1, 2, 10, 11, 12, 13, 14]);
-    assert_eq!(b.recv(), "sent");
-    // Consumer C takes 20 and dies copying 21.
-    let mut cmd = common::command(TEST, "consumer", &[&name, "2"]);
-    cmd.env("SHMKIT_FAILPOINT", "mpmc-before-release@2");
-    let mut c = Child::start(cmd);
-    let mut tx = mpmc::Producer::open(&name).unwrap();
-    tx.send(&[20; 100]).unwrap();
-    tx.send(&[21; 100]).unwrap();
-    assert_eq!(c.recv(), "got 20");
-    assert_eq!(c.recv(), "failpoint mpmc-before-release");
-    c.kill9();
-    // Fill the ring past the dead consumer's slot: it is freed, 21 is lost.
-    for i in 22..30u8 {
-        if i >= 26 {
-            assert_eq!(rx.recv().unwrap()[0], i - 4);
-        }
-        tx.send_timeout(&[i; 100], Duration::from_secs(10)).unwrap();
-    }
-    for i in 26..30u8 {
-        assert_eq!(rx.recv().unwrap()[0], i);
-    }
-    b.send("exit");
-    b.wait_ok();
 }
 
 /// The scribbler against MPMC: random words over `enqueue`, `dequeue`, the

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{hear, role, say, unique, Child};
+use common::{hear, role, say, unique, Child, KillOnDrop};
 use shmkit::sync::{Event, EventMode, Mutex, SeqLock, TryLockError, WriterStatus};
 use shmkit::{Error, Segment};
 
@@ -49,28 +49,6 @@ fn events(seg: &Segment) -> (&Event, &Event) {
             Event::from_ptr(seg.as_ptr()),
             Event::from_ptr(seg.as_ptr().add(8)),
         )
-    }
-}
-
-/// Kills the child if the test fails before it does (a looping child would
-/// otherwise outlive the test and keep its output pipes open).
-struct KillOnDrop(Option<Child>);
-
-impl KillOnDrop {
-    fn get(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-
-    fn kill9(&mut self) {
-        self.0.take().unwrap().kill9();
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            child.kill9();
-        }
     }
 }
 
@@ -142,15 +120,6 @@ fn child(role: &str, args: &[String]) {
                     panic!("the parent never killed this writer");
                 }
             }
-        }
-        "seq-half-writer" => {
-            let seg = open(&args[0]);
-            let mut w = seqlock(&seg).writer().unwrap();
-            w.write(&[1; 512]);
-            w.write_half_for_test(&[2; 512]);
-            say("stopped mid-write");
-            hear(); // killed while waiting here
-            unreachable!("the parent kills this process");
         }
         "pong" => {
             let seg = open(&args[0]);
@@ -335,37 +304,6 @@ fn seqlock_4k_payload_is_never_torn_and_survives_writer_kill() {
     assert_eq!(s.read(), v, "takeover keeps the last good value");
     w.write(&[u64::MAX; 512]);
     assert_eq!(s.read_checked().unwrap(), [u64::MAX; 512]);
-}
-
-/// A writer stops half-way through a write and is killed there: readers get
-/// the last good value (never the half-written one) or `WriterDied`, and a new
-/// writer takes over.
-#[test]
-fn seqlock_writer_killed_mid_write_leaves_last_good_value() {
-    if let Some((r, args)) = role() {
-        return child(&r, &args);
-    }
-    let name = unique("seq-kill");
-    let seg = Segment::create(&name, std::mem::size_of::<SeqLock<Page>>()).unwrap();
-    let s = seqlock(&seg);
-    let mut writer = Child::spawn(
-        "seqlock_writer_killed_mid_write_leaves_last_good_value",
-        "seq-half-writer",
-        &[&name],
-    );
-    assert_eq!(writer.recv(), "stopped mid-write");
-    // Mid-write, with the writer alive: the last good value, at once.
-    assert_eq!(s.read(), [1; 512]);
-    assert_eq!(s.read_checked().unwrap(), [1; 512]);
-    assert_eq!(s.writer_status(), WriterStatus::Alive);
-    assert!(matches!(s.writer(), Err(Error::WriterBusy { .. })));
-    writer.kill9();
-    assert_eq!(s.read(), [1; 512]);
-    assert!(matches!(s.read_checked(), Err(Error::WriterDied)));
-    let mut w = s.writer().unwrap();
-    assert_eq!(s.read_checked().unwrap(), [1; 512]);
-    w.write(&[3; 512]);
-    assert_eq!(s.read(), [3; 512]);
 }
 
 /// Two processes bounce two events 10,000 times; a lost wake-up would stall

@@ -236,6 +236,7 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     // held. Where shared-memory objects cannot be locked (macOS), openers fall
     // back to their timeout.
     let _ = fs::flock(&fd, fs::FlockOperation::NonBlockingLockExclusive);
+    crate::failpoint::hit("segment-after-name");
     let sized = fs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| error(name, "fchmod", e))
         .and_then(|()| {
@@ -263,7 +264,10 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
                 e => error(name, "fallocate", e),
             })
         })
-        .and_then(|()| map(name, fd, len, opts.read_only));
+        .and_then(|()| {
+            crate::failpoint::hit("segment-after-size");
+            map(name, fd, len, opts.read_only)
+        });
     if sized.is_err() {
         // We made this name exclusively a moment ago; take it back.
         let _ = remove(name);

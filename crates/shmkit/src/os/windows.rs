@@ -622,6 +622,8 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
             name: name.to_string(),
         });
     }
+    // Name and size come in the one call: there is no `segment-after-name`.
+    crate::failpoint::hit("segment-after-size");
     // On failure `map` closes the section, and with it the new mapping goes.
     map(name, section, len, opts.read_only, lock_name, Some(lock))
 }

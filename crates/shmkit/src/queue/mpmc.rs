@@ -203,6 +203,7 @@ impl Side {
             if w & BUSY != 0 && (w >> ID_SHIFT) & ID_MASK == self.id {
                 let reader = w & READER != 0;
                 if reader == self.is_reader() {
+                    self.step_past_claim(w);
                     let _ = seq.compare_exchange(
                         w,
                         (w & POS_MASK) + self.slots,
@@ -253,9 +254,28 @@ impl Side {
         if self.id_alive(w & READER != 0, id) {
             return false;
         }
+        self.step_past_claim(w);
         self.seq(pos)
             .compare_exchange(w, pos + self.slots, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
+    }
+
+    /// Before a dead process's claim `w` is freed: moves its role's index
+    /// past the claimed position, if the process died before doing so
+    /// itself (failpoints `mpmc-after-claim`, `mpmc-after-take`). Freed
+    /// first, the slot could be claimed and filled for the next lap while
+    /// the index still pointed at it, and the next at that index would find
+    /// a word two laps on (`Corrupted`). The word still shows the claim,
+    /// which is what the index may be moved past.
+    fn step_past_claim(&self, w: u64) {
+        let pos = w & POS_MASK;
+        let index = if w & READER != 0 { DEQUEUE } else { ENQUEUE };
+        let _ = self.region.u64(index).compare_exchange(
+            pos,
+            pos + 1,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
     }
 
     fn corrupt(&self, what: String) -> Error {
@@ -473,6 +493,7 @@ fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
             {
                 continue;
             }
+            failpoint::hit("mpmc-after-claim");
             let _ = side.region.u64(ENQUEUE).compare_exchange(
                 pos,
                 pos + 1,
@@ -488,6 +509,7 @@ fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
             failpoint::hit("mpmc-mid-write");
             side.region
                 .store(slot + SLOT_HEADER as usize + half, &msg[half..]);
+            failpoint::hit("mpmc-before-publish");
             // SYNC(slot): Release publishes the message; pairs with the
             // consumer's Acquire load of `seq`. A plain store would do for
             // a live owner; the exchange keeps a slot that another process
@@ -605,6 +627,7 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
             {
                 continue;
             }
+            failpoint::hit("mpmc-after-take");
             let _ = side.region.u64(DEQUEUE).compare_exchange(
                 pos,
                 pos + 1,

@@ -483,6 +483,7 @@ impl Region {
         let region = Region::from_segment(seg);
         region.store(0, &geom.to_bytes());
         init(&region);
+        crate::failpoint::hit("queue-before-ready");
         // SYNC(queue-ready): publishes the header; pairs with `open`'s Acquire.
         region.u32(STATE).store(READY, Ordering::Release);
         if let Some(seg) = region.segment() {

@@ -603,6 +603,7 @@ impl Grant<'_> {
         failpoint::hit("spsc-after-commit");
         p.pos = pos + size;
         ring.region.u64(TAIL).store(p.pos, Ordering::Release);
+        failpoint::hit("spsc-before-notify");
         Signal::at(&ring.region, NOT_EMPTY).notify();
     }
 
@@ -623,6 +624,7 @@ impl Grant<'_> {
         failpoint::hit("spsc-after-commit");
         p.pos = pos + size;
         ring.region.u64(TAIL).store(p.pos, Ordering::Release);
+        failpoint::hit("spsc-before-notify");
         Signal::at(&ring.region, NOT_EMPTY).notify();
     }
 }
@@ -959,6 +961,7 @@ impl Message<'_> {
         // SYNC(head): Release, pairs with the producer's Acquire in
         // `has_room`: our reads of the record are done.
         c.ring.region.u64(HEAD).store(c.pos, Ordering::Release);
+        failpoint::hit("spsc-after-release");
         Signal::at(&c.ring.region, NOT_FULL).notify();
     }
 }

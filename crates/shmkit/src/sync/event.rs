@@ -30,7 +30,10 @@
 //! (consuming the signal in the same `compare_exchange`). A waiter killed
 //! while asleep stays counted: later notifies then make a needless
 //! `FUTEX_WAKE`, nothing worse. When the count is full (32,767), further
-//! waiters poll every millisecond instead of registering.
+//! waiters poll every millisecond instead of registering. A notifier killed
+//! between its read-modify-write and its `FUTEX_WAKE` wakes nobody, so a
+//! registered waiter never sleeps longer than 100 ms before it looks at the
+//! word again.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,11 @@ const SLEEPERS: u32 = 0x7FFF << 1;
 const GENERATION: u32 = 1 << 16;
 /// How often a waiter that could not register re-reads the word.
 const UNREGISTERED_POLL: Duration = Duration::from_millis(1);
+/// The longest a registered waiter sleeps before it re-reads the word: a
+/// notifier killed between setting the signal and its wake-up call leaves
+/// the signal set and nobody to wake the sleepers (failpoint
+/// `event-before-wake`); they find it at their next look.
+const NOTIFIER_DEATH_POLL: Duration = Duration::from_millis(100);
 
 /// How an [`Event`] behaves once signalled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -200,13 +208,17 @@ impl Event {
                 }
                 // Auto-reset: consume the signal (one waiter wins it) and
                 // deregister, in one step.
-                let new = (s & !SIGNALLED) - if registered { SLEEPER } else { 0 };
+                // Wrapping: a peer may have zeroed the count under us.
+                let new = (s & !SIGNALLED).wrapping_sub(if registered { SLEEPER } else { 0 });
                 // SYNC(event)
                 match self
                     .state
                     .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
                 {
-                    Ok(_) => return true,
+                    Ok(_) => {
+                        crate::failpoint::hit("event-after-consume");
+                        return true;
+                    }
                     Err(now) => {
                         s = now;
                         continue;
@@ -242,6 +254,7 @@ impl Event {
                         Ok(_) => {
                             s += SLEEPER;
                             registered = true;
+                            crate::failpoint::hit("event-after-register");
                         }
                         Err(now) => {
                             s = now;
@@ -250,7 +263,9 @@ impl Event {
                     }
                 }
             }
-            wait::wait(&self.state, s, timeout);
+            // Never for ever, nor longer than NOTIFIER_DEATH_POLL: see there.
+            let timeout = timeout.map_or(NOTIFIER_DEATH_POLL, |t| t.min(NOTIFIER_DEATH_POLL));
+            wait::wait(&self.state, s, Some(timeout));
             // SYNC(event)
             s = self.state.load(Ordering::Acquire);
         }
@@ -261,6 +276,7 @@ impl Event {
     pub fn notify_one(&self) {
         // SYNC(event): releases what we did before notifying.
         let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
+        crate::failpoint::hit("event-before-wake");
         if old & SLEEPERS != 0 {
             let n = match self.mode() {
                 EventMode::AutoReset => 1,
@@ -327,6 +343,25 @@ mod tests {
     fn layout_is_fixed() {
         assert_eq!(std::mem::size_of::<Event>(), 8);
         assert_eq!(std::mem::align_of::<Event>(), 8);
+    }
+
+    /// A peer zeroed the sleeper count while a waiter was registered: the
+    /// waiter still returns, without an underflow panic (found by the
+    /// scribbler in `tests/faults.rs`).
+    #[test]
+    #[cfg_attr(miri, ignore = "sleeps for the 100 ms re-read")]
+    fn sleeper_count_zeroed_under_a_waiter_does_not_panic() {
+        let e = Event::new(EventMode::AutoReset);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| e.wait_timeout(Duration::from_secs(10)));
+            while e.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            // Signalled, and no sleepers: the waiter consumes it and
+            // deregisters from a count that is already zero.
+            e.state.store(SIGNALLED, Ordering::Relaxed);
+            assert!(waiter.join().unwrap());
+        });
     }
 
     #[test]

@@ -222,6 +222,10 @@ impl RawMutex {
         let after = if inconsistent { INCONSISTENT } else { 0 };
         // SYNC(lock): releases the critical section to the next locker.
         let old = self.word.swap(after, Ordering::Release);
+        // Checked only in the loom models: in shared memory a peer may have
+        // written any word meanwhile, and that must not panic us (found by
+        // the scribbler in tests/faults.rs).
+        #[cfg(loom)]
         debug_assert_eq!(
             old & OWNER_MASK,
             wait::current_owner(),
@@ -506,8 +510,14 @@ impl<T> Mutex<T> {
             _not_send: PhantomData,
         };
         match acquired {
-            Acquired::Clean => Ok(guard(false)),
-            Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) })),
+            Acquired::Clean => {
+                crate::failpoint::hit("mutex-after-lock");
+                Ok(guard(false))
+            }
+            Acquired::OwnerDied => {
+                crate::failpoint::hit("mutex-after-takeover");
+                Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) }))
+            }
             Acquired::Busy => Err(TryLockError::WouldBlock),
         }
     }
@@ -565,6 +575,7 @@ impl<T> MutexGuard<'_, T> {
     /// ```
     pub fn mark_consistent(&mut self) {
         self.inconsistent = false;
+        crate::failpoint::hit("mutex-mark-consistent");
     }
 }
 
@@ -589,6 +600,7 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
+        crate::failpoint::hit("mutex-before-unlock");
         self.mutex.raw.unlock(self.inconsistent);
     }
 }
@@ -675,6 +687,18 @@ mod tests {
     /// A thread that exits with the guard leaked is a dead owner: the next
     /// locker is told, and keeps being told until it marks the data
     /// consistent.
+    /// A peer scribbled the lock word while we held the lock: unlocking
+    /// must not panic (a debug assertion did, found by the scribbler in
+    /// `tests/faults.rs`).
+    #[test]
+    fn unlock_after_the_word_was_scribbled_does_not_panic() {
+        let m = Mutex::new(5u32);
+        let g = m.lock().unwrap();
+        m.raw.word.store(0x1234_5678_9ABC, Ordering::Relaxed);
+        drop(g);
+        assert_eq!(*m.lock().unwrap(), 5);
+    }
+
     #[test]
     fn owner_died_until_marked_consistent() {
         let m = Arc::new(Mutex::new(41u32));

@@ -162,7 +162,9 @@ impl<T: Copy + Layout> SeqLock<T> {
         // fence makes the load below see at least `2n + 3`.
         fence(Ordering::Acquire);
         let v2 = self.seq.load(Ordering::Relaxed);
-        (v2 <= 2 * n + 2).then_some(value)
+        // Saturating: a peer may have scribbled `seq` up to u64::MAX, which
+        // must give a garbage value, not an overflow panic.
+        (v2 <= (2 * n).saturating_add(2)).then_some(value)
     }
 
     /// Like [`read`](Self::read), but tells when the writer died in the
@@ -229,6 +231,7 @@ impl<T: Copy + Layout> SeqLock<T> {
             {
                 continue;
             }
+            crate::failpoint::hit("seqlock-after-claim");
             self.repair();
             return Ok(SeqLockWriter {
                 lock: self,
@@ -254,8 +257,9 @@ impl<T: Copy + Layout> SeqLock<T> {
         // dead writer, whose own fence does not cover our stores.
         fence(Ordering::Release);
         self.slots[((n + 1) % 2) as usize].store(&good);
+        crate::failpoint::hit("seqlock-mid-repair");
         // SYNC(seq): publishes the repaired slot.
-        self.seq.store(s + 1, Ordering::Release);
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 }
 
@@ -289,18 +293,26 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     /// ```
     pub fn write(&mut self, value: &T) {
         let lock = self.lock;
-        // Only the writer stores `seq`, so this is our own last value.
+        // Only the writer stores `seq`, so this is our own last value (even)
+        // unless a peer scribbled over it: then it may be anything, and the
+        // arithmetic wraps rather than panics.
         let s = lock.seq.load(Ordering::Relaxed);
-        debug_assert_eq!(s % 2, 0);
         let n = s / 2;
         // SYNC(seq): a reader that sees the odd value also sees write n.
-        lock.seq.store(s + 1, Ordering::Release);
+        lock.seq.store(s.wrapping_add(1), Ordering::Release);
         // SYNC(seq-fence): the slot stores below become visible only after
         // the odd value.
         fence(Ordering::Release);
+        crate::failpoint::hit("seqlock-after-odd");
+        if crate::failpoint::stops_next("seqlock-mid-copy") {
+            // Leave half a copy behind, as a writer killed mid-copy would.
+            self.write_half(value);
+        }
+        crate::failpoint::hit("seqlock-mid-copy");
         lock.slots[((n + 1) % 2) as usize].store(value);
+        crate::failpoint::hit("seqlock-before-even");
         // SYNC(seq): publishes write n + 1.
-        lock.seq.store(s + 2, Ordering::Release);
+        lock.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
     /// Test hook: starts a write and stops half-way, as a writer killed
@@ -309,9 +321,16 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     pub fn write_half_for_test(&mut self, value: &T) {
         let lock = self.lock;
         let s = lock.seq.load(Ordering::Relaxed);
-        let n = s / 2;
-        lock.seq.store(s + 1, Ordering::Release);
+        lock.seq.store(s.wrapping_add(1), Ordering::Release);
         fence(Ordering::Release);
+        self.write_half(value);
+    }
+
+    /// The first half of the payload's bytes of `value` into the slot that
+    /// the write in progress (odd `seq`) goes to.
+    fn write_half(&mut self, value: &T) {
+        let lock = self.lock;
+        let n = lock.seq.load(Ordering::Relaxed) / 2;
         let slot = &lock.slots[((n + 1) % 2) as usize];
         let mut torn = slot.load();
         let half = std::mem::size_of::<T>() / 2;
@@ -378,6 +397,23 @@ mod tests {
 
     /// The writer thread stops half-way through a write and exits: readers
     /// get the last good value or `WriterDied`, and a new writer takes over.
+    /// A peer scribbled the sequence word to its largest (odd) and largest
+    /// even values: reads, takeover and writes give garbage or good values,
+    /// never an overflow panic (found by the scribbler in `tests/faults.rs`).
+    #[test]
+    fn seq_scribbled_near_the_limit_does_not_panic() {
+        for seq in [u64::MAX, u64::MAX - 1, u64::MAX - 2] {
+            let s = SeqLock::new([1u64; 4]);
+            s.seq.store(seq, Ordering::Relaxed);
+            let _ = s.try_read();
+            let _ = s.read();
+            let mut w = s.writer().unwrap();
+            w.write(&[2; 4]);
+            w.write(&[3; 4]);
+            assert_eq!(s.read(), [3; 4], "seq {seq:#x}");
+        }
+    }
+
     #[test]
     fn writer_died_mid_write() {
         let s = SeqLock::new([0u64; 8]);

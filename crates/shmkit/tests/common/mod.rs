@@ -150,6 +150,30 @@ impl Child {
         }
     }
 
+    /// Waits at most `timeout` for the child's next line; `None` if none
+    /// came (the child is left running).
+    pub fn recv_within(&mut self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits at most `timeout` for the child to exit; kills it and returns
+    /// `None` if it is still running then (it hung).
+    pub fn wait_within(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits for the child to exit and asserts that it succeeded.
     pub fn wait_ok(mut self) {
         drop(self.stdin.take());
@@ -161,6 +185,24 @@ impl Child {
     pub fn wait_status(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
         self.child.wait().unwrap()
+    }
+
+    /// How the child ended, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Kills the child with SIGKILL, reaps it, and returns the lines it
+    /// sent that were not received yet.
+    pub fn kill9_then_lines(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+        // The reader thread ends at the end of the pipe.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(LINE_TIMEOUT) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Kills the child with SIGKILL and reaps it.
@@ -230,4 +272,61 @@ pub fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Kills the child if the test fails before it does (a looping child, or
+/// one sleeping at a failpoint, would otherwise outlive the test and keep
+/// its output pipes open).
+pub struct KillOnDrop(pub Option<Child>);
+
+impl KillOnDrop {
+    pub fn get(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        self.0.take().unwrap().kill9();
+    }
+
+    /// The child, no longer killed on drop.
+    pub fn take(&mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            child.kill9();
+        }
+    }
+}
+
+/// xorshift64*: the scribblers' and random kills' seeded generator.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(mix(seed) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A count from the environment variable `var`, or `default`.
+pub fn env_count(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
