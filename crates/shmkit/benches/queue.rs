@@ -123,6 +123,44 @@ fn bare_ping_pong(rounds: u64) -> f64 {
     )
 }
 
+/// As [`bare_ping_pong`], but each direction has its own line, as two
+/// queues do: the floor for any pair of queues.
+fn two_line_ping_pong(rounds: u64) -> f64 {
+    let n = name("pp2");
+    let seg = Segment::create(&n, 4096).unwrap();
+    let peer = Segment::open(&n).unwrap();
+    // SAFETY: offsets 0 and 128 are 8-aligned and inside the 4096-byte
+    // mappings, which outlive both threads; every access is atomic.
+    let (ping, pong, ping2, pong2) = unsafe {
+        (
+            AtomicU64::from_ptr(seg.as_mut_ptr().cast()),
+            AtomicU64::from_ptr(seg.as_mut_ptr().add(128).cast()),
+            AtomicU64::from_ptr(peer.as_mut_ptr().cast()),
+            AtomicU64::from_ptr(peer.as_mut_ptr().add(128).cast()),
+        )
+    };
+    pair(
+        || {
+            for i in 1..=rounds {
+                while ping2.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                pong2.store(i, Ordering::Release);
+            }
+        },
+        || {
+            let t = Instant::now();
+            for i in 1..=rounds {
+                ping.store(i, Ordering::Release);
+                while pong.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+            }
+            t.elapsed().as_nanos() as f64 / rounds as f64
+        },
+    )
+}
+
 /// Nanoseconds per round trip of a `len`-byte message through two SPSC
 /// queues.
 fn queue_round_trip(rounds: u64, len: usize) -> f64 {
@@ -251,7 +289,12 @@ fn ratios(quick: bool) {
     };
     let pp = median((0..runs).map(|_| bare_ping_pong(rounds)).collect());
     let rt = median((0..runs).map(|_| queue_round_trip(rounds, 64)).collect());
+    let pp2 = median((0..runs).map(|_| two_line_ping_pong(rounds)).collect());
     println!("bare cache-line ping-pong: {pp:8.1} ns per round trip");
+    println!(
+        "two lines, one each way:   {pp2:8.1} ns per round trip ({:.2}x)",
+        pp2 / pp
+    );
     println!(
         "64-byte SPSC round trip:   {rt:8.1} ns per round trip ({:.2}x)",
         rt / pp
