@@ -70,6 +70,34 @@ const SPINS: u32 = 100;
 /// The longest a waiter sleeps before it checks whether the owner died.
 pub(crate) const DEATH_POLL: Duration = Duration::from_millis(100);
 
+#[cfg(not(loom))]
+thread_local! {
+    /// How many [`MutexGuard`]s this thread holds, of any shmkit mutex: one
+    /// thread-local add on lock and one on unlock. It tells a lock word that
+    /// names this thread because a peer wrote it (we hold nothing) from a
+    /// real second lock of the same mutex (we hold something).
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a guard made (`+1`) or dropped (`-1`) on this thread.
+#[inline]
+fn count_held(delta: i32) {
+    #[cfg(not(loom))]
+    HELD.with(|h| h.set(h.get().wrapping_add_signed(delta)));
+    #[cfg(loom)]
+    let _ = delta;
+}
+
+/// Whether this thread holds any shmkit mutex (always "maybe" under loom,
+/// whose model threads share the OS thread's locals).
+#[inline]
+fn holds_any() -> bool {
+    #[cfg(not(loom))]
+    return HELD.with(std::cell::Cell::get) != 0;
+    #[cfg(loom)]
+    true
+}
+
 /// The lock word alone: the protocol, without the data. Loom models it.
 #[repr(C, align(8))]
 pub(crate) struct RawMutex {
@@ -150,6 +178,22 @@ impl RawMutex {
                 }
             }
             let owner = v & OWNER_MASK;
+            if owner == me && !holds_any() {
+                // The word names this thread, which holds no shmkit mutex: a
+                // peer wrote it (say, a copy of the word from when we held
+                // the lock). Nobody holds it, then: take it over as from a
+                // dead owner, with the data marked suspect.
+                let new = me | INCONSISTENT | WAITERS;
+                // SYNC(lock): as for a dead owner below.
+                if self
+                    .word
+                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Acquired::OwnerDied;
+                }
+                continue;
+            }
             if owner == me {
                 // Held by this very thread: waiting would never end.
                 assert!(
@@ -435,7 +479,10 @@ impl<T> Mutex<T> {
     ///
     /// # Panics
     /// If this thread already holds the lock (that would deadlock);
-    /// `try_lock` and `lock_timeout` return `WouldBlock` instead.
+    /// `try_lock` and `lock_timeout` return `WouldBlock` instead. A lock word
+    /// that names this thread while it holds no shmkit mutex at all was
+    /// written by a peer: that is taken over as from a dead owner
+    /// ([`OwnerDied`]), never a panic.
     ///
     /// # Example
     /// ```
@@ -511,10 +558,12 @@ impl<T> Mutex<T> {
         };
         match acquired {
             Acquired::Clean => {
+                count_held(1);
                 crate::failpoint::hit("mutex-after-lock");
                 Ok(guard(false))
             }
             Acquired::OwnerDied => {
+                count_held(1);
                 crate::failpoint::hit("mutex-after-takeover");
                 Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) }))
             }
@@ -602,6 +651,7 @@ impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         crate::failpoint::hit("mutex-before-unlock");
         self.mutex.raw.unlock(self.inconsistent);
+        count_held(-1);
     }
 }
 
@@ -697,6 +747,35 @@ mod tests {
         m.raw.word.store(0x1234_5678_9ABC, Ordering::Relaxed);
         drop(g);
         assert_eq!(*m.lock().unwrap(), 5);
+    }
+
+    /// A peer that writes this thread's own identity into the word (a copy
+    /// from when it held the lock) gets no panic out of `lock`: the thread
+    /// holds no mutex, so the word is taken over as from a dead owner
+    /// (found by the scribbler in `tests/faults.rs`).
+    #[test]
+    fn own_identity_written_by_a_peer_is_taken_over_not_a_double_lock() {
+        let m = Mutex::new(7u32);
+        m.raw.word.store(wait::current_owner(), Ordering::Relaxed);
+        let g = match m.lock() {
+            Err(e) => e.into_inner(),
+            Ok(_) => panic!("expected OwnerDied"),
+        };
+        assert_eq!(*g, 7);
+        drop(g);
+        m.raw
+            .word
+            .store(wait::current_owner() | WAITERS, Ordering::Relaxed);
+        assert!(matches!(m.try_lock(), Err(TryLockError::OwnerDied(_))));
+        // While this thread really holds a lock, its identity in another
+        // mutex's word is still the double lock it may be.
+        let other = Mutex::new(0u32);
+        let _held = other.lock().unwrap();
+        m.raw.word.store(wait::current_owner(), Ordering::Relaxed);
+        assert!(matches!(
+            m.lock_timeout(Duration::from_millis(1)),
+            Err(TryLockError::WouldBlock)
+        ));
     }
 
     #[test]
