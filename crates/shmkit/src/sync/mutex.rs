@@ -183,13 +183,7 @@ impl RawMutex {
                 // peer wrote it (say, a copy of the word from when we held
                 // the lock). Nobody holds it, then: take it over as from a
                 // dead owner, with the data marked suspect.
-                let new = me | INCONSISTENT | WAITERS;
-                // SYNC(lock): as for a dead owner below.
-                if self
-                    .word
-                    .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
+                if self.take_over(v, me) {
                     return Acquired::OwnerDied;
                 }
                 continue;
@@ -226,17 +220,7 @@ impl RawMutex {
             if check {
                 watching = Some((owner, now));
                 if wait::owner_state(owner) == Liveness::Dead {
-                    // Take over from exactly that dead owner. WAITERS, since
-                    // others may sleep; INCONSISTENT, since its data is suspect.
-                    let new = me | INCONSISTENT | WAITERS;
-                    // SYNC(lock): the dead owner released nothing; this orders
-                    // us after whatever it wrote before it died, as far as the
-                    // hardware had made it visible.
-                    if self
-                        .word
-                        .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
+                    if self.take_over(v, me) {
                         return Acquired::OwnerDied;
                     }
                     continue;
@@ -257,6 +241,19 @@ impl RawMutex {
             wait::wait_low(&self.word, (v | WAITERS) as u32, Some(timeout));
             contended = true;
         }
+    }
+
+    /// Takes the lock over from the owner recorded in `v`, who does not hold
+    /// it (dead, or a word a peer wrote), if the word still is `v`. WAITERS,
+    /// since others may sleep; INCONSISTENT, since the data is suspect.
+    fn take_over(&self, v: u64, me: u64) -> bool {
+        let new = me | INCONSISTENT | WAITERS;
+        // SYNC(lock): the old owner released nothing; this orders us after
+        // whatever it wrote before it died, as far as the hardware had made
+        // it visible.
+        self.word
+            .compare_exchange(v, new, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Unlock: one `swap`, and `FUTEX_WAKE` only if someone may sleep.
