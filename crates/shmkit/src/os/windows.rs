@@ -187,6 +187,7 @@ impl Drop for Mapping {
         // - the view is not used after this: `Mapping` is being dropped and
         //   hands out no references that outlive it.
         unsafe { UnmapViewOfFile(view) };
+        wake::unregister_view(self.ptr.as_ptr() as usize);
         if let Some(lock) = &self.lock {
             // SAFETY: as in `release_creator_lock`; a creator that never
             // published releases here (if on the creating thread), and
@@ -625,7 +626,15 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     // Name and size come in the one call: there is no `segment-after-name`.
     crate::failpoint::hit("segment-after-size");
     // On failure `map` closes the section, and with it the new mapping goes.
-    map(name, section, len, opts.read_only, lock_name, Some(lock))
+    map(
+        name,
+        opts.global,
+        section,
+        len,
+        opts.read_only,
+        lock_name,
+        Some(lock),
+    )
 }
 
 /// `OpenFileMappingW`, `MapViewOfFile` of the whole mapping, and
@@ -648,6 +657,7 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
     // Length 0 maps the whole mapping.
     map(
         name,
+        opts.global,
         section,
         0,
         opts.read_only,
@@ -660,6 +670,7 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
 /// `len` is 0, with the size then taken from `VirtualQuery`).
 fn map(
     name: &Name,
+    global: bool,
     section: Handle,
     len: usize,
     read_only: bool,
@@ -714,6 +725,11 @@ fn map(
         }
         mapping.len = info.RegionSize;
     }
+    wake::register_view(
+        mapping.ptr.as_ptr() as usize,
+        mapping.len,
+        format!("{}shmkit-wake:{name}:", namespace(global)),
+    );
     Ok(mapping)
 }
 
@@ -863,6 +879,155 @@ impl RoleLock {
 /// Nothing to remove on Windows: a role's event goes with its last holder.
 pub(crate) fn remove_role_lock(_name: &str, _role: &str) {}
 
+/// Cross-process wake-ups for the sync waits (`sync/wait_fallback.rs` on
+/// Windows). `WaitOnAddress` wakes only threads of its own process, so a word
+/// in a named section gets a named semaphore instead,
+/// `Local\shmkit-wake:NAME:OFFSET` (or `Global\...`): the same object in
+/// every process that maps the section, whatever address the view has there.
+///
+/// A waiter creates (or opens) the semaphore *before* it checks the word, and
+/// a waker changes the word *before* it opens the semaphore to release it: a
+/// waker that finds no semaphore changed the word before any waiter could
+/// look, so no wake-up is lost. A release with nobody waiting leaves a
+/// permit, and the next wait returns at once: a spurious wake-up, which every
+/// caller handles by re-checking (the count is capped at [`MAX_PERMITS`]).
+/// Waits still end after at most [`SLICE`], as a safety net.
+#[cfg_attr(any(loom, miri), allow(dead_code))] // their waits poll
+pub(crate) mod wake {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Threading::{
+        CreateSemaphoreW, OpenSemaphoreW, ReleaseSemaphore, WaitForSingleObject,
+        SEMAPHORE_MODIFY_STATE, SYNCHRONIZATION_SYNCHRONIZE,
+    };
+
+    use super::wide;
+
+    /// Permits a semaphore holds at most.
+    const MAX_PERMITS: i32 = 256;
+    /// The longest one wait sleeps before its caller re-checks.
+    const SLICE: Duration = Duration::from_millis(50);
+
+    /// Views of named sections in this process: base, length and the prefix
+    /// of their words' semaphore names.
+    static VIEWS: Mutex<Vec<(usize, usize, String)>> = Mutex::new(Vec::new());
+    /// Semaphores this process has opened, by name; closed with their view.
+    static OPEN: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+    /// Waits that ended because a semaphore was released (for tests).
+    pub(crate) static SIGNALLED: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn register_view(base: usize, len: usize, prefix: String) {
+        if let Ok(mut views) = VIEWS.lock() {
+            views.push((base, len, prefix));
+        }
+    }
+
+    pub(super) fn unregister_view(base: usize) {
+        let prefix = match VIEWS.lock() {
+            Ok(mut views) => match views.iter().position(|v| v.0 == base) {
+                Some(i) => views.swap_remove(i).2,
+                None => return,
+            },
+            Err(_) => return,
+        };
+        // Another view of the same section keeps its semaphores.
+        let still_mapped = VIEWS
+            .lock()
+            .map(|views| views.iter().any(|v| v.2 == prefix))
+            .unwrap_or(true);
+        if still_mapped {
+            return;
+        }
+        if let Ok(mut open) = OPEN.lock() {
+            open.retain(|(name, handle)| {
+                if name.starts_with(&prefix) {
+                    // SAFETY: `handle` came from `CreateSemaphoreW` or
+                    // `OpenSemaphoreW`, is closed once (it leaves the list
+                    // here), and no wait can be using it: its view is gone.
+                    unsafe { CloseHandle(*handle as HANDLE) };
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// The semaphore of the word at `addr`: created if `create`, else only
+    /// opened if some waiter made it. `None` outside named sections.
+    fn semaphore(addr: usize, create: bool) -> Option<HANDLE> {
+        let name = {
+            let views = VIEWS.lock().ok()?;
+            let (base, _, prefix) = views
+                .iter()
+                .find(|(base, len, _)| addr >= *base && addr - base < *len)?;
+            format!("{prefix}{}", addr - base)
+        };
+        let mut open = OPEN.lock().ok()?;
+        if let Some((_, h)) = open.iter().find(|(n, _)| *n == name) {
+            return Some(*h as HANDLE);
+        }
+        let wname = wide(&name);
+        // SAFETY: `wname` is a NUL-terminated UTF-16 string that outlives
+        // the call; a null security-attributes pointer gives the default
+        // DACL (this user's), as for the section itself. The handle, if
+        // any, is owned by `OPEN` from here on.
+        let h = unsafe {
+            if create {
+                CreateSemaphoreW(std::ptr::null(), 0, MAX_PERMITS, wname.as_ptr())
+            } else {
+                OpenSemaphoreW(
+                    SEMAPHORE_MODIFY_STATE | SYNCHRONIZATION_SYNCHRONIZE,
+                    0,
+                    wname.as_ptr(),
+                )
+            }
+        };
+        if h.is_null() {
+            return None;
+        }
+        open.push((name, h as usize));
+        Some(h)
+    }
+
+    /// Sleeps while `still()` holds, until released or for at most
+    /// `timeout` (and [`SLICE`]). `false` if the word is not in a named
+    /// section: the caller must poll instead.
+    pub(crate) fn wait(
+        addr: usize,
+        still: impl FnOnce() -> bool,
+        timeout: Option<Duration>,
+    ) -> bool {
+        let Some(sem) = semaphore(addr, true) else {
+            return false;
+        };
+        if !still() {
+            return true;
+        }
+        let t = timeout.map_or(SLICE, |t| t.min(SLICE));
+        // Round up: a zero wait would turn the caller's loop into a spin.
+        let ms = u32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
+        // SAFETY: `sem` is a live semaphore handle owned by `OPEN`.
+        if unsafe { WaitForSingleObject(sem, ms) } == WAIT_OBJECT_0 {
+            SIGNALLED.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Wakes up to `n` waiters on the word at `addr`, in any process.
+    pub(crate) fn wake(addr: usize, n: u32) {
+        if let Some(sem) = semaphore(addr, false) {
+            let n = i32::try_from(n).unwrap_or(i32::MAX).clamp(1, MAX_PERMITS);
+            // SAFETY: `sem` is a live semaphore handle owned by `OPEN`. A
+            // release past the cap fails, which leaves enough permits.
+            unsafe { ReleaseSemaphore(sem, n, std::ptr::null_mut()) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -953,6 +1118,47 @@ mod tests {
             LocalFree(sd);
             s
         }
+    }
+
+    /// A waiter on an `Event` in a named segment sleeps on the word's named
+    /// semaphore and is woken through it (not by its safety-net timeout,
+    /// nor by polling); a `Mutex` waiter too. The cross-process tests in
+    /// `tests/sync.rs` run the same path across processes.
+    #[test]
+    fn sync_waits_in_a_segment_are_woken_through_a_named_semaphore() {
+        let name = unique("wake");
+        let seg = crate::Segment::create(name.as_str(), 4096).unwrap();
+        // SAFETY: offset 0 is page-aligned, the 8 bytes stay mapped while
+        // `seg` lives (past the scope below), and are used only as this event.
+        let e = unsafe { crate::sync::Event::from_ptr(seg.as_ptr()) };
+        let before = wake::SIGNALLED.load(Ordering::Relaxed);
+        // A notify that lands while the waiter is between two of its wait
+        // slices is seen without the semaphore; a few rounds make sure the
+        // semaphore path is taken at least once.
+        for _ in 0..5 {
+            std::thread::scope(|s| {
+                let waiter = s.spawn(|| e.wait_timeout(Duration::from_secs(30)));
+                // Notify only once the waiter sleeps: it registers as a
+                // sleeper in the event's word, then makes its semaphore.
+                while e.sleepers() == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                e.notify_one();
+                assert!(waiter.join().unwrap(), "the waiter timed out");
+            });
+        }
+        assert!(
+            wake::SIGNALLED.load(Ordering::Relaxed) > before,
+            "the waiter was not woken through the semaphore"
+        );
+        // The semaphore of a word outside any named section: none.
+        let heap = AtomicU32::new(0);
+        assert!(!wake::wait(
+            std::ptr::from_ref(&heap) as usize,
+            || true,
+            Some(Duration::from_millis(1))
+        ));
     }
 
     #[test]

@@ -124,9 +124,18 @@ fn wake_all(word: &AtomicU32) {
     let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
-/// No cross-process futex here: sleep a short slice and look again.
+/// No cross-process futex here: on Windows the word's named semaphore (see
+/// `os::wake`), elsewhere a short sleep before looking again.
 #[cfg(any(not(target_os = "linux"), miri, loom))]
 fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
+    #[cfg(all(windows, not(miri), not(loom)))]
+    if crate::os::wake::wait(
+        word.as_ptr() as usize,
+        || word.load(Ordering::Acquire) == expected,
+        Some(timeout),
+    ) {
+        return;
+    }
     if word.load(Ordering::Acquire) == expected {
         if cfg!(loom) {
             #[cfg(loom)]
@@ -139,9 +148,14 @@ fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
     }
 }
 
-/// Sleepers poll, so there is nobody to wake.
+/// Windows: releases the word's named semaphore; elsewhere sleepers poll,
+/// so there is nobody to wake.
 #[cfg(any(not(target_os = "linux"), miri, loom))]
-fn wake_all(_word: &AtomicU32) {}
+fn wake_all(word: &AtomicU32) {
+    #[cfg(all(windows, not(miri), not(loom)))]
+    crate::os::wake::wake(word.as_ptr() as usize, u32::MAX);
+    let _ = word;
+}
 
 /// Waits until `poll` yields a value, the deadline passes, or the peer is
 /// found dead or closed.

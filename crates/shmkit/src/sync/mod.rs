@@ -30,7 +30,7 @@
 //! | OS | waiting | a dead owner is detected by | run in CI |
 //! |----|---------|-----------------------------|-----------|
 //! | Linux | shared futexes | thread id + thread start time (`/proc`, `kill(tid, 0)`) | yes |
-//! | Windows | polling the word (a wake-up may take about 1 ms) | thread id + creation time (`OpenThread`, `GetExitCodeThread`, `GetThreadTimes`) | yes, under Wine |
+//! | Windows | a named semaphore per waited word in a named segment, `Local\shmkit-wake:NAME:OFFSET` (`os::wake`); polling for words elsewhere | thread id + creation time (`OpenThread`, `GetExitCodeThread`, `GetThreadTimes`) | yes, under Wine |
 //! | macOS | `os_sync_wait_on_address` (`SHARED`, macOS 14.4+), else `__ulock_wait` (`UL_COMPARE_AND_WAIT_SHARED`), else polling | pid + process start time (`proc_pidinfo`), plus thread exit within the process | **compile-checked only** |
 //! | FreeBSD | `_umtx_op(UMTX_OP_WAIT_UINT)` / `UMTX_OP_WAKE` (process-shared) | pid + process start time (`sysctl kern.proc.pid`), plus thread exit within the process | **compile-checked only** |
 //!

@@ -298,8 +298,10 @@ impl RawMutex {
 ///   by thread id) and one time namespace (the start time in `/proc` is
 ///   shifted by the reader's time namespace). A child made by `fork` without `exec` must not use the
 ///   sync types: it inherits its parent thread's cached identity.
-/// - Windows: waits poll (about 1 ms of wake-up latency); a dead owner is
-///   detected by thread id plus creation time, as on Linux.
+/// - Windows: a waiter sleeps on a named semaphore of the lock word when the
+///   mutex lives in a named segment, and polls (about 1 ms of wake-up
+///   latency) when it lives elsewhere; a dead owner is detected by thread id
+///   plus creation time, as on Linux.
 /// - macOS and FreeBSD (compile-checked in CI, never run): a dead owner is
 ///   detected by pid plus process start time, and, within one process, by
 ///   its thread having exited; so a whole process must die for another

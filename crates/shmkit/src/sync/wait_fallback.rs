@@ -1,13 +1,17 @@
-//! Wait and wake without an OS wait-on-address call: poll the word, spinning
-//! briefly, then yielding, then sleeping with a growing pause (up to 1 ms).
+//! Wait and wake without an OS wait-on-address call that works across
+//! processes.
 //!
-//! Used under Miri and loom (which cannot make the OS calls) on every OS,
-//! on Windows until its backend lands, and on any OS without a backend of
-//! its own (macOS and FreeBSD have theirs: `wait_macos.rs`,
-//! `wait_freebsd.rs`). It is correct — a waiter re-reads the word until it changes or
-//! time runs out, so no wake-up is lost — but a wake-up can take up to about
-//! a millisecond after the waiter started sleeping, and a waiter burns a
-//! little CPU while it polls.
+//! - Windows (not under Miri or loom): a word inside a named segment gets a
+//!   named semaphore, `Local\shmkit-wake:NAME:OFFSET`, the same object in
+//!   every process that maps the segment (`os::wake`): waiters sleep on it,
+//!   wakers release it. `WaitOnAddress` would wake only this process's
+//!   threads. A word elsewhere (a `Mutex::new` on the heap) is polled.
+//! - Everywhere else this file is used (under Miri and loom on every OS, and
+//!   on an OS without a backend of its own), the word is polled: spinning
+//!   briefly, then yielding, then sleeping with a growing pause (up to
+//!   1 ms). That is correct (a waiter re-reads the word until it changes
+//!   or time runs out, so no wake-up is lost) but a wake-up can take about
+//!   a millisecond, and a waiter burns a little CPU while it polls.
 //!
 //! # Owner identity
 //! An owner is `counter | pid << 32`, where the counter numbers this
@@ -60,12 +64,25 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
         yield_now();
         return;
     }
+    #[cfg(all(windows, not(miri)))]
+    if crate::os::wake::wait(
+        word.as_ptr() as usize,
+        || word.load(Ordering::Relaxed) == expected,
+        timeout,
+    ) {
+        return;
+    }
     poll(|| word.load(Ordering::Relaxed) != expected, timeout);
 }
 
-/// Nothing to do: waiters poll.
+/// Windows: releases the word's named semaphore (see `os::wake`); elsewhere
+/// nothing, since waiters poll.
 #[cfg(not(loom))]
-pub(crate) fn wake(_word: &AtomicU32, _n: u32) {}
+pub(crate) fn wake(word: &AtomicU32, n: u32) {
+    #[cfg(all(windows, not(miri)))]
+    crate::os::wake::wake(word.as_ptr() as usize, n);
+    let _ = (word, n);
+}
 
 /// [`wait`] on the low 32 bits of a 64-bit lock word.
 #[cfg(not(loom))]
@@ -75,15 +92,27 @@ pub(crate) fn wait_low(word: &AtomicU64, expected_low: u32, timeout: Option<Dura
         yield_now();
         return;
     }
+    #[cfg(all(windows, not(miri)))]
+    if crate::os::wake::wait(
+        word.as_ptr() as usize,
+        || word.load(Ordering::Relaxed) as u32 == expected_low,
+        timeout,
+    ) {
+        return;
+    }
     poll(
         || word.load(Ordering::Relaxed) as u32 != expected_low,
         timeout,
     );
 }
 
-/// Nothing to do: waiters poll.
+/// As [`wake`], for a 64-bit lock word.
 #[cfg(not(loom))]
-pub(crate) fn wake_low(_word: &AtomicU64, _n: u32) {}
+pub(crate) fn wake_low(word: &AtomicU64, n: u32) {
+    #[cfg(all(windows, not(miri)))]
+    crate::os::wake::wake(word.as_ptr() as usize, n);
+    let _ = (word, n);
+}
 
 /// Under loom: a model of the kernel's futex, so that a lost wake-up shows
 /// up as a deadlock. The value check and the queueing happen under one lock,
