@@ -926,21 +926,18 @@ pub(crate) mod wake {
     }
 
     pub(super) fn unregister_view(base: usize) {
-        let prefix = match VIEWS.lock() {
-            Ok(mut views) => match views.iter().position(|v| v.0 == base) {
-                Some(i) => views.swap_remove(i).2,
-                None => return,
-            },
-            Err(_) => return,
+        let prefix = {
+            let Ok(mut views) = VIEWS.lock() else { return };
+            let Some(i) = views.iter().position(|v| v.0 == base) else {
+                return;
+            };
+            let prefix = views.swap_remove(i).2;
+            // Another view of the same section keeps its semaphores.
+            if views.iter().any(|v| v.2 == prefix) {
+                return;
+            }
+            prefix
         };
-        // Another view of the same section keeps its semaphores.
-        let still_mapped = VIEWS
-            .lock()
-            .map(|views| views.iter().any(|v| v.2 == prefix))
-            .unwrap_or(true);
-        if still_mapped {
-            return;
-        }
         if let Ok(mut open) = OPEN.lock() {
             open.retain(|(name, handle)| {
                 if name.starts_with(&prefix) {

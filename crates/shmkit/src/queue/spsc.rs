@@ -582,51 +582,47 @@ impl Grant<'_> {
         // rest of its 64-byte line (segments and heap rings are 128-aligned).
         let header = ring.at(pos);
         let first = (56 - header % 64).min(msg.len());
-        let own = ring.header(pos);
-        // The next record's header (room was checked for it), zeroed so that
-        // the consumer never mistakes old bytes there for a record.
-        let next = ring.header(pos + size);
+        // The next record's header (room was checked for it) is zeroed with
+        // the rest of its line: early if that is a later line, else last.
         let next_in_line = ring.at(pos + size) / 64 == header / 64;
         ring.region.store(header + 8 + first, &msg[first..]);
         if !next_in_line {
-            next.store(0, Ordering::Relaxed);
+            ring.header(pos + size).store(0, Ordering::Relaxed);
         }
         failpoint::hit("spsc-mid-write");
         ring.region.store(header + 8, &msg[..first]);
         failpoint::hit("spsc-before-commit");
-        if next_in_line {
-            next.store(0, Ordering::Relaxed);
-        }
-        // SYNC(record): publishes the payload and the zeroed next header;
-        // pairs with the consumer's Acquire load of this header.
-        own.store(tag(pos) << 32 | self.len, Ordering::Release);
-        failpoint::hit("spsc-after-commit");
-        p.pos = pos + size;
-        ring.region.u64(TAIL).store(p.pos, Ordering::Release);
-        failpoint::hit("spsc-before-notify");
-        Signal::at(&ring.region, NOT_EMPTY).notify();
+        publish(p, self.len, next_in_line);
     }
 
     /// Publishes the message to the consumer.
     pub fn commit(self) {
         failpoint::hit("spsc-before-commit");
-        let p = self.p;
-        let ring = &p.ring;
-        let pos = p.pos;
-        let size = record_size(self.len);
-        // The next record's header is free (room was checked for it): zero it
-        // so that the consumer never mistakes old bytes there for a record.
-        ring.header(pos + size).store(0, Ordering::Relaxed);
-        // SYNC(record): publishes the payload and the zeroed next header;
-        // pairs with the consumer's Acquire load of this header.
-        ring.header(pos)
-            .store(tag(pos) << 32 | self.len, Ordering::Release);
-        failpoint::hit("spsc-after-commit");
-        p.pos = pos + size;
-        ring.region.u64(TAIL).store(p.pos, Ordering::Release);
-        failpoint::hit("spsc-before-notify");
-        Signal::at(&ring.region, NOT_EMPTY).notify();
+        publish(self.p, self.len, true);
     }
+}
+
+/// Makes the record of `len` bytes at the producer's position visible and
+/// moves past it, zeroing the next record's header first if `zero_next`
+/// (room was checked for it), so that the consumer never mistakes old bytes
+/// there for a record.
+#[inline]
+fn publish(p: &mut Producer, len: u64, zero_next: bool) {
+    let ring = &p.ring;
+    let pos = p.pos;
+    let size = record_size(len);
+    if zero_next {
+        ring.header(pos + size).store(0, Ordering::Relaxed);
+    }
+    // SYNC(record): publishes the payload and the zeroed next header; pairs
+    // with the consumer's Acquire load of this header.
+    ring.header(pos)
+        .store(tag(pos) << 32 | len, Ordering::Release);
+    failpoint::hit("spsc-after-commit");
+    p.pos = pos + size;
+    ring.region.u64(TAIL).store(p.pos, Ordering::Release);
+    failpoint::hit("spsc-before-notify");
+    Signal::at(&ring.region, NOT_EMPTY).notify();
 }
 
 impl Drop for Producer {
