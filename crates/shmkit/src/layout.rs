@@ -857,57 +857,26 @@ impl Prim {
         use Prim::*;
         let text = text.trim();
         let bad = |e: &dyn fmt::Display| format!("`{text}` is not a valid {}: {e}", self.name());
+        // Parses as `$t` (its own range check) into little-endian bytes.
+        macro_rules! le {
+            ($t:ty) => {
+                text.parse::<$t>()
+                    .map_err(|e| bad(&e))?
+                    .to_le_bytes()
+                    .to_vec()
+            };
+        }
         let bytes = match self {
-            U8 | AtomicU8 => text
-                .parse::<u8>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            I8 | AtomicI8 => text
-                .parse::<i8>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            U16 | AtomicU16 => text
-                .parse::<u16>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            I16 | AtomicI16 => text
-                .parse::<i16>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            U32 | AtomicU32 => text
-                .parse::<u32>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            I32 | AtomicI32 => text
-                .parse::<i32>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            U64 | AtomicU64 => text
-                .parse::<u64>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            I64 | AtomicI64 => text
-                .parse::<i64>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            F32 => text
-                .parse::<f32>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
-            F64 => text
-                .parse::<f64>()
-                .map_err(|e| bad(&e))?
-                .to_le_bytes()
-                .to_vec(),
+            U8 | AtomicU8 => le!(u8),
+            I8 | AtomicI8 => le!(i8),
+            U16 | AtomicU16 => le!(u16),
+            I16 | AtomicI16 => le!(i16),
+            U32 | AtomicU32 => le!(u32),
+            I32 | AtomicI32 => le!(i32),
+            U64 | AtomicU64 => le!(u64),
+            I64 | AtomicI64 => le!(i64),
+            F32 => le!(f32),
+            F64 => le!(f64),
         };
         Ok(bytes)
     }
