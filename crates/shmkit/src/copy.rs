@@ -151,6 +151,62 @@ fn chunk(addr: usize, left: usize) -> usize {
         .unwrap_or(1)
 }
 
+/// Copies `src` to the 8-aligned `dst` as whole words: one relaxed atomic
+/// `u64` store per 8 bytes, the last word completed with zero bytes. The
+/// queues' records are padded to 8 bytes, so the padding is theirs to write,
+/// and this loop has no partial pieces to branch on.
+///
+/// # Safety
+/// - `dst` must be 8-aligned, and `dst .. dst + src.len().next_multiple_of(8)`
+///   must lie within one live, writable mapping for the whole call.
+/// - All concurrent accesses to those bytes must be atomic.
+#[inline]
+pub(crate) unsafe fn store_padded(dst: *mut u8, src: &[u8]) {
+    let words = dst.cast::<u64>();
+    let mut chunks = src.chunks_exact(8);
+    for (i, c) in (&mut chunks).enumerate() {
+        let w = u64::from_ne_bytes(c.try_into().unwrap());
+        // SAFETY: word `i` lies in the caller's range and is 8-aligned.
+        unsafe { AtomicU64::from_ptr(words.add(i)) }.store(w, Relaxed);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        // SAFETY: the last, partly used word is in the caller's rounded-up
+        // range and 8-aligned.
+        unsafe { AtomicU64::from_ptr(words.add(src.len() / 8)) }
+            .store(u64::from_ne_bytes(last), Relaxed);
+    }
+}
+
+/// Copies `dst.len()` bytes from the 8-aligned `src` as whole words: one
+/// relaxed atomic `u64` load per 8 bytes, of which the last may be used in
+/// part.
+///
+/// # Safety
+/// - `src` must be 8-aligned, and `src .. src + dst.len().next_multiple_of(8)`
+///   must lie within one live mapping, readable for the whole call.
+/// - All concurrent writers of those bytes must use atomic stores.
+#[inline]
+pub(crate) unsafe fn load_padded(src: *const u8, dst: &mut [u8]) {
+    let words = src.cast::<u64>();
+    let len = dst.len();
+    let mut chunks = dst.chunks_exact_mut(8);
+    for (i, c) in (&mut chunks).enumerate() {
+        // SAFETY: word `i` lies in the caller's range and is 8-aligned.
+        let w = unsafe { AtomicU64::from_ptr(words.add(i).cast_mut()) }.load(Relaxed);
+        c.copy_from_slice(&w.to_ne_bytes());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        // SAFETY: as above, for the last, partly used word.
+        let w = unsafe { AtomicU64::from_ptr(words.add(len / 8).cast_mut()) }.load(Relaxed);
+        let n = rest.len();
+        rest.copy_from_slice(&w.to_ne_bytes()[..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +228,27 @@ mod tests {
                 unsafe { load(base.add(off), &mut back) };
                 assert_eq!(back, src, "off {off} len {len}");
             }
+        }
+    }
+
+    #[test]
+    fn padded_copies_round_trip_and_zero_the_padding() {
+        let mut shared = [u64::MAX; 10];
+        let base = shared.as_mut_ptr().cast::<u8>();
+        for len in 0..=72 {
+            let src: Vec<u8> = (0..len).map(|i| (i * 3 + 1) as u8).collect();
+            // SAFETY: `shared` is 8-aligned and its 80 bytes cover `len`
+            // rounded up to 8; nothing else accesses it.
+            unsafe { store_padded(base, &src) };
+            let mut back = vec![0xAA; len];
+            // SAFETY: as above.
+            unsafe { load_padded(base, &mut back) };
+            assert_eq!(back, src, "len {len}");
+            let mut all = [0u8; 80];
+            // SAFETY: the 80 bytes of `shared`.
+            unsafe { load(base, &mut all) };
+            let padded = len.next_multiple_of(8);
+            assert!(all[len..padded].iter().all(|&b| b == 0), "len {len}");
         }
     }
 

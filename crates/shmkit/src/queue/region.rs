@@ -256,23 +256,6 @@ impl Region {
         }
     }
 
-    /// Hints the CPU to fetch the cache line at `off` (no access is made).
-    #[inline]
-    pub(crate) fn prefetch(&self, off: usize) {
-        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-        if off < self.len {
-            // SAFETY: PREFETCHT0 only hints the cache; it never faults and
-            // makes no access in the memory model. `off < len` keeps the
-            // address inside the region anyway.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    self.base.add(off).cast::<i8>(),
-                )
-            };
-        }
-        let _ = off;
-    }
-
     /// Copies `dst.len()` bytes at `off` out, with atomic loads.
     #[inline]
     pub(crate) fn load(&self, off: usize, dst: &mut [u8]) {
@@ -301,6 +284,69 @@ impl Region {
         // - every access to it in this process is atomic (`copy`).
         unsafe {
             crate::copy::store(self.base.add(off), src)
+        }
+    }
+
+    /// Copies `src` in at the 8-aligned `off` as whole words, zeroing the
+    /// last word's bytes past `src.len()` (see [`copy::store_padded`]).
+    ///
+    /// [`copy::store_padded`]: crate::copy::store_padded
+    #[inline]
+    pub(crate) fn store_padded(&self, off: usize, src: &[u8]) {
+        let end = off.checked_add(src.len().next_multiple_of(8));
+        assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        {
+            let mut padded = src.to_vec();
+            padded.resize(src.len().next_multiple_of(8), 0);
+            return self.loom_store(off, &padded);
+        }
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off` is 8-aligned (the base is 128-aligned) and the rounded-up
+        //   range lies in the live, writable region (just checked);
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::store_padded(self.base.add(off), src)
+        }
+    }
+
+    /// Stores zero into the `words` 8-byte words from the 8-aligned `off`,
+    /// one relaxed atomic store each (one bounds check for all of them).
+    #[inline]
+    pub(crate) fn zero_words(&self, off: usize, words: usize) {
+        let end = words.checked_mul(8).and_then(|n| off.checked_add(n));
+        assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_store(off, &vec![0; words * 8]);
+        #[cfg(not(loom))]
+        for i in 0..words {
+            // SAFETY:
+            // - word `i` lies in the checked range of the live, writable
+            //   region, 8-aligned (the base is 128-aligned);
+            // - every access to it in this process is atomic.
+            unsafe { AtomicU64::from_ptr(self.base.add(off + 8 * i).cast()) }
+                .store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies `dst.len()` bytes out from the 8-aligned `off` as whole words
+    /// (see [`copy::load_padded`]).
+    ///
+    /// [`copy::load_padded`]: crate::copy::load_padded
+    #[inline]
+    pub(crate) fn load_padded(&self, off: usize, dst: &mut [u8]) {
+        let end = off.checked_add(dst.len().next_multiple_of(8));
+        assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return self.loom_load(off, dst);
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off` is 8-aligned (the base is 128-aligned) and the rounded-up
+        //   range lies in the live region (just checked);
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::load_padded(self.base.add(off), dst)
         }
     }
 

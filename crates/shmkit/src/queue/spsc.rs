@@ -28,10 +28,24 @@
 //! | 31-0  | payload length, or `u32::MAX` for padding to the ring's end     |
 //!
 //! A header word is `0` (not yet written) or carries the tag of its own
-//! position (committed): the producer stores `0` into the *next* record's
-//! header before it commits a record (with a Release store of its header),
-//! so a stale header of an earlier lap, or payload bytes, are never at the
-//! consumer's position. Any other value there is corruption.
+//! position (committed): the *next* record's header holds `0` before a
+//! record is committed (with a Release store of its header), so a stale
+//! header of an earlier lap, or payload bytes, are never at the consumer's
+//! position. Any other value there is corruption.
+//!
+//! # Zeroing ahead
+//! The producer keeps the free ring bytes just past its position zeroed,
+//! `ZERO_AHEAD` (256) bytes deep, topping them up a line at a time *after*
+//! each commit, and records how far (`zeroed`, a local). A record's next
+//! header then already reads `0` when the record is committed, unless the
+//! record is longer than the zeroed stretch or the producer has just
+//! attached: only then is that header zeroed before the commit. Zeroing the
+//! next header before every commit instead put a second cache line on the
+//! message's path whenever a record ended on a line boundary (the producer
+//! had to take that line from the consumer's cache before its commit could
+//! become visible): a 56-byte message then cost as much as a 120-byte one.
+//! Only free space is zeroed (below the cached `head` plus the capacity),
+//! which no consumer reads.
 //!
 //! # Indices and invariants
 //! | index  | written by | read by                                           |
@@ -41,28 +55,29 @@
 //!
 //! `head <= tail' <= head + capacity`, where `tail'` is the producer's local
 //! position; a producer writes a record of `n` bytes at `p` only once
-//! `p + n + 8 <= head + capacity` (the 8 for the next header it zeroes).
+//! `p + n + 8 <= head + capacity` (the 8 for the next header, zero).
 //! Each side keeps its own position in a local and never re-reads its own
 //! index from shared memory; the peer's index is read once per use and
 //! validated before use.
 //!
 //! # Cache lines per message
 //! In the steady state a message moves only its record's lines from the
-//! producer's CPU to the consumer's: `ceil((8 + len) / 64)` of them, plus
-//! the next record's header line when the record ends exactly at a line
-//! boundary. `tail` and `head` each sit on their own 128-byte pair and are
-//! written by one side only; the producer reads `head` only when its cached
-//! copy shows no room (once per lap of the ring, if the consumer keeps up),
-//! and the consumer never reads `tail`. The wake words are read-only while
-//! every endpoint spins. Two orderings keep the crossings down:
-//! - [`Producer::send`] stores the record's later lines first and the
-//!   header's line last, payload, next header and header back to back, so
-//!   that the line the consumer polls is taken from it once per message;
-//! - a consumer polling an empty queue prefetches the line after the
-//!   header's, so that a record longer than 56 bytes has its second line on
-//!   the way when the header arrives.
+//! producer's CPU to the consumer's: `ceil((8 + len) / 64)` of them (the
+//! next header is zeroed ahead, off the message's path). `tail` and `head`
+//! each sit on their own 128-byte pair and are written by one side only;
+//! the producer reads `head` only when its cached copy shows no room (once
+//! per lap of the ring, if the consumer keeps up), and the consumer never
+//! reads `tail`. The wake words are read-only while every endpoint spins.
+//! [`Producer::send`] stores the record's later lines first and the
+//! header's line last, payload and header back to back, so that the line
+//! the consumer polls is taken from it once per message. A 64-byte message
+//! thus moves two lines; a 56-byte one, one. (Prefetching the second line
+//! while polling an empty queue was tried, and measured slower once the
+//! zeroing moved off the path.)
 //!
-//! A 64-byte message thus moves two lines; a 56-byte one, one.
+//! The copies in and out are whole 8-byte words, one relaxed atomic access
+//! each: a record's payload starts 8-aligned and is padded to 8 bytes, so
+//! the padding is the record's own to write and read.
 //!
 //! # Crashes
 //! - A producer that dies before [`Grant::commit`] leaves nothing visible:
@@ -96,6 +111,9 @@ const PAD: u32 = u32::MAX;
 /// The smallest and largest rings.
 const MIN_CAPACITY: u64 = 64;
 const MAX_CAPACITY: u64 = 1 << 31;
+/// How far past its position the producer keeps the ring zeroed (see
+/// "Zeroing ahead" in the module docs).
+const ZERO_AHEAD: u64 = 256;
 
 /// The tag of the record at position `pos`: never zero.
 #[inline]
@@ -223,6 +241,9 @@ pub struct Producer {
     pos: u64,
     /// The consumer's `head`, as last read and validated.
     head: u64,
+    /// The ring holds zero in `[pos, zeroed)`: this endpoint's own record of
+    /// what it zeroed ahead (`zeroed >= pos`).
+    zeroed: u64,
     wait: Wait,
 }
 
@@ -323,6 +344,7 @@ impl Producer {
             live,
             pos,
             head,
+            zeroed: pos,
             wait: opts.wait,
         })
     }
@@ -372,15 +394,21 @@ impl Producer {
         self.live.peer(&self.ring.region)
     }
 
+    #[inline]
     fn check_len(&self, len: usize) -> Result<u64> {
         if len as u64 > self.ring.max {
-            return Err(Error::MessageTooLarge {
-                name: self.name().to_owned(),
-                len: len as u64,
-                max: self.ring.max,
-            });
+            return Err(self.too_large(len));
         }
         Ok(len as u64)
+    }
+
+    #[cold]
+    fn too_large(&self, len: usize) -> Error {
+        Error::MessageTooLarge {
+            name: self.name().to_owned(),
+            len: len as u64,
+            max: self.ring.max,
+        }
     }
 
     /// Reserves room for a message of `len` bytes and returns a view to
@@ -391,6 +419,7 @@ impl Producer {
     /// [`Error::MessageTooLarge`]; [`Error::PeerDied`] or [`Error::Closed`]
     /// if the queue is full and the consumer is gone; [`Error::Corrupted`]
     /// if the consumer's index is invalid.
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>> {
         self.reserve_inner(len, None)
     }
@@ -410,7 +439,13 @@ impl Producer {
     /// now.
     pub fn try_reserve(&mut self, len: usize) -> Result<Grant<'_>> {
         let len = self.check_len(len)?;
-        if poll_room(&self.ring, &mut self.pos, &mut self.head, len)? {
+        if poll_room(
+            &self.ring,
+            &mut self.pos,
+            &mut self.head,
+            &mut self.zeroed,
+            len,
+        )? {
             failpoint::hit("spsc-after-reserve");
             return Ok(Grant { p: self, len });
         }
@@ -419,13 +454,30 @@ impl Producer {
         })
     }
 
+    #[inline]
     fn reserve_inner(&mut self, len: usize, timeout: Option<Duration>) -> Result<Grant<'_>> {
         let len = self.check_len(len)?;
+        // The fast path: the record fits before the ring's end, and the
+        // cached `head` already shows room for it and the next header.
+        let size = record_size(len);
+        let to_end = self.ring.cap - (self.pos & (self.ring.cap - 1));
+        if size > to_end || self.pos + size + 8 - self.head > self.ring.cap {
+            self.wait_room(len, timeout)?;
+        }
+        failpoint::hit("spsc-after-reserve");
+        Ok(Grant { p: self, len })
+    }
+
+    /// The slow path of [`reserve`](Self::reserve): pads at the ring's end,
+    /// re-reads `head`, waits.
+    #[inline(never)]
+    fn wait_room(&mut self, len: u64, timeout: Option<Duration>) -> Result<()> {
         let Producer {
             ring,
             live,
             pos,
             head,
+            zeroed,
             wait,
         } = self;
         wait_for(
@@ -433,12 +485,10 @@ impl Producer {
             *wait,
             Signal::at(&ring.region, NOT_FULL),
             timeout,
-            || Ok(poll_room(ring, pos, head, len)?.then_some(())),
+            || Ok(poll_room(ring, pos, head, zeroed, len)?.then_some(())),
             || live.peer(&ring.region),
             ROLES[CONSUMER],
-        )?;
-        failpoint::hit("spsc-after-reserve");
-        Ok(Grant { p: self, len })
+        )
     }
 
     /// Sends a copy of `msg`, waiting for room as this endpoint's [`Wait`]
@@ -446,6 +496,7 @@ impl Producer {
     ///
     /// # Errors
     /// As [`reserve`](Self::reserve).
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         let g = self.reserve(msg.len())?;
         g.fill_and_commit(msg);
@@ -478,7 +529,13 @@ impl Producer {
 /// writes the padding record first when the record would cross the ring's
 /// end.
 #[inline]
-fn poll_room(ring: &Ring, pos: &mut u64, head: &mut u64, len: u64) -> Result<bool> {
+fn poll_room(
+    ring: &Ring,
+    pos: &mut u64,
+    head: &mut u64,
+    zeroed: &mut u64,
+    len: u64,
+) -> Result<bool> {
     let size = record_size(len);
     let to_end = ring.cap - (*pos & (ring.cap - 1));
     if size > to_end {
@@ -487,7 +544,10 @@ fn poll_room(ring: &Ring, pos: &mut u64, head: &mut u64, len: u64) -> Result<boo
         if !has_room(ring, *pos, head, to_end + 8)? {
             return Ok(false);
         }
-        ring.header(*pos + to_end).store(0, Ordering::Relaxed);
+        if *zeroed < *pos + to_end + 8 {
+            ring.header(*pos + to_end).store(0, Ordering::Relaxed);
+            *zeroed = *pos + to_end + 8;
+        }
         // SYNC(record): publishes the pad (and the zeroed next header).
         ring.header(*pos)
             .store(tag(*pos) << 32 | u64::from(PAD), Ordering::Release);
@@ -570,59 +630,80 @@ impl Grant<'_> {
     /// Writes the whole message (`msg.len() == self.len`) and commits it,
     /// storing into the header's cache line last and in one burst: the
     /// consumer polls that line, so the producer should take it from the
-    /// consumer's cache once, not once for the payload, again for the next
-    /// header and again for this header.
+    /// consumer's cache once, not once for the payload and again for the
+    /// header.
+    #[inline]
     fn fill_and_commit(self, msg: &[u8]) {
         debug_assert_eq!(msg.len() as u64, self.len);
         let p = self.p;
         let ring = &p.ring;
-        let pos = p.pos;
-        let size = record_size(self.len);
         // The header is 8-aligned, so it and `first` payload bytes fill the
-        // rest of its 64-byte line (segments and heap rings are 128-aligned).
-        let header = ring.at(pos);
+        // rest of its 64-byte line (segments and heap rings are 128-aligned);
+        // `first` is a multiple of 8 unless it is the whole message, so both
+        // stores start 8-aligned and only the last one pads.
+        let header = ring.at(p.pos);
         let first = (56 - header % 64).min(msg.len());
-        // The next record's header (room was checked for it) is zeroed with
-        // the rest of its line: early if that is a later line, else last.
-        let next_in_line = ring.at(pos + size) / 64 == header / 64;
-        ring.region.store(header + 8 + first, &msg[first..]);
-        if !next_in_line {
-            ring.header(pos + size).store(0, Ordering::Relaxed);
+        if first < msg.len() {
+            ring.region.store_padded(header + 8 + first, &msg[first..]);
         }
         failpoint::hit("spsc-mid-write");
-        ring.region.store(header + 8, &msg[..first]);
+        ring.region.store_padded(header + 8, &msg[..first]);
         failpoint::hit("spsc-before-commit");
-        publish(p, self.len, next_in_line);
+        publish(p, self.len);
     }
 
     /// Publishes the message to the consumer.
     pub fn commit(self) {
         failpoint::hit("spsc-before-commit");
-        publish(self.p, self.len, true);
+        publish(self.p, self.len);
     }
 }
 
 /// Makes the record of `len` bytes at the producer's position visible and
-/// moves past it, zeroing the next record's header first if `zero_next`
-/// (room was checked for it), so that the consumer never mistakes old bytes
-/// there for a record.
+/// moves past it. The next record's header must read `0` first, so that the
+/// consumer never mistakes old bytes there for a record: it usually is,
+/// zeroed ahead by an earlier call; else (a long record, a new producer) it
+/// is zeroed here, before the commit (room was checked for it).
 #[inline]
-fn publish(p: &mut Producer, len: u64, zero_next: bool) {
+fn publish(p: &mut Producer, len: u64) {
     let ring = &p.ring;
     let pos = p.pos;
-    let size = record_size(len);
-    if zero_next {
-        ring.header(pos + size).store(0, Ordering::Relaxed);
+    let next = pos + record_size(len);
+    if p.zeroed < next + 8 {
+        ring.header(next).store(0, Ordering::Relaxed);
     }
     // SYNC(record): publishes the payload and the zeroed next header; pairs
     // with the consumer's Acquire load of this header.
     ring.header(pos)
         .store(tag(pos) << 32 | len, Ordering::Release);
     failpoint::hit("spsc-after-commit");
-    p.pos = pos + size;
-    ring.region.u64(TAIL).store(p.pos, Ordering::Release);
+    p.pos = next;
+    p.zeroed = p.zeroed.max(next + 8);
+    ring.region.u64(TAIL).store(next, Ordering::Release);
     failpoint::hit("spsc-before-notify");
     Signal::at(&ring.region, NOT_EMPTY).notify();
+    zero_ahead(p);
+}
+
+/// Keeps `[pos, pos + ZERO_AHEAD)` zeroed, as far as the cached `head`
+/// allows, a line or so at a time. It runs after the commit, so the lines it
+/// takes from the consumer's cache are not on the message's path.
+#[inline]
+fn zero_ahead(p: &mut Producer) {
+    let want = p.pos + ZERO_AHEAD;
+    if p.zeroed + 64 > want {
+        return;
+    }
+    // Free space only: the consumer released everything before `head`.
+    let end = want.min(p.head + p.ring.cap);
+    let mut q = p.zeroed;
+    while q < end {
+        // Up to `end` or the ring's end, whichever comes first.
+        let n = (end - q).min(p.ring.cap - (q & (p.ring.cap - 1)));
+        p.ring.region.zero_words(p.ring.at(q), (n / 8) as usize);
+        q += n;
+    }
+    p.zeroed = p.zeroed.max(end);
 }
 
 impl Drop for Producer {
@@ -769,7 +850,11 @@ impl Consumer {
     /// # Errors
     /// [`Error::Corrupted`]; [`Error::PeerDied`] or [`Error::Closed`] if the
     /// queue is empty and the producer is gone.
+    #[inline]
     pub fn read(&mut self) -> Result<Message<'_>> {
+        if let Some(len) = poll_read(&self.ring, &mut self.pos)? {
+            return Ok(Message { c: self, len });
+        }
         self.read_inner(None)
     }
 
@@ -781,6 +866,7 @@ impl Consumer {
         self.read_inner(Some(timeout))
     }
 
+    #[inline(never)]
     fn read_inner(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         let Consumer {
             ring,
@@ -852,12 +938,6 @@ fn poll_read(ring: &Ring, pos: &mut u64) -> Result<Option<u64>> {
         // `commit` (and in `poll_room` for padding).
         let word = ring.header(*pos).load(Ordering::Acquire);
         if word == 0 {
-            // Nothing yet: while we poll, ask for the line after the
-            // header's, where a record of more than 56 bytes goes on, so
-            // that it is on its way when the header arrives (64-byte round
-            // trip 2.3x -> 2.0x the bare ping-pong here).
-            let h = ring.at(*pos);
-            ring.region.prefetch(h - h % 64 + 64);
             return Ok(None);
         }
         if word >> 32 != tag(*pos) {
@@ -919,6 +999,7 @@ impl Message<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if the range is not within the message.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let end = offset.checked_add(buf.len());
         if end.is_none_or(|e| e as u64 > self.len) {
@@ -930,7 +1011,13 @@ impl Message<'_> {
             });
         }
         let at = self.c.ring.at(self.c.pos) + 8 + offset;
-        self.c.ring.region.load(at, buf);
+        if offset % 8 == 0 {
+            // Whole words: the last one may run past `buf`, never past the
+            // record's padding.
+            self.c.ring.region.load_padded(at, buf);
+        } else {
+            self.c.ring.region.load(at, buf);
+        }
         Ok(())
     }
 
@@ -938,7 +1025,7 @@ impl Message<'_> {
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
         let at = self.c.ring.at(self.c.pos) + 8;
-        self.c.ring.region.load(at, &mut v);
+        self.c.ring.region.load_padded(at, &mut v);
         v
     }
 
@@ -950,6 +1037,7 @@ impl Message<'_> {
 
     /// Frees the message's room for the producer. Until then it stays in the
     /// queue, also for a consumer that attaches after this one died.
+    #[inline]
     pub fn release(self) {
         failpoint::hit("spsc-before-release");
         let c = self.c;
@@ -1048,6 +1136,51 @@ mod tests {
             }
             assert_eq!(c.try_recv().unwrap(), None);
         });
+    }
+
+    /// Every payload word is the header the consumer would accept at that
+    /// ring offset one lap later: only the zeroing of next headers (ahead of
+    /// time, or before the commit) keeps these bytes from being taken for
+    /// records.
+    #[test]
+    fn payload_forging_next_lap_headers_is_never_taken_for_a_record() {
+        let (mut p, mut c) = Producer::heap_pair(256);
+        let cap = p.ring.cap;
+        let n = if cfg!(miri) { 100 } else { 5_000 };
+        for i in 0..n {
+            // Up to 104 bytes: a pad and the record after it fit together.
+            let words = (i * 7) % 14;
+            let size = record_size(8 * words);
+            let pos = p.pos;
+            let at = if size > cap - pos % cap {
+                pos + cap - pos % cap
+            } else {
+                pos
+            };
+            let msg: Vec<u8> = (0..words)
+                .flat_map(|w| (tag(at + 8 + 8 * w + cap) << 32 | 8).to_ne_bytes())
+                .collect();
+            p.send(&msg).unwrap();
+            assert_eq!(c.try_recv().unwrap(), Some(msg), "message {i}");
+            assert_eq!(c.try_recv().unwrap(), None, "after message {i}");
+        }
+    }
+
+    #[test]
+    fn read_at_any_offset_and_length() {
+        let (mut p, mut c) = Producer::heap_pair(1024);
+        let msg: Vec<u8> = (0..77).collect();
+        p.send(&msg).unwrap();
+        let m = c.read().unwrap();
+        for off in 0..msg.len() {
+            for len in 0..=msg.len() - off {
+                let mut buf = vec![0xEE; len];
+                m.read_at(off, &mut buf).unwrap();
+                assert_eq!(buf, msg[off..off + len], "offset {off}, length {len}");
+            }
+        }
+        assert!(m.read_at(70, &mut [0; 8]).is_err());
+        m.release();
     }
 
     #[test]

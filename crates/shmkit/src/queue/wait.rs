@@ -54,6 +54,7 @@ pub(crate) struct Signal<'a> {
 impl<'a> Signal<'a> {
     /// The words at `off` (`seq`), `off + 4` (`waiters`) and `off + 8`
     /// (`blockers`).
+    #[inline]
     pub(crate) fn at(region: &'a Region, off: usize) -> Signal<'a> {
         Signal {
             seq: region.u32(off),
