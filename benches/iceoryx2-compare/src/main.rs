@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The second process is this program, re-executed with `--peer`. Each
-//! round measures, per size: bare, iceoryx2, shmkit queue, bare; the two bare runs are the
+//! round measures, per size: bare, iceoryx2, shmkit queue by copy, shmkit
+//! queue zero-copy (see `shq`), bare; the two bare runs are the
 //! round's probe, and a round where they differ by more than 30% is dropped
 //! (the VM moved its vCPUs meanwhile). Ratios are taken within a round and
 //! the table shows medians over the kept rounds.
@@ -278,23 +279,38 @@ fn ice_peer(size: usize, base: &str) -> Result<()> {
 // ---- shmkit's SPSC queue ping-pong ----
 
 /// The same ping-pong through two shmkit SPSC queues (one each way), both
-/// ends busy-spinning (`Wait::Spin`), the peer copying each message into its
-/// answer: `shmkit bench`'s `shmkit-queue-spin` row.
-fn shq(cpu: usize, size: usize, iters: usize, n: usize) -> Result<Histogram<u64>> {
+/// ends busy-spinning (`Wait::Spin`). By copy (`zero_copy == false`, as
+/// `shmkit bench`'s `shmkit-queue-spin` row): `send`, and each side copies
+/// what it receives out with `read_at`, four copies per round trip. Zero-copy,
+/// the same work as the iceoryx2 row: this side writes its message in place
+/// (`reserve`, `write_at`, `commit`) and releases the answer unread, the peer
+/// copies the message it got straight into its answer (`Grant::copy_from`),
+/// two copies per round trip.
+fn shq(cpu: usize, size: usize, iters: usize, n: usize, zero_copy: bool) -> Result<Histogram<u64>> {
     use shmkit::queue::{spsc, Options, Wait};
     let base = format!("i2q-{}-{n}", std::process::id());
     let opts = Options::default().wait(Wait::Spin);
     let cap = (4 * (size + 16)).max(4096);
     let mut tx = spsc::Producer::create_with(&format!("{base}-down"), cap, &opts)?;
     let mut rx = spsc::Consumer::create_with(&format!("{base}-up"), cap, &opts)?;
-    let child = spawn_peer(cpu, "shmkit", size, &base)?;
+    let kind = if zero_copy { "shmkit-zc" } else { "shmkit" };
+    let child = spawn_peer(cpu, kind, size, &base)?;
     let msg = vec![0u8; size];
     let mut back = vec![0u8; size];
     let hist = timed(iters, || {
-        tx.send(&msg)?;
-        let m = rx.read_timeout(Duration::from_secs(20))?;
-        m.read_at(0, &mut back[..m.len().min(size)])?;
-        m.release();
+        if zero_copy {
+            let mut g = tx.reserve(size)?;
+            g.write_at(0, &msg)?;
+            g.commit();
+            let m = rx.read_timeout(Duration::from_secs(20))?;
+            std::hint::black_box(m.len());
+            m.release();
+        } else {
+            tx.send(&msg)?;
+            let m = rx.read_timeout(Duration::from_secs(20))?;
+            m.read_at(0, &mut back[..m.len().min(size)])?;
+            m.release();
+        }
         Ok(())
     })?;
     // Closing our ends tells the peer to stop.
@@ -303,7 +319,7 @@ fn shq(cpu: usize, size: usize, iters: usize, n: usize) -> Result<Histogram<u64>
     Ok(hist)
 }
 
-fn shq_peer(size: usize, base: &str) -> Result<()> {
+fn shq_peer(size: usize, base: &str, zero_copy: bool) -> Result<()> {
     use shmkit::queue::{spsc, Options, Wait};
     let opts = Options::default().wait(Wait::Spin);
     let mut rx = spsc::Consumer::open_with(&format!("{base}-down"), &opts)?;
@@ -311,6 +327,12 @@ fn shq_peer(size: usize, base: &str) -> Result<()> {
     let mut buf = vec![0u8; size];
     loop {
         match rx.read() {
+            Ok(m) if zero_copy => {
+                let mut g = tx.reserve(m.len())?;
+                g.copy_from(0, &m)?;
+                g.commit();
+                m.release();
+            }
             Ok(m) => {
                 let len = m.len().min(size);
                 m.read_at(0, &mut buf[..len])?;
@@ -358,7 +380,8 @@ fn main() -> Result<()> {
         pin(cpu.parse()?)?;
         return match kind.as_str() {
             "bare" => bare_peer(name),
-            "shmkit" => shq_peer(size.parse()?, name),
+            "shmkit" => shq_peer(size.parse()?, name, false),
+            "shmkit-zc" => shq_peer(size.parse()?, name, true),
             _ => ice_peer(size.parse()?, name),
         };
     }
@@ -371,7 +394,7 @@ fn main() -> Result<()> {
     pin(a)?;
     let started = Instant::now();
     // Per size: per kept round, (bare p50, p99, p99.9, max), (iceoryx2 ...),
-    // (shmkit queue ...).
+    // (shmkit queue by copy ...), (shmkit queue zero-copy ...).
     type Q = [f64; 4];
     let quant = |h: &Histogram<u64>| -> Q {
         [
@@ -381,16 +404,17 @@ fn main() -> Result<()> {
             h.max() as f64,
         ]
     };
-    let mut kept: Vec<Vec<(Q, Q, Q)>> = vec![Vec::new(); s.sizes.len()];
+    let mut kept: Vec<Vec<[Q; 4]>> = vec![Vec::new(); s.sizes.len()];
     let mut dropped = 0;
     let mut n = 0;
     for _ in 0..s.rounds {
         for (k, &size) in s.sizes.iter().enumerate() {
             let before = bare(b, s.iters, n)?;
             let ice_h = ice(b, size, s.iters, n + 1)?;
-            let shq_h = shq(b, size, s.iters, n + 2)?;
-            let after = bare(b, s.iters, n + 3)?;
-            n += 4;
+            let shq_h = shq(b, size, s.iters, n + 2, false)?;
+            let zc_h = shq(b, size, s.iters, n + 3, true)?;
+            let after = bare(b, s.iters, n + 4)?;
+            n += 5;
             let (p, q) = (before.value_at_quantile(0.5), after.value_at_quantile(0.5));
             if p.max(q) as f64 / p.min(q).max(1) as f64 > 1.0 + s.tolerance {
                 dropped += 1;
@@ -398,7 +422,7 @@ fn main() -> Result<()> {
             }
             let mut both = before;
             both.add(&after)?;
-            kept[k].push((quant(&both), quant(&ice_h), quant(&shq_h)));
+            kept[k].push([quant(&both), quant(&ice_h), quant(&shq_h), quant(&zc_h)]);
         }
     }
     println!(
@@ -426,24 +450,23 @@ fn main() -> Result<()> {
             continue;
         }
         // Medians over kept rounds of p50, p99, p99.9; the max of maxes.
-        let summary = |pick: fn(&(Q, Q, Q)) -> &Q| -> Q {
-            let q = |i: usize| median(rounds.iter().map(|r| pick(r)[i]).collect());
-            let max = rounds.iter().map(|r| pick(r)[3]).fold(0.0, f64::max);
+        let summary = |row: usize| -> Q {
+            let q = |i: usize| median(rounds.iter().map(|r| r[row][i]).collect());
+            let max = rounds.iter().map(|r| r[row][3]).fold(0.0, f64::max);
             [q(0), q(1), q(2), max]
         };
-        let rows: [(&str, Q, f64); 3] = [
-            ("bare-cache-line (flag)", summary(|r| &r.0), 1.0),
-            (
-                "iceoryx2 pub-sub",
-                summary(|r| &r.1),
-                median(rounds.iter().map(|r| r.1[0] / r.0[0]).collect()),
-            ),
-            (
-                "shmkit queue (spin)",
-                summary(|r| &r.2),
-                median(rounds.iter().map(|r| r.2[0] / r.0[0]).collect()),
-            ),
+        let ratio = |row: usize| median(rounds.iter().map(|r| r[row][0] / r[0][0]).collect());
+        let names = [
+            "bare-cache-line (flag)",
+            "iceoryx2 pub-sub",
+            "shmkit queue (spin)",
+            "shmkit queue zero-copy",
         ];
+        let rows: Vec<(&str, Q, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(row, &name)| (name, summary(row), ratio(row)))
+            .collect();
         for (i, (name, q, ratio)) in rows.iter().enumerate() {
             println!(
                 "{:<8} {:<24} {:>8.2} {:>9} {:>9} {:>9} {:>9} {:>7}",

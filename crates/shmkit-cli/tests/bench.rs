@@ -44,9 +44,10 @@ fn num(v: &Value, key: &str) -> f64 {
 }
 
 /// The latency rows that busy-spin, in table order (skipped without pinning).
-const SPINNING_ROWS: [&str; 4] = [
+const SPINNING_ROWS: [&str; 5] = [
     "bare-cache-line",
     "shmkit-queue-spin",
+    "shmkit-queue-zero-copy",
     "shmkit-seqlock",
     "shmkit-mutex",
 ];

@@ -32,25 +32,41 @@ fn names() -> (String, String) {
 
 /// Round trips through shmkit's SPSC queue: the parent sends a message of
 /// the row's size, the peer reads it out and sends it back.
+///
+/// Zero-copy (`zero_copy`), the work of a loan-and-publish transport such as
+/// iceoryx2: the parent writes its message in place (`reserve`, `write_at`,
+/// `commit`) and releases the answer unread; the peer copies the message it
+/// got straight into its answer (`Grant::copy_from`). Two copies of the
+/// payload per round trip instead of four.
 pub struct ShmkitQueue {
     name: &'static str,
     wait: Wait,
+    zero_copy: bool,
 }
 
 /// Busy-spinning both ways: the lowest latency, a CPU each.
 pub static QUEUE_SPIN: ShmkitQueue = ShmkitQueue {
     name: "shmkit-queue-spin",
     wait: Wait::Spin,
+    zero_copy: false,
+};
+/// Busy-spinning, zero-copy both ways.
+pub static QUEUE_ZERO_COPY: ShmkitQueue = ShmkitQueue {
+    name: "shmkit-queue-zero-copy",
+    wait: Wait::Spin,
+    zero_copy: true,
 };
 /// Spin briefly, then sleep on a shared futex (the default).
 pub static QUEUE_SPIN_BLOCK: ShmkitQueue = ShmkitQueue {
     name: "shmkit-queue-spin-block",
     wait: Wait::SpinThenBlock,
+    zero_copy: false,
 };
 /// Sleep at once.
 pub static QUEUE_BLOCK: ShmkitQueue = ShmkitQueue {
     name: "shmkit-queue-block",
     wait: Wait::Block,
+    zero_copy: false,
 };
 
 struct QueueLink {
@@ -60,11 +76,18 @@ struct QueueLink {
     back: Vec<u8>,
     child: Child,
     name: &'static str,
+    zero_copy: bool,
 }
 
 impl Link for QueueLink {
     fn round_trip(&mut self) -> Result<()> {
-        self.tx.send(&self.msg)?;
+        if self.zero_copy {
+            let mut g = self.tx.reserve(self.msg.len())?;
+            g.write_at(0, &self.msg)?;
+            g.commit();
+        } else {
+            self.tx.send(&self.msg)?;
+        }
         let m = match self.rx.read_timeout(PEER_TIMEOUT) {
             Ok(m) => m,
             Err(e) => {
@@ -79,7 +102,9 @@ impl Link for QueueLink {
             m.len(),
             self.back.len()
         );
-        m.read_at(0, &mut self.back)?;
+        if !self.zero_copy {
+            m.read_at(0, &mut self.back)?;
+        }
         m.release();
         Ok(())
     }
@@ -130,6 +155,7 @@ impl Transport for ShmkitQueue {
             back: vec![0; size],
             child,
             name: self.name,
+            zero_copy: self.zero_copy,
         }))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
@@ -143,6 +169,12 @@ impl Transport for ShmkitQueue {
         let mut buf = vec![0u8; size];
         loop {
             match rx.read_timeout(PEER_TIMEOUT) {
+                Ok(m) if self.zero_copy => {
+                    let mut g = tx.reserve(m.len())?;
+                    g.copy_from(0, &m)?;
+                    g.commit();
+                    m.release();
+                }
                 Ok(m) => {
                     let len = m.len().min(buf.len());
                     m.read_at(0, &mut buf[..len])?;

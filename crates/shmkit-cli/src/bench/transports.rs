@@ -114,11 +114,12 @@ pub trait Sink {
 pub fn latency() -> Vec<&'static dyn Transport> {
     use super::shmkit_rows::{
         BROADCAST_1, BROADCAST_2, BROADCAST_4, MUTEX_HANDOFF, QUEUE_BLOCK, QUEUE_SPIN,
-        QUEUE_SPIN_BLOCK, SEQLOCK_HANDOFF,
+        QUEUE_SPIN_BLOCK, QUEUE_ZERO_COPY, SEQLOCK_HANDOFF,
     };
     vec![
         &BareCacheLine,
         &QUEUE_SPIN,
+        &QUEUE_ZERO_COPY,
         &SEQLOCK_HANDOFF,
         &MUTEX_HANDOFF,
         &BareFutex,

@@ -311,6 +311,33 @@ impl Region {
         }
     }
 
+    /// Copies `words` 8-byte words from `src` at the 8-aligned `src_off` to
+    /// this region at the 8-aligned `off`, one relaxed atomic load and store
+    /// each (one bounds check per side for all of them).
+    pub(crate) fn copy_words(&self, off: usize, src: &Region, src_off: usize, words: usize) {
+        let end = |at: usize| words.checked_mul(8).and_then(|n| at.checked_add(n));
+        assert!(off % 8 == 0 && end(off).is_some_and(|e| e <= self.len));
+        assert!(src_off % 8 == 0 && end(src_off).is_some_and(|e| e <= src.len));
+        #[cfg(loom)]
+        for i in 0..words {
+            let w = src.u64(src_off + 8 * i).load(Ordering::Relaxed);
+            self.u64(off + 8 * i).store(w, Ordering::Relaxed);
+        }
+        #[cfg(not(loom))]
+        for i in 0..words {
+            // SAFETY:
+            // - word `i` lies in the checked range of the live `src` region,
+            //   and in the checked range of this live, writable region, both
+            //   8-aligned (the bases are 128-aligned);
+            // - every access to either in this process is atomic.
+            unsafe {
+                let w = AtomicU64::from_ptr(src.base.add(src_off + 8 * i).cast())
+                    .load(Ordering::Relaxed);
+                AtomicU64::from_ptr(self.base.add(off + 8 * i).cast()).store(w, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Stores zero into the `words` 8-byte words from the 8-aligned `off`,
     /// one relaxed atomic store each (one bounds check for all of them).
     #[inline]
