@@ -160,6 +160,7 @@ fn chunk(addr: usize, left: usize) -> usize {
 /// - `dst` must be 8-aligned, and `dst .. dst + src.len().next_multiple_of(8)`
 ///   must lie within one live, writable mapping for the whole call.
 /// - All concurrent accesses to those bytes must be atomic.
+#[cfg_attr(loom, allow(dead_code))] // loom models keep their own memory
 #[inline]
 pub(crate) unsafe fn store_padded(dst: *mut u8, src: &[u8]) {
     let words = dst.cast::<u64>();
@@ -188,6 +189,7 @@ pub(crate) unsafe fn store_padded(dst: *mut u8, src: &[u8]) {
 /// - `src` must be 8-aligned, and `src .. src + dst.len().next_multiple_of(8)`
 ///   must lie within one live mapping, readable for the whole call.
 /// - All concurrent writers of those bytes must use atomic stores.
+#[cfg_attr(loom, allow(dead_code))] // loom models keep their own memory
 #[inline]
 pub(crate) unsafe fn load_padded(src: *const u8, dst: &mut [u8]) {
     let words = src.cast::<u64>();
