@@ -44,8 +44,9 @@ fn num(v: &Value, key: &str) -> f64 {
 }
 
 /// The latency rows that busy-spin, in table order (skipped without pinning).
-const SPINNING_ROWS: [&str; 5] = [
+const SPINNING_ROWS: [&str; 6] = [
     "bare-cache-line",
+    "bare-two-lines",
     "shmkit-queue-spin",
     "shmkit-queue-zero-copy",
     "shmkit-seqlock",

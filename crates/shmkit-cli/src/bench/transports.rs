@@ -118,6 +118,7 @@ pub fn latency() -> Vec<&'static dyn Transport> {
     };
     vec![
         &BareCacheLine,
+        &BareTwoLines,
         &QUEUE_SPIN,
         &QUEUE_ZERO_COPY,
         &SEQLOCK_HANDOFF,
@@ -151,13 +152,16 @@ fn unique_name() -> String {
 }
 
 /// The sequence word of the flag ping-pongs, alone in its cache line (a
-/// typed segment puts its value at a 64-byte-aligned offset).
+/// typed segment puts its value at a 64-byte-aligned offset), and the
+/// answer word of the two-line ping-pong, on the next 128-byte pair.
 #[derive(shmkit::Layout)]
 #[shmkit(in_place)]
 #[repr(C)]
 struct Flag {
     seq: AtomicU32,
-    _pad: AtomicU32,
+    _pad: [AtomicU32; 31],
+    back: AtomicU32,
+    _pad2: AtomicU32,
 }
 
 /// The last value of the sequence word: tells the peer to exit.
@@ -194,6 +198,8 @@ pub struct BareCacheLine;
 
 struct SpinLink {
     seg: shmkit::Shared<Flag>,
+    /// Whether the peer answers in `back` (its own line) instead of `seq`.
+    two_lines: bool,
     /// Whether the name is still there (it goes once the peer has opened
     /// the segment, so that a killed run leaves nothing in /dev/shm).
     named: bool,
@@ -204,13 +210,14 @@ struct SpinLink {
 }
 
 impl SpinLink {
-    fn start(peer: &Peer, name: &'static str, blocking: bool) -> Result<SpinLink> {
+    fn start(peer: &Peer, name: &'static str, blocking: bool, two_lines: bool) -> Result<SpinLink> {
         let seg_name = unique_name();
         let seg = shmkit::Shared::<Flag>::create(&seg_name)
             .with_context(|| format!("creating segment `{seg_name}`"))?;
         let child = peer.spawn(name, &[seg_name], Stdio::null(), Stdio::null())?;
         Ok(SpinLink {
             seg,
+            two_lines,
             named: true,
             seq: 0,
             child,
@@ -242,8 +249,13 @@ impl Link for SpinLink {
         } else {
             let mut spins = 0u32;
             let mut since: Option<Instant> = None;
+            let answer = if self.two_lines {
+                &self.seg.get().back
+            } else {
+                w
+            };
             // SYNC(pong): the peer's answer.
-            while w.load(Ordering::Acquire) != pong {
+            while answer.load(Ordering::Acquire) != pong {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
                 if spins % (1 << 20) == 0 {
@@ -275,15 +287,17 @@ impl Link for SpinLink {
     }
 }
 
-/// The peer of [`BareCacheLine`] and [`BareFutex`]: answers each odd
-/// sequence number with the next even one.
-fn serve_flag(args: &[String], blocking: bool) -> Result<()> {
+/// The peer of [`BareCacheLine`], [`BareTwoLines`] and [`BareFutex`]:
+/// answers each odd sequence number with the next even one, in the same
+/// word or (`two_lines`) in `back`.
+fn serve_flag(args: &[String], blocking: bool, two_lines: bool) -> Result<()> {
     let [name] = args else {
         bail!("expected a segment name");
     };
     let seg =
         shmkit::Shared::<Flag>::open(name).with_context(|| format!("opening segment `{name}`"))?;
     let w = &seg.get().seq;
+    let answer = if two_lines { &seg.get().back } else { w };
     let parent = rustix::process::getppid();
     let mut ping = 1u32;
     let mut waits = 0u32;
@@ -292,7 +306,7 @@ fn serve_flag(args: &[String], blocking: bool) -> Result<()> {
         let v = w.load(Ordering::Acquire);
         if v == ping {
             // SYNC(pong)
-            w.store(ping + 1, Ordering::Release);
+            answer.store(ping + 1, Ordering::Release);
             if blocking {
                 os::futex_wake(w);
             }
@@ -331,10 +345,36 @@ impl Transport for BareCacheLine {
         false
     }
     fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
-        Ok(Box::new(SpinLink::start(peer, self.name(), false)?))
+        Ok(Box::new(SpinLink::start(peer, self.name(), false, false)?))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
-        serve_flag(args, false)
+        serve_flag(args, false, false)
+    }
+}
+
+/// The bare ping-pong with one cache line each way: the parent writes its
+/// sequence number in one line, the peer answers in another. It is what two
+/// queues (one each way) cost at least, however lean.
+pub struct BareTwoLines;
+
+impl Transport for BareTwoLines {
+    fn name(&self) -> &'static str {
+        "bare-two-lines"
+    }
+    fn class(&self) -> Class {
+        Class::Reference
+    }
+    fn busy_spins(&self) -> bool {
+        true
+    }
+    fn sized(&self) -> bool {
+        false
+    }
+    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
+        Ok(Box::new(SpinLink::start(peer, self.name(), false, true)?))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        serve_flag(args, false, true)
     }
 }
 
@@ -360,10 +400,10 @@ impl Transport for BareFutex {
         (!os::HAS_FUTEX).then_some("no futex on this OS")
     }
     fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
-        Ok(Box::new(SpinLink::start(peer, self.name(), true)?))
+        Ok(Box::new(SpinLink::start(peer, self.name(), true, false)?))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
-        serve_flag(args, true)
+        serve_flag(args, true, false)
     }
 }
 
