@@ -96,7 +96,9 @@ impl Segment {
     /// - [`Error::UntrustedOwner`], [`Error::InsecureMode`],
     ///   [`Error::NotRegularFile`] if the name may be a trap (see
     ///   [`SegmentOptions::trust_owner`] and [`SegmentOptions::accept_mode`]).
-    /// - [`Error::Empty`] if it still has no size after the timeout.
+    /// - [`Error::Empty`] if it still has no size after the timeout, or
+    ///   sooner (50 ms) once its creator is found to have died before sizing
+    ///   it (Linux and FreeBSD, where its liveness lock tells).
     ///
     /// # Example
     /// ```
@@ -429,7 +431,9 @@ impl SegmentOptions {
     }
 
     /// How long [`open`](Self::open) waits for a segment that another process
-    /// is still creating (default 5 s).
+    /// is still creating (default 5 s). A creator that died before sizing the
+    /// segment ends the wait after 50 ms with [`Error::Empty`] where its
+    /// liveness lock tells (Linux, FreeBSD).
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
         self

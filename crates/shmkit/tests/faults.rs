@@ -475,7 +475,15 @@ fn run_case(point: &str, scenario: Scenario) {
                 // The mapping died with its only handle.
                 assert!(matches!(opts.open(&name), Err(Error::NotFound { .. })));
             } else if point == "segment-after-name" {
-                // Never sized: openers give up after their timeout.
+                // Never sized, and the creator's liveness lock is gone with
+                // it: an opener gives up long before its 5 s default timeout.
+                if cfg!(target_os = "linux") {
+                    let t = Instant::now();
+                    let err = Segment::open(&name).unwrap_err();
+                    assert!(matches!(err, Error::Empty { .. }), "{point}: {err}");
+                    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+                }
+                // Where that cannot be told, openers give up after their timeout.
                 let err = opts.open(&name).unwrap_err();
                 assert!(matches!(err, Error::Empty { .. }), "{point}: {err}");
                 assert!(err.to_string().contains("remove it"), "{err}");

@@ -491,20 +491,35 @@ mod linux {
         child.wait_ok();
     }
 
+    /// Size zero while its creator lives (holds the creator's lock, as
+    /// `Segment::create` does until it has sized it): waited for until the
+    /// timeout. Size zero with nobody holding the lock: the creator died, and
+    /// an opener says so after a short grace instead of its whole timeout.
     #[test]
-    fn an_empty_segment_is_refused_after_the_timeout() {
+    fn an_empty_segment_is_refused_after_the_timeout_or_once_its_creator_is_gone() {
         let name = unique("empty");
         let f = std::fs::File::create(path(&name)).unwrap();
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .unwrap();
         let _c = Cleanup(name.clone());
+        f.lock().unwrap();
         let start = std::time::Instant::now();
         let err = Segment::options()
-            .timeout(Duration::from_millis(100))
+            .timeout(Duration::from_millis(300))
             .open(&name)
             .unwrap_err();
         assert!(matches!(err, Error::Empty { .. }), "{err}");
-        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert!(start.elapsed() >= Duration::from_millis(300));
+
+        f.unlock().unwrap();
+        let start = std::time::Instant::now();
+        let err = Segment::open(&name).unwrap_err();
+        assert!(matches!(err, Error::Empty { .. }), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     /// A creator that is slow to size its segment is waited for.
@@ -515,6 +530,8 @@ mod linux {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .unwrap();
         let _c = Cleanup(name.clone());
+        // The creator's liveness lock, held until it has sized the segment.
+        f.lock().unwrap();
         let sizer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             f.set_len(100).unwrap();

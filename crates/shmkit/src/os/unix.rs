@@ -234,8 +234,16 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     // The liveness lock is taken while the segment still has size zero, which
     // openers wait out: so no opener can see the segment before the lock is
     // held. Where shared-memory objects cannot be locked (macOS), openers fall
-    // back to their timeout.
-    let _ = fs::flock(&fd, fs::FlockOperation::NonBlockingLockExclusive);
+    // back to their timeout. An opener checking whether a creator died holds
+    // a shared lock for a moment: try again for a few milliseconds rather
+    // than go on without ours (never block: another user allowed to open the
+    // object could hold a lock for ever).
+    for _ in 0..50 {
+        match fs::flock(&fd, fs::FlockOperation::NonBlockingLockExclusive) {
+            Err(Errno::WOULDBLOCK) => std::thread::sleep(Duration::from_micros(100)),
+            _ => break,
+        }
+    }
     crate::failpoint::hit("segment-after-name");
     let sized = fs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| error(name, "fchmod", e))
@@ -278,7 +286,10 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
 /// `shm_open`, `fstat` (checked: type, owner, mode), `mmap`.
 ///
 /// A segment of size zero is one whose creator has not yet sized it; it is
-/// polled until `opts.timeout`, then refused with [`Error::Empty`].
+/// polled until `opts.timeout`, then refused with [`Error::Empty`], or
+/// sooner once its creator is found dead: nobody holds the creator's lock
+/// after [`CREATOR_GRACE`] of size zero (the creator takes it microseconds
+/// after making the name).
 pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
     let fd = open_fd(name, opts.read_only).map_err(|e| match e {
         // O_NOFOLLOW on a symlink is ELOOP on Linux, EMLINK on FreeBSD.
@@ -304,7 +315,8 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
                 })?;
             return map(name, fd, len, opts.read_only);
         }
-        if start.elapsed() >= opts.timeout {
+        let waited = start.elapsed();
+        if waited >= opts.timeout || (waited >= CREATOR_GRACE && creator_dead(&fd, name, opts)?) {
             return Err(Error::Empty {
                 name: name.to_string(),
             });
@@ -312,6 +324,26 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
+}
+
+/// How long a segment must have stayed at size zero before an opener asks
+/// whether its creator is still alive.
+const CREATOR_GRACE: Duration = Duration::from_millis(50);
+
+/// Whether the creator of a segment still of size zero is gone: nobody holds
+/// its liveness lock, and the size is still zero after that was seen (a
+/// creator that died after sizing it left a segment to open). `false` where
+/// the lock cannot tell (macOS).
+fn creator_dead(fd: &OwnedFd, name: &Name, opts: &SegmentOptions) -> Result<bool> {
+    match fs::flock(fd, fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = fs::flock(fd, fs::FlockOperation::Unlock);
+        }
+        Err(_) => return Ok(false),
+    }
+    let st = fs::fstat(fd).map_err(|e| error(name, "fstat", e))?;
+    check_trusted(name, &st, opts)?;
+    Ok(st.st_size == 0)
 }
 
 /// Refuses objects that are not regular files, belong to an untrusted user, or

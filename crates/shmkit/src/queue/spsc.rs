@@ -36,16 +36,18 @@
 //! # Zeroing ahead
 //! The producer keeps the free ring bytes just past its position zeroed,
 //! `ZERO_AHEAD` (512) bytes deep, topping them up *after* a commit once
-//! fewer than half are left, and records how far (`zeroed`, a local). A record's next
-//! header then already reads `0` when the record is committed, unless the
-//! record is longer than the zeroed stretch or the producer has just
-//! attached: only then is that header zeroed before the commit. Zeroing the
-//! next header before every commit instead put a second cache line on the
-//! message's path whenever a record ended on a line boundary (the producer
-//! had to take that line from the consumer's cache before its commit could
-//! become visible): a 56-byte message then cost as much as a 120-byte one.
-//! Only free space is zeroed (below the cached `head` plus the capacity),
-//! which no consumer reads.
+//! fewer than half are left, and records how far (`zeroed`, a local). A
+//! record's next header then already reads `0` when the record is
+//! committed, unless the record is longer than the zeroed stretch or the
+//! producer has just attached: only then is that header zeroed before the
+//! commit. Zeroing the next header before every commit instead put a second
+//! cache line on the message's path whenever a record ended on a line
+//! boundary (the producer had to take that line from the consumer's cache
+//! before its commit could become visible): a 56-byte message then cost as
+//! much as a 120-byte one. Only free space is zeroed (below the cached
+//! `head` plus the capacity), which no consumer reads; a consumer that
+//! writes there misleads only itself (it reads garbage as a record header:
+//! [`Error::Corrupted`], or a wrong message).
 //!
 //! # Indices and invariants
 //! | index  | written by | read by                                           |
