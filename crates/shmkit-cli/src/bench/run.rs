@@ -465,7 +465,7 @@ pub fn run(settings: &Settings, pin: bool) -> Result<Outcome> {
         }
         bar.set_message("probe");
         let s = measure_latency(
-            &transports::BareCacheLine,
+            &transports::BARE_CACHE_LINE,
             &peer,
             0,
             settings.probe_iters / 4,

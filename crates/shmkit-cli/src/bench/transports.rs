@@ -117,13 +117,13 @@ pub fn latency() -> Vec<&'static dyn Transport> {
         QUEUE_SPIN_BLOCK, QUEUE_ZERO_COPY, SEQLOCK_HANDOFF,
     };
     vec![
-        &BareCacheLine,
-        &BareTwoLines,
+        &BARE_CACHE_LINE,
+        &BARE_TWO_LINES,
         &QUEUE_SPIN,
         &QUEUE_ZERO_COPY,
         &SEQLOCK_HANDOFF,
         &MUTEX_HANDOFF,
-        &BareFutex,
+        &BARE_FUTEX,
         &ShmkitEvent,
         &QUEUE_SPIN_BLOCK,
         &QUEUE_BLOCK,
@@ -190,11 +190,44 @@ fn check_alive(child: &mut Child, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The bare cache-line ping-pong: two processes take turns incrementing a
-/// sequence number in one cache line of a [`Segment`], busy-spinning. No
-/// message moves; this is what one hand-off between two cores costs, the
-/// floor under every shared-memory transport.
-pub struct BareCacheLine;
+/// The bare flag ping-pongs: two processes take turns incrementing a
+/// sequence number in a [`Segment`], with no message. One of them is the
+/// limit every latency row is measured against.
+pub struct BareFlag {
+    name: &'static str,
+    /// Sleep in `futex(FUTEX_WAIT)` and wake the other side, instead of
+    /// busy-spinning.
+    blocking: bool,
+    /// The answer comes back in a second cache line.
+    two_lines: bool,
+}
+
+/// The bare cache-line ping-pong: one cache line, busy-spinning. This is
+/// what one hand-off between two cores costs, the floor under every
+/// shared-memory transport.
+pub static BARE_CACHE_LINE: BareFlag = BareFlag {
+    name: "bare-cache-line",
+    blocking: false,
+    two_lines: false,
+};
+
+/// One cache line each way: the parent writes its sequence number in one
+/// line, the peer answers in another. It is what two queues (one each way)
+/// cost at least, however lean.
+pub static BARE_TWO_LINES: BareFlag = BareFlag {
+    name: "bare-two-lines",
+    blocking: false,
+    two_lines: true,
+};
+
+/// The bare futex ping-pong: the same sequence number, but each side sleeps
+/// in `futex(FUTEX_WAIT)` and wakes the other with `futex(FUTEX_WAKE)`
+/// (shared, not private). The floor under every transport that blocks.
+pub static BARE_FUTEX: BareFlag = BareFlag {
+    name: "bare-futex",
+    blocking: true,
+    two_lines: false,
+};
 
 struct SpinLink {
     seg: shmkit::Shared<Flag>,
@@ -287,9 +320,9 @@ impl Link for SpinLink {
     }
 }
 
-/// The peer of [`BareCacheLine`], [`BareTwoLines`] and [`BareFutex`]:
-/// answers each odd sequence number with the next even one, in the same
-/// word or (`two_lines`) in `back`.
+/// The peer of the [`BareFlag`] ping-pongs: answers each odd sequence
+/// number with the next even one, in the same word or (`two_lines`) in
+/// `back`.
 fn serve_flag(args: &[String], blocking: bool, two_lines: bool) -> Result<()> {
     let [name] = args else {
         bail!("expected a segment name");
@@ -331,79 +364,36 @@ fn serve_flag(args: &[String], blocking: bool, two_lines: bool) -> Result<()> {
     }
 }
 
-impl Transport for BareCacheLine {
+impl Transport for BareFlag {
     fn name(&self) -> &'static str {
-        "bare-cache-line"
+        self.name
     }
     fn class(&self) -> Class {
-        Class::Limit
+        if self.blocking || self.two_lines {
+            Class::Reference
+        } else {
+            Class::Limit
+        }
     }
     fn busy_spins(&self) -> bool {
-        true
-    }
-    fn sized(&self) -> bool {
-        false
-    }
-    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
-        Ok(Box::new(SpinLink::start(peer, self.name(), false, false)?))
-    }
-    fn serve(&self, args: &[String]) -> Result<()> {
-        serve_flag(args, false, false)
-    }
-}
-
-/// The bare ping-pong with one cache line each way: the parent writes its
-/// sequence number in one line, the peer answers in another. It is what two
-/// queues (one each way) cost at least, however lean.
-pub struct BareTwoLines;
-
-impl Transport for BareTwoLines {
-    fn name(&self) -> &'static str {
-        "bare-two-lines"
-    }
-    fn class(&self) -> Class {
-        Class::Reference
-    }
-    fn busy_spins(&self) -> bool {
-        true
-    }
-    fn sized(&self) -> bool {
-        false
-    }
-    fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
-        Ok(Box::new(SpinLink::start(peer, self.name(), false, true)?))
-    }
-    fn serve(&self, args: &[String]) -> Result<()> {
-        serve_flag(args, false, true)
-    }
-}
-
-/// The bare futex ping-pong: the same sequence number, but each side sleeps
-/// in `futex(FUTEX_WAIT)` and wakes the other with `futex(FUTEX_WAKE)`
-/// (shared, not private). The floor under every transport that blocks.
-pub struct BareFutex;
-
-impl Transport for BareFutex {
-    fn name(&self) -> &'static str {
-        "bare-futex"
-    }
-    fn class(&self) -> Class {
-        Class::Reference
-    }
-    fn busy_spins(&self) -> bool {
-        false
+        !self.blocking
     }
     fn sized(&self) -> bool {
         false
     }
     fn unsupported(&self) -> Option<&'static str> {
-        (!os::HAS_FUTEX).then_some("no futex on this OS")
+        (self.blocking && !os::HAS_FUTEX).then_some("no futex on this OS")
     }
     fn connect(&self, peer: &Peer, _size: usize) -> Result<Box<dyn Link>> {
-        Ok(Box::new(SpinLink::start(peer, self.name(), true, false)?))
+        Ok(Box::new(SpinLink::start(
+            peer,
+            self.name,
+            self.blocking,
+            self.two_lines,
+        )?))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
-        serve_flag(args, true, false)
+        serve_flag(args, self.blocking, self.two_lines)
     }
 }
 
