@@ -44,9 +44,10 @@ fn num(v: &Value, key: &str) -> f64 {
 }
 
 /// The latency rows that busy-spin, in table order (skipped without pinning).
-const SPINNING_ROWS: [&str; 6] = [
+const SPINNING_ROWS: [&str; 7] = [
     "bare-cache-line",
     "bare-two-lines",
+    "bare-seq-ring",
     "shmkit-queue-spin",
     "shmkit-queue-zero-copy",
     "shmkit-seqlock",
@@ -214,4 +215,32 @@ fn no_pin_says_busy_spinning_rows_are_skipped() {
         .as_str()
         .unwrap()
         .contains("--no-pin"));
+}
+
+/// A row with a largest message (`bare-seq-ring`, 512 KiB rings) is left
+/// out of bigger sizes' groups, and the run says so.
+#[test]
+fn rows_skip_sizes_they_cannot_carry_and_say_so() {
+    let v = bench(
+        &[
+            "--only", "latency", "--sizes", "4K,600K", "--rounds", "1", "--iters", "20",
+        ],
+        None,
+    );
+    if v["machine"]["pinned"].is_null() {
+        eprintln!("busy-spinning rows do not run on this machine: skipped");
+        return;
+    }
+    let groups = v["latency"].as_array().unwrap();
+    assert!(names(&groups[0]).contains(&"bare-seq-ring"));
+    assert!(!names(&groups[1]).contains(&"bare-seq-ring"));
+    assert!(names(&groups[1]).contains(&"shmkit-queue-spin"));
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["name"] == "bare-seq-ring at 600 KiB"
+                && s["reason"].as_str().unwrap().contains("at most")),
+        "{skipped:?}"
+    );
 }

@@ -397,13 +397,33 @@ pub fn run(settings: &Settings, pin: bool) -> Result<Outcome> {
                 .map(|&s| Job::Throughput(s)),
         );
     }
+    // The rows of one size: those that carry messages that big.
+    let rows_for = |size: usize| -> Vec<&dyn Transport> {
+        lat_rows
+            .iter()
+            .copied()
+            .filter(|t| t.max_size().is_none_or(|m| size <= m))
+            .collect()
+    };
+    if settings.latency {
+        for &size in &settings.latency_sizes {
+            for t in &lat_rows {
+                if let Some(max) = t.max_size().filter(|&m| size > m) {
+                    skipped.push((
+                        format!("{} at {}", t.name(), size_label(size)),
+                        format!("it carries at most {}", size_label(max)),
+                    ));
+                }
+            }
+        }
+    }
     let mut latency: Vec<LatencyGroup> = settings
         .latency_sizes
         .iter()
         .filter(|_| settings.latency)
         .map(|&size| LatencyGroup {
             size,
-            rows: lat_rows
+            rows: rows_for(size)
                 .iter()
                 .map(|t| (t.name(), t.class(), t.sized()))
                 .collect(),
@@ -427,7 +447,7 @@ pub fn run(settings: &Settings, pin: bool) -> Result<Outcome> {
     let steps: usize = jobs
         .iter()
         .map(|j| match j {
-            Job::Latency(_) => lat_rows.len() + probes,
+            Job::Latency(size) => rows_for(*size).len() + probes,
             Job::Throughput(_) => streams.len() + 1 + probes,
         })
         .sum::<usize>()
@@ -489,6 +509,7 @@ pub fn run(settings: &Settings, pin: bool) -> Result<Outcome> {
             let before = probe(&bar)?;
             match *job {
                 Job::Latency(size) => {
+                    let lat_rows = rows_for(size);
                     let mut samples = vec![None; lat_rows.len()];
                     let mut order: Vec<usize> = (0..lat_rows.len()).collect();
                     if reverse {

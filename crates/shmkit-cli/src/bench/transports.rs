@@ -18,7 +18,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -72,6 +72,11 @@ pub trait Transport: Sync {
     fn unsupported(&self) -> Option<&'static str> {
         None
     }
+    /// The largest message it carries, if it has a limit (bigger sizes skip
+    /// the row).
+    fn max_size(&self) -> Option<usize> {
+        None
+    }
     /// The parent's side: sets up the channel and starts the peer.
     fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>>;
     /// The peer's side, with the arguments `connect` gave [`Peer::spawn`].
@@ -119,6 +124,7 @@ pub fn latency() -> Vec<&'static dyn Transport> {
     vec![
         &BARE_CACHE_LINE,
         &BARE_TWO_LINES,
+        &BareSeqRing,
         &QUEUE_SPIN,
         &QUEUE_ZERO_COPY,
         &SEQLOCK_HANDOFF,
@@ -394,6 +400,203 @@ impl Transport for BareFlag {
     }
     fn serve(&self, args: &[String]) -> Result<()> {
         serve_flag(args, self.blocking, self.two_lines)
+    }
+}
+
+/// Words in each ring of [`SeqRings`] (512 KiB).
+const RING_WORDS: usize = 1 << 16;
+
+/// The two rings of the [`BareSeqRing`] ping-pong (parent to peer, peer to
+/// parent) and the word that tells the peer to stop.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct SeqRings {
+    down: [AtomicU64; RING_WORDS],
+    up: [AtomicU64; RING_WORDS],
+    stop: AtomicU64,
+}
+
+/// The least any queue can do: a ring of fixed slots each way, each slot an
+/// 8-byte sequence number followed by the message, with nothing else (no
+/// lengths, no checks, no back-pressure: a ping-pong has one message in
+/// flight). The writer copies the message in and then stores the sequence
+/// number; the reader spins on it and copies the message out. A 64-byte
+/// message and its sequence number are 72 bytes: two cache lines cross
+/// each way, against one for the bare ping-pong.
+pub struct BareSeqRing;
+
+/// One direction of a [`BareSeqRing`]: where message `k` goes.
+#[derive(Clone, Copy)]
+struct Slots {
+    /// Words per slot: the sequence number and the message, padded.
+    words: usize,
+    count: usize,
+}
+
+impl Slots {
+    /// As many slots as fill the capacity of the queue rows' rings (a few
+    /// messages, at least 4 KiB), so that both reuse as much memory.
+    fn new(size: usize) -> Slots {
+        let words = 1 + size.div_ceil(8);
+        let bytes = (4 * (size + 16)).max(4096);
+        Slots {
+            words,
+            count: (bytes / 8 / words).clamp(1, RING_WORDS / words),
+        }
+    }
+
+    /// Writes message `seq` (its copy in, then its sequence number).
+    fn put(self, ring: &[AtomicU64; RING_WORDS], seq: u64, msg: &[u8]) {
+        let at = (seq as usize % self.count) * self.words;
+        let body = &ring[at + 1..at + self.words];
+        let words = msg.chunks_exact(8);
+        let tail = words.remainder();
+        for (w, chunk) in body.iter().zip(words) {
+            let b: [u8; 8] = chunk.try_into().expect("8 bytes");
+            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+        if !tail.is_empty() {
+            let mut b = [0u8; 8];
+            b[..tail.len()].copy_from_slice(tail);
+            body[msg.len() / 8].store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+        // SYNC(seq-ring): publishes the message.
+        ring[at].store(seq, Ordering::Release);
+    }
+
+    /// Whether message `seq` has arrived.
+    fn ready(self, ring: &[AtomicU64; RING_WORDS], seq: u64) -> bool {
+        let at = (seq as usize % self.count) * self.words;
+        // SYNC(seq-ring)
+        ring[at].load(Ordering::Acquire) == seq
+    }
+
+    /// Copies message `seq` out (once [`Slots::ready`]).
+    fn take(self, ring: &[AtomicU64; RING_WORDS], seq: u64, out: &mut [u8]) {
+        let at = (seq as usize % self.count) * self.words;
+        let body = &ring[at + 1..at + self.words];
+        let len = out.len();
+        let mut words = out.chunks_exact_mut(8);
+        for (w, chunk) in body.iter().zip(&mut words) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        let tail = words.into_remainder();
+        if !tail.is_empty() {
+            let b = body[len / 8].load(Ordering::Relaxed).to_ne_bytes();
+            tail.copy_from_slice(&b[..tail.len()]);
+        }
+    }
+}
+
+struct SeqRingLink {
+    seg: shmkit::Shared<SeqRings>,
+    named: bool,
+    slots: Slots,
+    seq: u64,
+    msg: Vec<u8>,
+    back: Vec<u8>,
+    child: Child,
+}
+
+impl Link for SeqRingLink {
+    fn round_trip(&mut self) -> Result<()> {
+        let rings = self.seg.get();
+        self.seq += 1;
+        self.slots.put(&rings.down, self.seq, &self.msg);
+        let mut spins = 0u32;
+        let mut since: Option<Instant> = None;
+        while !self.slots.ready(&rings.up, self.seq) {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % (1 << 20) == 0 {
+                let t = *since.get_or_insert_with(Instant::now);
+                if t.elapsed() > PEER_TIMEOUT {
+                    check_alive(&mut self.child, BareSeqRing.name())?;
+                    bail!("the {} peer stopped answering", BareSeqRing.name());
+                }
+            }
+        }
+        self.slots.take(&rings.up, self.seq, &mut self.back);
+        if self.named {
+            // The peer answered, so it has the segment mapped.
+            let name = self.seg.segment().name();
+            Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
+            self.named = false;
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.seg.get().stop.store(1, Ordering::Release);
+        reap(self.child, BareSeqRing.name())
+    }
+}
+
+impl Transport for BareSeqRing {
+    fn name(&self) -> &'static str {
+        "bare-seq-ring"
+    }
+    fn class(&self) -> Class {
+        Class::Reference
+    }
+    fn busy_spins(&self) -> bool {
+        true
+    }
+    fn sized(&self) -> bool {
+        true
+    }
+    fn max_size(&self) -> Option<usize> {
+        Some((RING_WORDS - 1) * 8)
+    }
+    fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
+        let seg_name = unique_name();
+        let seg = shmkit::Shared::<SeqRings>::create(&seg_name)
+            .with_context(|| format!("creating segment `{seg_name}`"))?;
+        let child = peer.spawn(
+            self.name(),
+            &[seg_name, size.to_string()],
+            Stdio::null(),
+            Stdio::null(),
+        )?;
+        Ok(Box::new(SeqRingLink {
+            seg,
+            named: true,
+            slots: Slots::new(size),
+            seq: 0,
+            msg: vec![0x5a; size],
+            back: vec![0; size],
+            child,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [name, size] = args else {
+            bail!("expected a segment name and a size");
+        };
+        let size: usize = size.parse().context("bad size")?;
+        let seg = shmkit::Shared::<SeqRings>::open(name)
+            .with_context(|| format!("opening segment `{name}`"))?;
+        let rings = seg.get();
+        let slots = Slots::new(size);
+        let mut buf = vec![0u8; size];
+        let parent = rustix::process::getppid();
+        let mut spins = 0u32;
+        for seq in 1.. {
+            while !slots.ready(&rings.down, seq) {
+                if rings.stop.load(Ordering::Acquire) != 0 {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                // Now and then: an orphan exits instead of spinning forever.
+                if spins % (1 << 20) == 0 && rustix::process::getppid() != parent {
+                    bail!("the parent process is gone");
+                }
+            }
+            slots.take(&rings.down, seq, &mut buf);
+            slots.put(&rings.up, seq, &buf);
+        }
+        Ok(())
     }
 }
 
