@@ -88,8 +88,9 @@
 //! are inlined into the caller, and whatever is not needed for every
 //! message (zeroing ahead, padding, corrupted headers, the general wait
 //! loop) is out of line. In `shmkit bench` this took the 64-byte round
-//! trip from 1.58x to 1.43-1.50x the bare ping-pong, where `bare-seq-ring`
-//! (the same cache lines with no checks at all) measures 1.09-1.17x.
+//! trip from 1.58x to 1.42-1.54x the bare ping-pong, where `bare-seq-ring`
+//! (the same cache lines with no checks at all) measures 1.08-1.39x
+//! (README, "Results on this machine").
 //!
 //! # Crashes
 //! - A producer that dies before [`Grant::commit`] leaves nothing visible:
