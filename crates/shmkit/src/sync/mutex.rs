@@ -70,32 +70,79 @@ const SPINS: u32 = 100;
 /// The longest a waiter sleeps before it checks whether the owner died.
 pub(crate) const DEATH_POLL: Duration = Duration::from_millis(100);
 
+/// How many held mutexes a thread remembers by address; beyond that it only
+/// counts them.
+#[cfg(not(loom))]
+const REMEMBERED: usize = 8;
+
+/// The shmkit mutexes this thread holds: the addresses of their lock words
+/// (up to [`REMEMBERED`]) and how many more. It tells a lock word that names
+/// this thread because a peer wrote it (we hold nothing there) from a real
+/// second lock of the same mutex.
+#[cfg(not(loom))]
+struct Held {
+    at: [usize; REMEMBERED],
+    more: u32,
+}
+
 #[cfg(not(loom))]
 thread_local! {
-    /// How many [`MutexGuard`]s this thread holds, of any shmkit mutex: one
-    /// thread-local add on lock and one on unlock. It tells a lock word that
-    /// names this thread because a peer wrote it (we hold nothing) from a
-    /// real second lock of the same mutex (we hold something).
-    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static HELD: std::cell::RefCell<Held> = const {
+        std::cell::RefCell::new(Held { at: [0; REMEMBERED], more: 0 })
+    };
 }
 
-/// Counts a guard made (`+1`) or dropped (`-1`) on this thread.
+/// Notes that this thread took (`true`) or gave up (`false`) the lock word
+/// at `addr`.
 #[inline]
-fn count_held(delta: i32) {
+fn note_held(addr: usize, taken: bool) {
     #[cfg(not(loom))]
-    HELD.with(|h| h.set(h.get().wrapping_add_signed(delta)));
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        let (from, to) = if taken { (0, addr) } else { (addr, 0) };
+        if let Some(slot) = h.at.iter_mut().find(|a| **a == from) {
+            *slot = to;
+        } else if taken {
+            h.more += 1;
+        } else {
+            h.more = h.more.saturating_sub(1);
+        }
+    });
     #[cfg(loom)]
-    let _ = delta;
+    let _ = (addr, taken);
 }
 
-/// Whether this thread holds any shmkit mutex (always "maybe" under loom,
-/// whose model threads share the OS thread's locals).
+/// What this thread holds, as far as a lock word at `addr` is concerned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Holding {
+    /// No shmkit mutex at all.
+    Nothing,
+    /// Others, not this one (as far as it can tell: this mutex may still be
+    /// held through a second mapping of its segment).
+    Others,
+    /// This very lock word, or it cannot tell (more than it remembers; and
+    /// always under loom, whose model threads share the OS thread's locals).
+    This,
+}
+
 #[inline]
-fn holds_any() -> bool {
+fn holding(addr: usize) -> Holding {
     #[cfg(not(loom))]
-    return HELD.with(std::cell::Cell::get) != 0;
+    return HELD.with(|h| {
+        let h = h.borrow();
+        if h.at.contains(&addr) || h.more > 0 {
+            Holding::This
+        } else if h.at.iter().any(|&a| a != 0) {
+            Holding::Others
+        } else {
+            Holding::Nothing
+        }
+    });
     #[cfg(loom)]
-    true
+    {
+        let _ = addr;
+        Holding::This
+    }
 }
 
 /// The lock word alone: the protocol, without the data. Loom models it.
@@ -121,6 +168,11 @@ impl RawMutex {
         RawMutex {
             word: AtomicU64::new(0),
         }
+    }
+
+    /// The lock word's address in this process, as the held-set knows it.
+    fn addr(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// Fast path: one `compare_exchange`.
@@ -178,7 +230,12 @@ impl RawMutex {
                 }
             }
             let owner = v & OWNER_MASK;
-            if owner == me && !holds_any() {
+            let holds = if owner == me {
+                holding(self.addr())
+            } else {
+                Holding::Others
+            };
+            if owner == me && holds == Holding::Nothing {
                 // The word names this thread, which holds no shmkit mutex: a
                 // peer wrote it (say, a copy of the word from when we held
                 // the lock). Nobody holds it, then: take it over as from a
@@ -188,7 +245,7 @@ impl RawMutex {
                 }
                 continue;
             }
-            if owner == me {
+            if owner == me && holds == Holding::This {
                 // Held by this very thread: waiting would never end.
                 assert!(
                     deadline.is_some(),
@@ -196,6 +253,14 @@ impl RawMutex {
                 );
                 return Acquired::Busy;
             }
+            // Held by another thread or process; or the word names this
+            // thread, which holds other shmkit mutexes but not this one here:
+            // a peer wrote our identity, or we hold this mutex through a
+            // second mapping of its segment. Taking it over could break the
+            // exclusion in the second case, so it is waited for as for a live
+            // owner (a peer can make us wait that way anyhow, by writing any
+            // live thread's identity): `lock_timeout` and `try_lock` give up,
+            // `lock` waits until the word changes, never a panic.
             // Spin a little while nobody sleeps: short critical sections end
             // before a system call would.
             // (Not under loom, where each re-read is one more branch to explore.)
@@ -477,11 +542,14 @@ impl<T> Mutex<T> {
     /// the lock and nobody has called [`MutexGuard::mark_consistent`] since.
     ///
     /// # Panics
-    /// If this thread already holds the lock (that would deadlock);
-    /// `try_lock` and `lock_timeout` return `WouldBlock` instead. A lock word
-    /// that names this thread while it holds no shmkit mutex at all was
-    /// written by a peer: that is taken over as from a dead owner
-    /// ([`OwnerDied`]), never a panic.
+    /// If this thread already holds this lock, at this address (that would
+    /// deadlock); `try_lock` and `lock_timeout` return `WouldBlock` instead.
+    /// A lock word that names this thread while it holds no shmkit mutex at
+    /// all was written by a peer: that is taken over as from a dead owner
+    /// ([`OwnerDied`]), never a panic. One that names this thread while it
+    /// holds other shmkit mutexes is waited for as a live owner (it may be
+    /// this mutex, held through a second mapping of its segment): `lock`
+    /// then waits until the word changes.
     ///
     /// # Example
     /// ```
@@ -557,12 +625,12 @@ impl<T> Mutex<T> {
         };
         match acquired {
             Acquired::Clean => {
-                count_held(1);
+                note_held(self.raw.addr(), true);
                 crate::failpoint::hit("mutex-after-lock");
                 Ok(guard(false))
             }
             Acquired::OwnerDied => {
-                count_held(1);
+                note_held(self.raw.addr(), true);
                 crate::failpoint::hit("mutex-after-takeover");
                 Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) }))
             }
@@ -650,7 +718,7 @@ impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         crate::failpoint::hit("mutex-before-unlock");
         self.mutex.raw.unlock(self.inconsistent);
-        count_held(-1);
+        note_held(self.mutex.raw.addr(), false);
     }
 }
 
@@ -766,8 +834,10 @@ mod tests {
             .word
             .store(wait::current_owner() | WAITERS, Ordering::Relaxed);
         assert!(matches!(m.try_lock(), Err(TryLockError::OwnerDied(_))));
-        // While this thread really holds a lock, its identity in another
-        // mutex's word is still the double lock it may be.
+        // While this thread holds another mutex, its identity in this word
+        // may be this mutex held through a second mapping: it is waited for
+        // as a live owner, never taken over, and never a panic. `lock`
+        // returns once the peer rewrites the word.
         let other = Mutex::new(0u32);
         let _held = other.lock().unwrap();
         m.raw.word.store(wait::current_owner(), Ordering::Relaxed);
@@ -775,6 +845,25 @@ mod tests {
             m.lock_timeout(Duration::from_millis(1)),
             Err(TryLockError::WouldBlock)
         ));
+        assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                m.raw.word.store(0, Ordering::Release);
+            });
+            assert_eq!(*m.lock().unwrap(), 7);
+        });
+    }
+
+    /// A real second lock of a mutex this thread holds, at the same address,
+    /// is a deadlock: `try_lock` says `WouldBlock`, `lock` panics.
+    #[test]
+    #[should_panic(expected = "locked twice by the same thread")]
+    fn relocking_a_held_mutex_panics() {
+        let m = Mutex::new(1u32);
+        let _g = m.lock().unwrap();
+        assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+        let _ = m.lock();
     }
 
     #[test]
