@@ -196,6 +196,37 @@ fn check_alive(child: &mut Child, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Busy-waits until `ready()`; after [`PEER_TIMEOUT`] of waiting, fails
+/// (saying whether the peer exited).
+#[inline]
+fn spin_until(mut ready: impl FnMut() -> bool, child: &mut Child, name: &str) -> Result<()> {
+    let mut spins = 0u32;
+    let mut since: Option<Instant> = None;
+    while !ready() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % (1 << 20) == 0 {
+            let t = *since.get_or_insert_with(Instant::now);
+            if t.elapsed() > PEER_TIMEOUT {
+                check_alive(child, name)?;
+                bail!("the {name} peer stopped answering");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the segment's name once the peer has answered (it has the
+/// segment mapped then), so that a killed run leaves nothing in /dev/shm.
+fn unname_once(named: &mut bool, seg: &Segment) -> Result<()> {
+    if *named {
+        let name = seg.name();
+        Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
+        *named = false;
+    }
+    Ok(())
+}
+
 /// The bare flag ping-pongs: two processes take turns incrementing a
 /// sequence number in a [`Segment`], with no message. One of them is the
 /// limit every latency row is measured against.
@@ -286,34 +317,20 @@ impl Link for SpinLink {
                 }
             }
         } else {
-            let mut spins = 0u32;
-            let mut since: Option<Instant> = None;
             let answer = if self.two_lines {
                 &self.seg.get().back
             } else {
                 w
             };
             // SYNC(pong): the peer's answer.
-            while answer.load(Ordering::Acquire) != pong {
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-                if spins % (1 << 20) == 0 {
-                    let t = *since.get_or_insert_with(Instant::now);
-                    if t.elapsed() > PEER_TIMEOUT {
-                        check_alive(&mut self.child, self.name)?;
-                        bail!("the {} peer stopped answering", self.name);
-                    }
-                }
-            }
+            spin_until(
+                || answer.load(Ordering::Acquire) == pong,
+                &mut self.child,
+                self.name,
+            )?;
         }
         self.seq = pong;
-        if self.named {
-            // The peer answered, so it has the segment mapped.
-            let name = self.seg.segment().name();
-            Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
-            self.named = false;
-        }
-        Ok(())
+        unname_once(&mut self.named, self.seg.segment())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
@@ -504,27 +521,14 @@ impl Link for SeqRingLink {
         let rings = self.seg.get();
         self.seq += 1;
         self.slots.put(&rings.down, self.seq, &self.msg);
-        let mut spins = 0u32;
-        let mut since: Option<Instant> = None;
-        while !self.slots.ready(&rings.up, self.seq) {
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins % (1 << 20) == 0 {
-                let t = *since.get_or_insert_with(Instant::now);
-                if t.elapsed() > PEER_TIMEOUT {
-                    check_alive(&mut self.child, BareSeqRing.name())?;
-                    bail!("the {} peer stopped answering", BareSeqRing.name());
-                }
-            }
-        }
+        let (slots, seq) = (self.slots, self.seq);
+        spin_until(
+            || slots.ready(&rings.up, seq),
+            &mut self.child,
+            BareSeqRing.name(),
+        )?;
         self.slots.take(&rings.up, self.seq, &mut self.back);
-        if self.named {
-            // The peer answered, so it has the segment mapped.
-            let name = self.seg.segment().name();
-            Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
-            self.named = false;
-        }
-        Ok(())
+        unname_once(&mut self.named, self.seg.segment())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
@@ -632,12 +636,7 @@ impl Link for EventLink {
             check_alive(&mut self.child, "shmkit-event")?;
             ensure!(naps < 200, "the shmkit-event peer stopped answering");
         }
-        if self.named {
-            // The peer answered, so it has the segment mapped.
-            Segment::remove(self.shared.segment().name())?;
-            self.named = false;
-        }
-        Ok(())
+        unname_once(&mut self.named, self.shared.segment())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
