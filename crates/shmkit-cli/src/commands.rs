@@ -23,6 +23,12 @@ fn entry_json(e: &Entry, kind: Option<&Kind>) -> serde_json::Value {
             "data_offset": t.header.data_offset,
             "data_size": t.header.data_size,
         }),
+        Some(Kind::Queue(q)) => json!({
+            "queue": q.kind,
+            "capacity": q.capacity,
+            "max_message": q.max_message,
+            "state": if q.ready { "ready" } else { "initialising" },
+        }),
         Some(Kind::Corrupted(why)) => json!({ "error": why }),
         _ => serde_json::Value::Null,
     };
@@ -73,9 +79,31 @@ fn classify(e: &Entry) -> Option<Kind> {
     Some(inspect::kind(&seg))
 }
 
+/// `spsc queue: 4 KiB ring, messages up to 4080 B`.
+fn queue_summary(q: &shmkit::queue::Info) -> String {
+    let room = if q.kind == "spsc" {
+        format!("{} ring", show::size(q.capacity))
+    } else {
+        format!("{} slots", q.capacity)
+    };
+    format!(
+        "{} queue: {room}, messages up to {} B{}",
+        q.kind,
+        q.max_message,
+        if q.ready { "" } else { " (initialising)" }
+    )
+}
+
+/// A queue's role lock file (`.shmkit-lock.NAME.ROLE`): the queue's name.
+fn lock_file_queue(name: &OsStr) -> Option<&str> {
+    let rest = name.to_str()?.strip_prefix(".shmkit-lock.")?;
+    Some(rest.rsplit_once('.')?.0)
+}
+
 fn kind_cell(kind: Option<&Kind>) -> String {
     match kind {
         Some(Kind::Typed(t)) => format!("{} ({})", layout_summary(&t.ty), t.state.as_str()),
+        Some(Kind::Queue(q)) => queue_summary(q),
         Some(Kind::Corrupted(why)) => format!("shmkit, corrupted: {why}"),
         Some(Kind::Raw) => "raw".into(),
         None => "-".into(),
@@ -83,7 +111,9 @@ fn kind_cell(kind: Option<&Kind>) -> String {
 }
 
 pub fn ls(as_json: bool) -> Result<()> {
-    let (entries, blind) = scan::list()?;
+    let (mut entries, blind) = scan::list()?;
+    // Queues' role lock files are not segments (`gc` cleans up orphans).
+    entries.retain(|e| lock_file_queue(&e.name).is_none());
     let kinds: Vec<Option<Kind>> = entries.iter().map(classify).collect();
     if as_json {
         let list: Vec<_> = entries
@@ -214,6 +244,7 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                 .collect();
             show::table(&["FIELD", "TYPE", "OFFSET", "VALUE"], &rows);
         }
+        Kind::Queue(q) => println!("contents:  shmkit {}", queue_summary(q)),
         Kind::Corrupted(why) => println!("contents:  shmkit header, corrupted: {why}"),
         Kind::Raw => println!("contents:  raw bytes (no shmkit header): see `shmkit dump {name}`"),
     }
@@ -359,8 +390,25 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
             println!("keep    {name}: used by {}", users_cell(e));
             continue;
         }
+        if let Some(queue) = lock_file_queue(&e.name) {
+            // A queue's role lock file: removed with its queue, or here once
+            // the queue's name is gone.
+            if Segment::exists(queue).unwrap_or(true) {
+                continue;
+            }
+            if dry_run {
+                println!("would remove {name}: role lock file of a removed queue");
+            } else {
+                remove_name(&e.name)?;
+                println!("removed {name}: role lock file of a removed queue");
+            }
+            continue;
+        }
         let kind = classify(e);
-        let shmkit_made = matches!(kind, Some(Kind::Typed(_) | Kind::Corrupted(_)));
+        let shmkit_made = matches!(
+            kind,
+            Some(Kind::Typed(_) | Kind::Queue(_) | Kind::Corrupted(_))
+        );
         if !shmkit_made && !all {
             println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
             continue;
@@ -368,7 +416,12 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
         if dry_run {
             println!("would remove {name}: no live process maps or holds it");
         } else {
-            remove_name(&e.name)?;
+            match (&kind, e.name.to_str()) {
+                // The segment and its role lock files.
+                (Some(Kind::Queue(_)), Some(queue)) => shmkit::queue::remove(queue)
+                    .with_context(|| format!("removing queue `{name}`"))?,
+                _ => remove_name(&e.name)?,
+            }
             println!("removed {name}: no live process mapped or held it");
         }
         removed += 1;
@@ -388,6 +441,7 @@ pub fn set(name: &str, assignments: &[String]) -> Result<()> {
     let seg = inspect::open_writable(name)?;
     let t = match inspect::kind(&seg) {
         Kind::Typed(t) => t,
+        Kind::Queue(_) => bail!("`{name}` is a shmkit queue, not a typed segment: it has no fields to set (send messages with the library)"),
         Kind::Corrupted(why) => bail!("`{name}` has a corrupted shmkit header: {why}"),
         Kind::Raw => bail!("`{name}` has no shmkit header, so its fields are unknown: write raw bytes with the library instead"),
     };

@@ -22,6 +22,8 @@ pub struct Typed {
 pub enum Kind {
     /// Made by shmkit's typed API.
     Typed(Typed),
+    /// A shmkit queue (SPSC, MPMC or broadcast).
+    Queue(shmkit::queue::Info),
     /// A shmkit header that does not hold together.
     Corrupted(String),
     /// Anything else: raw bytes.
@@ -52,6 +54,11 @@ pub fn open_writable(name: &str) -> Result<Segment> {
 
 /// Classifies a mapped segment.
 pub fn kind(seg: &Segment) -> Kind {
+    match shmkit::queue::inspect(seg) {
+        Some(Ok(info)) => return Kind::Queue(info),
+        Some(Err(why)) => return Kind::Corrupted(format!("queue header: {why}")),
+        None => {}
+    }
     let mut magic = [0u8; 8];
     if seg.len() < shmkit::header::HEADER_LEN || seg.read_at(0, &mut magic).is_err() {
         return Kind::Raw;

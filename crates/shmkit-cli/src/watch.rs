@@ -21,6 +21,9 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
         .with_context(|| format!("opening segment `{name}`"))?;
     let t = match inspect::kind(&seg) {
         Kind::Typed(t) => t,
+        Kind::Queue(_) => bail!(
+            "`{name}` is a shmkit queue, not a typed segment: it has no fields to watch (`shmkit info {name}` shows its size)"
+        ),
         Kind::Corrupted(why) => bail!("`{name}` has a corrupted shmkit header: {why}"),
         Kind::Raw => bail!(
             "`{name}` has no shmkit header, so its fields are unknown: use `shmkit dump {name}`"

@@ -487,6 +487,15 @@ fn gc_scenario(base: &str) {
             .create(&raw, 100)
             .unwrap(),
     );
+    // A queue kept after its creator left (persist), with its role lock
+    // file; and a lock file whose queue is gone.
+    let queue = format!("{base}-queue");
+    let opts = shmkit::queue::Options::default().persist(true);
+    drop(shmkit::queue::spsc::Consumer::create_with(&queue, 4096, &opts).unwrap());
+    let queue_lock = format!("/dev/shm/.shmkit-lock.{queue}.consumer");
+    assert!(std::path::Path::new(&queue_lock).exists());
+    let orphan = format!(".shmkit-lock.{base}-gone.producer");
+    std::fs::write(format!("/dev/shm/{orphan}"), b"").unwrap();
 
     let ls = ok(&["ls"]);
     assert!(
@@ -494,6 +503,20 @@ fn gc_scenario(base: &str) {
             .any(|l| l.starts_with(&abandoned) && l.contains("(abandoned)")),
         "{ls}"
     );
+    assert!(
+        ls.lines().any(|l| l.starts_with(&queue)
+            && l.contains("spsc queue: 4.0 KiB ring, messages up to 4080 B")),
+        "{ls}"
+    );
+    assert!(
+        !ls.contains(".shmkit-lock."),
+        "lock files are no segments: {ls}"
+    );
+    let info = ok(&["info", &queue, "--json"]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["shmkit"]["queue"], "spsc");
+    assert_eq!(info["shmkit"]["capacity"], 4096);
+    assert_eq!(info["shmkit"]["state"], "ready");
 
     // Processes outside this mount namespace cannot reach its private
     // tmpfs, so any that cannot be inspected (the sandbox's init, say) are
@@ -501,6 +524,11 @@ fn gc_scenario(base: &str) {
     let dry = ok(&["gc", "--dry-run", "--ignore-unreadable"]);
     assert!(dry.contains(&format!("would remove {killed}")), "{dry}");
     assert!(dry.contains(&format!("would remove {abandoned}")), "{dry}");
+    assert!(dry.contains(&format!("would remove {queue}")), "{dry}");
+    assert!(
+        dry.contains(&format!("would remove {orphan}: role lock file")),
+        "{dry}"
+    );
     assert!(dry.contains(&format!("keep    {used}: used by")), "{dry}");
     assert!(
         dry.contains(&format!("keep    {raw}: not made by shmkit")),
@@ -512,7 +540,13 @@ fn gc_scenario(base: &str) {
     );
 
     let gc = ok(&["gc", "--ignore-unreadable"]);
-    assert!(gc.contains("2 segment(s) removed"), "{gc}");
+    assert!(gc.contains("3 segment(s) removed"), "{gc}");
+    assert!(!shmkit::Segment::exists(&queue).unwrap());
+    assert!(!std::path::Path::new(&queue_lock).exists(), "{gc}");
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm/{orphan}")).exists(),
+        "{gc}"
+    );
     assert!(!shmkit::Segment::exists(&killed).unwrap());
     assert!(!shmkit::Segment::exists(&abandoned).unwrap());
     assert!(shmkit::Segment::exists(&used).unwrap());

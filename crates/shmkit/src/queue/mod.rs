@@ -121,6 +121,43 @@ impl Options {
 
 pub(crate) use Options as QueueOptions;
 
+/// What a segment's queue header says: for tools such as `shmkit ls`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Info {
+    /// `"spsc"`, `"mpmc"` or `"broadcast"`.
+    pub kind: &'static str,
+    /// Ring bytes (SPSC), or slots (MPMC, broadcast).
+    pub capacity: u64,
+    /// The largest message it carries, in bytes.
+    pub max_message: u64,
+    /// Whether its creator finished setting it up.
+    pub ready: bool,
+}
+
+/// Reads the queue header of a mapped segment (a read-only mapping will
+/// do): `None` if it is no shmkit queue, `Some(Err(why))` if its header is
+/// inconsistent.
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{self, spsc};
+/// # let name = format!("doc-qinfo-{}", std::process::id());
+/// let _rx = spsc::Consumer::create(&name, 4096)?;
+/// let seg = shmkit::Segment::open(&name)?;
+/// let info = queue::inspect(&seg).unwrap().unwrap();
+/// assert_eq!((info.kind, info.capacity, info.ready), ("spsc", 4096, true));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn inspect(seg: &crate::Segment) -> Option<Result<Info, String>> {
+    Some(region::Region::inspect(seg)?.map(|(g, ready)| Info {
+        kind: g.kind.short(),
+        capacity: g.capacity,
+        max_message: g.max_message,
+        ready,
+    }))
+}
+
 /// Removes a queue (SPSC, MPMC or broadcast): its segment's name and its
 /// role lock files. Processes that have it open keep it until they drop
 /// their endpoints. Use it for queues created with

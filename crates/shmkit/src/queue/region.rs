@@ -65,6 +65,25 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kind a header names.
+    fn of(b: &[u8; 64]) -> std::result::Result<Kind, String> {
+        match u32::from_le_bytes(b[16..20].try_into().unwrap()) {
+            1 => Ok(Kind::Spsc),
+            2 => Ok(Kind::Mpmc),
+            3 => Ok(Kind::Broadcast),
+            k => Err(format!("unknown queue kind {k}")),
+        }
+    }
+
+    /// Its short name, for tools.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Kind::Spsc => "spsc",
+            Kind::Mpmc => "mpmc",
+            Kind::Broadcast => "broadcast",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Spsc => "an SPSC queue",
@@ -119,12 +138,7 @@ impl Geometry {
                 u32_at(8)
             ));
         }
-        let found = match u32_at(16) {
-            1 => Kind::Spsc,
-            2 => Kind::Mpmc,
-            3 => Kind::Broadcast,
-            k => return Err(format!("unknown queue kind {k}")),
-        };
+        let found = Kind::of(b)?;
         if found != kind {
             return Err(format!("it holds {}, not {}", found.name(), kind.name()));
         }
@@ -628,6 +642,23 @@ impl Region {
             what,
         })?;
         Ok((region, geom))
+    }
+
+    /// The geometry a mapped segment's queue header describes, and whether
+    /// its creator finished: `None` if it holds no queue header (no queue
+    /// magic number), `Some(Err(why))` if the header does not hold together.
+    /// Reads with copies, so any mapping will do (read-only too).
+    pub(crate) fn inspect(seg: &Segment) -> Option<std::result::Result<(Geometry, bool), String>> {
+        let mut raw = [0u8; 64];
+        if seg.len() < HEADER_END || seg.read_at(0, &mut raw).is_err() || raw[..8] != MAGIC {
+            return None;
+        }
+        let ready = u32::from_le_bytes(raw[STATE..STATE + 4].try_into().unwrap()) == READY;
+        Some(
+            Kind::of(&raw)
+                .and_then(|kind| Geometry::parse(&raw, kind, seg.len()))
+                .map(|g| (g, ready)),
+        )
     }
 
     /// An error naming this queue.
