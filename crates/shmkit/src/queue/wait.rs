@@ -43,38 +43,50 @@ const SPINS_BEFORE_BLOCK: u32 = 200;
 /// Polls between clock and liveness checks of a busy-spinning endpoint.
 const SPINS_PER_CHECK: u32 = 1 << 12;
 
-/// A wake word pair in the queue header.
+/// A wake word pair in the queue header: the words at `off` (`seq`),
+/// `off + 4` (`waiters`) and `off + 8` (`blockers`), each reached (and
+/// bounds-checked) only when used: `notify` on every message reads
+/// `blockers` alone.
 #[derive(Clone, Copy)]
 pub(crate) struct Signal<'a> {
-    seq: &'a AtomicU32,
-    waiters: &'a AtomicU32,
-    blockers: &'a AtomicU32,
+    region: &'a Region,
+    off: usize,
 }
 
 impl<'a> Signal<'a> {
-    /// The words at `off` (`seq`), `off + 4` (`waiters`) and `off + 8`
-    /// (`blockers`).
+    /// The signal whose words start at `off`.
     #[inline]
     pub(crate) fn at(region: &'a Region, off: usize) -> Signal<'a> {
-        Signal {
-            seq: region.u32(off),
-            waiters: region.u32(off + 4),
-            blockers: region.u32(off + 8),
-        }
+        Signal { region, off }
+    }
+
+    #[inline]
+    fn seq(&self) -> &'a AtomicU32 {
+        self.region.u32(self.off)
+    }
+
+    #[inline]
+    fn waiters(&self) -> &'a AtomicU32 {
+        self.region.u32(self.off + 4)
+    }
+
+    #[inline]
+    fn blockers(&self) -> &'a AtomicU32 {
+        self.region.u32(self.off + 8)
     }
 
     /// Counts an endpoint that may block on this signal (any strategy but
     /// [`Wait::Spin`]); undone by [`unregister`](Self::unregister).
     pub(crate) fn register(&self, wait: Wait) {
         if wait != Wait::Spin {
-            self.blockers.fetch_add(1, Ordering::SeqCst);
+            self.blockers().fetch_add(1, Ordering::SeqCst);
         }
     }
 
     /// Undoes [`register`](Self::register).
     pub(crate) fn unregister(&self, wait: Wait) {
         if wait != Wait::Spin {
-            self.blockers.fetch_sub(1, Ordering::SeqCst);
+            self.blockers().fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -86,21 +98,21 @@ impl<'a> Signal<'a> {
     /// sleeps out one [`LIVENESS_SLICE`] before it looks again.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.blockers.load(Ordering::Relaxed) == 0 {
+        if self.blockers().load(Ordering::Relaxed) == 0 {
             return;
         }
         // SYNC(wake): orders the caller's publication before the read of
         // `waiters`; pairs with the waiter's SeqCst increment and re-check.
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
+        if self.waiters().load(Ordering::Relaxed) != 0 {
             self.wake_slow();
         }
     }
 
     #[cold]
     fn wake_slow(&self) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        wake_all(self.seq);
+        self.seq().fetch_add(1, Ordering::SeqCst);
+        wake_all(self.seq());
     }
 }
 
@@ -206,20 +218,20 @@ pub(crate) fn wait_for<T>(
         }
         if strategy != Wait::Spin {
             let slice = deadline.map_or(LIVENESS_SLICE, |d| (d - now).min(LIVENESS_SLICE));
-            signal.waiters.fetch_add(1, Ordering::SeqCst);
+            signal.waiters().fetch_add(1, Ordering::SeqCst);
             // SYNC(wake): read `seq` after registering, then re-check.
-            let seq = signal.seq.load(Ordering::SeqCst);
+            let seq = signal.seq().load(Ordering::SeqCst);
             let again = poll();
             if !matches!(again, Ok(None)) {
-                signal.waiters.fetch_sub(1, Ordering::SeqCst);
+                signal.waiters().fetch_sub(1, Ordering::SeqCst);
                 match again {
                     Ok(Some(v)) => return Ok(v),
                     Err(e) => return Err(e),
                     Ok(None) => unreachable!(),
                 }
             }
-            sleep_on(signal.seq, seq, slice);
-            signal.waiters.fetch_sub(1, Ordering::SeqCst);
+            sleep_on(signal.seq(), seq, slice);
+            signal.waiters().fetch_sub(1, Ordering::SeqCst);
         }
         match peer() {
             Peer::Alive | Peer::NotYet => {}
