@@ -1245,6 +1245,42 @@ mod tests {
         (0..len).map(|j| (i as usize + j) as u8).collect()
     }
 
+    /// `write_at` in two pieces at every split, and `copy_from` at offsets
+    /// 0, 3, 8 and 13, for records starting anywhere in a cache line: each
+    /// byte lands where it belongs.
+    #[test]
+    fn write_at_and_copy_from_put_every_byte_in_place() {
+        let lens: &[usize] = if cfg!(miri) {
+            &[0, 9, 70]
+        } else {
+            &[0, 1, 7, 8, 9, 55, 56, 57, 64, 65, 130]
+        };
+        let (mut p, mut c) = Producer::heap_pair(1024);
+        let (mut p2, mut c2) = Producer::heap_pair(1024);
+        for &len in lens {
+            let want: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            for split in 0..=len {
+                let mut g = p.reserve(len).unwrap();
+                g.write_at(split, &want[split..]).unwrap();
+                g.write_at(0, &want[..split]).unwrap();
+                g.commit();
+                let m = c.read().unwrap();
+                assert_eq!(m.to_vec(), want, "len {len} split {split}");
+                // Forward it into a bigger record, after `offset` other bytes.
+                for offset in [0, 3, 8, 13] {
+                    let mut g = p2.reserve(len + offset).unwrap();
+                    g.write_at(0, &vec![0xEE; offset]).unwrap();
+                    g.copy_from(offset, &m).unwrap();
+                    g.commit();
+                    let got = c2.recv().unwrap();
+                    assert_eq!(&got[offset..], &want[..], "len {len} offset {offset}");
+                    assert!(got[..offset].iter().all(|&b| b == 0xEE));
+                }
+                m.release();
+            }
+        }
+    }
+
     #[test]
     fn in_order_across_many_wraps() {
         let n = if cfg!(miri) { 200 } else { 20_000 };
