@@ -117,11 +117,13 @@ fn note_held(addr: usize, taken: bool) {
 enum Holding {
     /// No shmkit mutex at all.
     Nothing,
-    /// Others, not this one (as far as it can tell: this mutex may still be
-    /// held through a second mapping of its segment).
+    /// Others, and not this one as far as it can tell: this mutex may still
+    /// be held through a second mapping of its segment, or be among those
+    /// beyond the [`REMEMBERED`] (a real relock then waits forever instead
+    /// of panicking).
     Others,
-    /// This very lock word, or it cannot tell (more than it remembers; and
-    /// always under loom, whose model threads share the OS thread's locals).
+    /// This very lock word (and always under loom, whose model threads share
+    /// the OS thread's locals).
     This,
 }
 
@@ -130,9 +132,9 @@ fn holding(addr: usize) -> Holding {
     #[cfg(not(loom))]
     return HELD.with(|h| {
         let h = h.borrow();
-        if h.at.contains(&addr) || h.more > 0 {
+        if h.at.contains(&addr) {
             Holding::This
-        } else if h.at.iter().any(|&a| a != 0) {
+        } else if h.more > 0 || h.at.iter().any(|&a| a != 0) {
             Holding::Others
         } else {
             Holding::Nothing
