@@ -369,7 +369,10 @@ fn pids(users: &[scan::User]) -> String {
 }
 
 pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
-    let (entries, blind) = scan::list()?;
+    let (mut entries, blind) = scan::list()?;
+    // Role lock files last: the segments they belong to may go first (a
+    // queue whose header is corrupted goes by name alone).
+    entries.sort_by_key(|e| lock_file_queue(&e.name).is_some());
     if !blind.unreadable.is_empty() {
         if !ignore_unreadable {
             bail!(
@@ -398,9 +401,17 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
             }
             if dry_run {
                 println!("would remove {name}: role lock file of a removed queue");
-            } else {
-                remove_name(&e.name)?;
-                println!("removed {name}: role lock file of a removed queue");
+                continue;
+            }
+            match remove_name(&e.name) {
+                Ok(()) => println!("removed {name}: role lock file of a removed queue"),
+                // Gone already, with its queue earlier in this pass.
+                Err(err)
+                    if err.chain().any(|c| {
+                        c.downcast_ref::<std::io::Error>()
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+                    }) => {}
+                Err(err) => return Err(err),
             }
             continue;
         }

@@ -496,6 +496,16 @@ fn gc_scenario(base: &str) {
     assert!(std::path::Path::new(&queue_lock).exists());
     let orphan = format!(".shmkit-lock.{base}-gone.producer");
     std::fs::write(format!("/dev/shm/{orphan}"), b"").unwrap();
+    // A queue whose header a peer scribbled (an unknown kind): corrupted,
+    // still shmkit's, removed with its lock file in the same pass.
+    let scribbled = format!("{base}-scrib");
+    drop(shmkit::queue::spsc::Producer::create_with(&scribbled, 4096, &opts).unwrap());
+    shmkit::Segment::open(&scribbled)
+        .unwrap()
+        .write_at(16, &99u32.to_le_bytes())
+        .unwrap();
+    let scribbled_lock = format!("/dev/shm/.shmkit-lock.{scribbled}.producer");
+    assert!(std::path::Path::new(&scribbled_lock).exists());
 
     let ls = ok(&["ls"]);
     assert!(
@@ -511,6 +521,11 @@ fn gc_scenario(base: &str) {
     assert!(
         !ls.contains(".shmkit-lock."),
         "lock files are no segments: {ls}"
+    );
+    assert!(
+        ls.lines().any(|l| l.starts_with(&scribbled)
+            && l.contains("shmkit, corrupted: queue header: unknown queue kind 99")),
+        "{ls}"
     );
     let info = ok(&["info", &queue, "--json"]);
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
@@ -540,7 +555,9 @@ fn gc_scenario(base: &str) {
     );
 
     let gc = ok(&["gc", "--ignore-unreadable"]);
-    assert!(gc.contains("3 segment(s) removed"), "{gc}");
+    assert!(gc.contains("4 segment(s) removed"), "{gc}");
+    assert!(!shmkit::Segment::exists(&scribbled).unwrap());
+    assert!(!std::path::Path::new(&scribbled_lock).exists(), "{gc}");
     assert!(!shmkit::Segment::exists(&queue).unwrap());
     assert!(!std::path::Path::new(&queue_lock).exists(), "{gc}");
     assert!(
