@@ -857,6 +857,26 @@ mod tests {
         });
     }
 
+    /// A word with a thread id but no creation tag (a peer wrote its low
+    /// half) names no thread that runs: the owner is dead, taken over at
+    /// once by `try_lock` and never waited on for ever by `lock` (under Wine
+    /// such a word was `Unknown`, and the scribbler in `tests/faults.rs`
+    /// hung a `lock()` on it). No Linux or Windows thread has id
+    /// `0x3FFF_FFF0` (Linux ids stay below 2^22; Windows ids below 2^26).
+    #[cfg(all(any(target_os = "linux", windows), not(miri), not(loom)))]
+    #[test]
+    fn an_untagged_word_naming_no_thread_is_a_dead_owner() {
+        let m = Mutex::new(3u32);
+        m.raw.word.store(0x3FFF_FFF0, Ordering::Relaxed);
+        assert!(matches!(m.try_lock(), Err(TryLockError::OwnerDied(_))));
+        m.raw.word.store(0x3FFF_FFF0 | WAITERS, Ordering::Relaxed);
+        let g = match m.lock() {
+            Err(e) => e.into_inner(),
+            Ok(_) => panic!("expected OwnerDied"),
+        };
+        assert_eq!(*g, 3);
+    }
+
     /// A real second lock of a mutex this thread holds, at the same address,
     /// is a deadlock: `try_lock` says `WouldBlock`, `lock` panics.
     #[test]
