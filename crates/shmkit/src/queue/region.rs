@@ -301,18 +301,20 @@ impl Region {
         }
     }
 
-    /// Copies `src` in at the 8-aligned `off` as whole words, zeroing the
-    /// last word's bytes past `src.len()` (see [`copy::store_padded`]).
+    /// Copies `src` in at the 8-aligned `off` as whole words, last to
+    /// first, zeroing the last word's bytes past `src.len()` and calling
+    /// `midway` half-way (see [`copy::store_padded`]).
     ///
     /// [`copy::store_padded`]: crate::copy::store_padded
     #[inline]
-    pub(crate) fn store_padded(&self, off: usize, src: &[u8]) {
+    pub(crate) fn store_padded(&self, off: usize, src: &[u8], midway: impl FnOnce()) {
         let end = off.checked_add(src.len().next_multiple_of(8));
         assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
         #[cfg(loom)]
         {
             let mut padded = src.to_vec();
             padded.resize(src.len().next_multiple_of(8), 0);
+            midway();
             return self.loom_store(off, &padded);
         }
         #[cfg(not(loom))]
@@ -321,7 +323,7 @@ impl Region {
         //   range lies in the live, writable region (just checked);
         // - every access to it in this process is atomic (`copy`).
         unsafe {
-            crate::copy::store_padded(self.base.add(off), src)
+            crate::copy::store_padded(self.base.add(off), src, midway)
         }
     }
 

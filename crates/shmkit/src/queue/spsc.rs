@@ -70,8 +70,9 @@
 //! the producer reads `head` only when its cached copy shows no room (once
 //! per lap of the ring, if the consumer keeps up), and the consumer never
 //! reads `tail`. The wake words are read-only while every endpoint spins.
-//! [`Producer::send`] stores the record's later lines first and the
-//! header's line last, payload and header back to back, so that the line
+//! [`Producer::send`] stores the payload from its last word to its first,
+//! in one loop, and then the header: the header's line last, payload and
+//! header back to back, so that the line
 //! the consumer polls is taken from it once per message. A 64-byte message
 //! thus moves two lines; a 56-byte one, one. (Prefetching the second line
 //! while polling an empty queue was tried, and measured slower once the
@@ -709,26 +710,19 @@ impl Grant<'_> {
     }
 
     /// Writes the whole message (`msg.len() == self.len`) and commits it,
-    /// storing into the header's cache line last and in one burst: the
-    /// consumer polls that line, so the producer should take it from the
-    /// consumer's cache once, not once for the payload and again for the
-    /// header.
+    /// storing the payload from its last word to its first, so that the
+    /// stores into the header's cache line come last, next to the header's
+    /// own: the consumer polls that line, so the producer should take it
+    /// from the consumer's cache once, not once for the payload and again
+    /// for the header.
     #[inline(always)]
     fn fill_and_commit(self, msg: &[u8]) {
         debug_assert_eq!(msg.len() as u64, self.len);
         let p = self.p;
         let ring = &p.ring;
-        // The header is 8-aligned, so it and `first` payload bytes fill the
-        // rest of its 64-byte line (segments and heap rings are 128-aligned);
-        // `first` is a multiple of 8 unless it is the whole message, so both
-        // stores start 8-aligned and only the last one pads.
-        let header = ring.at(p.pos);
-        let first = (56 - header % 64).min(msg.len());
-        if first < msg.len() {
-            ring.region.store_padded(header + 8 + first, &msg[first..]);
-        }
-        failpoint::hit("spsc-mid-write");
-        ring.region.store_padded(header + 8, &msg[..first]);
+        ring.region.store_padded(ring.at(p.pos) + 8, msg, || {
+            failpoint::hit("spsc-mid-write");
+        });
         failpoint::hit("spsc-before-commit");
         publish(p, self.len);
     }
