@@ -938,18 +938,50 @@ impl Consumer {
     /// queue is empty and the producer is gone.
     #[inline(always)]
     pub fn read(&mut self) -> Result<Message<'_>> {
-        if let Some(len) = poll_read(&self.ring, &mut self.pos)? {
-            return Ok(Message { c: self, len });
-        }
-        self.read_inner(None)
+        self.read_fast(None)
     }
 
     /// As [`read`](Self::read), giving up after `timeout`.
     ///
     /// # Errors
     /// As [`read`](Self::read), and [`Error::Timeout`].
+    #[inline(always)]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
-        self.read_inner(Some(timeout))
+        self.read_fast(Some(timeout))
+    }
+
+    /// The path of a message that is there at once, or soon for a
+    /// busy-spinning endpoint: inline, and the spinning out of line but
+    /// answering in registers. Everything else is [`read_inner`](Self::read_inner).
+    #[inline(always)]
+    fn read_fast(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+        if let Some(len) = poll_read(&self.ring, &mut self.pos)? {
+            return Ok(Message { c: self, len });
+        }
+        if self.wait == Wait::Spin {
+            if let Some(len) = self.spin_burst() {
+                return Ok(Message { c: self, len });
+            }
+        }
+        self.read_inner(timeout)
+    }
+
+    /// A tight burst of polls before the general wait loop (which also
+    /// watches the clock and the producer's liveness): the latency of a
+    /// busy-spinning endpoint is the time from the header's arrival to the
+    /// return, and this loop is the shortest path there. `None` after the
+    /// burst, or on an error, which `read_inner` then finds again and
+    /// returns.
+    #[inline(never)]
+    fn spin_burst(&mut self) -> Option<u64> {
+        for _ in 0..SPIN_BURST {
+            match poll_read(&self.ring, &mut self.pos) {
+                Ok(Some(len)) => return Some(len),
+                Ok(None) => std::hint::spin_loop(),
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     #[inline(never)]
@@ -960,19 +992,6 @@ impl Consumer {
             pos,
             wait,
         } = self;
-        if *wait == Wait::Spin {
-            // A tight first burst of polls, before the general loop (which
-            // also watches the clock and the producer's liveness): the
-            // latency of a busy-spinning endpoint is the time from the
-            // header's arrival to the return, and this loop is the
-            // shortest path there.
-            for _ in 0..SPIN_BURST {
-                if let Some(len) = poll_read(ring, pos)? {
-                    return Ok(Message { c: self, len });
-                }
-                std::hint::spin_loop();
-            }
-        }
         let len = wait_for(
             &ring.region,
             *wait,
