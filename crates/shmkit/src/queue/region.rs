@@ -329,18 +329,31 @@ impl Region {
 
     /// Copies `words` 8-byte words from `src` at the 8-aligned `src_off` to
     /// this region at the 8-aligned `off`, one relaxed atomic load and store
-    /// each (one bounds check per side for all of them).
-    pub(crate) fn copy_words(&self, off: usize, src: &Region, src_off: usize, words: usize) {
+    /// each (one bounds check per side for all of them), from the last word
+    /// to the first in one loop, calling `midway` once the upper half is
+    /// copied (as [`copy::store_padded`] does, and for the same reasons).
+    ///
+    /// [`copy::store_padded`]: crate::copy::store_padded
+    #[inline]
+    pub(crate) fn copy_words(
+        &self,
+        off: usize,
+        src: &Region,
+        src_off: usize,
+        words: usize,
+        midway: impl FnOnce(),
+    ) {
         let end = |at: usize| words.checked_mul(8).and_then(|n| at.checked_add(n));
         assert!(off % 8 == 0 && end(off).is_some_and(|e| e <= self.len));
         assert!(src_off % 8 == 0 && end(src_off).is_some_and(|e| e <= src.len));
-        #[cfg(loom)]
-        for i in 0..words {
-            let w = src.u64(src_off + 8 * i).load(Ordering::Relaxed);
-            self.u64(off + 8 * i).store(w, Ordering::Relaxed);
-        }
-        #[cfg(not(loom))]
-        for i in 0..words {
+        let mut midway = Some(midway);
+        for i in (0..words).rev() {
+            #[cfg(loom)]
+            {
+                let w = src.u64(src_off + 8 * i).load(Ordering::Relaxed);
+                self.u64(off + 8 * i).store(w, Ordering::Relaxed);
+            }
+            #[cfg(not(loom))]
             // SAFETY:
             // - word `i` lies in the checked range of the live `src` region,
             //   and in the checked range of this live, writable region, both
@@ -351,6 +364,14 @@ impl Region {
                     .load(Ordering::Relaxed);
                 AtomicU64::from_ptr(self.base.add(off + 8 * i).cast()).store(w, Ordering::Relaxed);
             }
+            if i == words / 2 {
+                if let Some(f) = midway.take() {
+                    f();
+                }
+            }
+        }
+        if let Some(f) = midway.take() {
+            f();
         }
     }
 

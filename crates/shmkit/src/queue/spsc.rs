@@ -641,10 +641,18 @@ impl Grant<'_> {
             });
         }
         let at = self.p.ring.at(self.p.pos) + 8 + offset;
+        let region = &self.p.ring.region;
+        if offset % 8 == 0 && end == Some(self.len as usize) {
+            // 8-aligned up to the message's end, the usual whole-message
+            // write: whole words, last first, in one loop (as `send`); the
+            // last word's padding is the record's own.
+            region.store_padded(at, data, || failpoint::hit("spsc-mid-write"));
+            return Ok(());
+        }
         let half = data.len() / 2;
-        self.p.ring.region.store(at, &data[..half]);
+        region.store(at, &data[..half]);
         failpoint::hit("spsc-mid-write");
-        self.p.ring.region.store(at + half, &data[half..]);
+        region.store(at + half, &data[half..]);
         Ok(())
     }
 
@@ -693,19 +701,25 @@ impl Grant<'_> {
             }
             return Ok(());
         }
-        // Whole words (both payloads start 8-aligned), then the last few
-        // bytes, which must not spill into the rest of this message.
+        // Whole words (both payloads start 8-aligned), last first as in
+        // `send`: first the last few bytes, which must not spill into the
+        // rest of this message (unless they end it: then the rest of their
+        // word is both records' padding, copied whole), then the words.
         let dst = self.p.ring.at(self.p.pos) + 8 + offset;
         let src = msg.c.ring.at(msg.c.pos) + 8;
-        let (words, half) = (n / 8, n / 16);
+        let words = n / 8;
         let (to, from) = (&self.p.ring.region, &msg.c.ring.region);
-        to.copy_words(dst, from, src, half);
-        failpoint::hit("spsc-mid-write");
-        to.copy_words(dst + 8 * half, from, src + 8 * half, words - half);
-        let mut tail = [0u8; 8];
-        let tail = &mut tail[..n % 8];
-        from.load(src + 8 * words, tail);
-        to.store(dst + 8 * words, tail);
+        if n % 8 != 0 {
+            if (offset + n) as u64 == self.len {
+                to.copy_words(dst + 8 * words, from, src + 8 * words, 1, || {});
+            } else {
+                let mut tail = [0u8; 8];
+                let tail = &mut tail[..n % 8];
+                from.load(src + 8 * words, tail);
+                to.store(dst + 8 * words, tail);
+            }
+        }
+        to.copy_words(dst, from, src, words, || failpoint::hit("spsc-mid-write"));
         Ok(())
     }
 
