@@ -212,10 +212,22 @@ enum Backing {
 /// A queue's memory: a segment, or heap memory for in-process tests. Every
 /// access is atomic and bounds-checked against `len`; offsets given to it
 /// are computed from validated locals only.
+///
+/// Two invariants spare the checks on an SPSC queue's message path:
+/// - every region has at least its header, `len >= HEADER_END` (checked
+///   when it is made), so an access at a constant offset below `HEADER_END`
+///   is checked at compile time;
+/// - the ring set by [`set_ring`](Self::set_ring) lies within `len`
+///   (checked there), and the `ring_*` accessors reach it by position modulo
+///   its size, so every such access is in bounds by construction.
 pub(crate) struct Region {
     #[cfg_attr(loom, allow(dead_code))] // loom models keep their own memory
     base: *mut u8,
     len: usize,
+    /// The ring's offset and size - 1 (a power of two, at least 8), within
+    /// `len`; `(0, 7)` until set: the first word of the header.
+    ring_off: usize,
+    ring_mask: usize,
     name: String,
     backing: Backing,
 }
@@ -238,16 +250,140 @@ impl Region {
         }
     }
 
-    /// The atomic `u64` at `off`. Panics if out of bounds or misaligned, which
-    /// would be a bug in this crate: offsets come from validated values.
+    /// A region over `len` bytes at `base`; panics if `len` is less than
+    /// the queue header (the callers check).
+    fn new(base: *mut u8, len: usize, name: String, backing: Backing) -> Region {
+        assert!(
+            len >= HEADER_END,
+            "a queue region holds at least its header"
+        );
+        Region {
+            base,
+            len,
+            ring_off: 0,
+            ring_mask: 7,
+            name,
+            backing,
+        }
+    }
+
+    /// Sets the ring that the `ring_*` accessors reach: `cap` bytes from
+    /// `off`. Panics unless `off` is 8-aligned, `cap` a power of two of at
+    /// least 8, and the ring within the region (the caller validated the
+    /// geometry).
+    pub(crate) fn set_ring(&mut self, off: usize, cap: usize) {
+        assert!(
+            off % 8 == 0
+                && cap.is_power_of_two()
+                && cap >= 8
+                && off.checked_add(cap).is_some_and(|e| e <= self.len)
+        );
+        self.ring_off = off;
+        self.ring_mask = cap - 1;
+    }
+
+    /// The segment offset of ring position `pos`, rounded down to 8: within
+    /// the ring, whatever `pos` is.
     #[inline]
-    pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
-        assert!(off % 8 == 0 && off.checked_add(8).is_some_and(|e| e <= self.len));
+    fn ring_offset(&self, pos: u64) -> usize {
+        // Truncating `pos` on 32-bit targets keeps the low bits the mask
+        // keeps.
+        self.ring_off + (pos as usize & self.ring_mask & !7)
+    }
+
+    /// The ring's word at position `pos` (rounded down to 8), without a
+    /// bounds check: it lies in the ring, which `set_ring` checked.
+    #[inline]
+    pub(crate) fn ring_u64(&self, pos: u64) -> &AtomicU64 {
+        let off = self.ring_offset(pos);
         #[cfg(loom)]
         return &self.loom_heap().words[off / 8];
         #[cfg(not(loom))]
         // SAFETY:
-        // - `off + 8 <= len`, so the word lies in the live region, which
+        // - `ring_off + ring_mask + 1 <= len` (checked by `set_ring`, or
+        //   `7 < HEADER_END <= len` before it), so the word at
+        //   `ring_off + (x & ring_mask & !7)` lies in the live region, which
+        //   outlives `&self`;
+        // - the base is 128-aligned and `ring_off` 8-aligned, so the word is
+        //   aligned for `AtomicU64`;
+        // - every access to shared bytes in this process is atomic.
+        unsafe {
+            AtomicU64::from_ptr(self.base.add(off).cast())
+        }
+    }
+
+    /// Where `len` bytes from ring position `pos` start, if `pos` is
+    /// 8-aligned and they end by the ring's end (no wrapping); panics
+    /// otherwise (a bug in this crate: records never wrap).
+    #[inline]
+    fn ring_range(&self, pos: u64, len: usize) -> usize {
+        let at = pos as usize & self.ring_mask;
+        // `ring_mask + 1 - at` is a multiple of 8 when `at` is, so `len`
+        // rounded up to 8 fits too.
+        assert!(at % 8 == 0 && len <= self.ring_mask + 1 - at);
+        self.ring_off + at
+    }
+
+    /// Copies `src` in at ring position `pos` as whole words, last to
+    /// first, zeroing the last word's bytes past `src.len()` and calling
+    /// `midway` half-way (see [`copy::store_padded`]); checked against the
+    /// ring's end only.
+    ///
+    /// [`copy::store_padded`]: crate::copy::store_padded
+    #[inline]
+    pub(crate) fn ring_store_padded(&self, pos: u64, src: &[u8], midway: impl FnOnce()) {
+        let off = self.ring_range(pos, src.len());
+        #[cfg(loom)]
+        {
+            let mut padded = src.to_vec();
+            padded.resize(src.len().next_multiple_of(8), 0);
+            midway();
+            return self.loom_store(off, &padded);
+        }
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off` is 8-aligned and the rounded-up range ends by the ring's
+        //   end (`ring_range`), which lies in the live, writable region;
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::store_padded(self.base.add(off), src, midway)
+        }
+    }
+
+    /// Copies `dst.len()` bytes out from ring position `pos` as whole words
+    /// (see [`copy::load_padded`]); checked against the ring's end only.
+    ///
+    /// [`copy::load_padded`]: crate::copy::load_padded
+    #[inline]
+    pub(crate) fn ring_load_padded(&self, pos: u64, dst: &mut [u8]) {
+        let off = self.ring_range(pos, dst.len());
+        #[cfg(loom)]
+        return self.loom_load(off, dst);
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off` is 8-aligned and the rounded-up range ends by the ring's
+        //   end (`ring_range`), which lies in the live region;
+        // - every access to it in this process is atomic (`copy`).
+        unsafe {
+            crate::copy::load_padded(self.base.add(off), dst)
+        }
+    }
+
+    /// The atomic `u64` at `off`. Panics if out of bounds or misaligned, which
+    /// would be a bug in this crate: offsets come from validated values. An
+    /// offset within the header is checked against `HEADER_END` rather than
+    /// `len` (every region is that long), at compile time when it is a
+    /// constant.
+    #[inline]
+    pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
+        let in_header = off % 8 == 0 && off < HEADER_END - 7;
+        assert!(in_header || off % 8 == 0 && off.checked_add(8).is_some_and(|e| e <= self.len));
+        #[cfg(loom)]
+        return &self.loom_heap().words[off / 8];
+        #[cfg(not(loom))]
+        // SAFETY:
+        // - `off + 8 <= HEADER_END <= len` (`new` checked the latter) or
+        //   `off + 8 <= len`, so the word lies in the live region, which
         //   outlives `&self`;
         // - the base is 128-aligned (page or heap layout) and `off % 8 == 0`,
         //   so the word is aligned for `AtomicU64`;
@@ -260,11 +396,12 @@ impl Region {
     /// The atomic `u32` at `off` (as [`u64`](Self::u64)).
     #[inline]
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
-        assert!(off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= self.len));
+        let in_header = off % 4 == 0 && off < HEADER_END - 3;
+        assert!(in_header || off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= self.len));
         #[cfg(loom)]
         return &self.loom_heap().halves[off / 4];
         #[cfg(not(loom))]
-        // SAFETY: as in `u64`, with 4-byte alignment.
+        // SAFETY: as in `u64`, with 4 bytes and 4-byte alignment.
         unsafe {
             AtomicU32::from_ptr(self.base.add(off).cast())
         }
@@ -298,32 +435,6 @@ impl Region {
         // - every access to it in this process is atomic (`copy`).
         unsafe {
             crate::copy::store(self.base.add(off), src)
-        }
-    }
-
-    /// Copies `src` in at the 8-aligned `off` as whole words, last to
-    /// first, zeroing the last word's bytes past `src.len()` and calling
-    /// `midway` half-way (see [`copy::store_padded`]).
-    ///
-    /// [`copy::store_padded`]: crate::copy::store_padded
-    #[inline]
-    pub(crate) fn store_padded(&self, off: usize, src: &[u8], midway: impl FnOnce()) {
-        let end = off.checked_add(src.len().next_multiple_of(8));
-        assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
-        #[cfg(loom)]
-        {
-            let mut padded = src.to_vec();
-            padded.resize(src.len().next_multiple_of(8), 0);
-            midway();
-            return self.loom_store(off, &padded);
-        }
-        #[cfg(not(loom))]
-        // SAFETY:
-        // - `off` is 8-aligned (the base is 128-aligned) and the rounded-up
-        //   range lies in the live, writable region (just checked);
-        // - every access to it in this process is atomic (`copy`).
-        unsafe {
-            crate::copy::store_padded(self.base.add(off), src, midway)
         }
     }
 
@@ -394,26 +505,6 @@ impl Region {
         }
     }
 
-    /// Copies `dst.len()` bytes out from the 8-aligned `off` as whole words
-    /// (see [`copy::load_padded`]).
-    ///
-    /// [`copy::load_padded`]: crate::copy::load_padded
-    #[inline]
-    pub(crate) fn load_padded(&self, off: usize, dst: &mut [u8]) {
-        let end = off.checked_add(dst.len().next_multiple_of(8));
-        assert!(off % 8 == 0 && end.is_some_and(|e| e <= self.len));
-        #[cfg(loom)]
-        return self.loom_load(off, dst);
-        #[cfg(not(loom))]
-        // SAFETY:
-        // - `off` is 8-aligned (the base is 128-aligned) and the rounded-up
-        //   range lies in the live region (just checked);
-        // - every access to it in this process is atomic (`copy`).
-        unsafe {
-            crate::copy::load_padded(self.base.add(off), dst)
-        }
-    }
-
     /// How many endpoints of role `role` attached and have not detached
     /// (only trusted where liveness locks are unavailable).
     pub(crate) fn role_count(&self, role: usize) -> &AtomicU32 {
@@ -440,12 +531,12 @@ impl Region {
         );
         #[cfg(not(loom))]
         let (heap, ptr) = Self::alloc(len);
-        let region = Region {
-            base: ptr,
+        let region = Region::new(
+            ptr,
             len,
-            name: name.to_owned(),
-            backing: Backing::Heap(std::sync::Arc::new(heap)),
-        };
+            name.to_owned(),
+            Backing::Heap(std::sync::Arc::new(heap)),
+        );
         region.store(0, &geom.to_bytes());
         init(&region);
         region.u32(STATE).store(READY, Ordering::Release);
@@ -511,6 +602,8 @@ impl Region {
             Backing::Heap(h) => Region {
                 base: self.base,
                 len: self.len,
+                ring_off: self.ring_off,
+                ring_mask: self.ring_mask,
                 name: self.name.clone(),
                 backing: Backing::Heap(h.clone()),
             },
@@ -534,12 +627,12 @@ impl Region {
             });
         }
         let (heap, ptr) = Self::alloc(len);
-        let region = Region {
-            base: ptr,
+        let region = Region::new(
+            ptr,
             len,
-            name: "fuzz".into(),
-            backing: Backing::Heap(std::sync::Arc::new(heap)),
-        };
+            "fuzz".into(),
+            Backing::Heap(std::sync::Arc::new(heap)),
+        );
         region.store(0, image);
         let mut raw = [0u8; 64];
         region.load(0, &mut raw);
@@ -603,12 +696,12 @@ impl Region {
     }
 
     fn from_segment(seg: Segment) -> Region {
-        Region {
-            base: seg.as_mut_ptr(),
-            len: seg.len(),
-            name: seg.name().to_owned(),
-            backing: Backing::Segment(seg),
-        }
+        Region::new(
+            seg.as_mut_ptr(),
+            seg.len(),
+            seg.name().to_owned(),
+            Backing::Segment(seg),
+        )
     }
 
     /// Opens the segment, waits for its header, and validates it.

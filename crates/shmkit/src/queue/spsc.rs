@@ -158,8 +158,9 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
-    fn new(region: Region, g: Geometry, opts: &QueueOptions) -> Ring {
+    fn new(mut region: Region, g: Geometry, opts: &QueueOptions) -> Ring {
         let remove_locks = region.segment().is_some_and(|s| s.created()) && !opts.persist;
+        region.set_ring(g.data_offset as usize, g.capacity as usize);
         Ring {
             region,
             cap: g.capacity,
@@ -175,9 +176,10 @@ impl Ring {
         self.data + (pos & (self.cap - 1)) as usize
     }
 
+    /// The record header at `pos` (8-aligned): in the ring by construction.
     #[inline]
     fn header(&self, pos: u64) -> &AtomicU64 {
-        self.region.u64(self.at(pos))
+        self.region.ring_u64(pos)
     }
 
     fn geometry(capacity: usize, type_hash: u64) -> Geometry {
@@ -640,15 +642,16 @@ impl Grant<'_> {
                 size: self.len,
             });
         }
-        let at = self.p.ring.at(self.p.pos) + 8 + offset;
         let region = &self.p.ring.region;
         if offset % 8 == 0 && end == Some(self.len as usize) {
             // 8-aligned up to the message's end, the usual whole-message
             // write: whole words, last first, in one loop (as `send`); the
             // last word's padding is the record's own.
-            region.store_padded(at, data, || failpoint::hit("spsc-mid-write"));
+            let pos = self.p.pos + 8 + offset as u64;
+            region.ring_store_padded(pos, data, || failpoint::hit("spsc-mid-write"));
             return Ok(());
         }
+        let at = self.p.ring.at(self.p.pos) + 8 + offset;
         let half = data.len() / 2;
         region.store(at, &data[..half]);
         failpoint::hit("spsc-mid-write");
@@ -734,7 +737,7 @@ impl Grant<'_> {
         debug_assert_eq!(msg.len() as u64, self.len);
         let p = self.p;
         let ring = &p.ring;
-        ring.region.store_padded(ring.at(p.pos) + 8, msg, || {
+        ring.region.ring_store_padded(p.pos + 8, msg, || {
             failpoint::hit("spsc-mid-write");
         });
         failpoint::hit("spsc-before-commit");
@@ -1161,12 +1164,13 @@ impl Message<'_> {
                 size: self.len,
             });
         }
-        let at = self.c.ring.at(self.c.pos) + 8 + offset;
         if offset % 8 == 0 {
             // Whole words: the last one may run past `buf`, never past the
             // record's padding.
-            self.c.ring.region.load_padded(at, buf);
+            let pos = self.c.pos + 8 + offset as u64;
+            self.c.ring.region.ring_load_padded(pos, buf);
         } else {
+            let at = self.c.ring.at(self.c.pos) + 8 + offset;
             self.c.ring.region.load(at, buf);
         }
         Ok(())
@@ -1175,8 +1179,7 @@ impl Message<'_> {
     /// A copy of the whole message.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
-        let at = self.c.ring.at(self.c.pos) + 8;
-        self.c.ring.region.load_padded(at, &mut v);
+        self.c.ring.region.ring_load_padded(self.c.pos + 8, &mut v);
         v
     }
 
