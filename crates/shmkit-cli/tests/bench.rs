@@ -44,10 +44,11 @@ fn num(v: &Value, key: &str) -> f64 {
 }
 
 /// The latency rows that busy-spin, in table order (skipped without pinning).
-const SPINNING_ROWS: [&str; 7] = [
+const SPINNING_ROWS: [&str; 8] = [
     "bare-cache-line",
     "bare-two-lines",
     "bare-seq-ring",
+    "bare-queue-model",
     "shmkit-queue-spin",
     "shmkit-queue-zero-copy",
     "shmkit-seqlock",

@@ -5,7 +5,8 @@
 //!   (why the numbers can be trusted on a noisy VM: see its module docs).
 //! - `transports.rs`: the candidates, one small struct each; the extension
 //!   point is the `Transport` trait (latency rows) and the `Stream` trait
-//!   (throughput rows).
+//!   (throughput rows). `shmkit_rows.rs` holds shmkit's own rows, and
+//!   `model.rs` the queue's protocol without its checks (a reference row).
 //! - `report.rs`: the table, the JSON and the plot.
 //! - `linux.rs` / `other.rs`: CPU pinning and the futex, which only Linux
 //!   has here.
@@ -17,6 +18,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+#[cfg(unix)]
+mod model;
 #[cfg(unix)]
 #[cfg_attr(target_os = "linux", path = "linux.rs")]
 #[cfg_attr(not(target_os = "linux"), path = "other.rs")]

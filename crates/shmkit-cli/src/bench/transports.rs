@@ -125,6 +125,7 @@ pub fn latency() -> Vec<&'static dyn Transport> {
         &BARE_CACHE_LINE,
         &BARE_TWO_LINES,
         &BareSeqRing,
+        &super::model::BareQueueModel,
         &QUEUE_SPIN,
         &QUEUE_ZERO_COPY,
         &SEQLOCK_HANDOFF,
@@ -151,7 +152,7 @@ pub fn streams() -> Vec<&'static dyn Stream> {
 const PEER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A segment name that no other run, and no earlier row of this run, uses.
-fn unique_name() -> String {
+pub(super) fn unique_name() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     format!("skbench-{}-{n}", std::process::id())
@@ -180,7 +181,7 @@ fn next_ping(seq: u32) -> Result<u32> {
 }
 
 /// Waits for a child to exit and checks that it succeeded.
-fn reap(mut child: Child, name: &str) -> Result<()> {
+pub(super) fn reap(mut child: Child, name: &str) -> Result<()> {
     let status = child
         .wait()
         .with_context(|| format!("waiting for the {name} peer"))?;
@@ -199,7 +200,11 @@ fn check_alive(child: &mut Child, name: &str) -> Result<()> {
 /// Busy-waits until `ready()`; after [`PEER_TIMEOUT`] of waiting, fails
 /// (saying whether the peer exited).
 #[inline]
-fn spin_until(mut ready: impl FnMut() -> bool, child: &mut Child, name: &str) -> Result<()> {
+pub(super) fn spin_until(
+    mut ready: impl FnMut() -> bool,
+    child: &mut Child,
+    name: &str,
+) -> Result<()> {
     let mut spins = 0u32;
     let mut since: Option<Instant> = None;
     while !ready() {
@@ -218,7 +223,7 @@ fn spin_until(mut ready: impl FnMut() -> bool, child: &mut Child, name: &str) ->
 
 /// Removes the segment's name once the peer has answered (it has the
 /// segment mapped then), so that a killed run leaves nothing in /dev/shm.
-fn unname_once(named: &mut bool, seg: &Segment) -> Result<()> {
+pub(super) fn unname_once(named: &mut bool, seg: &Segment) -> Result<()> {
     if *named {
         let name = seg.name();
         Segment::remove(name).with_context(|| format!("removing segment `{name}`"))?;
