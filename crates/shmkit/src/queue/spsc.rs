@@ -98,15 +98,14 @@
 //!   queue is attached, and the header's words at constant offsets: no
 //!   bounds check per access (`Region::set_ring`).
 //!
-//! Measured against a lean model of this protocol (the same layout, zeroing
-//! and indices, fixed-size messages, no checks), in alternating runs of
-//! two builds: the 64-byte round trip by copy went from 1.24x the model
-//! to 1.07-1.15x, and by zero-copy from 1.21x to 1.10x. What is left is
-//! mostly the price of a length known only at run time (the same code
-//! called with a constant 64 measures 1.03-1.07x). In `shmkit bench`
-//! (README, "Results on this machine") that is 1.38-1.42x the bare
-//! ping-pong by copy and 1.26-1.33x zero-copy, where `bare-seq-ring` (the
-//! same cache lines with no checks at all) measures 1.09-1.58x.
+//! `shmkit bench` has a row for the floor under this code,
+//! `bare-queue-model`: this protocol (layout, padding, zeroing ahead,
+//! `head` and `tail`, last-word-first stores) with no checks at all. Each
+//! of the three changes above brought the 64-byte round trip closer to it
+//! in alternating runs of two builds (copy and zero-copy both by 5-10%);
+//! in the README's run the queue measures within one 10 ns step of the
+//! model (by copy) or level with it (zero-copy). What is left of the gap
+//! is mostly the price of a length known only at run time.
 //!
 //! # Crashes
 //! - A producer that dies before [`Grant::commit`] leaves nothing visible:
