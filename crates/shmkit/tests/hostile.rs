@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{role, say, unique, Child, Cleanup, QueueCleanup};
-use shmkit::queue::{mpmc, spsc, Options, Receiver, Sender};
+use shmkit::queue::{mpmc, spsc, Options, Peer, Receiver, Sender};
 use shmkit::{broadcast, Error, Segment, Shared};
 
 /// The user who plants names.
@@ -743,4 +743,62 @@ fn use_queue_despite_planted_locks(q: &str) {
     drop(tx);
     let err = rx.recv_timeout(Duration::from_secs(5)).unwrap_err();
     assert!(matches!(err, Error::Closed { .. }), "{err}");
+}
+
+/// A queue shared with another user on purpose: the creator (root here)
+/// gives it mode 0666 and trusts the other user; the other user's endpoint
+/// is refused until it trusts the creator and accepts the mode, then
+/// messages flow, and the creator sees the other user's endpoint die
+/// (`PeerDied` after a `kill -9`, not a timeout): each side's role lock file
+/// is readable by the other, and trusted.
+#[test]
+fn a_queue_shared_with_another_user_works_and_sees_its_death() {
+    const TEST: &str = "a_queue_shared_with_another_user_works_and_sees_its_death";
+    if let Some((_, args)) = role() {
+        let (q, creator): (&str, u32) = (&args[0], args[1].parse().unwrap());
+        refused(
+            "producer open, creator not trusted",
+            spsc::Producer::open(q),
+            Expect::UntrustedOwner {
+                owner: creator,
+                euid: VICTIM,
+            },
+        );
+        refused(
+            "producer open, mode not accepted",
+            spsc::Producer::open_with(q, &Options::default().trust_owner(creator)),
+            Expect::InsecureMode(0o666),
+        );
+        let opts = Options::default().trust_owner(creator).accept_mode(0o666);
+        let mut tx = spsc::Producer::open_with(q, &opts).unwrap();
+        tx.send(b"from another user").unwrap();
+        say("sent");
+        // Until killed.
+        let _ = common::hear();
+        return;
+    }
+    let q = unique("shared-user");
+    let _c = QueueCleanup(q.clone());
+    let me = rustix::process::geteuid().as_raw();
+    let opts = Options::default().mode(0o666).trust_owner(VICTIM);
+    let mut rx = spsc::Consumer::create_with(&q, 4096, &opts).unwrap();
+    let Some(mut other) = spawn_as(VICTIM, TEST, "other", &[&q, &me.to_string()]) else {
+        return;
+    };
+    assert_eq!(other.recv(), "sent");
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got, b"from another user");
+    for (role, owner) in [("consumer", me), ("producer", VICTIM)] {
+        let meta = std::fs::metadata(path(&format!(".shmkit-lock.{q}.{role}"))).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (owner, 0o644),
+            "{role}'s lock file"
+        );
+    }
+    assert_eq!(rx.peer(), Peer::Alive);
+    other.kill9();
+    let err = rx.recv_timeout(Duration::from_secs(10)).unwrap_err();
+    assert!(matches!(err, Error::PeerDied { .. }), "{err}");
+    assert_eq!(rx.peer(), Peer::Died);
 }

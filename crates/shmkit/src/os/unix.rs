@@ -459,46 +459,54 @@ fn role_lock_path(name: &str, role: &str) -> String {
 /// A role held by one process at a time takes `LOCK_EX` (probed with
 /// `LOCK_SH | LOCK_NB`); a role held by many takes `LOCK_SH` (probed with
 /// `LOCK_EX | LOCK_NB`). Each probe uses its own open file description. If
-/// the file cannot be opened, or is not this user's own (see
-/// [`is_own_lock_file`]), every probe answers `Unknown`.
+/// the file cannot be opened, or is owned neither by this user nor by a
+/// trusted one (see [`is_trusted_lock_file`]), every probe answers
+/// `Unknown`. Files are opened read-only: `flock` needs no more, and a
+/// trusted user's file of mode 0644 can then be held too.
 pub(crate) struct RoleLock {
     fd: std::sync::OnceLock<OwnedFd>,
     /// For probes: the file to open (never create) when first needed.
     probe_path: Option<String>,
+    /// Owners besides this user whose lock files count.
+    trusted: Vec<u32>,
 }
 
 impl RoleLock {
-    /// `open(".shmkit-lock.NAME.ROLE", O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)`,
-    /// for an endpoint that will hold the lock.
-    pub(crate) fn open(name: &str, role: &str) -> RoleLock {
-        let flags = fs::OFlags::RDWR
+    /// `open(".shmkit-lock.NAME.ROLE", O_RDONLY | O_CREAT | O_NOFOLLOW |
+    /// O_CLOEXEC, 0600)`, for an endpoint that will hold the lock; mode 0644
+    /// when `readable` (peers of other users probe it), set exactly on a
+    /// file of this user's whatever the umask.
+    pub(crate) fn open(name: &str, role: &str, trusted: &[u32], readable: bool) -> RoleLock {
+        let flags = fs::OFlags::RDONLY
             | fs::OFlags::CREATE
             | fs::OFlags::NOFOLLOW
             | fs::OFlags::NONBLOCK
             | fs::OFlags::CLOEXEC;
+        let mode = if readable { 0o644 } else { 0o600 };
         let fd = std::sync::OnceLock::new();
-        if let Ok(f) = fs::open(
-            role_lock_path(name, role),
-            flags,
-            Mode::from_raw_mode(0o600),
-        ) {
-            if is_own_lock_file(&f) {
+        if let Ok(f) = fs::open(role_lock_path(name, role), flags, Mode::from_raw_mode(mode)) {
+            if is_trusted_lock_file(&f, trusted) {
+                if readable && is_own_file(&f) {
+                    let _ = fs::fchmod(&f, Mode::from_raw_mode(mode));
+                }
                 let _ = fd.set(f);
             }
         }
         RoleLock {
             fd,
             probe_path: None,
+            trusted: trusted.to_vec(),
         }
     }
 
     /// A probe of a role's lock that never creates the file: it opens it
     /// (`O_NOFOLLOW`) when first probed, and a missing file means that no
     /// holder ever came (holders create it), so the probe says `Gone`.
-    pub(crate) fn probe_only(name: &str, role: &str) -> RoleLock {
+    pub(crate) fn probe_only(name: &str, role: &str, trusted: &[u32]) -> RoleLock {
         RoleLock {
             fd: std::sync::OnceLock::new(),
             probe_path: Some(role_lock_path(name, role)),
+            trusted: trusted.to_vec(),
         }
     }
 
@@ -543,7 +551,7 @@ impl RoleLock {
                 | fs::OFlags::NONBLOCK
                 | fs::OFlags::CLOEXEC;
             match fs::open(path, flags, Mode::empty()) {
-                Ok(f) if is_own_lock_file(&f) => {
+                Ok(f) if is_trusted_lock_file(&f, &self.trusted) => {
                     let _ = self.fd.set(f);
                 }
                 Ok(_) => return CreatorState::Unknown,
@@ -565,17 +573,23 @@ impl RoleLock {
     }
 }
 
-/// Whether an opened role lock file is this user's: a regular file owned by
-/// the effective uid. The lock files' directory is world-writable, so another
-/// user may have planted the file and may hold its lock forever; such a file
-/// must not decide liveness (or make `attach` report the role taken). Queues
-/// are never shared between users (their segments are opened only if owned
-/// by the opener), so a legitimate lock file is always the opener's own.
-fn is_own_lock_file(fd: &OwnedFd) -> bool {
+/// Whether an opened role lock file may decide liveness: a regular file
+/// owned by the effective uid or by a user in `trusted`. The lock files'
+/// directory is world-writable, so another user may have planted the file
+/// and may hold its lock forever; such a file must not decide liveness (or
+/// make `attach` report the role taken). A queue shared with other users
+/// names them (`Options::trust_owner`), the same users whose segments it
+/// accepts.
+fn is_trusted_lock_file(fd: &OwnedFd, trusted: &[u32]) -> bool {
     fs::fstat(fd).is_ok_and(|st| {
-        st.st_uid == rustix::process::geteuid().as_raw()
+        (st.st_uid == rustix::process::geteuid().as_raw() || trusted.contains(&st.st_uid))
             && fs::FileType::from_raw_mode(st.st_mode as _) == fs::FileType::RegularFile
     })
+}
+
+/// Whether an opened file is owned by the effective uid.
+fn is_own_file(fd: &OwnedFd) -> bool {
+    fs::fstat(fd).is_ok_and(|st| st.st_uid == rustix::process::geteuid().as_raw())
 }
 
 /// `unlink` a role's lock file (when its queue is removed). Holders keep

@@ -795,7 +795,10 @@ impl RoleLock {
     /// For an endpoint that will hold the role: nothing is created until
     /// [`hold_exclusive`](Self::hold_exclusive) or
     /// [`hold_shared`](Self::hold_shared).
-    pub(crate) fn open(name: &str, role: &str) -> RoleLock {
+    ///
+    /// `trusted` and `readable` (for queues shared between users on POSIX)
+    /// have no effect: the event gets the default DACL, its creator's.
+    pub(crate) fn open(name: &str, role: &str, _trusted: &[u32], _readable: bool) -> RoleLock {
         RoleLock {
             object: role_object(name, role),
             held: std::sync::OnceLock::new(),
@@ -803,8 +806,8 @@ impl RoleLock {
     }
 
     /// A probe of a role; never creates anything.
-    pub(crate) fn probe_only(name: &str, role: &str) -> RoleLock {
-        RoleLock::open(name, role)
+    pub(crate) fn probe_only(name: &str, role: &str, _trusted: &[u32]) -> RoleLock {
+        RoleLock::open(name, role, &[], false)
     }
 
     /// Named events always work here.

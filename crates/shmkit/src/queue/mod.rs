@@ -34,10 +34,21 @@
 //! peer died ([`Error::PeerDied`](crate::Error)) or closed
 //! ([`Error::Closed`](crate::Error)) instead of waiting forever. A lock file
 //! that is not this user's own (another user may plant files in the
-//! world-writable `/dev/shm`) is ignored: that role's liveness is then
-//! unknown, and waits end by their timeouts. On Windows
-//! the liveness lock is a named event per role, which exists while some
-//! holder's handle is open (the OS closes a dead process's handles).
+//! world-writable `/dev/shm`) is ignored unless its owner is trusted
+//! ([`Options::trust_owner`]): that role's liveness is then unknown, and
+//! waits end by their timeouts.
+//!
+//! A queue is this user's alone by default. To share one with another
+//! user, create it with [`Options::mode`] and trust each other's uid on
+//! both sides ([`Options::trust_owner`], and [`Options::accept_mode`] for a
+//! mode that others may write).
+//!
+//! On Windows the liveness lock is a named event per role, which exists
+//! while some holder's handle is open (the OS closes a dead process's
+//! handles). There the mode becomes the segment's DACL and `trust_owner`
+//! and `accept_mode` have no effect (as for segments); a role event is its
+//! creator's alone, so a peer of another user reads as alive until it
+//! closes, and waits for a dead one end by their timeouts.
 
 use std::time::Duration;
 
@@ -84,6 +95,9 @@ pub struct Options {
     pub(crate) wait: Wait,
     pub(crate) persist: bool,
     pub(crate) open_timeout: Duration,
+    pub(crate) mode: Option<u32>,
+    pub(crate) trusted_owners: Vec<u32>,
+    pub(crate) accept_mode: u32,
 }
 
 impl Default for Options {
@@ -92,6 +106,9 @@ impl Default for Options {
             wait: Wait::default(),
             persist: false,
             open_timeout: Duration::from_secs(5),
+            mode: None,
+            trusted_owners: Vec::new(),
+            accept_mode: 0,
         }
     }
 }
@@ -116,6 +133,67 @@ impl Options {
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = timeout;
         self
+    }
+
+    /// Permission bits for a new queue's segment (default `0o600`: this
+    /// user only), applied exactly, as [`SegmentOptions::mode`] does. To
+    /// share a queue with another user, give them read and write access
+    /// (`0o660` with a common group, or `0o666`); their endpoints then need
+    /// [`trust_owner`](Self::trust_owner) (and [`accept_mode`](Self::accept_mode)
+    /// for a mode that others may write).
+    ///
+    /// With group or other read bits in the mode, this endpoint's role lock
+    /// file (how peers tell that it is alive) gets the same read bits, so
+    /// that a peer of another user can probe it.
+    ///
+    /// [`SegmentOptions::mode`]: crate::SegmentOptions::mode
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Accepts a queue segment owned by user `uid` (opening one of another
+    /// owner is otherwise refused with
+    /// [`Error::UntrustedOwner`](crate::Error::UntrustedOwner)), and that
+    /// user's role lock files: a peer endpoint of user `uid` can then be
+    /// seen to die ([`Error::PeerDied`](crate::Error::PeerDied)); without
+    /// it, lock files of other users are ignored and waits end by their
+    /// timeouts. May be called several times. Also makes this endpoint's
+    /// own lock file readable by others, so that they can probe it.
+    ///
+    /// Give it on both sides: the opener trusts the creator, the creator
+    /// trusts the users whose endpoints it expects.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use shmkit::queue::{spsc, Options};
+    /// // User 1000's service creates the queue for user 1001's client:
+    /// let opts = Options::default().mode(0o666).trust_owner(1001);
+    /// let rx = spsc::Consumer::create_with("svc-requests", 1 << 16, &opts)?;
+    /// // ... and the client, as user 1001, opens it:
+    /// let opts = Options::default().trust_owner(1000).accept_mode(0o666);
+    /// let tx = spsc::Producer::open_with("svc-requests", &opts)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn trust_owner(mut self, uid: u32) -> Self {
+        self.trusted_owners.push(uid);
+        self
+    }
+
+    /// Accepts a queue segment whose mode has these group/other write bits
+    /// set (for example `0o666`); by default such a segment is refused with
+    /// [`Error::InsecureMode`](crate::Error::InsecureMode), as
+    /// [`SegmentOptions::accept_mode`](crate::SegmentOptions::accept_mode)
+    /// says.
+    pub fn accept_mode(mut self, mode: u32) -> Self {
+        self.accept_mode = mode;
+        self
+    }
+
+    /// Whether this endpoint's role lock file should be readable by other
+    /// users: when it expects peers of other users.
+    pub(crate) fn lock_readable(&self) -> bool {
+        !self.trusted_owners.is_empty() || self.mode.is_some_and(|m| m & 0o044 != 0)
     }
 }
 

@@ -149,12 +149,12 @@ impl Side {
             (PRODUCER, CONSUMER)
         };
         let live = Liveness::attach(&region, &ROLES, own, true, peer, true)?;
-        let locks_work = region.segment().is_some()
-            && RoleLock::open(region.name(), &id_role(reader, 0)).works();
+        let locks_work =
+            region.segment().is_some() && region.role_lock(&id_role(reader, 0)).works();
         let (id, id_lock) = if locks_work {
             let mut taken = None;
             for id in 0..MAX_IDS {
-                let lock = RoleLock::open(region.name(), &id_role(reader, id));
+                let lock = region.role_lock(&id_role(reader, id));
                 if lock.hold_exclusive() {
                     taken = Some((id, Some(lock)));
                     break;
@@ -241,8 +241,7 @@ impl Side {
         }
         let mut probes = self.probes.borrow_mut();
         let at = (u64::from(reader) * MAX_IDS + id) as usize;
-        let probe = probes[at]
-            .get_or_insert_with(|| RoleLock::probe_only(self.region.name(), &id_role(reader, id)));
+        let probe = probes[at].get_or_insert_with(|| self.region.role_probe(&id_role(reader, id)));
         probe.probe_exclusive() != CreatorState::Gone
     }
 

@@ -230,6 +230,11 @@ pub(crate) struct Region {
     ring_mask: usize,
     name: String,
     backing: Backing,
+    /// Users besides this one whose role lock files count
+    /// ([`QueueOptions::trust_owner`]).
+    trusted: Vec<u32>,
+    /// Whether this process's role lock files are readable by others.
+    lock_readable: bool,
 }
 
 // SAFETY: `Region` owns its mapping or heap block (both `Send`), and reaches
@@ -264,7 +269,26 @@ impl Region {
             ring_mask: 7,
             name,
             backing,
+            trusted: Vec::new(),
+            lock_readable: false,
         }
+    }
+
+    /// Takes the lock file choices of `opts` (segment regions only).
+    fn with_lock_options(mut self, opts: &QueueOptions) -> Region {
+        self.trusted = opts.trusted_owners.clone();
+        self.lock_readable = opts.lock_readable();
+        self
+    }
+
+    /// A role lock of this queue, for an endpoint that will hold it.
+    pub(crate) fn role_lock(&self, role: &str) -> RoleLock {
+        RoleLock::open(&self.name, role, &self.trusted, self.lock_readable)
+    }
+
+    /// A probe of a role lock of this queue.
+    pub(crate) fn role_probe(&self, role: &str) -> RoleLock {
+        RoleLock::probe_only(&self.name, role, &self.trusted)
     }
 
     /// Sets the ring that the `ring_*` accessors reach: `cap` bytes from
@@ -606,6 +630,8 @@ impl Region {
                 ring_mask: self.ring_mask,
                 name: self.name.clone(),
                 backing: Backing::Heap(h.clone()),
+                trusted: Vec::new(),
+                lock_readable: false,
             },
             Backing::Segment(_) => unreachable!("only heap regions are shared in-process"),
         }
@@ -682,8 +708,11 @@ impl Region {
         let mut so = Segment::options();
         so.persist(opts.persist);
         so.hold_creator_lock = true;
+        if let Some(mode) = opts.mode {
+            so.mode(mode);
+        }
         let seg = so.create(name, total as usize)?;
-        let region = Region::from_segment(seg);
+        let region = Region::from_segment(seg).with_lock_options(opts);
         region.store(0, &geom.to_bytes());
         init(&region);
         crate::failpoint::hit("queue-before-ready");
@@ -713,6 +742,10 @@ impl Region {
     pub(crate) fn open(name: &str, kind: Kind, opts: &QueueOptions) -> Result<(Region, Geometry)> {
         let mut so = Segment::options();
         so.timeout(opts.open_timeout);
+        so.accept_mode(opts.accept_mode);
+        for &uid in &opts.trusted_owners {
+            so.trust_owner(uid);
+        }
         let seg = so.open(name)?;
         if seg.len() < HEADER_END {
             return Err(Error::NotTyped {
@@ -720,7 +753,7 @@ impl Region {
                 reason: format!("it has {} bytes, too few for a shmkit queue", seg.len()),
             });
         }
-        let region = Region::from_segment(seg);
+        let region = Region::from_segment(seg).with_lock_options(opts);
         let start = Instant::now();
         let mut pause = Duration::from_micros(50);
         loop {
@@ -834,7 +867,7 @@ impl Liveness {
     ) -> Result<Liveness> {
         let (own, peer) = match region.segment() {
             Some(_) => {
-                let own = RoleLock::open(region.name(), roles[own_role]);
+                let own = region.role_lock(roles[own_role]);
                 if own_shared {
                     own.hold_shared();
                 } else {
@@ -849,10 +882,7 @@ impl Liveness {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
-                (
-                    Some(own),
-                    Some(RoleLock::probe_only(region.name(), roles[peer_role])),
-                )
+                (Some(own), Some(region.role_probe(roles[peer_role])))
             }
             None => (None, None),
         };
@@ -925,9 +955,8 @@ impl Liveness {
         // death). Without locks (heap memory) the count alone decides: a
         // crashed endpoint then makes its peers wait out their timeouts.
         release(own);
-        let others = !locks_work
-            || RoleLock::probe_only(region.name(), self.own_name).probe_shared()
-                == CreatorState::Alive;
+        let others =
+            !locks_work || region.role_probe(self.own_name).probe_shared() == CreatorState::Alive;
         if !others {
             region
                 .role_state(self.own_role)
