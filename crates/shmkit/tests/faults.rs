@@ -1429,6 +1429,11 @@ fn scribble(name: &str, seed: u64) {
             std::thread::sleep(Duration::from_micros(100));
         }
     }
+    // Last, the first KiB as it was: a scribble can leave a lock word naming
+    // a live thread with no start time to check (a zeroed tag), which
+    // `lock()` rightly waits for as a live owner; the restore ends that wait,
+    // as the real owner's unlock would.
+    seg.write_at(0, &saved).unwrap();
     say(&format!("ok {writes} writes"));
 }
 
@@ -1492,12 +1497,13 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
             let m = &b.get().lock;
             while Instant::now() < end {
                 let g = if rng.below(8) == 0 {
-                    // Without a timeout too: a scribbled owner must be found
-                    // dead (or the word free), never waited on for ever, and
-                    // a word naming this very thread (the scribbler's
-                    // restores write back words from when it held the lock)
-                    // is taken over, not a double-lock panic: this thread
-                    // holds no other mutex.
+                    // Without a timeout too: a scribbled owner is found dead,
+                    // or the word free, or (naming a live thread whose start
+                    // time the scribble erased) waited for until the
+                    // scribbler's last restore; and a word naming this very
+                    // thread (the scribbler's restores write back words from
+                    // when it held the lock) is taken over, not a double-lock
+                    // panic: this thread holds no other mutex.
                     match m.lock() {
                         Ok(g) => Ok(g),
                         Err(d) => Err(TryLockError::OwnerDied(d)),
