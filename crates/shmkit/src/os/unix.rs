@@ -473,20 +473,19 @@ pub(crate) struct RoleLock {
 
 impl RoleLock {
     /// `open(".shmkit-lock.NAME.ROLE", O_RDONLY | O_CREAT | O_NOFOLLOW |
-    /// O_CLOEXEC, 0600)`, for an endpoint that will hold the lock; mode 0644
-    /// when `readable` (peers of other users probe it), set exactly on a
-    /// file of this user's whatever the umask.
-    pub(crate) fn open(name: &str, role: &str, trusted: &[u32], readable: bool) -> RoleLock {
+    /// O_CLOEXEC, mode)`, for an endpoint that will hold the lock; `mode` is
+    /// 0600 unless peers of other users must probe it (then with read bits),
+    /// and is set exactly on a file of this user's, whatever the umask.
+    pub(crate) fn open(name: &str, role: &str, trusted: &[u32], mode: u32) -> RoleLock {
         let flags = fs::OFlags::RDONLY
             | fs::OFlags::CREATE
             | fs::OFlags::NOFOLLOW
             | fs::OFlags::NONBLOCK
             | fs::OFlags::CLOEXEC;
-        let mode = if readable { 0o644 } else { 0o600 };
         let fd = std::sync::OnceLock::new();
         if let Ok(f) = fs::open(role_lock_path(name, role), flags, Mode::from_raw_mode(mode)) {
             if is_trusted_lock_file(&f, trusted) {
-                if readable && is_own_file(&f) {
+                if mode != 0o600 && is_own_file(&f) {
                     let _ = fs::fchmod(&f, Mode::from_raw_mode(mode));
                 }
                 let _ = fd.set(f);

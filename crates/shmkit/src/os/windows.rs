@@ -796,9 +796,9 @@ impl RoleLock {
     /// [`hold_exclusive`](Self::hold_exclusive) or
     /// [`hold_shared`](Self::hold_shared).
     ///
-    /// `trusted` and `readable` (for queues shared between users on POSIX)
+    /// `trusted` and `mode` (for queues shared between users on POSIX)
     /// have no effect: the event gets the default DACL, its creator's.
-    pub(crate) fn open(name: &str, role: &str, _trusted: &[u32], _readable: bool) -> RoleLock {
+    pub(crate) fn open(name: &str, role: &str, _trusted: &[u32], _mode: u32) -> RoleLock {
         RoleLock {
             object: role_object(name, role),
             held: std::sync::OnceLock::new(),
@@ -807,7 +807,7 @@ impl RoleLock {
 
     /// A probe of a role; never creates anything.
     pub(crate) fn probe_only(name: &str, role: &str, _trusted: &[u32]) -> RoleLock {
-        RoleLock::open(name, role, &[], false)
+        RoleLock::open(name, role, &[], 0o600)
     }
 
     /// Named events always work here.

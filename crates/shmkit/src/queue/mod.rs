@@ -143,8 +143,8 @@ impl Options {
     /// for a mode that others may write).
     ///
     /// With group or other read bits in the mode, this endpoint's role lock
-    /// file (how peers tell that it is alive) gets the same read bits, so
-    /// that a peer of another user can probe it.
+    /// file (how peers tell that it is alive) gets the same read bits (mode
+    /// `0o660` gives `0o640`), so that a peer of another user can probe it.
     ///
     /// [`SegmentOptions::mode`]: crate::SegmentOptions::mode
     pub fn mode(mut self, mode: u32) -> Self {
@@ -158,8 +158,9 @@ impl Options {
     /// user's role lock files: a peer endpoint of user `uid` can then be
     /// seen to die ([`Error::PeerDied`](crate::Error::PeerDied)); without
     /// it, lock files of other users are ignored and waits end by their
-    /// timeouts. May be called several times. Also makes this endpoint's
-    /// own lock file readable by others, so that they can probe it.
+    /// timeouts. May be called several times. Without [`mode`](Self::mode)
+    /// (an opener), also makes this endpoint's own lock file readable by
+    /// everyone (`0o644`), so that the other users can probe it.
     ///
     /// Give it on both sides: the opener trusts the creator, the creator
     /// trusts the users whose endpoints it expects.
@@ -190,10 +191,16 @@ impl Options {
         self
     }
 
-    /// Whether this endpoint's role lock file should be readable by other
-    /// users: when it expects peers of other users.
-    pub(crate) fn lock_readable(&self) -> bool {
-        !self.trusted_owners.is_empty() || self.mode.is_some_and(|m| m & 0o044 != 0)
+    /// The mode of this endpoint's role lock file: 0600, plus read access
+    /// for whoever the queue's mode lets read (a creator with `mode`), or
+    /// for everyone when it only trusts other users (an opener, which does
+    /// not know whom the creator let in).
+    pub(crate) fn lock_mode(&self) -> u32 {
+        match self.mode {
+            Some(m) => 0o600 | (m & 0o044),
+            None if !self.trusted_owners.is_empty() => 0o644,
+            None => 0o600,
+        }
     }
 }
 
@@ -262,4 +269,25 @@ pub fn remove(name: &str) -> crate::Result<()> {
         region::remove_all_role_locks(name);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    /// A role lock file is readable by whoever the queue lets in: by the
+    /// mode's read bits for a creator, by all for an opener that trusts
+    /// other users, by nobody else by default.
+    #[test]
+    fn lock_files_are_readable_by_whom_the_queue_lets_in() {
+        let lock_mode = |o: Options| o.lock_mode();
+        assert_eq!(lock_mode(Options::default()), 0o600);
+        assert_eq!(lock_mode(Options::default().mode(0o660)), 0o640);
+        assert_eq!(lock_mode(Options::default().mode(0o666)), 0o644);
+        assert_eq!(
+            lock_mode(Options::default().mode(0o600).trust_owner(7)),
+            0o600
+        );
+        assert_eq!(lock_mode(Options::default().trust_owner(7)), 0o644);
+    }
 }

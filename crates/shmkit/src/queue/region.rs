@@ -233,8 +233,8 @@ pub(crate) struct Region {
     /// Users besides this one whose role lock files count
     /// ([`QueueOptions::trust_owner`]).
     trusted: Vec<u32>,
-    /// Whether this process's role lock files are readable by others.
-    lock_readable: bool,
+    /// The mode of this process's role lock files.
+    lock_mode: u32,
 }
 
 // SAFETY: `Region` owns its mapping or heap block (both `Send`), and reaches
@@ -270,20 +270,20 @@ impl Region {
             name,
             backing,
             trusted: Vec::new(),
-            lock_readable: false,
+            lock_mode: 0o600,
         }
     }
 
     /// Takes the lock file choices of `opts` (segment regions only).
     fn with_lock_options(mut self, opts: &QueueOptions) -> Region {
         self.trusted = opts.trusted_owners.clone();
-        self.lock_readable = opts.lock_readable();
+        self.lock_mode = opts.lock_mode();
         self
     }
 
     /// A role lock of this queue, for an endpoint that will hold it.
     pub(crate) fn role_lock(&self, role: &str) -> RoleLock {
-        RoleLock::open(&self.name, role, &self.trusted, self.lock_readable)
+        RoleLock::open(&self.name, role, &self.trusted, self.lock_mode)
     }
 
     /// A probe of a role lock of this queue.
@@ -631,7 +631,7 @@ impl Region {
                 name: self.name.clone(),
                 backing: Backing::Heap(h.clone()),
                 trusted: Vec::new(),
-                lock_readable: false,
+                lock_mode: 0o600,
             },
             Backing::Segment(_) => unreachable!("only heap regions are shared in-process"),
         }
