@@ -319,17 +319,27 @@ impl Region {
     /// bounds check: it lies in the ring, which `set_ring` checked.
     #[inline]
     pub(crate) fn ring_u64(&self, pos: u64) -> &AtomicU64 {
-        let off = self.ring_offset(pos);
+        // SAFETY: `ring_off + ring_mask + 1 <= len` (checked by `set_ring`,
+        // or `7 < HEADER_END <= len` before it), so the word at
+        // `ring_off + (x & ring_mask & !7)` is in bounds, and 8-aligned as
+        // `ring_off` is.
+        unsafe { self.word(self.ring_offset(pos)) }
+    }
+
+    /// The atomic `u64` at `off`, unchecked.
+    ///
+    /// # Safety
+    /// `off` must be 8-aligned and `off + 8 <= len`.
+    #[inline]
+    unsafe fn word(&self, off: usize) -> &AtomicU64 {
         #[cfg(loom)]
         return &self.loom_heap().words[off / 8];
         #[cfg(not(loom))]
         // SAFETY:
-        // - `ring_off + ring_mask + 1 <= len` (checked by `set_ring`, or
-        //   `7 < HEADER_END <= len` before it), so the word at
-        //   `ring_off + (x & ring_mask & !7)` lies in the live region, which
-        //   outlives `&self`;
-        // - the base is 128-aligned and `ring_off` 8-aligned, so the word is
-        //   aligned for `AtomicU64`;
+        // - the caller keeps the word within `len`, so it lies in the live
+        //   region, which outlives `&self`;
+        // - the base is 128-aligned (page or heap layout) and `off` 8-aligned,
+        //   so the word is aligned for `AtomicU64`;
         // - every access to shared bytes in this process is atomic.
         unsafe {
             AtomicU64::from_ptr(self.base.add(off).cast())
@@ -402,19 +412,9 @@ impl Region {
     pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
         let in_header = off % 8 == 0 && off < HEADER_END - 7;
         assert!(in_header || off % 8 == 0 && off.checked_add(8).is_some_and(|e| e <= self.len));
-        #[cfg(loom)]
-        return &self.loom_heap().words[off / 8];
-        #[cfg(not(loom))]
-        // SAFETY:
-        // - `off + 8 <= HEADER_END <= len` (`new` checked the latter) or
-        //   `off + 8 <= len`, so the word lies in the live region, which
-        //   outlives `&self`;
-        // - the base is 128-aligned (page or heap layout) and `off % 8 == 0`,
-        //   so the word is aligned for `AtomicU64`;
-        // - every access to shared bytes in this process is atomic.
-        unsafe {
-            AtomicU64::from_ptr(self.base.add(off).cast())
-        }
+        // SAFETY: `off` is 8-aligned and `off + 8 <= HEADER_END <= len`
+        // (`new` checked the latter) or `off + 8 <= len`.
+        unsafe { self.word(off) }
     }
 
     /// The atomic `u32` at `off` (as [`u64`](Self::u64)).
