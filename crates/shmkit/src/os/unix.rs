@@ -483,10 +483,14 @@ impl RoleLock {
             | fs::OFlags::NONBLOCK
             | fs::OFlags::CLOEXEC;
         let fd = std::sync::OnceLock::new();
-        if let Ok(f) = fs::open(role_lock_path(name, role), flags, Mode::from_raw_mode(mode)) {
+        if let Ok(f) = fs::open(
+            role_lock_path(name, role),
+            flags,
+            Mode::from_raw_mode(mode as _),
+        ) {
             if is_trusted_lock_file(&f, trusted) {
                 if mode != 0o600 && is_own_file(&f) {
-                    let _ = fs::fchmod(&f, Mode::from_raw_mode(mode));
+                    let _ = fs::fchmod(&f, Mode::from_raw_mode(mode as _));
                 }
                 let _ = fd.set(f);
             }
