@@ -12,13 +12,15 @@
 //! liveness, no wake-ups, no `Result`s. The gap between this row and
 //! `shmkit-queue-spin` is the price of the queue's code, not of its layout.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use super::run::Peer;
-use super::transports::{reap, spin_until, unique_name, unname_once, Class, Link, Transport};
+use super::transports::{
+    open_rings, reap, rings_and_peer, spin_until, unname_once, Class, Link, PeerWait, Transport,
+};
 
 /// Words in each model ring (512 KiB, the largest ring a row uses).
 const RING_WORDS: usize = 1 << 16;
@@ -259,15 +261,7 @@ impl Transport for BareQueueModel {
         Some(RING_WORDS * 8 / 4 - 16)
     }
     fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
-        let seg_name = unique_name();
-        let seg = shmkit::Shared::<ModelRings>::create(&seg_name)
-            .with_context(|| format!("creating segment `{seg_name}`"))?;
-        let child = peer.spawn(
-            self.name(),
-            &[seg_name, size.to_string()],
-            Stdio::null(),
-            Stdio::null(),
-        )?;
+        let (seg, child) = rings_and_peer::<ModelRings>(self.name(), peer, size)?;
         Ok(Box::new(ModelLink {
             seg,
             named: true,
@@ -279,32 +273,16 @@ impl Transport for BareQueueModel {
         }))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
-        let [name, size] = args else {
-            bail!("expected a segment name and a size");
-        };
-        let size: usize = size.parse().context("bad size")?;
-        let seg = shmkit::Shared::<ModelRings>::open(name)
-            .with_context(|| format!("opening segment `{name}`"))?;
+        let (seg, size) = open_rings::<ModelRings>(args)?;
         let rings = seg.get();
         let (mut reader, mut writer) = (Reader::new(capacity(size)), Writer::new(capacity(size)));
         let mut buf = vec![0u8; size];
-        let parent = rustix::process::getppid();
-        let mut spins = 0u32;
-        loop {
-            while !reader.poll(&rings.down) {
-                if rings.stop.load(Ordering::Acquire) != 0 {
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-                // Now and then: an orphan exits instead of spinning forever.
-                if spins % (1 << 20) == 0 && rustix::process::getppid() != parent {
-                    bail!("the parent process is gone");
-                }
-            }
+        let mut wait = PeerWait::new();
+        while wait.until(|| reader.poll(&rings.down), &rings.stop)? {
             let len = (reader.len as usize).min(buf.len());
             reader.take(&rings.down, &mut buf[..len]);
             writer.send(&rings.up, &buf[..len]);
         }
+        Ok(())
     }
 }

@@ -232,6 +232,72 @@ pub(super) fn unname_once(named: &mut bool, seg: &Segment) -> Result<()> {
     Ok(())
 }
 
+/// Creates a typed segment of the rings of a reference row under a fresh
+/// name, and starts the row's peer with that name and the message size.
+pub(super) fn rings_and_peer<T: shmkit::Layout>(
+    row: &'static str,
+    peer: &Peer,
+    size: usize,
+) -> Result<(shmkit::Shared<T>, Child)> {
+    let seg_name = unique_name();
+    let seg = shmkit::Shared::<T>::create(&seg_name)
+        .with_context(|| format!("creating segment `{seg_name}`"))?;
+    let child = peer.spawn(
+        row,
+        &[seg_name, size.to_string()],
+        Stdio::null(),
+        Stdio::null(),
+    )?;
+    Ok((seg, child))
+}
+
+/// The peer's side of [`rings_and_peer`]: the segment and the size.
+pub(super) fn open_rings<T: shmkit::Layout>(args: &[String]) -> Result<(shmkit::Shared<T>, usize)> {
+    let [name, size] = args else {
+        bail!("expected a segment name and a size");
+    };
+    let size: usize = size.parse().context("bad size")?;
+    let seg =
+        shmkit::Shared::<T>::open(name).with_context(|| format!("opening segment `{name}`"))?;
+    Ok((seg, size))
+}
+
+/// A busy-spinning peer's wait for the next message.
+pub(super) struct PeerWait {
+    parent: Option<rustix::process::Pid>,
+    spins: u32,
+}
+
+impl PeerWait {
+    pub(super) fn new() -> PeerWait {
+        PeerWait {
+            parent: rustix::process::getppid(),
+            spins: 0,
+        }
+    }
+
+    /// Spins until `ready()` (`true`) or until the parent sets `stop`
+    /// (`false`); fails if the parent is gone (an orphan exits instead of
+    /// spinning for ever).
+    pub(super) fn until(
+        &mut self,
+        mut ready: impl FnMut() -> bool,
+        stop: &AtomicU64,
+    ) -> Result<bool> {
+        while !ready() {
+            if stop.load(Ordering::Acquire) != 0 {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
+            self.spins = self.spins.wrapping_add(1);
+            if self.spins % (1 << 20) == 0 && rustix::process::getppid() != self.parent {
+                bail!("the parent process is gone");
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// The bare flag ping-pongs: two processes take turns incrementing a
 /// sequence number in a [`Segment`], with no message. One of them is the
 /// limit every latency row is measured against.
@@ -559,15 +625,7 @@ impl Transport for BareSeqRing {
         Some((RING_WORDS - 1) * 8)
     }
     fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
-        let seg_name = unique_name();
-        let seg = shmkit::Shared::<SeqRings>::create(&seg_name)
-            .with_context(|| format!("creating segment `{seg_name}`"))?;
-        let child = peer.spawn(
-            self.name(),
-            &[seg_name, size.to_string()],
-            Stdio::null(),
-            Stdio::null(),
-        )?;
+        let (seg, child) = rings_and_peer::<SeqRings>(self.name(), peer, size)?;
         Ok(Box::new(SeqRingLink {
             seg,
             named: true,
@@ -579,28 +637,14 @@ impl Transport for BareSeqRing {
         }))
     }
     fn serve(&self, args: &[String]) -> Result<()> {
-        let [name, size] = args else {
-            bail!("expected a segment name and a size");
-        };
-        let size: usize = size.parse().context("bad size")?;
-        let seg = shmkit::Shared::<SeqRings>::open(name)
-            .with_context(|| format!("opening segment `{name}`"))?;
+        let (seg, size) = open_rings::<SeqRings>(args)?;
         let rings = seg.get();
         let slots = Slots::new(size);
         let mut buf = vec![0u8; size];
-        let parent = rustix::process::getppid();
-        let mut spins = 0u32;
+        let mut wait = PeerWait::new();
         for seq in 1.. {
-            while !slots.ready(&rings.down, seq) {
-                if rings.stop.load(Ordering::Acquire) != 0 {
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-                // Now and then: an orphan exits instead of spinning forever.
-                if spins % (1 << 20) == 0 && rustix::process::getppid() != parent {
-                    bail!("the parent process is gone");
-                }
+            if !wait.until(|| slots.ready(&rings.down, seq), &rings.stop)? {
+                return Ok(());
             }
             slots.take(&rings.down, seq, &mut buf);
             slots.put(&rings.up, seq, &buf);
