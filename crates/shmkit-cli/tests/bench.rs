@@ -149,7 +149,10 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
     let sizes: Vec<f64> = throughput.iter().map(|g| num(g, "size")).collect();
     assert_eq!(sizes, [64.0, 65536.0]);
     for g in throughput {
-        assert_eq!(names(g), ["memcpy", "shmkit-queue", "pipe", "uds"]);
+        assert_eq!(
+            names(g),
+            ["memcpy", "shmkit-queue", "shmkit-mpmc", "pipe", "uds"]
+        );
         check_throughput(g);
     }
     if cpus >= 2.0 && !pinned {
@@ -208,7 +211,7 @@ fn no_pin_says_busy_spinning_rows_are_skipped() {
     assert!(v["latency"].as_array().unwrap().is_empty());
     assert_eq!(
         names(&v["throughput"][0]),
-        ["memcpy", "shmkit-queue", "pipe", "uds"]
+        ["memcpy", "shmkit-queue", "shmkit-mpmc", "pipe", "uds"]
     );
     let v = bench(&["--only", "latency", "--sizes", "64", "--no-pin"], None);
     assert!(v["machine"]["pinned"].is_null());

@@ -1,6 +1,7 @@
 //! shmkit's own rows: round trips through two SPSC queues (one each way)
-//! with each wait strategy, streaming through one, broadcast fan-out to 1, 2
-//! and 4 subscribers, and hand-offs through the Mutex and the SeqLock.
+//! with each wait strategy, streaming through an SPSC and an MPMC queue,
+//! broadcast fan-out to 1, 2 and 4 subscribers, and hand-offs through the
+//! Mutex and the SeqLock.
 
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -263,6 +264,84 @@ impl Stream for ShmkitQueueStream {
                 let len = m.len().min(buf.len());
                 m.read_at(0, &mut buf[..len])?;
                 m.release();
+            }
+            acks.send(&[1])?;
+        }
+        Ok(())
+    }
+}
+
+/// Streaming through shmkit's MPMC queue, one producer (the parent) and one
+/// consumer (the peer), by copy, the default wait strategy: what the
+/// many-producer protocol (a claim and a publish per slot, on shared
+/// indices) costs against the SPSC row. The peer acknowledges each batch on
+/// an SPSC queue, as there.
+pub struct ShmkitMpmcStream;
+
+struct MpmcSink {
+    tx: shmkit::queue::mpmc::Producer,
+    acks: Consumer,
+    child: Child,
+}
+
+impl Sink for MpmcSink {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        // With a timeout: a peer that died before it attached leaves the
+        // queue full with no consumer to be seen dead.
+        Ok(self.tx.send_timeout(msg, PEER_TIMEOUT)?)
+    }
+    fn wait_ack(&mut self) -> Result<()> {
+        let m = self.acks.read_timeout(PEER_TIMEOUT)?;
+        m.release();
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> Result<()> {
+        let MpmcSink {
+            tx,
+            acks,
+            mut child,
+        } = *self;
+        drop(tx);
+        let status = child.wait().context("waiting for the shmkit-mpmc peer")?;
+        drop(acks);
+        ensure!(status.success(), "the shmkit-mpmc peer failed ({status})");
+        Ok(())
+    }
+}
+
+impl Stream for ShmkitMpmcStream {
+    fn name(&self) -> &'static str {
+        "shmkit-mpmc"
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn connect(&self, peer: &Peer, size: usize, batches: &[usize]) -> Result<Box<dyn Sink>> {
+        let (down, up) = names();
+        // As many slots as fill about 2 MiB (the SPSC row's largest ring),
+        // from 2 to 1024.
+        let slots = ((2 << 20) / (size + 16)).clamp(2, 1024);
+        let tx = shmkit::queue::mpmc::Producer::create(&down, slots, size.max(1))?;
+        let acks = Consumer::create(&up, 4096)?;
+        let args: Vec<String> = ["sink".to_owned(), down, up]
+            .into_iter()
+            .chain(batches.iter().map(|n| n.to_string()))
+            .collect();
+        let child = peer.spawn(self.name(), &args, Stdio::null(), Stdio::null())?;
+        Ok(Box::new(MpmcSink { tx, acks, child }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        let [down, up, batches @ ..] = args else {
+            bail!("expected two queue names and batch counts");
+        };
+        let mut rx = shmkit::queue::mpmc::Consumer::open(down)?;
+        let mut acks = Producer::open(up)?;
+        let mut buf = Vec::new();
+        for batch in batches {
+            let n: usize = batch.parse().context("bad batch count")?;
+            for _ in 0..n {
+                // No timeout needed: the parent closing or dying ends the wait.
+                rx.recv_into(&mut buf)?;
             }
             acks.send(&[1])?;
         }

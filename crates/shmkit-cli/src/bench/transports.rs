@@ -145,7 +145,12 @@ pub fn latency() -> Vec<&'static dyn Transport> {
 
 /// Every throughput row, in table order. Add new candidates here.
 pub fn streams() -> Vec<&'static dyn Stream> {
-    vec![&super::shmkit_rows::ShmkitQueueStream, &Pipe, &Uds]
+    vec![
+        &super::shmkit_rows::ShmkitQueueStream,
+        &super::shmkit_rows::ShmkitMpmcStream,
+        &Pipe,
+        &Uds,
+    ]
 }
 
 /// How long either side waits for the other before declaring it gone.
