@@ -201,7 +201,9 @@ struct QueueSink {
 
 impl Sink for QueueSink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        Ok(self.tx.send(msg)?)
+        // With a timeout: a peer that died before it attached leaves the
+        // queue full with no consumer to be seen dead.
+        Ok(self.tx.send_timeout(msg, PEER_TIMEOUT)?)
     }
     fn wait_ack(&mut self) -> Result<()> {
         let m = self.acks.read_timeout(PEER_TIMEOUT)?;
