@@ -1,5 +1,5 @@
 //! Queue latency and throughput, as ratios to baselines measured in the same
-//! run (`cargo bench -p shmkit --bench queue`):
+//! run (`cargo bench -p shmkit-micro --bench queue`):
 //!
 //! - round trip of a 64-byte message through two SPSC queues (busy-spin)
 //!   against a bare cache-line ping-pong through a shared segment;

@@ -7,7 +7,7 @@
 //!   `Event`s, against the same ping-pong on bare shared futex words (the
 //!   limit for blocking wake-ups).
 //!
-//! `cargo bench -p shmkit --bench sync`. The ratios, not the absolute times,
+//! `cargo bench -p shmkit-micro --bench sync`. The ratios, not the absolute times,
 //! are what to compare: this runs on shared, noisy machines.
 
 #![allow(missing_docs)] // criterion_group! makes an undocumented function
