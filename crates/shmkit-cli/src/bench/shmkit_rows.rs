@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
+use shmkit::queue::mpmc;
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{Options, Wait};
 use shmkit::Error;
@@ -189,17 +190,59 @@ impl Transport for ShmkitQueue {
     }
 }
 
-/// Streaming through shmkit's SPSC queue by copy (`send(&[u8])`), the
-/// default wait strategy; the peer acknowledges each batch on a second queue.
-pub struct ShmkitQueueStream;
-
-struct QueueSink {
-    tx: Producer,
-    acks: Consumer,
-    child: Child,
+/// The sending end of a queue a streaming row writes into.
+trait QueueSender {
+    fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> shmkit::Result<()>;
 }
 
-impl Sink for QueueSink {
+impl QueueSender for Producer {
+    fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> shmkit::Result<()> {
+        Producer::send_timeout(self, msg, timeout)
+    }
+}
+
+impl QueueSender for mpmc::Producer {
+    fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> shmkit::Result<()> {
+        mpmc::Producer::send_timeout(self, msg, timeout)
+    }
+}
+
+/// The parent's end of a streaming row: the queue it sends into, the SPSC
+/// queue the peer acknowledges each batch on, and the peer.
+struct QueueSink<P> {
+    tx: P,
+    acks: Consumer,
+    child: Child,
+    name: &'static str,
+}
+
+impl<P: QueueSender + 'static> QueueSink<P> {
+    /// Creates the acknowledgement queue `up` and starts the peer with
+    /// `args` (its queue names and anything else it needs) and the batches.
+    fn start(
+        tx: P,
+        up: &str,
+        name: &'static str,
+        peer: &Peer,
+        args: Vec<String>,
+        batches: &[usize],
+    ) -> Result<Box<dyn Sink>> {
+        let acks = Consumer::create(up, 4096)?;
+        let args: Vec<String> = std::iter::once("sink".to_owned())
+            .chain(args)
+            .chain(batches.iter().map(|n| n.to_string()))
+            .collect();
+        let child = peer.spawn(name, &args, Stdio::null(), Stdio::null())?;
+        Ok(Box::new(QueueSink {
+            tx,
+            acks,
+            child,
+            name,
+        }))
+    }
+}
+
+impl<P: QueueSender> Sink for QueueSink<P> {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         // With a timeout: a peer that died before it attached leaves the
         // queue full with no consumer to be seen dead.
@@ -215,14 +258,35 @@ impl Sink for QueueSink {
             tx,
             acks,
             mut child,
+            name,
         } = *self;
         drop(tx);
-        let status = child.wait().context("waiting for the shmkit-queue peer")?;
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for the {name} peer"))?;
         drop(acks);
-        ensure!(status.success(), "the shmkit-queue peer failed ({status})");
+        ensure!(status.success(), "the {name} peer failed ({status})");
         Ok(())
     }
 }
+
+/// The peer's end of a streaming row: `recv` takes one message out, and
+/// each batch is acknowledged on the SPSC queue `up`.
+fn serve_batches(up: &str, batches: &[String], mut recv: impl FnMut() -> Result<()>) -> Result<()> {
+    let mut acks = Producer::open(up)?;
+    for batch in batches {
+        let n: usize = batch.parse().context("bad batch count")?;
+        for _ in 0..n {
+            recv()?;
+        }
+        acks.send(&[1])?;
+    }
+    Ok(())
+}
+
+/// Streaming through shmkit's SPSC queue by copy (`send(&[u8])`), the
+/// default wait strategy; the peer acknowledges each batch on a second queue.
+pub struct ShmkitQueueStream;
 
 impl Stream for ShmkitQueueStream {
     fn name(&self) -> &'static str {
@@ -232,7 +296,6 @@ impl Stream for ShmkitQueueStream {
         Class::Shmkit
     }
     fn connect(&self, peer: &Peer, size: usize, batches: &[usize]) -> Result<Box<dyn Sink>> {
-        let opts = Options::default();
         let (down, up) = names();
         // Room for 16 messages in flight, as a socket buffer has, within
         // 2 MiB (at least two messages), so that the ring stays in cache:
@@ -242,14 +305,9 @@ impl Stream for ShmkitQueueStream {
             .saturating_mul(16)
             .clamp(1 << 16, 2 << 20)
             .max((size + 16).saturating_mul(2));
-        let tx = Producer::create_with(&down, cap, &opts)?;
-        let acks = Consumer::create_with(&up, 4096, &opts)?;
-        let args: Vec<String> = ["sink".to_owned(), down, up, size.to_string()]
-            .into_iter()
-            .chain(batches.iter().map(|n| n.to_string()))
-            .collect();
-        let child = peer.spawn(self.name(), &args, Stdio::null(), Stdio::null())?;
-        Ok(Box::new(QueueSink { tx, acks, child }))
+        let tx = Producer::create(&down, cap)?;
+        let args = vec![down, up.clone(), size.to_string()];
+        QueueSink::start(tx, &up, self.name(), peer, args, batches)
     }
     fn serve(&self, args: &[String]) -> Result<()> {
         let [down, up, size, batches @ ..] = args else {
@@ -257,19 +315,14 @@ impl Stream for ShmkitQueueStream {
         };
         let size: usize = size.parse().context("bad size")?;
         let mut rx = Consumer::open(down)?;
-        let mut acks = Producer::open(up)?;
         let mut buf = vec![0u8; size];
-        for batch in batches {
-            let n: usize = batch.parse().context("bad batch count")?;
-            for _ in 0..n {
-                let m = rx.read_timeout(PEER_TIMEOUT)?;
-                let len = m.len().min(buf.len());
-                m.read_at(0, &mut buf[..len])?;
-                m.release();
-            }
-            acks.send(&[1])?;
-        }
-        Ok(())
+        serve_batches(up, batches, || {
+            let m = rx.read_timeout(PEER_TIMEOUT)?;
+            let len = m.len().min(buf.len());
+            m.read_at(0, &mut buf[..len])?;
+            m.release();
+            Ok(())
+        })
     }
 }
 
@@ -279,37 +332,6 @@ impl Stream for ShmkitQueueStream {
 /// indices) costs against the SPSC row. The peer acknowledges each batch on
 /// an SPSC queue, as there.
 pub struct ShmkitMpmcStream;
-
-struct MpmcSink {
-    tx: shmkit::queue::mpmc::Producer,
-    acks: Consumer,
-    child: Child,
-}
-
-impl Sink for MpmcSink {
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        // With a timeout: a peer that died before it attached leaves the
-        // queue full with no consumer to be seen dead.
-        Ok(self.tx.send_timeout(msg, PEER_TIMEOUT)?)
-    }
-    fn wait_ack(&mut self) -> Result<()> {
-        let m = self.acks.read_timeout(PEER_TIMEOUT)?;
-        m.release();
-        Ok(())
-    }
-    fn close(self: Box<Self>) -> Result<()> {
-        let MpmcSink {
-            tx,
-            acks,
-            mut child,
-        } = *self;
-        drop(tx);
-        let status = child.wait().context("waiting for the shmkit-mpmc peer")?;
-        drop(acks);
-        ensure!(status.success(), "the shmkit-mpmc peer failed ({status})");
-        Ok(())
-    }
-}
 
 impl Stream for ShmkitMpmcStream {
     fn name(&self) -> &'static str {
@@ -323,31 +345,18 @@ impl Stream for ShmkitMpmcStream {
         // As many slots as fill about 2 MiB (the SPSC row's largest ring),
         // from 2 to 1024.
         let slots = ((2 << 20) / (size + 16)).clamp(2, 1024);
-        let tx = shmkit::queue::mpmc::Producer::create(&down, slots, size.max(1))?;
-        let acks = Consumer::create(&up, 4096)?;
-        let args: Vec<String> = ["sink".to_owned(), down, up]
-            .into_iter()
-            .chain(batches.iter().map(|n| n.to_string()))
-            .collect();
-        let child = peer.spawn(self.name(), &args, Stdio::null(), Stdio::null())?;
-        Ok(Box::new(MpmcSink { tx, acks, child }))
+        let tx = mpmc::Producer::create(&down, slots, size.max(1))?;
+        let args = vec![down, up.clone()];
+        QueueSink::start(tx, &up, self.name(), peer, args, batches)
     }
     fn serve(&self, args: &[String]) -> Result<()> {
         let [down, up, batches @ ..] = args else {
             bail!("expected two queue names and batch counts");
         };
-        let mut rx = shmkit::queue::mpmc::Consumer::open(down)?;
-        let mut acks = Producer::open(up)?;
+        let mut rx = mpmc::Consumer::open(down)?;
         let mut buf = Vec::new();
-        for batch in batches {
-            let n: usize = batch.parse().context("bad batch count")?;
-            for _ in 0..n {
-                // No timeout needed: the parent closing or dying ends the wait.
-                rx.recv_into(&mut buf)?;
-            }
-            acks.send(&[1])?;
-        }
-        Ok(())
+        // No timeout needed: the parent closing or dying ends the wait.
+        serve_batches(up, batches, || Ok(rx.recv_into(&mut buf)?))
     }
 }
 
