@@ -515,17 +515,14 @@ fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
                 .store(slot + SLOT_HEADER as usize + half, &msg[half..]);
             failpoint::hit("mpmc-before-publish");
             // SYNC(slot): Release publishes the message; pairs with the
-            // consumer's Acquire load of `seq`. A plain store would do for
-            // a live owner; the exchange keeps a slot that another process
-            // freed as ours-dead from being overwritten.
-            if seq
-                .compare_exchange(claim, pos + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                return Err(side.corrupt(format!(
-                    "slot of position {pos} was taken from this live producer"
-                )));
-            }
+            // consumer's Acquire load of `seq`. A plain store: nobody else
+            // writes a slot we claimed while we live, since only a claim
+            // whose id lock is free is ever freed (`free_if_dead`,
+            // `free_predecessors_slots`) and we hold ours; where ids are no
+            // locks nothing is freed at all. (A compare-exchange here waited
+            // for the slot's line, which consumers poll, to come back: one
+            // producer to one consumer streamed 11 M/s of 64 B, now 17.)
+            seq.store(pos + 1, Ordering::Release);
             Signal::at(&side.region, NOT_EMPTY).notify();
             return Ok(true);
         }
@@ -651,9 +648,9 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
                 side.region.load(slot + SLOT_HEADER as usize, buf);
             }
             failpoint::hit("mpmc-before-release");
-            // SYNC(slot): Release frees the slot for the next lap's producer.
-            let _ =
-                seq.compare_exchange(claim, pos + side.slots, Ordering::AcqRel, Ordering::Relaxed);
+            // SYNC(slot): Release frees the slot for the next lap's producer;
+            // a plain store, as the producer's publish.
+            seq.store(pos + side.slots, Ordering::Release);
             Signal::at(&side.region, NOT_FULL).notify();
             if !ok {
                 return Err(side.corrupt(format!("message {pos} claims {len} bytes")));
