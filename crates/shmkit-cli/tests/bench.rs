@@ -79,8 +79,11 @@ fn names(group: &Value) -> Vec<&str> {
 }
 
 /// Checks one latency group: percentiles ordered and positive, the limit
-/// at ratio 1, every classic IPC at or above the best one.
-fn check_latency(group: &Value) {
+/// at ratio 1, every classic IPC at or above the best one. The p50 is
+/// interpolated within the clock's step `tick` and the other percentiles
+/// are not, so it may pass p99 by up to half a step and the nanosecond of
+/// rounding (when nearly all samples fall in one step).
+fn check_latency(group: &Value, tick: f64) {
     let rounds = &group["rounds"];
     assert!(num(rounds, "total") >= 1.0 && num(rounds, "kept") <= num(rounds, "total"));
     for row in group["rows"].as_array().unwrap() {
@@ -91,7 +94,8 @@ fn check_latency(group: &Value) {
             num(row, "max_ns"),
         );
         assert!(p50 > 0.0, "{row}");
-        assert!(p50 <= p99 && p99 <= p999 && p999 <= max, "{row}");
+        assert!(p50 <= p99 + tick / 2.0 + 1.0, "{row}");
+        assert!(p99 <= p999 && p999 <= max, "{row}");
         match row["class"].as_str().unwrap() {
             "limit" => assert_eq!(num(row, "x_limit"), 1.0, "{row}"),
             "classic-ipc" => {
@@ -143,7 +147,7 @@ fn quick_json_has_every_row_with_sane_values_and_plot_writes_svg() {
             want.splice(0..0, SPINNING_ROWS);
         }
         assert_eq!(names(g), want);
-        check_latency(g);
+        check_latency(g, num(&v["machine"], "clock_tick_ns"));
     }
     let throughput = v["throughput"].as_array().unwrap();
     let sizes: Vec<f64> = throughput.iter().map(|g| num(g, "size")).collect();

@@ -30,8 +30,9 @@ pub struct LatencyRow {
     pub class: Class,
     /// Whether the row carries the message (`false`: a flag only).
     pub sized: bool,
-    /// Medians over rounds of each round's percentile, in ns; `max` is the
-    /// largest round trip of all used rounds.
+    /// Medians over rounds of each round's percentile, in ns (each round's
+    /// p50 interpolated within the clock's step, `run::grouped_median`);
+    /// `max` is the largest round trip of all used rounds.
     pub p50: f64,
     /// See `p50`.
     pub p99: f64,
@@ -99,9 +100,10 @@ pub fn summarize(out: &Outcome) -> Summary {
         .iter()
         .map(|g| {
             let (info, rounds) = used(&g.rounds);
+            let tick = out.machine.clock_tick_ns;
             let p50 = |r: &Round<_>, i: usize| -> Option<f64> {
                 let s: &Option<super::run::LatencySample> = &r.samples[i];
-                s.as_ref().map(|s| s.at(0.5) as f64)
+                s.as_ref().map(|s| s.p50(tick))
             };
             let limit = g.rows.iter().position(|r| r.1 == Class::Limit);
             let ipc: Vec<usize> = (0..g.rows.len())
@@ -127,7 +129,7 @@ pub fn summarize(out: &Outcome) -> Summary {
                         name,
                         class,
                         sized,
-                        p50: q(0.5),
+                        p50: median_of(&rounds, |r| p50(r, i)).unwrap_or(0.0),
                         p99: q(0.99),
                         p999: q(0.999),
                         max: hist.max() as f64,
@@ -371,6 +373,13 @@ pub fn table(out: &Outcome, sum: &Summary) -> String {
         "Each latency sample includes one clock read (about {:.0} ns here).",
         m.clock_ns
     );
+    if m.clock_tick_ns > 1 {
+        let _ = writeln!(
+            t,
+            "The clock advances in steps of {} ns here: p50s (and the ratios) are interpolated within the step.",
+            m.clock_tick_ns
+        );
+    }
     for note in &m.notes {
         let _ = writeln!(t, "NOTE: {note}");
     }
@@ -402,6 +411,7 @@ pub fn to_json(out: &Outcome, sum: &Summary) -> Value {
             "pinned": m.pinned.map(|(a, b)| json!([a, b])),
             "busy_spin_skipped": m.no_spin,
             "clock_ns": m.clock_ns,
+            "clock_tick_ns": m.clock_tick_ns,
             "notes": m.notes,
         },
         "settings": {

@@ -111,6 +111,10 @@ pub struct Machine {
     pub notes: Vec<String>,
     /// The cost of one `Instant::now()`, in ns (part of every latency sample).
     pub clock_ns: f64,
+    /// The step in which the clock advances, in ns (1 for a clock finer
+    /// than 4 ns): every latency sample is a multiple of it, give or take
+    /// the nanosecond the conversion rounds.
+    pub clock_tick_ns: u64,
 }
 
 /// One latency row measured in one round.
@@ -125,6 +129,68 @@ impl LatencySample {
     pub fn at(&self, q: f64) -> u64 {
         self.hist.value_at_quantile(q)
     }
+
+    /// The median in ns, interpolated within the clock's `tick` (see
+    /// [`grouped_median`]).
+    pub fn p50(&self, tick: u64) -> f64 {
+        grouped_median(&self.hist, tick)
+    }
+}
+
+/// The median of samples taken with a clock that advances in steps of
+/// `tick` ns, as the median of grouped data: each sample stands for the
+/// step around it (snapped to the nearest multiple of `tick`, since the
+/// conversion to ns can add or drop one), and the median is interpolated
+/// within the step that holds the middle sample, by how far into that
+/// step's samples the middle falls.
+///
+/// A plain median can only be one of the steps: with a 10 ns step and a
+/// round trip near 125 ns it reads 120 or 130 depending on which side of
+/// the middle a few samples fall, and a ratio of two such medians moves in
+/// jumps of about 0.08. With `tick` 1 this is the plain median, give or
+/// take half a nanosecond.
+pub fn grouped_median(hist: &Histogram<u64>, tick: u64) -> f64 {
+    let n = hist.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let tick = tick.max(1);
+    let half = n as f64 / 2.0;
+    let mut below = 0u64;
+    let mut bins = hist.iter_recorded().peekable();
+    while let Some(v) = bins.next() {
+        // Values recorded exactly (below 2048 at three significant digits)
+        // snap to the tick's grid; wider histogram buckets keep their own.
+        let value = v.value_iterated_to();
+        let snapped = if hist.lowest_equivalent(value) == hist.highest_equivalent(value) {
+            (value + tick / 2) / tick * tick
+        } else {
+            hist.median_equivalent(value)
+        };
+        let mut count = v.count_at_value();
+        // Samples one ns either side of the same step belong to it.
+        while let Some(next) = bins.peek() {
+            let nv = next.value_iterated_to();
+            if hist.lowest_equivalent(nv) != hist.highest_equivalent(nv)
+                || (nv + tick / 2) / tick * tick != snapped
+            {
+                break;
+            }
+            count += next.count_at_value();
+            bins.next();
+        }
+        if (below + count) as f64 >= half {
+            let width = if hist.lowest_equivalent(value) == hist.highest_equivalent(value) {
+                tick as f64
+            } else {
+                (hist.highest_equivalent(value) - hist.lowest_equivalent(value) + 1) as f64
+            };
+            let into = (half - below as f64) / count as f64;
+            return snapped as f64 - width / 2.0 + width * into;
+        }
+        below += count;
+    }
+    hist.max() as f64
 }
 
 /// One throughput row measured in one round.
@@ -245,7 +311,53 @@ fn survey(pin: bool) -> Machine {
         no_spin,
         notes,
         clock_ns: clock_cost(),
+        clock_tick_ns: clock_tick(),
     }
+}
+
+/// The step in which `Instant` advances, in ns; 1 if it is finer than 4 ns.
+///
+/// One clock read costs more than a step on some machines (here 23 ns
+/// against 10), so consecutive reads never differ by a single step. The
+/// reads are spread by a varying gap instead, and the step is the largest
+/// `t` (4 to 64) that 99% of the differences are a multiple of, give or
+/// take the nanosecond the conversion rounds. The gaps vary by several
+/// steps, so a multiple of the step (or the cost of a read) does not pass.
+fn clock_tick() -> u64 {
+    let base = Instant::now();
+    let mut last = 0u64;
+    let mut gap = 1u32;
+    let mut diffs = Vec::with_capacity(4000);
+    for i in 0..4001 {
+        gap = gap.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        for k in 0..(gap >> 26) {
+            std::hint::black_box(k);
+        }
+        let now = base.elapsed().as_nanos() as u64;
+        if i > 0 {
+            diffs.push(now - last);
+        }
+        last = now;
+    }
+    tick_of(&diffs)
+}
+
+/// The largest `t` in 4..=64 that 99% of `diffs` are within one of a
+/// multiple of, or 1.
+fn tick_of(diffs: &[u64]) -> u64 {
+    (4..=64)
+        .rev()
+        .find(|&t| {
+            let on_grid = diffs
+                .iter()
+                .filter(|&&d| {
+                    let r = d % t;
+                    r <= 1 || r == t - 1
+                })
+                .count();
+            on_grid * 100 >= diffs.len() * 99
+        })
+        .unwrap_or(1)
 }
 
 /// The median cost of one `Instant::now()`, in ns.
@@ -583,5 +695,64 @@ pub fn size_label(size: usize) -> String {
         format!("{} KiB", size >> 10)
     } else {
         format!("{size} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
+        let mut h = new_hist();
+        for &(v, n) in values {
+            h.record_n(v, n).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn a_coarse_clock_step_is_found_and_a_fine_clock_reads_one() {
+        // A 10 ns step, read 23 to 90 ns apart, the conversion adding 1 now
+        // and then.
+        let coarse: Vec<u64> = (0..2000u64)
+            .map(|i| 30 + (i % 7) * 10 + (i % 3 == 0) as u64)
+            .collect();
+        assert_eq!(tick_of(&coarse), 10);
+        // A few outliers (preemption) do not hide it.
+        let mut noisy = coarse.clone();
+        noisy.extend([123_457, 3_333_335]);
+        assert_eq!(tick_of(&noisy), 10);
+        // A 1 ns clock over the same gaps.
+        let fine: Vec<u64> = (0..2000u64).map(|i| 23 + (i * 37) % 67).collect();
+        assert_eq!(tick_of(&fine), 1);
+    }
+
+    #[test]
+    fn the_median_is_interpolated_within_the_clock_step() {
+        // All in one step: its middle.
+        assert_eq!(grouped_median(&hist(&[(120, 100)]), 10), 120.0);
+        // Half and half across two steps: their boundary.
+        assert_eq!(grouped_median(&hist(&[(120, 50), (130, 50)]), 10), 125.0);
+        // A quarter below: a third of the way into the upper step.
+        let m = grouped_median(&hist(&[(120, 25), (130, 75)]), 10);
+        assert!((m - (125.0 + 10.0 / 3.0)).abs() < 1e-9, "{m}");
+        // Values one ns off the grid count with their step.
+        let m = grouped_median(&hist(&[(120, 10), (121, 15), (130, 40), (131, 35)]), 10);
+        assert!((m - (125.0 + 10.0 / 3.0)).abs() < 1e-9, "{m}");
+        // With a fine clock it is the plain median, within half a ns.
+        let uniform: Vec<(u64, u64)> = (100..=200).map(|v| (v, 1)).collect();
+        let m = grouped_median(&hist(&uniform), 1);
+        assert!((m - 150.0).abs() <= 0.5, "{m}");
+        assert_eq!(grouped_median(&new_hist(), 10), 0.0);
+    }
+
+    #[test]
+    fn a_plain_median_jumps_where_the_interpolated_one_moves_a_little() {
+        // Two samples crossing the middle move a plain median a whole step.
+        let (a, b) = (hist(&[(120, 51), (130, 49)]), hist(&[(120, 49), (130, 51)]));
+        assert_eq!(a.value_at_quantile(0.5), 120);
+        assert_eq!(b.value_at_quantile(0.5), 130);
+        let (ma, mb) = (grouped_median(&a, 10), grouped_median(&b, 10));
+        assert!(ma < mb && mb - ma < 0.5, "{ma} {mb}");
     }
 }
