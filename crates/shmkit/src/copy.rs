@@ -156,15 +156,23 @@ fn chunk(addr: usize, left: usize) -> usize {
 /// queues' records are padded to 8 bytes, so the padding is theirs to write,
 /// and this loop has no partial pieces to branch on.
 ///
-/// The words are stored from the last to the first, in one loop, calling
-/// `midway` once, when the upper half is stored (for fewer than 8 bytes:
-/// after the one word) (a failpoint in tests; an
-/// empty closure compiles away). Last to first puts the stores into the
-/// first bytes, which share a cache line with a queue record's header, at
-/// the end, just before the header's own store. One loop matters: the queue
-/// bench's 64-byte round trip was 5-8% slower with the copy split into two
-/// loops (the split point, the end of the header's line, moves from message
-/// to message), and slower still with two calls of a one-loop copy.
+/// The words are stored from the first to the last in one loop, the partly
+/// used last word after it, calling `midway` once the lower half is stored
+/// (for fewer than 16 bytes: after the last word) (a failpoint in tests; an
+/// empty closure compiles away).
+///
+/// First to last, as measured in `shmkit bench` with the queue's protocol
+/// model stored each way in rows of the same rounds (session 7): a 56-byte
+/// message, which shares one line with its header, made the round trip
+/// 1.12-1.19x the bare ping-pong stored first to last and 1.26-1.29x last to
+/// first; a 64-byte one (two lines) 1.32-1.40x against 1.38-1.42x, and
+/// 1.39-1.44x storing its second line's part first. (Last to first had been
+/// chosen to store into the header's line just before the header itself,
+/// from runs whose p50s were rounded to the clock's 10 ns step.) One loop
+/// matters too: the 64-byte round trip was 5-8% slower with the copy split
+/// into two loops (the split point, the end of the header's line, moves
+/// from message to message), and slower still with two calls of a one-loop
+/// copy.
 ///
 /// # Safety
 /// - `dst` must be 8-aligned, and `dst .. dst + src.len().next_multiple_of(8)`
@@ -177,6 +185,17 @@ pub(crate) unsafe fn store_padded(dst: *mut u8, src: &[u8], midway: impl FnOnce(
     let chunks = src.chunks_exact(8);
     let rest = chunks.remainder();
     let full = src.len() / 8;
+    let mut midway = Some(midway);
+    for (i, c) in chunks.enumerate() {
+        let w = u64::from_ne_bytes(c.try_into().unwrap());
+        // SAFETY: word `i` lies in the caller's range and is 8-aligned.
+        unsafe { AtomicU64::from_ptr(words.add(i)) }.store(w, Relaxed);
+        if i + 1 == full / 2 {
+            if let Some(f) = midway.take() {
+                f();
+            }
+        }
+    }
     if !rest.is_empty() {
         let mut last = [0u8; 8];
         last[..rest.len()].copy_from_slice(rest);
@@ -184,18 +203,7 @@ pub(crate) unsafe fn store_padded(dst: *mut u8, src: &[u8], midway: impl FnOnce(
         // range and 8-aligned.
         unsafe { AtomicU64::from_ptr(words.add(full)) }.store(u64::from_ne_bytes(last), Relaxed);
     }
-    let mut midway = Some(midway);
-    for (i, c) in chunks.enumerate().rev() {
-        let w = u64::from_ne_bytes(c.try_into().unwrap());
-        // SAFETY: word `i` lies in the caller's range and is 8-aligned.
-        unsafe { AtomicU64::from_ptr(words.add(i)) }.store(w, Relaxed);
-        if i == full / 2 {
-            if let Some(f) = midway.take() {
-                f();
-            }
-        }
-    }
-    // Under 8 bytes there is no loop: half-way is after the one word.
+    // Under 16 bytes half-way comes after the last word.
     if let Some(f) = midway.take() {
         f();
     }

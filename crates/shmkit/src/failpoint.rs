@@ -33,7 +33,7 @@
 //! | `event-after-consume` | a signal consumed, `wait` not returned |
 //! | `event-before-wake` | `notify_one`: signal set, sleepers not woken |
 //! | `spsc-after-reserve` | `Producer::reserve`: room found, nothing written |
-//! | `spsc-mid-write` | half of a `write_at` copied; in `send`, the payload's upper half (it is stored last word first) |
+//! | `spsc-mid-write` | half of a `write_at` copied; in `send`, the payload's lower half (it is stored first to last) |
 //! | `spsc-before-commit` | payload written, record header not |
 //! | `spsc-after-commit` | record header published, tail not advanced |
 //! | `spsc-before-notify` | tail advanced, consumer not woken |

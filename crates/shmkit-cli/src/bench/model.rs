@@ -7,7 +7,7 @@
 //! and the padded payload, a byte ring of the queue rows' capacity with a
 //! padding record at its end, `head` and `tail` words on their lines of the
 //! queue's layout, the next header zeroed 512 bytes ahead in top-ups after
-//! the commit, the payload stored last word first) and drops everything
+//! the commit, the payload stored first word to last) and drops everything
 //! else: no validation of what the peer wrote, no lengths checked, no
 //! liveness, no wake-ups, no `Result`s. The gap between this row and
 //! `shmkit-queue-spin` is the price of the queue's code, not of its layout.
@@ -120,14 +120,14 @@ impl Writer {
         let at = self.word(self.pos);
         let words = msg.chunks_exact(8);
         let rest = words.remainder();
+        for (w, chunk) in q.ring[at + 1..].iter().zip(words) {
+            let b: [u8; 8] = chunk.try_into().expect("8 bytes");
+            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
         if !rest.is_empty() {
             let mut b = [0u8; 8];
             b[..rest.len()].copy_from_slice(rest);
             q.ring[at + 1 + msg.len() / 8].store(u64::from_ne_bytes(b), Ordering::Relaxed);
-        }
-        for (w, chunk) in q.ring[at + 1..].iter().zip(words).rev() {
-            let b: [u8; 8] = chunk.try_into().expect("8 bytes");
-            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
         }
         let next = self.pos + size;
         if self.zeroed < next + 8 {

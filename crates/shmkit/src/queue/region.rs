@@ -358,8 +358,8 @@ impl Region {
         self.ring_off + at
     }
 
-    /// Copies `src` in at ring position `pos` as whole words, last to
-    /// first, zeroing the last word's bytes past `src.len()` and calling
+    /// Copies `src` in at ring position `pos` as whole words, first to
+    /// last, zeroing the last word's bytes past `src.len()` and calling
     /// `midway` half-way (see [`copy::store_padded`]); checked against the
     /// ring's end only.
     ///
@@ -464,8 +464,8 @@ impl Region {
 
     /// Copies `words` 8-byte words from `src` at the 8-aligned `src_off` to
     /// this region at the 8-aligned `off`, one relaxed atomic load and store
-    /// each (one bounds check per side for all of them), from the last word
-    /// to the first in one loop, calling `midway` once the upper half is
+    /// each (one bounds check per side for all of them), from the first word
+    /// to the last in one loop, calling `midway` once the lower half is
     /// copied (as [`copy::store_padded`] does, and for the same reasons).
     ///
     /// [`copy::store_padded`]: crate::copy::store_padded
@@ -482,7 +482,7 @@ impl Region {
         assert!(off % 8 == 0 && end(off).is_some_and(|e| e <= self.len));
         assert!(src_off % 8 == 0 && end(src_off).is_some_and(|e| e <= src.len));
         let mut midway = Some(midway);
-        for i in (0..words).rev() {
+        for i in 0..words {
             #[cfg(loom)]
             {
                 let w = src.u64(src_off + 8 * i).load(Ordering::Relaxed);
@@ -499,7 +499,7 @@ impl Region {
                     .load(Ordering::Relaxed);
                 AtomicU64::from_ptr(self.base.add(off + 8 * i).cast()).store(w, Ordering::Relaxed);
             }
-            if i == words / 2 {
+            if i + 1 == words / 2 {
                 if let Some(f) = midway.take() {
                     f();
                 }

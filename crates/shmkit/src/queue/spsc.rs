@@ -70,11 +70,9 @@
 //! the producer reads `head` only when its cached copy shows no room (once
 //! per lap of the ring, if the consumer keeps up), and the consumer never
 //! reads `tail`. The wake words are read-only while every endpoint spins.
-//! [`Producer::send`] stores the payload from its last word to its first,
-//! in one loop, and then the header: the header's line last, payload and
-//! header back to back, so that the line
-//! the consumer polls is taken from it once per message. A 64-byte message
-//! thus moves two lines; a 56-byte one, one. (Prefetching the second line
+//! [`Producer::send`] stores the payload from its first word to its last,
+//! in one loop, and then the header (see `copy::store_padded` for why in
+//! that order). A 64-byte message thus moves two lines; a 56-byte one, one. (Prefetching the second line
 //! while polling an empty queue was tried, and measured slower once the
 //! zeroing moved off the path.)
 //!
@@ -90,7 +88,7 @@
 //!   into the caller, and whatever is not needed for every message (zeroing
 //!   ahead, padding, corrupted headers, the general wait loop) is out of
 //!   line; a busy-spinning reader's poll loop answers in registers;
-//! - the payload is copied in one loop, last word first (see
+//! - the payload is copied in one loop, first word to last (see
 //!   `copy::store_padded`), not in two loops split at the
 //!   end of the header's line (the split point moves from message to
 //!   message);
@@ -100,7 +98,7 @@
 //!
 //! `shmkit bench` has a row for the floor under this code,
 //! `bare-queue-model`: this protocol (layout, padding, zeroing ahead,
-//! `head` and `tail`, last-word-first stores) with no checks at all. Each
+//! `head` and `tail`, first-to-last stores) with no checks at all. Each
 //! of the three changes above brought the 64-byte round trip closer to it
 //! in alternating runs of two builds (copy and zero-copy both by 5-10%);
 //! in the README's run the queue measures within one 10 ns step of the
@@ -659,7 +657,7 @@ impl Grant<'_> {
         let region = &self.p.ring.region;
         if offset % 8 == 0 && end == Some(self.len as usize) {
             // 8-aligned up to the message's end, the usual whole-message
-            // write: whole words, last first, in one loop (as `send`); the
+            // write: whole words, first to last, in one loop (as `send`); the
             // last word's padding is the record's own.
             let pos = self.p.pos + 8 + offset as u64;
             region.ring_store_padded(pos, data, || failpoint::hit("spsc-mid-write"));
@@ -741,11 +739,8 @@ impl Grant<'_> {
     }
 
     /// Writes the whole message (`msg.len() == self.len`) and commits it,
-    /// storing the payload from its last word to its first, so that the
-    /// stores into the header's cache line come last, next to the header's
-    /// own: the consumer polls that line, so the producer should take it
-    /// from the consumer's cache once, not once for the payload and again
-    /// for the header.
+    /// storing the payload from its first word to its last and then the
+    /// header (see `copy::store_padded` for the order).
     #[inline(always)]
     fn fill_and_commit(self, msg: &[u8]) {
         debug_assert_eq!(msg.len() as u64, self.len);
