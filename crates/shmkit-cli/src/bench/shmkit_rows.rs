@@ -374,7 +374,12 @@ struct FanOut {
 
 /// Fan-out: one publisher, N subscribers in N processes. A round trip is one
 /// message published until every subscriber has read it out and
-/// acknowledged (the last one notifies an `Event` the publisher waits on).
+/// acknowledged (the last one notifies an `Event`). The publisher polls the
+/// count for a while before it waits on the `Event`, as the subscribers'
+/// default wait strategy does: an `Event` wait goes straight to the kernel,
+/// and when the acknowledgement came as the publisher entered the futex
+/// call, the row measured that system call (775 ns at 64 B against 178 at
+/// 8 B, where it came before).
 pub struct ShmkitBroadcast {
     name: &'static str,
     subscribers: u64,
@@ -406,13 +411,26 @@ struct BroadcastLink {
     name: &'static str,
 }
 
+/// How many times the publisher polls the acknowledgements before waiting
+/// on the `Event` (a few microseconds).
+const ACK_SPINS: u32 = 1 << 10;
+
 impl Link for BroadcastLink {
     fn round_trip(&mut self) -> Result<()> {
         self.publisher.send(&self.msg)?;
         self.sent += 1;
         let f = self.fan.get();
+        let all = self.n * (self.sent + 1);
         // SYNC(acks): every subscriber's acknowledgement of this message.
-        while f.acks.load(Ordering::Acquire) < self.n * (self.sent + 1) {
+        for _ in 0..ACK_SPINS {
+            if f.acks.load(Ordering::Acquire) >= all {
+                return Ok(());
+            }
+            std::hint::spin_loop();
+        }
+        // An `Event` signal left from a round that did not wait only makes
+        // this loop look once more.
+        while f.acks.load(Ordering::Acquire) < all {
             if !f.all.wait_timeout(Duration::from_millis(100)) {
                 for c in &mut self.children {
                     if let Some(status) = c.try_wait()? {
