@@ -459,6 +459,42 @@ fn kill_at_every_failpoint_and_survivors_recover_as_documented() {
 
 const TABLE_TEST: &str = "kill_at_every_failpoint_and_survivors_recover_as_documented";
 
+/// The creator of an MPMC queue leaving while other endpoints live does not
+/// take their id lock files with it: a producer that first probes a
+/// consumer's id afterwards still finds it alive, and leaves the slot it is
+/// reading alone (the queue is full), until it is killed (then the slot is
+/// freed for the next lap). Lock files removed under a live holder read as
+/// its death: the producer used to overwrite the slot the consumer was
+/// still copying out. (POSIX: Windows' liveness objects go with their last
+/// handle.)
+#[cfg(unix)]
+#[test]
+fn mpmc_creator_leaving_keeps_the_ids_of_live_endpoints_alive() {
+    const TEST: &str = "mpmc_creator_leaving_keeps_the_ids_of_live_endpoints_alive";
+    if let Some((r, args)) = role() {
+        return child(&r, &args);
+    }
+    let name = unique("k-mpmc-creator");
+    let _c = QueueCleanup(name.clone());
+    let creator = mpmc::Consumer::create(&name, 2, 100).unwrap();
+    let mut tx = mpmc::Producer::open(&name).unwrap();
+    // A second consumer (id 1), stopped holding its claim of message 0.
+    let mut reader = spawn_at(TEST, "mpmc-recv", &[&name, "1"], "mpmc-before-release");
+    assert_eq!(reader.get().recv(), "attached");
+    tx.send(&[1; 100]).unwrap();
+    assert_eq!(reader.get().recv(), "failpoint mpmc-before-release");
+    drop(creator);
+    // Message 1 takes the other slot; message 2 needs slot 0 again.
+    tx.try_send(&[2; 100]).unwrap();
+    let r = tx.try_send(&[3; 100]);
+    assert!(
+        matches!(r, Err(Error::Full { .. })),
+        "the live consumer's slot was taken: {r:?}"
+    );
+    reader.kill9();
+    tx.try_send(&[3; 100]).unwrap();
+}
+
 fn run_case(point: &str, scenario: Scenario) {
     let t = TABLE_TEST;
     match scenario {

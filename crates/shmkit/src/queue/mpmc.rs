@@ -397,7 +397,17 @@ macro_rules! endpoint_common {
                 self.side.live.detach(&self.side.region);
                 Signal::at(&self.side.region, NOT_EMPTY).notify();
                 Signal::at(&self.side.region, NOT_FULL).notify();
-                if self.side.remove_locks {
+                // The creator removes the lock files only once no endpoint
+                // is left attached: a lock file that goes while its holder
+                // lives makes a peer that first probes it afterwards judge
+                // the holder dead (a missing file reads as gone) and free
+                // the slot it is writing or reading. Files left behind by
+                // endpoints still attached (or crashed) are orphans that
+                // `shmkit gc` and `queue::remove` clean up.
+                let others = [PRODUCER, CONSUMER].into_iter().any(|role| {
+                    self.side.region.role_count(role).load(Ordering::SeqCst) != 0
+                });
+                if self.side.remove_locks && !others {
                     remove_role_locks(&self.side.region, &ROLES);
                     for reader in [false, true] {
                         for id in 0..MAX_IDS {
