@@ -338,11 +338,22 @@ impl Segment {
     }
 }
 
-impl Drop for Segment {
-    fn drop(&mut self) {
+impl Segment {
+    /// Removes the name now, as dropping a created, non-persistent segment
+    /// would (and then does not again: the name is gone, or names another
+    /// segment, which is left alone). The queues call it before they remove
+    /// their lock files, so that no process attaches in between and makes
+    /// fresh ones.
+    pub(crate) fn remove_name_now(&self) {
         if self.created && !self.persist {
             self.map.remove_if_same(&self.name);
         }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.remove_name_now();
     }
 }
 

@@ -969,9 +969,14 @@ impl Liveness {
 fn release(_lock: Option<RoleLock>) {}
 
 /// Removes the role lock files of a queue whose name is being removed.
+///
+/// The name goes first: a process that opened the queue between the two
+/// would make fresh lock files, and its probes of the endpoints still
+/// holding the old ones would read them as gone.
 pub(crate) fn remove_role_locks(region: &Region, roles: &[&'static str]) {
     if let Some(seg) = region.segment() {
         if seg.created() {
+            seg.remove_name_now();
             for role in roles {
                 os::remove_role_lock(region.name(), role);
             }
