@@ -156,37 +156,34 @@ pub fn grouped_median(hist: &Histogram<u64>, tick: u64) -> f64 {
     }
     let tick = tick.max(1);
     let half = n as f64 / 2.0;
-    let mut below = 0u64;
-    let mut bins = hist.iter_recorded().peekable();
-    while let Some(v) = bins.next() {
-        // Values recorded exactly (below 2048 at three significant digits)
-        // snap to the tick's grid; wider histogram buckets keep their own.
-        let value = v.value_iterated_to();
-        let snapped = if hist.lowest_equivalent(value) == hist.highest_equivalent(value) {
-            (value + tick / 2) / tick * tick
+    // Values recorded exactly (below 2048 at three significant digits) snap
+    // to the tick's grid, one ns either side counting with the step; wider
+    // histogram buckets keep their own middle and width.
+    let exact = |v: u64| hist.lowest_equivalent(v) == hist.highest_equivalent(v);
+    let bin = |v: u64| -> (u64, f64) {
+        if exact(v) {
+            ((v + tick / 2) / tick * tick, tick as f64)
         } else {
-            hist.median_equivalent(value)
-        };
+            let width = hist.highest_equivalent(v) - hist.lowest_equivalent(v) + 1;
+            (hist.median_equivalent(v), width as f64)
+        }
+    };
+    let mut below = 0u64;
+    let mut values = hist.iter_recorded().peekable();
+    while let Some(v) = values.next() {
+        let (middle, width) = bin(v.value_iterated_to());
         let mut count = v.count_at_value();
-        // Samples one ns either side of the same step belong to it.
-        while let Some(next) = bins.peek() {
+        while let Some(next) = values.peek() {
             let nv = next.value_iterated_to();
-            if hist.lowest_equivalent(nv) != hist.highest_equivalent(nv)
-                || (nv + tick / 2) / tick * tick != snapped
-            {
+            if !exact(nv) || bin(nv).0 != middle {
                 break;
             }
             count += next.count_at_value();
-            bins.next();
+            values.next();
         }
         if (below + count) as f64 >= half {
-            let width = if hist.lowest_equivalent(value) == hist.highest_equivalent(value) {
-                tick as f64
-            } else {
-                (hist.highest_equivalent(value) - hist.lowest_equivalent(value) + 1) as f64
-            };
             let into = (half - below as f64) / count as f64;
-            return snapped as f64 - width / 2.0 + width * into;
+            return middle as f64 - width / 2.0 + width * into;
         }
         below += count;
     }
