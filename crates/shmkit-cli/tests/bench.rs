@@ -104,6 +104,16 @@ fn check_latency(group: &Value, tick: f64) {
             }
             _ => assert!(num(row, "x_best_ipc") > 0.0, "{row}"),
         }
+        // The ratio's quartiles over rounds bracket its median.
+        let q = row["x_limit_quartiles"].as_array().expect("quartiles");
+        let (q1, q3) = (q[0].as_f64().unwrap(), q[1].as_f64().unwrap());
+        assert!(
+            q1 <= num(row, "x_limit") && num(row, "x_limit") <= q3,
+            "{row}"
+        );
+        if row["class"] == "limit" {
+            assert_eq!((q1, q3), (1.0, 1.0), "{row}");
+        }
     }
 }
 
@@ -204,6 +214,7 @@ fn one_cpu_skips_busy_spinning_rows_and_says_why() {
     // No limit row: no ratio to it, and no probe, so no round dropped.
     for row in g["rows"].as_array().unwrap() {
         assert!(row["x_limit"].is_null(), "{row}");
+        assert!(row["x_limit_quartiles"].is_null(), "{row}");
     }
     assert_eq!(num(&g["rounds"], "kept"), num(&g["rounds"], "total"));
     assert!(v["throughput"].as_array().unwrap().is_empty());

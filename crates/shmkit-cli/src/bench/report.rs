@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use super::run::{median, size_label, Outcome, Round};
+use super::run::{median, quantile, size_label, Outcome, Round};
 use super::transports::Class;
 
 /// How many rounds of a group were measured, kept, and used.
@@ -42,6 +42,9 @@ pub struct LatencyRow {
     pub max: f64,
     /// Median over rounds of p50 / the limit's p50 in the same round.
     pub x_limit: Option<f64>,
+    /// The lower and upper quartiles over rounds of that ratio: how much
+    /// it moved from round to round.
+    pub x_limit_quartiles: Option<(f64, f64)>,
     /// Median over rounds of p50 / the best classic IPC's p50.
     pub x_best_ipc: Option<f64>,
     /// All used rounds' round trips, for the plot.
@@ -93,6 +96,16 @@ fn median_of<S>(rounds: &[&Round<S>], f: impl Fn(&Round<S>) -> Option<f64>) -> O
     median(&mut v)
 }
 
+/// The lower and upper quartiles over rounds of `f(round)`, skipping
+/// rounds where it is `None`.
+fn quartiles_of<S>(
+    rounds: &[&Round<S>],
+    f: impl Fn(&Round<S>) -> Option<f64>,
+) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = rounds.iter().filter_map(|r| f(r)).collect();
+    Some((quantile(&mut v, 0.25)?, quantile(&mut v, 0.75)?))
+}
+
 /// Computes the rows from the rounds.
 pub fn summarize(out: &Outcome) -> Summary {
     let latency = out
@@ -118,6 +131,7 @@ pub fn summarize(out: &Outcome) -> Summary {
                         median_of(&rounds, |r| r.samples[i].as_ref().map(|s| s.at(q) as f64))
                             .unwrap_or(0.0)
                     };
+                    let x_limit = |r: &Round<_>| Some(p50(r, i)? / p50(r, limit?)?);
                     let mut hist = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
                         .expect("valid histogram bounds");
                     for r in &rounds {
@@ -133,8 +147,8 @@ pub fn summarize(out: &Outcome) -> Summary {
                         p99: q(0.99),
                         p999: q(0.999),
                         max: hist.max() as f64,
-                        x_limit: limit
-                            .and_then(|l| median_of(&rounds, |r| Some(p50(r, i)? / p50(r, l)?))),
+                        x_limit: median_of(&rounds, x_limit),
+                        x_limit_quartiles: quartiles_of(&rounds, x_limit),
                         x_best_ipc: if ipc.is_empty() {
                             None
                         } else {
@@ -209,6 +223,14 @@ fn time(ns: f64) -> String {
     }
 }
 
+/// A ratio's quartiles, `q1-q3`.
+fn spread(q: Option<(f64, f64)>) -> String {
+    match q {
+        None => "-".to_owned(),
+        Some((a, b)) => format!("{}-{}", ratio(Some(a)), ratio(Some(b))),
+    }
+}
+
 fn ratio(r: Option<f64>) -> String {
     match r {
         None => "-".to_owned(),
@@ -262,12 +284,22 @@ pub fn table(out: &Outcome, sum: &Summary) -> String {
     if !sum.latency.is_empty() {
         let _ = writeln!(
             t,
-            "\nRound-trip latency: medians over kept rounds (max: of all kept rounds); ratios taken within each round"
+            "\nRound-trip latency: medians over kept rounds (max: of all kept rounds); ratios taken within each round,\n\
+             `x limit` with its quartiles over rounds"
         );
         let _ = writeln!(
             t,
-            "{:<8} {:<24} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
-            "size", "row", "x limit", "x best IPC", "p50", "p99", "p99.9", "max", "rounds"
+            "{:<8} {:<24} {:>8} {:>11} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "size",
+            "row",
+            "x limit",
+            "(quartiles)",
+            "x best IPC",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "rounds"
         );
         for (size, info, rows) in &sum.latency {
             for (k, r) in rows.iter().enumerate() {
@@ -283,10 +315,11 @@ pub fn table(out: &Outcome, sum: &Summary) -> String {
                 };
                 let _ = writeln!(
                     t,
-                    "{:<8} {:<24} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
+                    "{:<8} {:<24} {:>8} {:>11} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
                     label,
                     name,
                     ratio(r.x_limit),
+                    spread(r.x_limit_quartiles),
                     ratio(r.x_best_ipc),
                     time(r.p50),
                     time(r.p99),
@@ -438,6 +471,7 @@ pub fn to_json(out: &Outcome, sum: &Summary) -> Value {
                 "p999_ns": r.p999,
                 "max_ns": r.max,
                 "x_limit": opt(r.x_limit),
+                "x_limit_quartiles": r.x_limit_quartiles.map(|(a, b)| json!([a, b])),
                 "x_best_ipc": opt(r.x_best_ipc),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

@@ -373,11 +373,19 @@ fn clock_cost() -> f64 {
 
 /// The median (the lower middle one for an even count), or `None` if empty.
 pub fn median(values: &mut [f64]) -> Option<f64> {
+    quantile(values, 0.5)
+}
+
+/// The `q`-quantile (`0 <= q <= 1`) by nearest rank from below: the
+/// value at index `floor((n - 1) * q)` of the sorted values, so that
+/// `quantile(v, 0.5)` is the lower middle one. `None` if empty.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     values.sort_by(f64::total_cmp);
-    Some(values[(values.len() - 1) / 2])
+    let i = ((values.len() - 1) as f64 * q.clamp(0.0, 1.0)).floor() as usize;
+    Some(values[i])
 }
 
 fn new_hist() -> Histogram<u64> {
@@ -705,6 +713,20 @@ mod tests {
             h.record_n(v, n).unwrap();
         }
         h
+    }
+
+    #[test]
+    fn quantiles_take_the_nearest_rank_from_below() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(quantile(&mut v, 0.25), Some(2.0));
+        assert_eq!(median(&mut v), Some(3.0));
+        assert_eq!(quantile(&mut v, 0.75), Some(4.0));
+        assert_eq!(quantile(&mut v, 1.0), Some(5.0));
+        // An even count: the lower middle one.
+        let mut w = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(median(&mut w), Some(2.0));
+        assert_eq!(quantile(&mut w, 0.75), Some(3.0));
+        assert_eq!(quantile(&mut [], 0.5), None);
     }
 
     #[test]
