@@ -136,6 +136,9 @@ fn check_throughput(group: &Value) {
             }
             other => panic!("unexpected class {other}"),
         }
+        let q = row["x_memcpy_quartiles"].as_array().expect("quartiles");
+        let (q1, q3) = (q[0].as_f64().unwrap(), q[1].as_f64().unwrap());
+        assert!(q1 <= x_memcpy && x_memcpy <= q3, "{row}");
     }
 }
 

@@ -63,6 +63,8 @@ pub struct ThroughputRow {
     pub gb_per_s: f64,
     /// Median over rounds of bytes/s / memcpy's bytes/s in the same round.
     pub x_memcpy: Option<f64>,
+    /// The lower and upper quartiles over rounds of that ratio.
+    pub x_memcpy_quartiles: Option<(f64, f64)>,
     /// Median over rounds of bytes/s / the best classic IPC's bytes/s.
     pub x_best_ipc: Option<f64>,
 }
@@ -182,25 +184,29 @@ pub fn summarize(out: &Outcome) -> Summary {
                 .rows
                 .iter()
                 .enumerate()
-                .map(|(i, &(name, class))| ThroughputRow {
-                    name,
-                    class,
-                    msgs_per_s: median_of(&rounds, |r| r.samples[i].map(|s| s.msgs_per_s))
-                        .unwrap_or(0.0),
-                    gb_per_s: median_of(&rounds, |r| bps(r, i)).unwrap_or(0.0) / 1e9,
+                .map(|(i, &(name, class))| {
                     // Row 0 is memcpy.
-                    x_memcpy: median_of(&rounds, |r| Some(bps(r, i)? / bps(r, 0)?)),
-                    x_best_ipc: if ipc.is_empty() {
-                        None
-                    } else {
-                        median_of(&rounds, |r| {
-                            let best = ipc
-                                .iter()
-                                .filter_map(|&j| bps(r, j))
-                                .max_by(f64::total_cmp)?;
-                            Some(bps(r, i)? / best)
-                        })
-                    },
+                    let x_memcpy = |r: &Round<_>| Some(bps(r, i)? / bps(r, 0)?);
+                    ThroughputRow {
+                        name,
+                        class,
+                        msgs_per_s: median_of(&rounds, |r| r.samples[i].map(|s| s.msgs_per_s))
+                            .unwrap_or(0.0),
+                        gb_per_s: median_of(&rounds, |r| bps(r, i)).unwrap_or(0.0) / 1e9,
+                        x_memcpy: median_of(&rounds, x_memcpy),
+                        x_memcpy_quartiles: quartiles_of(&rounds, x_memcpy),
+                        x_best_ipc: if ipc.is_empty() {
+                            None
+                        } else {
+                            median_of(&rounds, |r| {
+                                let best = ipc
+                                    .iter()
+                                    .filter_map(|&j| bps(r, j))
+                                    .max_by(f64::total_cmp)?;
+                                Some(bps(r, i)? / best)
+                            })
+                        },
+                    }
                 })
                 .collect();
             (g.size, info, rows)
@@ -223,11 +229,19 @@ fn time(ns: f64) -> String {
     }
 }
 
-/// A ratio's quartiles, `q1-q3`.
+/// A ratio's quartiles, `q1-q3`, small ones to three decimals (to fit
+/// the column).
 fn spread(q: Option<(f64, f64)>) -> String {
+    let one = |r: f64| {
+        if r < 0.1 {
+            format!("{r:.3}")
+        } else {
+            ratio(Some(r))
+        }
+    };
     match q {
         None => "-".to_owned(),
-        Some((a, b)) => format!("{}-{}", ratio(Some(a)), ratio(Some(b))),
+        Some((a, b)) => format!("{}-{}", one(a), one(b)),
     }
 }
 
@@ -337,12 +351,13 @@ pub fn table(out: &Outcome, sum: &Summary) -> String {
     if !sum.throughput.is_empty() {
         let _ = writeln!(
             t,
-            "\nThroughput, one process streaming to the other: medians over kept rounds; ratios taken within each round"
+            "\nThroughput, one process streaming to the other: medians over kept rounds; ratios taken within each round,\n\
+             `x memcpy` with its quartiles over rounds"
         );
         let _ = writeln!(
             t,
-            "{:<8} {:<24} {:>8} {:>10} {:>10} {:>9} {:>7}",
-            "size", "row", "x memcpy", "x best IPC", "msgs/s", "GB/s", "rounds"
+            "{:<8} {:<24} {:>8} {:>11} {:>10} {:>10} {:>9} {:>7}",
+            "size", "row", "x memcpy", "(quartiles)", "x best IPC", "msgs/s", "GB/s", "rounds"
         );
         for (size, info, rows) in &sum.throughput {
             for (k, r) in rows.iter().enumerate() {
@@ -361,10 +376,11 @@ pub fn table(out: &Outcome, sum: &Summary) -> String {
                 };
                 let _ = writeln!(
                     t,
-                    "{:<8} {:<24} {:>8} {:>10} {:>10} {:>9.2} {:>7}",
+                    "{:<8} {:<24} {:>8} {:>11} {:>10} {:>10} {:>9.2} {:>7}",
                     label,
                     name,
                     ratio(r.x_memcpy),
+                    spread(r.x_memcpy_quartiles),
                     ratio(r.x_best_ipc),
                     msgs,
                     r.gb_per_s,
@@ -485,6 +501,7 @@ pub fn to_json(out: &Outcome, sum: &Summary) -> Value {
                 "msgs_per_s": r.msgs_per_s,
                 "gb_per_s": r.gb_per_s,
                 "x_memcpy": opt(r.x_memcpy),
+                "x_memcpy_quartiles": r.x_memcpy_quartiles.map(|(a, b)| json!([a, b])),
                 "x_best_ipc": opt(r.x_best_ipc),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
