@@ -220,6 +220,66 @@ fn spsc_scribbler_makes_the_other_side_report_corruption_never_panic() {
     assert!(corrupted >= 4, "only {corrupted} detections in 4 seeds");
 }
 
+/// A peer that pushes `head` and `tail` past 2^63 (a pair that is otherwise
+/// valid: 8-aligned, equal) makes the next endpoint refuse to attach with
+/// `Corrupted`, instead of overflowing (a panic in debug builds) on its first
+/// message. At 2^63 itself both ends attach, and messages go through.
+#[test]
+fn spsc_positions_a_peer_pushed_near_u64_max_are_refused_on_attach() {
+    const TEST: &str = "spsc_positions_a_peer_pushed_near_u64_max_are_refused_on_attach";
+    if let Some((r, args)) = role() {
+        assert_eq!(r, "pusher");
+        let seg = shmkit::Segment::open(&args[0]).unwrap();
+        let pos: u64 = args[1].parse().unwrap();
+        // `tail` and `head` (the queue's layout).
+        for off in [128, 256] {
+            seg.write_at(off, &pos.to_le_bytes()).unwrap();
+        }
+        say("pushed");
+        return;
+    }
+    let push = |name: &str, pos: u64| {
+        let mut c = Child::spawn(TEST, "pusher", &[name, &pos.to_string()]);
+        assert_eq!(c.recv(), "pushed");
+        c.wait_ok();
+    };
+    for pos in [u64::MAX - 7, (1 << 63) + 8] {
+        let name = unique("q-pmax");
+        let _c = QueueCleanup(name.clone());
+        let _rx = Consumer::create(&name, 4096).unwrap();
+        push(&name, pos);
+        let r = Producer::open(&name).map(drop);
+        assert!(matches!(r, Err(Error::Corrupted { .. })), "{pos:#x}: {r:?}");
+
+        let name = unique("q-cmax");
+        let _c = QueueCleanup(name.clone());
+        let _tx = Producer::create(&name, 4096).unwrap();
+        push(&name, pos);
+        let r = Consumer::open(&name).map(drop);
+        assert!(matches!(r, Err(Error::Corrupted { .. })), "{pos:#x}: {r:?}");
+    }
+    let name = unique("q-atmax");
+    let _c = QueueCleanup(name.clone());
+    let _rx = Consumer::create(&name, 4096).unwrap();
+    push(&name, 1 << 63);
+    let mut tx = Producer::open(&name).unwrap();
+    // Until the ring is full (the consumer does not read): every sum of
+    // position, size and ring stays in range.
+    let mut sent = 0;
+    while tx.try_send(&[7; 100]).is_ok() {
+        sent += 1;
+    }
+    assert!(sent >= 30, "only {sent} sent");
+    assert!(matches!(tx.try_send(&[7; 100]), Err(Error::Full { .. })));
+
+    let name = unique("q-atmax-c");
+    let _c = QueueCleanup(name.clone());
+    let _tx = Producer::create(&name, 4096).unwrap();
+    push(&name, 1 << 63);
+    let mut rx = Consumer::open(&name).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), None);
+}
+
 /// The typed channel across processes, and a program with another type is
 /// refused.
 #[test]

@@ -167,6 +167,14 @@ impl Geometry {
 /// Bytes reserved for the header and the index lines before the data.
 pub(crate) const HEADER_END: usize = 512;
 
+/// The largest position (a count since the queue was created) an attaching
+/// endpoint accepts from shared memory. An honest queue gets there only
+/// after carrying 2^63 bytes or messages (decades at tens of GB/s); a larger
+/// value was written by a peer, and would overflow the sums of position,
+/// record size and ring size an endpoint computes. From here, the endpoint's
+/// own traffic would need as long again to overflow them.
+pub(crate) const MAX_POSITION: u64 = 1 << 63;
+
 /// Under loom: the region as loom atomics, one `u64` per 8 bytes and,
 /// separately, one `u32` per 4 bytes (no offset is used both ways: the
 /// `u32` words are states, counts, wake words and slot lengths).

@@ -18,7 +18,10 @@
 //! | 512    | the ring, `capacity` bytes                                  |
 //!
 //! Positions are byte counts since creation (u64, never wrapping in
-//! practice); the ring offset of position `p` is `p % capacity`. Records are
+//! practice); the ring offset of position `p` is `p % capacity`. An
+//! endpoint refuses to attach ([`Error::Corrupted`]) where `head` or `tail`
+//! is above 2^63, which only a peer writing them could have made: sums of
+//! positions then could overflow. Records are
 //! 8-byte aligned: an 8-byte header word, then the payload, padded to 8.
 //!
 //! # Record header word
@@ -119,7 +122,9 @@
 use std::time::Duration;
 
 use super::atomic::{AtomicU64, Ordering};
-use super::region::{remove_role_locks, Geometry, Kind, Liveness, Region, HEADER_END};
+use super::region::{
+    remove_role_locks, Geometry, Kind, Liveness, Region, HEADER_END, MAX_POSITION,
+};
 use super::wait::{wait_for, Signal};
 use super::Peer;
 use super::{QueueOptions, Wait};
@@ -340,6 +345,7 @@ impl Producer {
         // taken them already.
         if tail % 8 != 0
             || head % 8 != 0
+            || tail.max(head) > MAX_POSITION
             || head > tail.saturating_add(ring.cap)
             || tail > head.saturating_add(ring.cap)
         {
@@ -902,7 +908,10 @@ impl Consumer {
         let tail = ring.region.u64(TAIL).load(Ordering::Acquire);
         // `head` may run one record ahead of a `tail` whose producer died
         // between its commit and its `tail` store.
-        if head % 8 != 0 || head > tail.saturating_add(ring.cap) || tail - head.min(tail) > ring.cap
+        if head % 8 != 0
+            || head > MAX_POSITION
+            || head > tail.saturating_add(ring.cap)
+            || tail - head.min(tail) > ring.cap
         {
             return Err(ring
                 .region
