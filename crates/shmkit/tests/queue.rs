@@ -292,7 +292,7 @@ fn channel_of_layout_values_across_processes() {
         qty: u32,
         _pad: u32,
     }
-    #[derive(shmkit::Layout)]
+    #[derive(shmkit::Layout, Clone, Copy)]
     #[repr(C)]
     struct Other {
         seq: u64,

@@ -2,12 +2,18 @@
 //!
 //! The queue's header records the FNV-1a hash of `T`'s layout description,
 //! so a program that opens the channel with another type is refused.
+//!
+//! `T` must be `Copy` as well as [`Layout`]: a value is sent by reading its
+//! bytes, and `Copy` rules out the `Layout` types with interior mutability
+//! (atomics, `in_place` structs, the synchronisation primitives), whose bytes
+//! another thread could change while they are read, a data race.
 
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::spsc::{create_ring, open_ring, Consumer, Producer};
 use super::{Peer, QueueOptions};
+use crate::layout::{bytes_of, bytes_of_mut, zeroed};
 use crate::shared::fnv1a;
 use crate::{Error, Layout, Result};
 
@@ -40,18 +46,26 @@ fn capacity_for<T>(count: usize) -> usize {
 /// assert_eq!(rx.recv()?, t);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-pub struct Sender<T: Layout> {
+///
+/// Values are sent by reading their bytes, so `T` must be `Copy`: a type
+/// with interior mutability, whose bytes another thread could change
+/// meanwhile, is refused at compile time.
+/// ```compile_fail
+/// use std::sync::atomic::AtomicU64;
+/// let tx = shmkit::queue::Sender::<AtomicU64>::open("counters");
+/// ```
+pub struct Sender<T: Layout + Copy> {
     p: Producer,
     _t: PhantomData<fn(T)>,
 }
 
-impl<T: Layout> std::fmt::Debug for Sender<T> {
+impl<T: Layout + Copy> std::fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender").field("queue", &self.p).finish()
     }
 }
 
-impl<T: Layout> Sender<T> {
+impl<T: Layout + Copy> Sender<T> {
     /// Creates a channel with room for at least `count` values, as its sender.
     ///
     /// # Errors
@@ -93,21 +107,12 @@ impl<T: Layout> Sender<T> {
         })
     }
 
-    fn bytes(value: &T) -> &[u8] {
-        // SAFETY:
-        // - `value` is a live `T` of `size_of::<T>()` bytes;
-        // - `T: Layout` has no padding, so every byte is initialised.
-        unsafe {
-            std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
-        }
-    }
-
     /// Sends a copy of `value`, waiting for room.
     ///
     /// # Errors
     /// As [`Producer::send`].
     pub fn send(&mut self, value: &T) -> Result<()> {
-        self.p.send(Self::bytes(value))
+        self.p.send(bytes_of(value))
     }
 
     /// Sends a copy of `value` if there is room now.
@@ -115,7 +120,7 @@ impl<T: Layout> Sender<T> {
     /// # Errors
     /// As [`Producer::try_send`]: [`Error::Full`] if there is no room.
     pub fn try_send(&mut self, value: &T) -> Result<()> {
-        self.p.try_send(Self::bytes(value))
+        self.p.try_send(bytes_of(value))
     }
 
     /// As [`send`](Self::send), giving up after `timeout`.
@@ -123,7 +128,7 @@ impl<T: Layout> Sender<T> {
     /// # Errors
     /// As [`Producer::send_timeout`].
     pub fn send_timeout(&mut self, value: &T, timeout: Duration) -> Result<()> {
-        self.p.send_timeout(Self::bytes(value), timeout)
+        self.p.send_timeout(bytes_of(value), timeout)
     }
 
     /// Whether the receiver is alive, closed, dead, or not attached yet.
@@ -133,18 +138,18 @@ impl<T: Layout> Sender<T> {
 }
 
 /// The receiving end of a typed channel of `T`. See [`Sender`].
-pub struct Receiver<T: Layout> {
+pub struct Receiver<T: Layout + Copy> {
     c: Consumer,
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: Layout> std::fmt::Debug for Receiver<T> {
+impl<T: Layout + Copy> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Receiver").field("queue", &self.c).finish()
     }
 }
 
-impl<T: Layout> Receiver<T> {
+impl<T: Layout + Copy> Receiver<T> {
     /// Creates a channel with room for at least `count` values, as its
     /// receiver.
     ///
@@ -202,22 +207,10 @@ impl<T: Layout> Receiver<T> {
             };
             return Err(err);
         }
-        let mut value = std::mem::MaybeUninit::<T>::uninit();
-        // SAFETY:
-        // - `value` has `size_of::<T>()` bytes, which may be viewed as `u8`
-        //   and overwritten while uninitialised (`MaybeUninit`);
-        // - the slice lives only within this function.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                value.as_mut_ptr().cast::<u8>(),
-                std::mem::size_of::<T>(),
-            )
-        };
-        m.read_at(0, bytes)?;
+        let mut value = zeroed::<T>();
+        m.read_at(0, bytes_of_mut(&mut value))?;
         m.release();
-        // SAFETY: every byte was written, and every bit pattern is a valid `T`
-        // (`Layout`'s contract).
-        Ok(unsafe { value.assume_init() })
+        Ok(value)
     }
 
     fn named(&self, e: Error) -> Error {
