@@ -1164,27 +1164,56 @@ impl<'a, T: Layout> Ref<'a, T> {
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
     pub fn set(&self, value: T) -> Result<()> {
-        self.set_ref(&value)
+        // SAFETY: `T` has no padding (`Layout`'s contract), so all of its
+        // `size_of::<T>()` bytes are initialised; `value` is owned here, so no
+        // other thread can change them while the slice lives, whatever
+        // interior mutability `T` has.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        };
+        self.store_bytes(bytes)
     }
 
     /// Copies `*value` in, for types that are not `Copy`.
     ///
+    /// `*value` is read with atomic loads, as shared memory is: a `Layout`
+    /// type with interior mutability (atomics, `in_place` structs, the
+    /// synchronisation primitives) may be written by other threads, or
+    /// other processes if it lies in shared memory, while it is copied.
+    ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
     pub fn set_ref(&self, value: &T) -> Result<()> {
+        // A private copy, never dropped: its bytes are `*value`'s.
+        let mut copy = std::mem::ManuallyDrop::new(zeroed::<T>());
+        // SAFETY: `copy` is a valid `T` of `size_of::<T>()` initialised bytes
+        // (no padding), borrowed exclusively for the slice's life; any bytes
+        // written make a valid `T` (`Layout`: every bit pattern is).
+        let buf = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut *copy as *mut T).cast::<u8>(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        // SAFETY: `*value` is borrowed, so its bytes stay readable for the
+        // call; anything that writes them meanwhile goes through its interior
+        // mutability, which for `Layout` types is atomic (atomics, and the
+        // crate's primitives, which access their cells with `copy`).
+        unsafe { copy::load((value as *const T).cast(), buf) };
+        self.store_bytes(buf)
+    }
+
+    /// Copies `T`'s `bytes` into the place.
+    fn store_bytes(&self, bytes: &[u8]) -> Result<()> {
         if self.seg.is_read_only() {
             return Err(Error::ReadOnly {
                 name: self.seg.name().to_owned(),
             });
         }
-        // SAFETY: `T` has no padding (`Layout`'s contract), so all of its
-        // `size_of::<T>()` bytes are initialised; `value` is borrowed for the
-        // slice's whole life, and nothing else writes it meanwhile.
-        let bytes = unsafe {
-            std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
-        };
-        // SAFETY: the destination lies in the live, writable mapping, and this
-        // process only accesses it atomically.
+        assert_eq!(bytes.len(), std::mem::size_of::<T>());
+        // SAFETY: the destination, `size_of::<T>()` bytes at the place, lies
+        // in the live, writable mapping, and this process only accesses it
+        // atomically.
         unsafe { copy::store(self.ptr.as_ptr().cast(), bytes) };
         Ok(())
     }
