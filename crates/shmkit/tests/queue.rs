@@ -451,6 +451,33 @@ fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
     assert_eq!(d, want, "this consumer got {mine}");
 }
 
+/// A peer that writes a slot count of 1 into an MPMC queue's header (a
+/// power of two, so it looks valid) makes the next endpoint refuse it: with
+/// one slot, producers would overwrite unread messages.
+#[test]
+fn mpmc_a_one_slot_count_written_by_a_peer_is_refused() {
+    const TEST: &str = "mpmc_a_one_slot_count_written_by_a_peer_is_refused";
+    if let Some((_, args)) = role() {
+        let seg = shmkit::Segment::open(&args[0]).unwrap();
+        // The header's `capacity` (slot count).
+        seg.write_at(24, &1u64.to_le_bytes()).unwrap();
+        say("written");
+        return;
+    }
+    let name = unique("q-mpmc1");
+    let _c = QueueCleanup(name.clone());
+    let _rx = mpmc::Consumer::create(&name, 4, 64).unwrap();
+    // Before: the queue opens.
+    drop(mpmc::Producer::open(&name).unwrap());
+    let mut child = Child::spawn(TEST, "writer", &[&name]);
+    assert_eq!(child.recv(), "written");
+    child.wait_ok();
+    let r = mpmc::Producer::open(&name).map(drop);
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
+    let r = mpmc::Consumer::open(&name).map(drop);
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
+}
+
 /// The scribbler against MPMC: random words over `enqueue`, `dequeue`, the
 /// capacity and the slots' sequence and length words, while one producer
 /// process sends and this process receives. Nobody panics or hangs.

@@ -132,7 +132,10 @@ impl Side {
     }
 
     fn attach(region: Region, g: Geometry, opts: &QueueOptions, reader: bool) -> Result<Side> {
-        if g.capacity > MAX_SLOTS
+        // One slot would make "message p ready" and "free for p + 1" the
+        // same sequence word: producers would overwrite unread messages.
+        if g.capacity < 2
+            || g.capacity > MAX_SLOTS
             || g.max_message > MAX_MESSAGE
             || g.slot_stride % 64 != 0
             || g.slot_stride < SLOT_HEADER + g.max_message
