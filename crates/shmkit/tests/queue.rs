@@ -451,6 +451,36 @@ fn mpmc_four_producers_two_consumers_every_message_exactly_once() {
     assert_eq!(d, want, "this consumer got {mine}");
 }
 
+/// A producer killed with `kill -9`, whose role state a scribbler then
+/// writes back to "never attached": the consumer, which saw it attached,
+/// still reports its death (a blocking `recv` would otherwise wait for it
+/// forever), not "not attached yet".
+#[test]
+fn a_dead_peer_whose_state_was_scribbled_back_to_never_still_reads_as_dead() {
+    const TEST: &str = "a_dead_peer_whose_state_was_scribbled_back_to_never_still_reads_as_dead";
+    if let Some((_, args)) = role() {
+        let _tx = Producer::open(&args[0]).unwrap();
+        say("attached");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let name = unique("q-never");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = Consumer::create(&name, 4096).unwrap();
+    let mut child = Child::spawn(TEST, "producer", &[&name]);
+    assert_eq!(child.recv(), "attached");
+    assert_eq!(rx.peer(), shmkit::queue::Peer::Alive);
+    child.kill9();
+    // The producer's role state (offset 64), back to 0.
+    let seg = shmkit::Segment::open(&name).unwrap();
+    seg.write_at(64, &0u32.to_le_bytes()).unwrap();
+    assert_eq!(rx.peer(), shmkit::queue::Peer::Died);
+    let t = Instant::now();
+    let r = rx.recv_timeout(Duration::from_secs(5));
+    assert!(matches!(r, Err(Error::PeerDied { .. })), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
 /// A peer that writes a slot count of 1 into an MPMC queue's header (a
 /// power of two, so it looks valid) makes the next endpoint refuse it: with
 /// one slot, producers would overwrite unread messages.

@@ -854,6 +854,12 @@ pub(crate) struct Liveness {
     /// Whether this endpoint's role is held by many.
     own_shared: bool,
     own_name: &'static str,
+    /// Whether this endpoint has seen the peer role attached (its state, or
+    /// its lock held). Role states never return to `NEVER`: one that reads
+    /// `NEVER` afterwards was written by a peer, and with the lock free the
+    /// role is dead, not "not yet" (which would keep a blocking call waiting
+    /// for a dead peer). A process-local flag, so a scribbler cannot clear it.
+    peer_seen: std::sync::atomic::AtomicBool,
 }
 
 /// How long attaching retries a role lock that a probe may hold a moment.
@@ -898,7 +904,7 @@ impl Liveness {
         region
             .role_state(own_role)
             .store(ATTACHED, Ordering::SeqCst);
-        Ok(Liveness {
+        let live = Liveness {
             own,
             peer,
             own_role,
@@ -906,7 +912,10 @@ impl Liveness {
             peer_shared,
             own_shared,
             own_name: roles[own_role],
-        })
+            peer_seen: std::sync::atomic::AtomicBool::new(false),
+        };
+        live.peer(region);
+        Ok(live)
     }
 
     /// Probes the peer role: its lock first, then its state word.
@@ -917,9 +926,16 @@ impl Liveness {
             None => CreatorState::Unknown,
         };
         let state = region.role_state(self.peer_role).load(Ordering::SeqCst);
+        let seen = &self.peer_seen;
+        if lock == CreatorState::Alive || state != NEVER {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         match (lock, state) {
             (CreatorState::Alive, _) => Peer::Alive,
             (_, CLOSED) => Peer::Closed,
+            (CreatorState::Gone, NEVER) if seen.load(std::sync::atomic::Ordering::Relaxed) => {
+                Peer::Died
+            }
             (CreatorState::Gone, NEVER) => Peer::NotYet,
             (CreatorState::Gone, _) => Peer::Died,
             (CreatorState::Unknown, NEVER) => Peer::NotYet,
