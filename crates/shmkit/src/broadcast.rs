@@ -350,6 +350,19 @@ impl Subscriber {
                 .region
                 .corrupted(format!("message number {next} is out of range")));
         }
+        // The newest message's slot holds it, or a later message of the same
+        // slot if the publisher has gone on since: a `next` ahead of that was
+        // written by a peer, and this subscriber would wait there for good.
+        if next > 0 {
+            // SYNC(slot): Acquire, after `next`'s.
+            let seq = ring.region.u64(ring.slot(next - 1)).load(Ordering::Acquire);
+            if seq < 2 * (next - 1) + 1 {
+                return Err(ring.region.corrupted(format!(
+                    "the publisher is at message {next}, but the slot of message {} holds sequence {seq}",
+                    next - 1
+                )));
+            }
+        }
         Signal::at(&ring.region, SIGNAL).register(opts.wait);
         Ok(Subscriber {
             ring,
@@ -516,7 +529,16 @@ fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polle
     let m = seen.saturating_sub(1) / 2;
     // SYNC(next): Acquire, pairs with the publisher's Release.
     let next = r.u64(NEXT).load(Ordering::Acquire).max(m);
-    if m <= c || (m - c) % ring.slots != 0 || next > u64::MAX / 4 {
+    // Read after `next`, the slot bounds it: the publisher cannot be past
+    // the next message this slot will hold (a larger `next` was written by a
+    // peer, and the jump would leave this subscriber waiting for good).
+    // SYNC(slot): Acquire, after `next`'s.
+    let holds = r.u64(slot).load(Ordering::Acquire).saturating_sub(1) / 2;
+    if m <= c
+        || (m - c) % ring.slots != 0
+        || next > u64::MAX / 4
+        || next > holds.saturating_add(ring.slots)
+    {
         return Err(r.corrupted(format!(
             "slot of message {c} holds sequence {seen}, and the publisher is at {next}"
         )));

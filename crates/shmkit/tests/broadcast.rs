@@ -99,3 +99,44 @@ fn broadcast_million_to_three_subscribers_with_exact_accounting() {
     }
     assert!(total_got > 0);
 }
+
+/// A peer that writes a far-ahead `next` (message number, at offset 128)
+/// makes a subscriber that opens afterwards, or one that is lapped and jumps
+/// by it, report `Corrupted`: trusting it, the subscriber would wait at a
+/// message the publisher will not send for years, and say nothing.
+#[test]
+fn a_far_ahead_next_written_by_a_peer_is_corruption_not_silence() {
+    const TEST: &str = "a_far_ahead_next_written_by_a_peer_is_corruption_not_silence";
+    if let Some((_, args)) = role() {
+        let seg = shmkit::Segment::open(&args[0]).unwrap();
+        seg.write_at(128, &(1u64 << 40).to_le_bytes()).unwrap();
+        say("written");
+        return;
+    }
+    let push = |name: &str| {
+        let mut c = Child::spawn(TEST, "writer", &[name]);
+        assert_eq!(c.recv(), "written");
+        c.wait_ok();
+    };
+    let name = unique("bc-next");
+    let _c = QueueCleanup(name.clone());
+    let mut tx = Publisher::create(&name, 4, 64).unwrap();
+    tx.send(b"zero").unwrap();
+    // A subscriber attached before the scribble, about to be lapped.
+    let mut behind = Subscriber::open(&name).unwrap();
+    for i in 0..6u8 {
+        tx.send(&[i]).unwrap();
+    }
+    push(&name);
+    // Attaching now: refused.
+    let r = Subscriber::open(&name).map(drop);
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
+    // Lapped: the jump by the scribbled `next` is refused too.
+    let r = behind.try_recv();
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
+    // Once the publisher stores `next` again, a new subscriber is fine and
+    // gets the newest message.
+    tx.send(b"later").unwrap();
+    let mut rx = Subscriber::open(&name).unwrap();
+    assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&b"later"[..]));
+}
