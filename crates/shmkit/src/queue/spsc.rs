@@ -1119,6 +1119,15 @@ fn poll_read_slow(ring: &Ring, pos: &mut u64, mut word: u64) -> Result<Option<u6
         let len = word as u32;
         let to_end = ring.cap - (*pos & (ring.cap - 1));
         if len == PAD {
+            // Padding fills the ring's end only when a record does not fit
+            // there, and every record fits a whole ring: never at its start.
+            // (This also bounds the loop at one padding record.)
+            if to_end == ring.cap {
+                return Err(ring.region.corrupted(format!(
+                    "padding record at position {}, the ring's start",
+                    *pos
+                )));
+            }
             *pos += to_end;
             // SYNC(head): the pad's space is free again.
             ring.region.u64(HEAD).store(*pos, Ordering::Release);
@@ -1480,6 +1489,14 @@ mod tests {
                 "{bad:#x}"
             );
         }
+        // Padding at the ring's start (never written there) is corruption,
+        // not a lap skipped.
+        c.ring
+            .region
+            .u64(data)
+            .store(tag(0) << 32 | u64::from(PAD), Ordering::Relaxed);
+        assert!(matches!(c.try_recv(), Err(Error::Corrupted { .. })));
+        assert_eq!(c.pos, 0);
         // A scribbled head makes the producer report corruption once it
         // needs to look.
         c.ring.region.u64(HEAD).store(3, Ordering::Relaxed);
