@@ -1185,13 +1185,13 @@ impl<'a, T: Layout> Ref<'a, T> {
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
     pub fn set_ref(&self, value: &T) -> Result<()> {
         // A private copy, never dropped: its bytes are `*value`'s.
-        let mut copy = std::mem::ManuallyDrop::new(zeroed::<T>());
-        // SAFETY: `copy` is a valid `T` of `size_of::<T>()` initialised bytes
+        let mut private = std::mem::ManuallyDrop::new(zeroed::<T>());
+        // SAFETY: `private` is a valid `T` of `size_of::<T>()` initialised bytes
         // (no padding), borrowed exclusively for the slice's life; any bytes
         // written make a valid `T` (`Layout`: every bit pattern is).
         let buf = unsafe {
             std::slice::from_raw_parts_mut(
-                (&mut *copy as *mut T).cast::<u8>(),
+                (&mut *private as *mut T).cast::<u8>(),
                 std::mem::size_of::<T>(),
             )
         };
