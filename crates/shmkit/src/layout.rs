@@ -1136,71 +1136,21 @@ impl<'a, T: Layout> Ref<'a, T> {
         }
     }
 
-    /// Copies the value out. Each aligned primitive is read with one atomic
-    /// load, so it is never torn; a larger value may mix a peer's old and new
-    /// writes (use `shmkit::sync` for consistent snapshots).
-    pub fn get(&self) -> T {
-        let mut value = std::mem::MaybeUninit::<T>::uninit();
-        // SAFETY:
-        // - `value` is `size_of::<T>()` writable bytes; viewing them as `u8`
-        //   and overwriting every one is allowed for a `MaybeUninit`;
-        // - the source range lies in the live mapping (`new`'s contract), and
-        //   this process only accesses it atomically (`copy`).
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                value.as_mut_ptr().cast::<u8>(),
-                std::mem::size_of::<T>(),
-            )
-        };
-        // SAFETY: as just argued: the source lies in the mapping.
-        unsafe { copy::load(self.ptr.as_ptr().cast(), bytes) };
-        // SAFETY: every byte was written, and every bit pattern is a valid `T`
-        // (`Layout`'s contract).
-        unsafe { value.assume_init() }
-    }
-
-    /// Copies `value` in.
+    /// Copies `*value` in, whatever `T` is (a typed segment's initial value,
+    /// before anyone else can see it).
     ///
-    /// # Errors
-    /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set(&self, value: T) -> Result<()> {
+    /// # Safety
+    /// No other thread may change `*value` during the call: it must not be
+    /// reachable by any other thread (a value the caller owns, borrowed).
+    pub(crate) unsafe fn set_exclusive(&self, value: &T) -> Result<()> {
         // SAFETY: `T` has no padding (`Layout`'s contract), so all of its
-        // `size_of::<T>()` bytes are initialised; `value` is owned here, so no
-        // other thread can change them while the slice lives, whatever
-        // interior mutability `T` has.
+        // `size_of::<T>()` bytes are initialised; no other thread changes them
+        // while the slice lives (the caller's obligation), whatever interior
+        // mutability `T` has.
         let bytes = unsafe {
-            std::slice::from_raw_parts((&value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+            std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
         };
         self.store_bytes(bytes)
-    }
-
-    /// Copies `*value` in, for types that are not `Copy`.
-    ///
-    /// `*value` is read with atomic loads, as shared memory is: a `Layout`
-    /// type with interior mutability (atomics, `in_place` structs, the
-    /// synchronisation primitives) may be written by other threads, or
-    /// other processes if it lies in shared memory, while it is copied.
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set_ref(&self, value: &T) -> Result<()> {
-        // A private copy, never dropped: its bytes are `*value`'s.
-        let mut private = std::mem::ManuallyDrop::new(zeroed::<T>());
-        // SAFETY: `private` is a valid `T` of `size_of::<T>()` initialised bytes
-        // (no padding), borrowed exclusively for the slice's life; any bytes
-        // written make a valid `T` (`Layout`: every bit pattern is).
-        let buf = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&mut *private as *mut T).cast::<u8>(),
-                std::mem::size_of::<T>(),
-            )
-        };
-        // SAFETY: `*value` is borrowed, so its bytes stay readable for the
-        // call; anything that writes them meanwhile goes through its interior
-        // mutability, which for `Layout` types is atomic (atomics, and the
-        // crate's primitives, which access their cells with `copy`).
-        unsafe { copy::load((value as *const T).cast(), buf) };
-        self.store_bytes(buf)
     }
 
     /// Copies `T`'s `bytes` into the place.
@@ -1221,6 +1171,48 @@ impl<'a, T: Layout> Ref<'a, T> {
     /// The offset of this place from the start of the segment.
     pub fn offset(&self) -> usize {
         self.ptr.as_ptr() as usize - self.seg.as_ptr() as usize
+    }
+}
+
+/// Copying a whole value in or out is for plain data: `Copy` rules out
+/// atomics and the synchronisation primitives (and structs holding them),
+/// whose bytes other threads change through their interior mutability. A
+/// copy would race those changes, and storing a `Mutex` over one that is
+/// held would break its exclusion. Reach such types in place instead
+/// ([`Ref::in_place`], `Shared::get`) or through their plain fields.
+///
+/// ```compile_fail
+/// # fn f(s: &shmkit::Shared<shmkit::sync::Mutex<u64>>) {
+/// s.store(&shmkit::sync::Mutex::new(7));
+/// # }
+/// ```
+impl<T: Layout + Copy> Ref<'_, T> {
+    /// Copies the value out. Each aligned primitive is read with one atomic
+    /// load, so it is never torn; a larger value may mix a peer's old and new
+    /// writes (use `shmkit::sync` for consistent snapshots).
+    pub fn get(&self) -> T {
+        let mut value = zeroed::<T>();
+        // SAFETY: the source range lies in the live mapping (`new`'s
+        // contract), and this process only accesses it atomically (`copy`);
+        // any bytes read make a valid `T` (`Layout`: every bit pattern is).
+        unsafe { copy::load(self.ptr.as_ptr().cast(), bytes_of_mut(&mut value)) };
+        value
+    }
+
+    /// Copies `value` in.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    pub fn set(&self, value: T) -> Result<()> {
+        self.store_bytes(bytes_of(&value))
+    }
+
+    /// Copies `*value` in (without moving a large value first).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    pub fn set_ref(&self, value: &T) -> Result<()> {
+        self.store_bytes(bytes_of(value))
     }
 }
 
@@ -1255,7 +1247,7 @@ impl<T: Layout> std::ops::Deref for Ref<'_, T> {
     }
 }
 
-impl<T: Layout + fmt::Debug> fmt::Debug for Ref<'_, T> {
+impl<T: Layout + Copy + fmt::Debug> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.get().fmt(f)
     }

@@ -251,12 +251,12 @@ pub fn init_state(seg: &Segment) -> Result<InitState> {
 
 /// A value of type `T` in a named segment, checked on open.
 ///
-/// Plain data is read and written by copy ([`load`](Self::load),
+/// Plain (`Copy`) data is read and written by copy ([`load`](Self::load),
 /// [`store`](Self::store)); single fields through the generated accessors,
 /// which `Shared<T>` reaches by `Deref`:
 ///
 /// ```
-/// #[derive(shmkit::Layout)]
+/// #[derive(shmkit::Layout, Clone, Copy)]
 /// #[repr(C)]
 /// struct Data {
 ///     value: i32,
@@ -376,21 +376,6 @@ impl<T: Layout> Shared<T> {
         }
     }
 
-    /// Copies the whole value out. Each aligned primitive is read atomically;
-    /// the struct as a whole is not a snapshot if a peer writes meanwhile
-    /// (use `shmkit::sync` for that).
-    pub fn load(&self) -> T {
-        self.place().get()
-    }
-
-    /// Copies `value` in.
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`] on a read-only segment.
-    pub fn store(&self, value: &T) -> Result<()> {
-        self.place().set_ref(value)
-    }
-
     /// The whole value as a typed place.
     pub fn place(&self) -> Ref<'_, T> {
         // SAFETY: `offset` was checked (or chosen) to hold a `T`, aligned,
@@ -406,6 +391,25 @@ impl<T: Layout> Shared<T> {
     /// Where the value starts in the segment (0 for raw segments).
     pub fn data_offset(&self) -> usize {
         self.offset
+    }
+}
+
+/// Whole-value copies, for plain data (see [`Ref`]'s `get` and `set`:
+/// `Copy` rules out atomics and synchronisation primitives).
+impl<T: Layout + Copy> Shared<T> {
+    /// Copies the whole value out. Each aligned primitive is read atomically;
+    /// the struct as a whole is not a snapshot if a peer writes meanwhile
+    /// (use `shmkit::sync` for that).
+    pub fn load(&self) -> T {
+        self.place().get()
+    }
+
+    /// Copies `value` in.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only segment.
+    pub fn store(&self, value: &T) -> Result<()> {
+        self.place().set_ref(value)
     }
 }
 
@@ -557,7 +561,10 @@ impl<T: Layout> SharedOptions<T> {
         };
         failpoint::hit("shared-before-value");
         if let Some(value) = value {
-            shared.store(value)?;
+            // SAFETY: `value` is the caller's own (`create_with`'s or
+            // `initialise_with`'s argument, moved in), never shared with
+            // another thread.
+            unsafe { shared.place().set_exclusive(value) }?;
         }
         failpoint::hit("shared-before-ready");
         // SYNC(ready): publishes header, layout and value to openers.

@@ -311,42 +311,6 @@ fn in_place_atomics_are_shared_between_processes() {
     assert_eq!(c.hits().in_place().load(Ordering::Relaxed), 2 * N);
 }
 
-/// `store(&value)` where `value` is itself in shared memory that another
-/// process is changing: the source is read with atomic loads (a plain copy of
-/// it would be a data race), and the last store carries the final count.
-#[test]
-fn storing_a_value_a_peer_is_changing_copies_it_atomically() {
-    const N: u64 = if cfg!(miri) { 10 } else { 20_000 };
-    if let Some((_, args)) = role() {
-        let c = Shared::<Counters>::open(&args[0]).unwrap();
-        for _ in 0..N {
-            c.get().hits.fetch_add(1, Ordering::Relaxed);
-        }
-        return;
-    }
-    let (src_name, dst_name) = (unique("st-src"), unique("st-dst"));
-    let _c = (Cleanup(src_name.clone()), Cleanup(dst_name.clone()));
-    let src = Shared::<Counters>::create(&src_name).unwrap();
-    let dst = Shared::<Counters>::create(&dst_name).unwrap();
-    let mut child = Child::spawn(
-        "storing_a_value_a_peer_is_changing_copies_it_atomically",
-        "adder",
-        &[&src_name],
-    );
-    let mut last = 0;
-    while child.exited().is_none() {
-        dst.store(src.get()).unwrap();
-        // Counts only grow, and each copy is of a whole 8-byte word.
-        let now = dst.get().hits.load(Ordering::Relaxed);
-        assert!(now >= last && now <= N, "{now} after {last}");
-        last = now;
-    }
-    eprintln!("last copy while the peer counted: {last}");
-    dst.store(src.get()).unwrap();
-    assert_eq!(dst.get().hits.load(Ordering::Relaxed), N);
-    assert_eq!(dst.get().misses.load(Ordering::Relaxed), 0);
-}
-
 #[test]
 fn a_plain_segment_is_not_typed() {
     let name = unique("plain");
