@@ -186,7 +186,8 @@ impl Event {
     /// assert!(e.wait_timeout(Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout))
+        // A timeout past what `Instant` can hold waits as `wait` does.
+        self.wait_until(Instant::now().checked_add(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
@@ -362,6 +363,13 @@ mod tests {
             e.state.store(SIGNALLED, Ordering::Relaxed);
             assert!(waiter.join().unwrap());
         });
+    }
+
+    #[test]
+    fn a_timeout_past_what_instant_holds_waits_without_panicking() {
+        let e = Event::default();
+        e.notify_one();
+        assert!(e.wait_timeout(Duration::MAX));
     }
 
     #[test]
