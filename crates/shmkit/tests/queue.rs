@@ -244,19 +244,23 @@ fn spsc_positions_a_peer_pushed_near_u64_max_are_refused_on_attach() {
         c.wait_ok();
     };
     for pos in [u64::MAX - 7, (1 << 63) + 8] {
-        let name = unique("q-pmax");
-        let _c = QueueCleanup(name.clone());
-        let _rx = Consumer::create(&name, 4096).unwrap();
-        push(&name, pos);
-        let r = Producer::open(&name).map(drop);
-        assert!(matches!(r, Err(Error::Corrupted { .. })), "{pos:#x}: {r:?}");
-
-        let name = unique("q-cmax");
-        let _c = QueueCleanup(name.clone());
-        let _tx = Producer::create(&name, 4096).unwrap();
-        push(&name, pos);
-        let r = Consumer::open(&name).map(drop);
-        assert!(matches!(r, Err(Error::Corrupted { .. })), "{pos:#x}: {r:?}");
+        // The consumer's queue opened by a producer, then the other way.
+        for consumer_creates in [true, false] {
+            let name = unique("q-pmax");
+            let _c = QueueCleanup(name.clone());
+            let _creator: Box<dyn std::any::Any> = if consumer_creates {
+                Box::new(Consumer::create(&name, 4096).unwrap())
+            } else {
+                Box::new(Producer::create(&name, 4096).unwrap())
+            };
+            push(&name, pos);
+            let r = if consumer_creates {
+                Producer::open(&name).map(drop)
+            } else {
+                Consumer::open(&name).map(drop)
+            };
+            assert!(matches!(r, Err(Error::Corrupted { .. })), "{pos:#x}: {r:?}");
+        }
     }
     let name = unique("q-atmax");
     let _c = QueueCleanup(name.clone());

@@ -108,6 +108,25 @@ fn quartiles_of<S>(
     Some((quantile(&mut v, 0.25)?, quantile(&mut v, 0.75)?))
 }
 
+/// Median over rounds of row `i`'s `value` over the best classic IPC row's
+/// in the same round (`best` picks the better of two values); `None`
+/// without classic IPC rows.
+fn x_best_of<S>(
+    rounds: &[&Round<S>],
+    ipc: &[usize],
+    i: usize,
+    value: impl Fn(&Round<S>, usize) -> Option<f64>,
+    best: fn(f64, f64) -> f64,
+) -> Option<f64> {
+    if ipc.is_empty() {
+        return None;
+    }
+    median_of(rounds, |r| {
+        let b = ipc.iter().filter_map(|&j| value(r, j)).reduce(best)?;
+        Some(value(r, i)? / b)
+    })
+}
+
 /// Computes the rows from the rounds.
 pub fn summarize(out: &Outcome) -> Summary {
     let latency = out
@@ -151,17 +170,8 @@ pub fn summarize(out: &Outcome) -> Summary {
                         max: hist.max() as f64,
                         x_limit: median_of(&rounds, x_limit),
                         x_limit_quartiles: quartiles_of(&rounds, x_limit),
-                        x_best_ipc: if ipc.is_empty() {
-                            None
-                        } else {
-                            median_of(&rounds, |r| {
-                                let best = ipc
-                                    .iter()
-                                    .filter_map(|&j| p50(r, j))
-                                    .min_by(f64::total_cmp)?;
-                                Some(p50(r, i)? / best)
-                            })
-                        },
+                        // The lowest p50 is the best.
+                        x_best_ipc: x_best_of(&rounds, &ipc, i, p50, f64::min),
                         hist,
                     }
                 })
@@ -195,17 +205,8 @@ pub fn summarize(out: &Outcome) -> Summary {
                         gb_per_s: median_of(&rounds, |r| bps(r, i)).unwrap_or(0.0) / 1e9,
                         x_memcpy: median_of(&rounds, x_memcpy),
                         x_memcpy_quartiles: quartiles_of(&rounds, x_memcpy),
-                        x_best_ipc: if ipc.is_empty() {
-                            None
-                        } else {
-                            median_of(&rounds, |r| {
-                                let best = ipc
-                                    .iter()
-                                    .filter_map(|&j| bps(r, j))
-                                    .max_by(f64::total_cmp)?;
-                                Some(bps(r, i)? / best)
-                            })
-                        },
+                        // The highest bytes/s is the best.
+                        x_best_ipc: x_best_of(&rounds, &ipc, i, bps, f64::max),
                     }
                 })
                 .collect();
