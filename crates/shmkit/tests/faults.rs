@@ -847,27 +847,46 @@ fn run_case(point: &str, scenario: Scenario) {
             c.take().wait_ok();
         }
         MpmcProducer => {
-            let name = unique("k-mpmc");
-            let _c = QueueCleanup(name.clone());
-            let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
-            // Sends 0, 1, 2 and dies in the middle of 3.
-            let mut a = spawn_at(t, "mpmc-send", &[&name, "4", "0"], &format!("{point}@4"));
-            assert_eq!(a.get().recv(), "attached");
-            kill_at(a, point);
-            // 10..14 is more than the 4 slots: the dead claim must be
-            // skipped for them to get through.
-            let mut b = spawn(t, "mpmc-send", &[&name, "5", "10"]);
-            assert_eq!(b.get().recv(), "attached");
-            let mut got = Vec::new();
-            for _ in 0..8 {
-                let m = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-                assert!(m.iter().all(|&x| x == m[0]), "{point}: torn");
-                got.push(m[0]);
+            // With the consumer slow, the second producer comes round to
+            // the dead claim's slot first (frees it and fills it for the
+            // next lap before the consumer reaches the dead position); with
+            // it keeping up, the consumer meets the dead claim itself.
+            for slow_consumer in [true, false] {
+                let name = unique("k-mpmc");
+                let _c = QueueCleanup(name.clone());
+                let mut rx = mpmc::Consumer::create(&name, 4, 128).unwrap();
+                // Sends 0, 1, 2 and dies in the middle of 3.
+                let mut a = spawn_at(t, "mpmc-send", &[&name, "4", "0"], &format!("{point}@4"));
+                assert_eq!(a.get().recv(), "attached");
+                kill_at(a, point);
+                let recv = |rx: &mut mpmc::Consumer| {
+                    let m = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+                    assert!(m.iter().all(|&x| x == m[0]), "{point}: torn");
+                    m[0]
+                };
+                let mut got = Vec::new();
+                if slow_consumer {
+                    got.extend((0..3).map(|_| recv(&mut rx)));
+                    // 10..13 take positions 4 to 7; 7 is the dead claim's
+                    // slot, which the producer frees before it is sent.
+                    let mut b = spawn(t, "mpmc-send", &[&name, "4", "10"]);
+                    assert_eq!(b.get().recv(), "attached");
+                    assert_eq!(b.get().recv(), "sent");
+                    got.extend((0..4).map(|_| recv(&mut rx)));
+                    assert_eq!(got, [0, 1, 2, 10, 11, 12, 13], "{point} (slow consumer)");
+                    b.take().wait_ok();
+                } else {
+                    // 10..14 is more than the 4 slots: the dead claim must
+                    // be skipped for them to get through.
+                    let mut b = spawn(t, "mpmc-send", &[&name, "5", "10"]);
+                    assert_eq!(b.get().recv(), "attached");
+                    got.extend((0..8).map(|_| recv(&mut rx)));
+                    assert_eq!(got, [0, 1, 2, 10, 11, 12, 13, 14], "{point}");
+                    assert_eq!(b.get().recv(), "sent");
+                    b.take().wait_ok();
+                }
+                assert_eq!(rx.try_recv().unwrap(), None, "{point}: the dead message");
             }
-            assert_eq!(got, [0, 1, 2, 10, 11, 12, 13, 14], "{point}");
-            assert_eq!(b.get().recv(), "sent");
-            assert_eq!(rx.try_recv().unwrap(), None, "{point}: the dead message");
-            b.take().wait_ok();
         }
         MpmcConsumer => {
             let name = unique("k-mpmcc");

@@ -34,11 +34,18 @@
 //!
 //! A producer at position `p` may also find last lap's word (`p - slots + 1`,
 //! or a claim of `p - slots`): the queue is full there for now. A consumer
-//! at `p` may find a reader's claim of `p - slots`: empty for now.
+//! at `p` may find a reader's claim of `p - slots`: empty for now. It may
+//! also find the next lap's producer words (a claim of `p + slots`, or
+//! `p + slots + 1`): a producer died holding `p`, and another freed the slot
+//! on its way round before any consumer reached `p`; nothing was published
+//! for `p`, and the consumer steps past it.
 //!
 //! `enqueue` and `dequeue` are only ever advanced by one, by a successful
 //! compare-and-swap from the value just read, and only past a slot whose
-//! word shows it claimed; `dequeue <= enqueue <= dequeue + slots`. Positions
+//! word shows it claimed, done or skipped; `dequeue <= enqueue`, and
+//! `enqueue <= dequeue + slots` but for positions whose dead claim was
+//! freed before consumers reached them (the slot is then one lap on, and
+//! never further: its next message waits for a consumer past `p`). Positions
 //! are 56 bits: at a billion messages a second they last two years; a queue
 //! reaching the limit reports [`Error::Corrupted`] rather than wrap.
 //!
@@ -111,6 +118,10 @@ struct Side {
     wait: Wait,
     remove_locks: bool,
     reader: bool,
+    /// Models: ids of each role (bit `id` of `[producers, consumers]`) that
+    /// read as dead on a heap region, which has no id locks to probe.
+    #[cfg(test)]
+    dead: [u64; 2],
 }
 
 fn id_role(reader: bool, id: u64) -> String {
@@ -188,6 +199,8 @@ impl Side {
             wait: opts.wait,
             remove_locks,
             reader,
+            #[cfg(test)]
+            dead: [0; 2],
         };
         side.free_predecessors_slots();
         side.signal().register(side.wait);
@@ -239,6 +252,10 @@ impl Side {
 
     /// Whether the holder of `id` in the given role is alive (or unknown).
     fn id_alive(&self, reader: bool, id: u64) -> bool {
+        #[cfg(test)]
+        if self.dead[usize::from(reader)] >> id & 1 == 1 {
+            return false;
+        }
         if self.id_lock.is_none() {
             return true;
         }
@@ -671,8 +688,15 @@ fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
             return Ok(true);
         }
         let reader_here = w & (BUSY | READER) == BUSY | READER && w & POS_MASK == pos;
-        if reader_here || w == pos + side.slots {
-            // Another consumer has it, or has finished with it: help along.
+        // The slot is already on its next lap: a producer died holding the
+        // claim of `pos`, another freed it on its way round before any
+        // consumer got here (`free_if_dead`) and has claimed or filled it
+        // for `pos + slots`. Nothing was published for `pos`: skip it.
+        let next = pos + side.slots;
+        let next_lap = w == next + 1 || (w & (BUSY | READER) == BUSY && w & POS_MASK == next);
+        if reader_here || w == next || next_lap {
+            // Another consumer has it, or has finished with it, or nothing
+            // is left at it: help along.
             let _ = side.region.u64(DEQUEUE).compare_exchange(
                 pos,
                 pos + 1,
@@ -879,6 +903,107 @@ mod loom_tests {
             }
             got.sort_unstable();
             assert_eq!(got, [0, 1]);
+            assert_eq!(c.try_recv().unwrap(), None);
+        });
+    }
+
+    /// Sends each of `msgs` on `p`, yielding while the queue is full.
+    fn send_all(p: &mut Producer, msgs: &[u8]) {
+        for &m in msgs {
+            loop {
+                match p.try_send(&[m]) {
+                    Ok(()) => break,
+                    Err(Error::Full { .. }) => loom::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+
+    /// Receives `n` messages on `c`, yielding while the queue is empty.
+    fn recv_n(c: &mut Consumer, n: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            match c.try_recv() {
+                Ok(Some(m)) => got.push(m[0]),
+                Ok(None) => loom::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    }
+
+    /// A producer dies holding the claim of position 1 (failpoint
+    /// `mpmc-before-publish`) on a 2-slot ring, and a second producer laps
+    /// it while the consumer is slow: it frees the dead claim and claims and
+    /// fills the slot for position 3, possibly before the consumer reaches
+    /// 1. The consumer skips 1 and receives every published message exactly
+    /// once, in order.
+    #[test]
+    fn a_dead_producers_claim_lapped_before_the_consumer_reaches_it_is_skipped() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let g = Side::geometry(2, 8);
+            let r = Region::heap(g, "heap", &|r| init_slots(r, &g));
+            let o = QueueOptions::default();
+            let attach = |reader| Side::attach(r.share_heap(), g, &o, reader).unwrap();
+            let mut dead = Producer {
+                side: attach(false),
+            };
+            dead.try_send(b"a").unwrap();
+            // Its claim of position 1, `enqueue` moved past it, then death.
+            let dead_id = dead.side.id;
+            dead.side
+                .seq(1)
+                .store(busy(false, dead_id, 1), Ordering::Release);
+            r.u64(ENQUEUE).store(2, Ordering::Release);
+            drop(dead);
+            let mut p = Producer {
+                side: attach(false),
+            };
+            let mut c = Consumer { side: attach(true) };
+            p.side.dead[PRODUCER] = 1 << dead_id;
+            c.side.dead[PRODUCER] = 1 << dead_id;
+            let t = loom::thread::spawn(move || send_all(&mut p, b"bc"));
+            let got = recv_n(&mut c, 3);
+            t.join().unwrap();
+            assert_eq!(got, b"abc");
+            assert_eq!(c.try_recv().unwrap(), None);
+        });
+    }
+
+    /// The mirror: a consumer dies holding the claim of position 0 before
+    /// moving `dequeue` (failpoint `mpmc-after-take`); a second consumer
+    /// and a producer go on round the ring, and whichever comes to the slot
+    /// a lap on frees it. The dead consumer's message is lost (at most once
+    /// across consumer crashes); every later one arrives exactly once.
+    #[test]
+    fn a_dead_consumers_claim_is_freed_and_the_ring_goes_on() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let g = Side::geometry(2, 8);
+            let r = Region::heap(g, "heap", &|r| init_slots(r, &g));
+            let o = QueueOptions::default();
+            let attach = |reader| Side::attach(r.share_heap(), g, &o, reader).unwrap();
+            let mut p = Producer {
+                side: attach(false),
+            };
+            p.try_send(b"a").unwrap();
+            let dead = Consumer { side: attach(true) };
+            let dead_id = dead.side.id;
+            dead.side
+                .seq(0)
+                .store(busy(true, dead_id, 0), Ordering::Release);
+            drop(dead);
+            let mut c = Consumer { side: attach(true) };
+            p.side.dead[CONSUMER] = 1 << dead_id;
+            c.side.dead[CONSUMER] = 1 << dead_id;
+            let t = loom::thread::spawn(move || send_all(&mut p, b"bc"));
+            let got = recv_n(&mut c, 2);
+            t.join().unwrap();
+            assert_eq!(got, b"bc");
             assert_eq!(c.try_recv().unwrap(), None);
         });
     }
