@@ -225,7 +225,11 @@ impl InitState {
 /// (never from the creator's pid).
 ///
 /// # Errors
-/// [`Error::NotTyped`] if the segment is smaller than a header.
+/// [`Error::NotTyped`] if the segment is smaller than a header, or is not
+/// ready and holds no shmkit magic number (zeros included: a segment made by
+/// [`Segment::create`] or another program looks like that);
+/// [`Error::Corrupted`] if it is not ready and its header is garbage (a
+/// `state` word that no creator writes, another format version).
 pub fn init_state(seg: &Segment) -> Result<InitState> {
     if seg.len() < HEADER_LEN {
         return Err(Error::NotTyped {
@@ -235,18 +239,86 @@ pub fn init_state(seg: &Segment) -> Result<InitState> {
     }
     // SAFETY: the `state` word at offset 12 lies inside the segment (checked
     // just above), is 4-aligned (mappings are page-aligned), and is only
-    // accessed atomically.
+    // accessed atomically; a load only reads, so a read-only mapping is fine.
     let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
     // SYNC(ready): Acquire, as any opener.
     if state.load(Ordering::Acquire) == READY {
         return Ok(InitState::Ready);
     }
-    Ok(match seg.creator_state() {
-        CreatorState::Alive => InitState::Initialising,
-        CreatorState::Gone if state.load(Ordering::Acquire) == READY => InitState::Ready,
-        CreatorState::Gone => InitState::Abandoned,
-        CreatorState::Unknown => InitState::Unknown,
-    })
+    let creator = seg.creator_state();
+    if creator == CreatorState::Alive {
+        return Ok(InitState::Initialising);
+    }
+    if state.load(Ordering::Acquire) == READY {
+        return Ok(InitState::Ready);
+    }
+    match unready(seg)? {
+        Unready::Zeros => Err(Error::NotTyped {
+            name: seg.name().to_owned(),
+            reason: ZEROS.into(),
+        }),
+        Unready::Unpublished if creator == CreatorState::Gone => Ok(InitState::Abandoned),
+        Unready::Unpublished => Ok(InitState::Unknown),
+    }
+}
+
+/// Why a segment that is not a typed one, or not initialised yet, holds only
+/// zeros where the header goes.
+const ZEROS: &str = "it holds only zeros where the header goes: it was made by \
+     Segment::create or another program (Python's SharedMemory), or its creator has \
+     not written the header yet";
+
+/// What a segment that is not `READY`, and whose creator does not hold its
+/// liveness lock, holds where the header goes.
+enum Unready {
+    /// Nothing but zeros: a segment made without a header (by
+    /// [`Segment::create`], Python, C), or a typed creator that had not
+    /// written its header yet, which cannot be told apart.
+    Zeros,
+    /// A valid magic number and version with `state` 0: a creator wrote the
+    /// header, then stopped before publishing.
+    Unpublished,
+}
+
+/// Reads the header of a segment that is not `READY` and classifies it.
+/// The magic number and version are checked before the state, so that a
+/// scribbled header is never taken for an abandoned one (whose advice is to
+/// remove it).
+///
+/// # Errors
+/// [`Error::NotTyped`] for a magic number that is not shmkit's,
+/// [`Error::Corrupted`] for another version or a `state` word that no
+/// creator writes (neither 0 nor `READY`).
+fn unready(seg: &Segment) -> Result<Unready> {
+    let mut raw = [0u8; HEADER_LEN];
+    seg.read_at(0, &mut raw)?;
+    if raw == [0; HEADER_LEN] {
+        return Ok(Unready::Zeros);
+    }
+    let Some(header) = Header::parse(&raw) else {
+        return Err(Error::NotTyped {
+            name: seg.name().to_owned(),
+            reason: "no shmkit magic number".into(),
+        });
+    };
+    let corrupted = |what: String| Error::Corrupted {
+        name: seg.name().to_owned(),
+        what,
+    };
+    if header.version != VERSION {
+        return Err(corrupted(format!(
+            "header format version {}, this shmkit reads {VERSION}",
+            header.version
+        )));
+    }
+    if header.state != 0 {
+        return Err(corrupted(format!(
+            "its state word is {:#010x}, which no creator writes (0 while initialising, \
+             {READY:#010x} once ready): something wrote over the header",
+            header.state
+        )));
+    }
+    Ok(Unready::Unpublished)
 }
 
 /// A value of type `T` in a named segment, checked on open.
@@ -647,26 +719,39 @@ impl<T: Layout> SharedOptions<T> {
         let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
         let start = Instant::now();
         let mut pause = Duration::from_micros(20);
+        // Whether this opener saw the creator's lock held: a segment of zeros
+        // whose lock was held and is free now lost its creator, while one
+        // whose lock was never seen held may simply not be a typed segment.
+        let mut creator_seen = false;
         // SYNC(ready): the Acquire load pairs with the creator's Release store.
         while state.load(Ordering::Acquire) != READY {
-            let mut magic = [0u8; 8];
-            seg.read_at(0, &mut magic)?;
-            if magic != MAGIC && magic != [0; 8] {
-                return Err(Error::NotTyped {
-                    name: name(),
-                    reason: "no shmkit magic number".into(),
-                });
+            let creator = seg.creator_state();
+            creator_seen |= creator == CreatorState::Alive;
+            // The lock is free: either the creator published just now (look
+            // again), or it died first, or no typed creator ever held it.
+            if creator != CreatorState::Alive && state.load(Ordering::Acquire) == READY {
+                break;
             }
-            match seg.creator_state() {
-                CreatorState::Gone => {
-                    // The lock is free: either the creator published just now
-                    // (look again), or it died first.
-                    if state.load(Ordering::Acquire) == READY {
-                        break;
-                    }
-                    return Err(Error::InitAbandoned { name: name() });
+            // A live creator may be halfway through writing the header: judge
+            // it only once the lock is free.
+            let judged = match creator {
+                CreatorState::Alive => None,
+                CreatorState::Gone | CreatorState::Unknown => Some(unready(&seg)?),
+            };
+            match (creator, judged) {
+                (_, None) | (CreatorState::Unknown, _) => {}
+                (_, Some(Unready::Unpublished)) => {
+                    return Err(Error::InitAbandoned { name: name() })
                 }
-                CreatorState::Alive | CreatorState::Unknown => {}
+                (_, Some(Unready::Zeros)) if creator_seen => {
+                    return Err(Error::InitAbandoned { name: name() })
+                }
+                (_, Some(Unready::Zeros)) => {
+                    return Err(Error::NotTyped {
+                        name: name(),
+                        reason: ZEROS.into(),
+                    })
+                }
             }
             if start.elapsed() >= timeout {
                 return Err(Error::InitTimeout {
