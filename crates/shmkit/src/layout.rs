@@ -196,6 +196,45 @@ pub unsafe trait Layout: Sized + Send + Sync + 'static {
     const ALIGN: usize = std::mem::align_of::<Self>();
 }
 
+/// The largest alignment a value in a segment may have, in bytes.
+///
+/// A mapping starts at a page boundary, and no supported platform has pages
+/// smaller than 4 KiB (Windows maps views at 64 KiB, Apple silicon uses
+/// 16 KiB pages), so an offset that is a multiple of the value's alignment
+/// gives an aligned address only up to 4096. A type that needs more is
+/// refused when the program is built:
+///
+/// ```compile_fail,E0080
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(8192))]
+/// struct Big { words: [u64; 1024] }
+/// # let name = format!("doc-align-{}", std::process::id());
+/// let _ = shmkit::Shared::<Big>::create(&name);
+/// ```
+///
+/// The raw constructors too:
+///
+/// ```compile_fail,E0080
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(8192))]
+/// struct Big { words: [u64; 1024] }
+/// let _ = shmkit::Shared::<Big>::open_raw("doc-align-raw");
+/// ```
+///
+/// While a page-aligned type is fine:
+///
+/// ```
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(4096))]
+/// struct Page { words: [u64; 512] }
+/// # let name = format!("doc-align-ok-{}", std::process::id());
+/// let page = shmkit::Shared::<Page>::create(&name)?;
+/// let addr = page.segment().as_ptr() as usize + page.data_offset();
+/// assert_eq!(addr % shmkit::layout::MAX_ALIGN, 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub const MAX_ALIGN: usize = 4096;
+
 /// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
 /// types), so that borrowing it in place as `&T` is sound even while other
 /// processes write it.

@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::layout::{Base, InPlace, Layout, Ref, Ty};
+use crate::layout::{Base, InPlace, Layout, Ref, Ty, MAX_ALIGN};
 use crate::os::CreatorState;
 use crate::{failpoint, Error, Result, Segment, SegmentOptions};
 
@@ -45,6 +45,24 @@ pub const HEADER_LEN: usize = 64;
 pub const READY: u32 = 0x5245_4459;
 
 const STATE_OFFSET: usize = 12;
+
+/// The alignment a `T` needs in shared memory: its [`Layout::ALIGN`] (the
+/// same on every target) or this target's `align_of`, whichever is larger.
+/// Evaluating it refuses, at build time, a `T` that needs more than
+/// [`MAX_ALIGN`].
+const fn value_align<T: Layout>() -> usize {
+    let align = if T::ALIGN > std::mem::align_of::<T>() {
+        T::ALIGN
+    } else {
+        std::mem::align_of::<T>()
+    };
+    assert!(
+        align <= MAX_ALIGN,
+        "this type needs more than 4096-byte alignment, which shared memory cannot give: \
+         mappings are only page-aligned, and pages may be 4 KiB; lower its repr(align)"
+    );
+    align
+}
 
 /// A typed segment's header, decoded. Read once from shared memory into this
 /// local copy, then validated; only the copy is used.
@@ -442,6 +460,9 @@ impl<T: Layout> Shared<T> {
 
     /// The options builder: mode, read-only, persistence, trust, timeout.
     pub fn options() -> SharedOptions<T> {
+        // Every constructor goes through here: refuse an over-aligned `T` at
+        // build time.
+        const { value_align::<T>() };
         SharedOptions {
             seg: SegmentOptions::default(),
             _t: PhantomData,
@@ -450,8 +471,9 @@ impl<T: Layout> Shared<T> {
 
     /// The whole value as a typed place.
     pub fn place(&self) -> Ref<'_, T> {
-        // SAFETY: `offset` was checked (or chosen) to hold a `T`, aligned,
-        // inside the mapping.
+        // SAFETY: `Shared::at`, the only constructor, checked that the `T` at
+        // `offset` lies inside the mapping and that its real address is
+        // aligned for `T`; the `Ref` borrows `self`, so the mapping outlives it.
         unsafe { Ref::new(&self.seg, self.addr().cast()) }
     }
 
@@ -489,8 +511,9 @@ impl<T: InPlace> Shared<T> {
     /// Borrows a value made only of atomics in place.
     pub fn get(&self) -> &T {
         // SAFETY:
-        // - the value is aligned and inside the mapping, which lives as long
-        //   as `self`;
+        // - the value lies inside the mapping, at an address aligned for `T`
+        //   (both checked by `Shared::at`, the only constructor), and the
+        //   mapping lives as long as `self`;
         // - `T: InPlace` is only accessed atomically, so other processes'
         //   writes are not data races.
         unsafe { &*self.addr().cast::<T>() }
@@ -564,7 +587,7 @@ impl<T: Layout> SharedOptions<T> {
     fn plan() -> (Vec<u8>, usize, usize) {
         let ty = T::describe();
         let layout = ty.to_bytes();
-        let align = (ty.align() as usize).max(std::mem::align_of::<T>()).max(64);
+        let align = const { value_align::<T>() }.max(64);
         let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align);
         (layout, data_offset, data_offset + std::mem::size_of::<T>())
     }
@@ -613,7 +636,7 @@ impl<T: Layout> SharedOptions<T> {
             data_size: std::mem::size_of::<T>() as u64,
             total_size: seg.len() as u64,
             creator_pid: std::process::id(),
-            data_align: (T::describe().align() as usize).max(std::mem::align_of::<T>()) as u32,
+            data_align: const { value_align::<T>() } as u32,
             layout_hash: fnv1a(layout),
         };
         // A read-only creator still initialises: write through the mapping
@@ -626,11 +649,7 @@ impl<T: Layout> SharedOptions<T> {
         failpoint::hit("shared-before-header");
         seg.write_at(0, &header.to_bytes())?;
         seg.write_at(HEADER_LEN, layout)?;
-        let shared: Shared<T> = Shared {
-            seg,
-            offset: data_offset,
-            _t: PhantomData,
-        };
+        let shared = Shared::<T>::at(seg, data_offset)?;
         failpoint::hit("shared-before-value");
         if let Some(value) = value {
             // SAFETY: `value` is the caller's own (`create_with`'s or
@@ -781,11 +800,7 @@ impl<T: Layout> SharedOptions<T> {
                 what: format!("the value at offset {offset} does not fit this type"),
             });
         }
-        Ok(Shared {
-            seg,
-            offset,
-            _t: PhantomData,
-        })
+        Shared::at(seg, offset)
     }
 
     /// Maps `T` at offset 0 of a new segment, without a header.
@@ -794,11 +809,7 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Segment::create`].
     pub fn create_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.create(name, std::mem::size_of::<T>().max(1))?;
-        Ok(Shared {
-            seg,
-            offset: 0,
-            _t: PhantomData,
-        })
+        Shared::at(seg, 0)
     }
 
     /// Maps `T` at offset 0 of an existing segment, checking only its size.
@@ -815,15 +826,46 @@ impl<T: Layout> SharedOptions<T> {
                 needed: needed as u64,
             });
         }
-        Ok(Shared {
-            seg,
-            offset: 0,
-            _t: PhantomData,
-        })
+        Shared::at(seg, 0)
     }
 }
 
 impl<T: Layout> Shared<T> {
+    /// The handle of the `T` at `offset` in `seg`, after checking what every
+    /// `unsafe` block of this type relies on: the value lies inside the
+    /// mapping, and its real address is aligned for `T`. The offset is a
+    /// multiple of the alignment and the mapping page-aligned, so the second
+    /// holds wherever the OS keeps its promise; it is checked all the same,
+    /// because a misaligned `&T` would be undefined behaviour.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if the value does not fit, [`Error::Unsupported`]
+    /// if the mapping is not aligned as the platform promises.
+    fn at(seg: Segment, offset: usize) -> Result<Shared<T>> {
+        let align = const { value_align::<T>() };
+        let fits = offset
+            .checked_add(std::mem::size_of::<T>())
+            .is_some_and(|end| end <= seg.len());
+        if !fits {
+            return Err(Error::Corrupted {
+                name: seg.name().to_owned(),
+                what: format!("the value at offset {offset} does not fit in the segment"),
+            });
+        }
+        if (seg.as_ptr() as usize).wrapping_add(offset) % align != 0 {
+            return Err(Error::Unsupported {
+                what: "the OS mapped the segment at an address that is not aligned for this \
+                       type (mappings should start at a page boundary); lower the type's \
+                       alignment",
+            });
+        }
+        Ok(Shared {
+            seg,
+            offset,
+            _t: PhantomData,
+        })
+    }
+
     fn state(&self) -> &AtomicU32 {
         // SAFETY: typed segments are at least `HEADER_LEN` long; the `state`
         // word at offset 12 is 4-aligned (mappings are page-aligned) and only
