@@ -72,7 +72,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         quote! {
             #[doc = #doc]
             #[inline]
-            #fvis fn #ident(&self) -> ::shmkit::layout::Ref<'_, #ty> {
+            #fvis fn #ident(&self) -> ::shmkit::layout::Ref<'_, #ty, <B as ::shmkit::layout::Base>::Access> {
                 // SAFETY: the offset is that of field `#ident`, of type `#ty`,
                 // in the `#name` at the base's address.
                 unsafe {
@@ -148,7 +148,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
     let fields_doc = format!(
         "Field accessors of [`{name}`] in shared memory, reached through `Deref` from a \
-         `shmkit::Shared<{name}>` or a `shmkit::layout::Ref<{name}>`."
+         `shmkit::Shared<{name}>`, a `shmkit::ReadOnlyShared<{name}>` or a \
+         `shmkit::layout::Ref<{name}>`; a field reached through a read-only handle only reads."
     );
     Ok(quote! {
         #[doc = #fields_doc]

@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::layout::{Base, InPlace, Layout, Ref, Ty, MAX_ALIGN};
+use crate::layout::{Base, InPlace, Layout, ReadOnly, Ref, Ty, Writable, MAX_ALIGN};
 use crate::os::CreatorState;
 use crate::{failpoint, Error, Result, Segment, SegmentOptions};
 
@@ -367,6 +367,10 @@ fn unready(seg: &Segment) -> Result<Unready> {
 /// assert_eq!(peer.load().letter, u16::from(b'X'));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+///
+/// A `Shared` always maps its segment read-write: the handle for reading
+/// only is [`ReadOnlyShared`] ([`Shared::open_read_only`]), which offers no
+/// method that writes.
 pub struct Shared<T: Layout> {
     seg: Segment,
     offset: usize,
@@ -458,7 +462,39 @@ impl<T: Layout> Shared<T> {
         Self::options().open_raw(name)
     }
 
-    /// The options builder: mode, read-only, persistence, trust, timeout.
+    /// Opens a typed segment read-only (`O_RDONLY`, `PROT_READ`; Windows
+    /// `FILE_MAP_READ`), checked as [`open`](Self::open) checks it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Data { value: i32, letter: u16, _pad: u16 }
+    /// # let name = format!("doc-ro-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.value().set(7)?;
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.value().get(), 7);
+    /// assert_eq!(reader.load().value, 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
+        Self::options().open_read_only(name)
+    }
+
+    /// Maps `T` at offset 0 of an existing segment, read-only, checking only
+    /// its size.
+    ///
+    /// # Errors
+    /// As [`open_raw`](Self::open_raw).
+    pub fn open_raw_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
+        Self::options().open_raw_read_only(name)
+    }
+
+    /// The options builder: mode, persistence, trust, timeout.
     pub fn options() -> SharedOptions<T> {
         // Every constructor goes through here: refuse an over-aligned `T` at
         // build time.
@@ -471,9 +507,13 @@ impl<T: Layout> Shared<T> {
 
     /// The whole value as a typed place.
     pub fn place(&self) -> Ref<'_, T> {
-        // SAFETY: `Shared::at`, the only constructor, checked that the `T` at
-        // `offset` lies inside the mapping and that its real address is
-        // aligned for `T`; the `Ref` borrows `self`, so the mapping outlives it.
+        // SAFETY:
+        // - `Shared::at`, the only constructor, checked that the `T` at
+        //   `offset` lies inside the mapping and that its real address is
+        //   aligned for `T`;
+        // - the mapping is writable, as `Ref<_, Writable>` requires (`at`
+        //   refuses a read-only segment);
+        // - the `Ref` borrows `self`, so the mapping outlives it.
         unsafe { Ref::new(&self.seg, self.addr().cast()) }
     }
 
@@ -514,6 +554,9 @@ impl<T: InPlace> Shared<T> {
         // - the value lies inside the mapping, at an address aligned for `T`
         //   (both checked by `Shared::at`, the only constructor), and the
         //   mapping lives as long as `self`;
+        // - the mapping is writable (`at` refuses a read-only segment), so
+        //   the writes of `&T`'s methods (`lock`, `store`, `fetch_add`) do
+        //   not fault;
         // - `T: InPlace` is only accessed atomically, so other processes'
         //   writes are not data races.
         unsafe { &*self.addr().cast::<T>() }
@@ -521,6 +564,7 @@ impl<T: InPlace> Shared<T> {
 }
 
 impl<T: Layout> Base for Shared<T> {
+    type Access = Writable;
     fn segment(&self) -> &Segment {
         &self.seg
     }
@@ -540,6 +584,169 @@ impl<T: Layout> std::ops::Deref for Shared<T> {
     }
 }
 
+/// A value of type `T` in a named segment mapped read-only: loads only.
+///
+/// Made by [`Shared::open_read_only`] or [`Shared::open_raw_read_only`]. It
+/// copies values out ([`load`](Self::load), `field().get()`), loads atomics
+/// (`field().load(order)`), reads a [`SeqLock`](crate::sync::SeqLock)
+/// (`field().read()`) and asks an [`Event`](crate::sync::Event) whether it is
+/// signalled, but has no method that writes: on a read-only mapping a write
+/// would fault. So there is no `get()` handing out `&T`, no `store`, `set`
+/// or `in_place`:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// #[derive(shmkit::Layout)]
+/// #[shmkit(in_place)]
+/// #[repr(C)]
+/// struct Counters { hits: AtomicU64 }
+/// # let name = format!("doc-ro-counters-{}", std::process::id());
+/// let counters = shmkit::Shared::<Counters>::create(&name)?;
+/// counters.get().hits.fetch_add(3, Ordering::Relaxed);
+/// let reader = shmkit::Shared::<Counters>::open_read_only(&name)?;
+/// assert_eq!(reader.hits().load(Ordering::Relaxed), 3);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// No atomic store or `fetch_add` through it:
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[derive(shmkit::Layout)] #[shmkit(in_place)] #[repr(C)] struct Counters { hits: AtomicU64 }
+/// # fn f(reader: &shmkit::ReadOnlyShared<Counters>) {
+/// reader.get().hits.store(1, Ordering::Relaxed);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[derive(shmkit::Layout)] #[shmkit(in_place)] #[repr(C)] struct Counters { hits: AtomicU64 }
+/// # fn f(reader: &shmkit::ReadOnlyShared<Counters>) {
+/// reader.hits().in_place().fetch_add(1, Ordering::Relaxed);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # fn f(reader: &shmkit::ReadOnlyShared<AtomicU64>) {
+/// reader.place().store(1, Ordering::Relaxed);
+/// # }
+/// ```
+///
+/// No `Mutex` locking (`lock`, `try_lock`, `lock_timeout`):
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.get().lock();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.place().try_lock();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.place().in_place().lock_timeout(std::time::Duration::from_secs(1));
+/// # }
+/// ```
+///
+/// No `SeqLock` writer, no `Event` notification, wait or reset:
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::SeqLock<u64>>) {
+/// let _ = reader.place().writer();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// reader.place().notify_one();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// let _ = reader.place().wait_timeout(std::time::Duration::from_secs(1));
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// reader.place().reset();
+/// # }
+/// ```
+///
+/// No copies in:
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<u64>) {
+/// let _ = reader.store(&1);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<[u32; 4]>) {
+/// let _ = reader.at(0).set(1);
+/// # }
+/// ```
+pub struct ReadOnlyShared<T: Layout> {
+    seg: Segment,
+    offset: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Layout> std::fmt::Debug for ReadOnlyShared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyShared")
+            .field("type", &std::any::type_name::<T>())
+            .field("segment", &self.seg)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl<T: Layout> ReadOnlyShared<T> {
+    /// The value as a typed place that only reads.
+    pub fn place(&self) -> Ref<'_, T, ReadOnly> {
+        // SAFETY:
+        // - `checked_place`, which every constructor calls, checked that the
+        //   `T` at `offset` lies inside the mapping and that its real address
+        //   is aligned for `T`;
+        // - a `ReadOnly` place needs no write permission: it only loads;
+        // - the `Ref` borrows `self`, so the mapping outlives it.
+        unsafe { Ref::new(&self.seg, self.addr().cast()) }
+    }
+
+    /// The segment underneath.
+    pub fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    /// Where the value starts in the segment (0 for raw segments).
+    pub fn data_offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl<T: Layout + Copy> ReadOnlyShared<T> {
+    /// Copies the whole value out, as [`Shared::load`].
+    pub fn load(&self) -> T {
+        self.place().get()
+    }
+}
+
+impl<T: Layout> Base for ReadOnlyShared<T> {
+    type Access = ReadOnly;
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+    fn addr(&self) -> *mut u8 {
+        // SAFETY: `offset + size_of::<T>() <= len` (`checked_place`), so the
+        // result stays inside the mapping.
+        unsafe { self.seg.as_mut_ptr().add(self.offset) }
+    }
+}
+
+impl<T: Layout> std::ops::Deref for ReadOnlyShared<T> {
+    type Target = T::Fields<Self>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: `T::Fields<B>` is `#[repr(transparent)]` over `B`
+        // (`Layout`'s contract); the result borrows `self`.
+        unsafe { &*(self as *const Self).cast::<Self::Target>() }
+    }
+}
+
 /// Options for a [`Shared`], as [`SegmentOptions`] for a [`Segment`].
 pub struct SharedOptions<T: Layout> {
     seg: SegmentOptions,
@@ -550,12 +757,6 @@ impl<T: Layout> SharedOptions<T> {
     /// See [`SegmentOptions::mode`].
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.seg.mode(mode);
-        self
-    }
-
-    /// See [`SegmentOptions::read_only`].
-    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
-        self.seg.read_only(read_only);
         self
     }
 
@@ -670,7 +871,25 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Shared::open`].
     pub fn open(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
-        Self::check(seg, self.seg.timeout)
+        let offset = Self::check(&seg, self.seg.timeout)?;
+        Shared::at(seg, offset)
+    }
+
+    /// Opens a typed segment read-only and checks it against `T`.
+    ///
+    /// # Errors
+    /// As [`Shared::open`].
+    pub fn open_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
+        let mut opts = self.seg.clone();
+        opts.read_only(true);
+        let seg = opts.open(name)?;
+        let offset = Self::check(&seg, self.seg.timeout)?;
+        checked_place::<T>(&seg, offset)?;
+        Ok(ReadOnlyShared {
+            seg,
+            offset,
+            _t: PhantomData,
+        })
     }
 
     /// Opens the typed segment, or creates it zero-filled.
@@ -703,7 +922,8 @@ impl<T: Layout> SharedOptions<T> {
         opts.hold_creator_lock = true;
         let seg = opts.open_or_create(name, total)?;
         if !seg.created() {
-            return Self::check(seg, self.seg.timeout);
+            let offset = Self::check(&seg, self.seg.timeout)?;
+            return Shared::at(seg, offset);
         }
         match init {
             Some(init) => Self::initialise_with(seg, &layout, data_offset, init),
@@ -724,8 +944,9 @@ impl<T: Layout> SharedOptions<T> {
         Self::initialise(seg, layout, data_offset, Some(&value))
     }
 
-    /// Waits until the segment is ready, then checks header and layout.
-    fn check(seg: Segment, timeout: Duration) -> Result<Shared<T>> {
+    /// Waits until the segment is ready, then checks header and layout;
+    /// returns where the value starts. Only loads: `seg` may be read-only.
+    fn check(seg: &Segment, timeout: Duration) -> Result<usize> {
         let name = || seg.name().to_owned();
         if seg.len() < HEADER_LEN {
             return Err(Error::NotTyped {
@@ -734,7 +955,8 @@ impl<T: Layout> SharedOptions<T> {
             });
         }
         // SAFETY: the header's `state` word lies at offset 12 < len, 4-aligned
-        // because mappings are page-aligned; accessed only atomically here.
+        // because mappings are page-aligned; accessed only atomically here,
+        // and only loaded, so a read-only mapping is fine.
         let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
         let start = Instant::now();
         let mut pause = Duration::from_micros(20);
@@ -755,7 +977,7 @@ impl<T: Layout> SharedOptions<T> {
             // it only once the lock is free.
             let judged = match creator {
                 CreatorState::Alive => None,
-                CreatorState::Gone | CreatorState::Unknown => Some(unready(&seg)?),
+                CreatorState::Gone | CreatorState::Unknown => Some(unready(seg)?),
             };
             match (creator, judged) {
                 (_, None) | (CreatorState::Unknown, _) => {}
@@ -781,7 +1003,7 @@ impl<T: Layout> SharedOptions<T> {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
         }
-        let (header, found) = read_header(&seg)?;
+        let (header, found) = read_header(seg)?;
         let expected = T::describe();
         if let Some(difference) = expected.difference(&found) {
             return Err(Error::LayoutMismatch {
@@ -800,7 +1022,7 @@ impl<T: Layout> SharedOptions<T> {
                 what: format!("the value at offset {offset} does not fit this type"),
             });
         }
-        Shared::at(seg, offset)
+        Ok(offset)
     }
 
     /// Maps `T` at offset 0 of a new segment, without a header.
@@ -818,47 +1040,86 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Segment::open`], and [`Error::TooSmall`].
     pub fn open_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
+        Self::check_raw(&seg)?;
+        Shared::at(seg, 0)
+    }
+
+    /// Maps `T` at offset 0 of an existing segment, read-only, checking only
+    /// its size.
+    ///
+    /// # Errors
+    /// As [`open_raw`](Self::open_raw).
+    pub fn open_raw_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
+        let mut opts = self.seg.clone();
+        opts.read_only(true);
+        let seg = opts.open(name)?;
+        Self::check_raw(&seg)?;
+        checked_place::<T>(&seg, 0)?;
+        Ok(ReadOnlyShared {
+            seg,
+            offset: 0,
+            _t: PhantomData,
+        })
+    }
+
+    fn check_raw(seg: &Segment) -> Result<()> {
         let needed = std::mem::size_of::<T>();
         if seg.len() < needed {
             return Err(Error::TooSmall {
-                name: name.to_owned(),
+                name: seg.name().to_owned(),
                 len: seg.len() as u64,
                 needed: needed as u64,
             });
         }
-        Shared::at(seg, 0)
+        Ok(())
     }
 }
 
+/// Checks what every `unsafe` block of [`Shared`] and [`ReadOnlyShared`]
+/// relies on: the `T` at `offset` lies inside the mapping, and its real
+/// address is aligned for `T`. The offset is a multiple of the alignment and
+/// the mapping page-aligned, so the second holds wherever the OS keeps its
+/// promise; it is checked all the same, because a misaligned `&T` would be
+/// undefined behaviour.
+///
+/// # Errors
+/// [`Error::Corrupted`] if the value does not fit, [`Error::Unsupported`] if
+/// the mapping is not aligned as the platform promises.
+fn checked_place<T: Layout>(seg: &Segment, offset: usize) -> Result<()> {
+    let align = const { value_align::<T>() };
+    let fits = offset
+        .checked_add(std::mem::size_of::<T>())
+        .is_some_and(|end| end <= seg.len());
+    if !fits {
+        return Err(Error::Corrupted {
+            name: seg.name().to_owned(),
+            what: format!("the value at offset {offset} does not fit in the segment"),
+        });
+    }
+    if (seg.as_ptr() as usize).wrapping_add(offset) % align != 0 {
+        return Err(Error::Unsupported {
+            what: "the OS mapped the segment at an address that is not aligned for this type \
+                   (mappings should start at a page boundary); lower the type's alignment",
+        });
+    }
+    Ok(())
+}
+
 impl<T: Layout> Shared<T> {
-    /// The handle of the `T` at `offset` in `seg`, after checking what every
-    /// `unsafe` block of this type relies on: the value lies inside the
-    /// mapping, and its real address is aligned for `T`. The offset is a
-    /// multiple of the alignment and the mapping page-aligned, so the second
-    /// holds wherever the OS keeps its promise; it is checked all the same,
-    /// because a misaligned `&T` would be undefined behaviour.
+    /// The handle of the `T` at `offset` in `seg`, the only way to make a
+    /// `Shared`: checks the value's place ([`checked_place`]) and that the
+    /// mapping is writable, which `get`, `place` and the field accessors
+    /// rely on.
     ///
     /// # Errors
-    /// [`Error::Corrupted`] if the value does not fit, [`Error::Unsupported`]
-    /// if the mapping is not aligned as the platform promises.
+    /// As [`checked_place`], and [`Error::ReadOnly`] for a read-only mapping.
     fn at(seg: Segment, offset: usize) -> Result<Shared<T>> {
-        let align = const { value_align::<T>() };
-        let fits = offset
-            .checked_add(std::mem::size_of::<T>())
-            .is_some_and(|end| end <= seg.len());
-        if !fits {
-            return Err(Error::Corrupted {
+        if seg.is_read_only() {
+            return Err(Error::ReadOnly {
                 name: seg.name().to_owned(),
-                what: format!("the value at offset {offset} does not fit in the segment"),
             });
         }
-        if (seg.as_ptr() as usize).wrapping_add(offset) % align != 0 {
-            return Err(Error::Unsupported {
-                what: "the OS mapped the segment at an address that is not aligned for this \
-                       type (mappings should start at a page boundary); lower the type's \
-                       alignment",
-            });
-        }
+        checked_place::<T>(&seg, offset)?;
         Ok(Shared {
             seg,
             offset,

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::{role, say, unique, Child, Cleanup, QueueCleanup};
 use shmkit::header::init_state;
 use shmkit::queue::spsc::{Consumer, Producer};
@@ -109,6 +107,7 @@ fn a_zero_filled_segment_of_a_live_raw_creator_is_not_typed() {
 #[cfg(unix)]
 #[test]
 fn a_zero_filled_segment_of_a_live_python_creator_is_not_typed() {
+    use std::process::{Command, Stdio};
     if !common::python_has_shared_memory() {
         return;
     }
