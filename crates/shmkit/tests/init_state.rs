@@ -169,3 +169,37 @@ fn a_consumer_refused_for_a_scribbled_queue_leaves_no_trace() {
     assert_eq!(consumer.recv(), "opened: after");
     consumer.wait_ok();
 }
+
+/// The same for a broadcast subscriber refused for a scribbled `next`.
+#[test]
+fn a_subscriber_refused_for_a_scribbled_ring_leaves_no_trace() {
+    use shmkit::broadcast::{Publisher, Subscriber};
+    if let Some((_, args)) = role() {
+        match Subscriber::open(&args[0]) {
+            Err(Error::Corrupted { .. }) => say("corrupted"),
+            Err(e) => say(&format!("other error: {e}")),
+            Ok(mut rx) => say(&format!(
+                "opened: {}",
+                String::from_utf8_lossy(&rx.recv().unwrap())
+            )),
+        }
+        return;
+    }
+    const NEXT: usize = 128;
+    let name = unique("scrib-next");
+    let _c = QueueCleanup(name.clone());
+    let mut tx = Publisher::create(&name, 8, 64).unwrap();
+    let seg = Segment::open(&name).unwrap();
+    seg.write_at(NEXT, &u64::MAX.to_le_bytes()).unwrap();
+    let test = "a_subscriber_refused_for_a_scribbled_ring_leaves_no_trace";
+    let mut subscriber = Child::spawn(test, "subscriber", &[&name]);
+    assert_eq!(subscriber.recv(), "corrupted");
+    let status = subscriber.wait_status();
+    assert!(status.success(), "{status}");
+    assert_eq!(tx.peer(), Peer::NotYet);
+    seg.write_at(NEXT, &0u64.to_le_bytes()).unwrap();
+    tx.send(b"after").unwrap();
+    let mut subscriber = Child::spawn(test, "subscriber", &[&name]);
+    assert_eq!(subscriber.recv(), "opened: after");
+    subscriber.wait_ok();
+}
