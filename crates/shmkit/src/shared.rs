@@ -293,8 +293,9 @@ enum Unready {
     /// [`Segment::create`], Python, C), or a typed creator that had not
     /// written its header yet, which cannot be told apart.
     Zeros,
-    /// A valid magic number and version with `state` 0: a creator wrote the
-    /// header, then stopped before publishing.
+    /// A valid magic number, version (or the zeros of a header whose writing
+    /// stopped after the magic) and `state` 0: a creator wrote the header,
+    /// or began to, then stopped before publishing.
     Unpublished,
 }
 
@@ -323,12 +324,17 @@ fn unready(seg: &Segment) -> Result<Unready> {
         name: seg.name().to_owned(),
         what,
     };
-    if header.version != VERSION {
+    // A creator that died while writing the header left a prefix of it and
+    // zeros after (the header goes in word by word, magic first): version 0
+    // is that, not another version.
+    if header.version != VERSION && header.version != 0 {
         return Err(corrupted(format!(
             "header format version {}, this shmkit reads {VERSION}",
             header.version
         )));
     }
+    // The creator writes `state` 0 with the header and `READY` last; any
+    // other value was written by someone else.
     if header.state != 0 {
         return Err(corrupted(format!(
             "its state word is {:#010x}, which no creator writes (0 while initialising, \

@@ -203,3 +203,31 @@ fn a_subscriber_refused_for_a_scribbled_ring_leaves_no_trace() {
     assert_eq!(subscriber.recv(), "opened: after");
     subscriber.wait_ok();
 }
+
+/// A creator killed while writing its header leaves the magic number and
+/// zeros after it (the header goes in word by word): that creator died
+/// before publishing. Another version number, or a state word that no
+/// creator writes, is damage.
+#[test]
+fn a_header_torn_after_the_magic_is_abandoned_and_other_words_are_corrupted() {
+    let name = unique("torn");
+    let _c = Cleanup(name.clone());
+    let seg = Segment::create(&name, 4096).unwrap();
+    seg.write_at(0, &shmkit::header::MAGIC).unwrap();
+    let err = Shared::<Data>::open(&name).unwrap_err();
+    assert!(matches!(err, Error::InitAbandoned { .. }), "{err}");
+    seg.write_at(8, &7u32.to_le_bytes()).unwrap();
+    let err = Shared::<Data>::open(&name).unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupted { ref what, .. } if what.contains("version 7")),
+        "{err}"
+    );
+    seg.write_at(8, &shmkit::header::VERSION.to_le_bytes())
+        .unwrap();
+    seg.write_at(STATE_OFFSET, &1u32.to_le_bytes()).unwrap();
+    let err = Shared::<Data>::open(&name).unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupted { ref what, .. } if what.contains("0x00000001")),
+        "{err}"
+    );
+}
