@@ -135,11 +135,43 @@ impl Ring {
         Ok(())
     }
 
+    /// Whether this process created the ring's segment.
+    fn created(&self) -> bool {
+        self.region.segment().is_some_and(|s| s.created())
+    }
+
     /// Segment offset of the slot of message `n`.
     #[inline]
     fn slot(&self, n: u64) -> usize {
         self.data + ((n & (self.slots - 1)) * self.stride) as usize
     }
+}
+
+/// Opens a broadcast ring's region and checks its geometry, waiting for its
+/// creator as `opts` says.
+fn open_region(name: &str, opts: &QueueOptions) -> Result<(Region, Geometry)> {
+    let (region, g) =
+        crate::queue::open_waiting(opts, || Region::open(name, Kind::Broadcast, opts))?;
+    Ring::check(&region, &g)?;
+    Ok((region, g))
+}
+
+/// Opens a broadcast ring's region, or creates it (see
+/// `queue::open_or_create`).
+fn open_or_create_region(
+    name: &str,
+    slots: usize,
+    max_message: usize,
+    opts: &QueueOptions,
+) -> Result<(Region, Geometry)> {
+    let g = Ring::geometry(slots, max_message);
+    let (region, g) = crate::queue::open_or_create(
+        name,
+        || Region::create(name, g, opts, &|_| {}).map(|r| (r, g)),
+        || Region::open(name, Kind::Broadcast, opts),
+    )?;
+    Ring::check(&region, &g)?;
+    Ok((region, g))
 }
 
 /// The publishing end of a broadcast ring. At most one live process holds
@@ -195,10 +227,59 @@ impl Publisher {
     /// live process publishes; [`Error::NotTyped`] or [`Error::Corrupted`]
     /// if the segment is no intact broadcast ring.
     pub fn open(name: &str) -> Result<Publisher> {
-        let opts = QueueOptions::default();
-        let (region, g) = Region::open(name, Kind::Broadcast, &opts)?;
-        Ring::check(&region, &g)?;
-        Publisher::attach(Ring::new(region, g, &opts))
+        Self::open_with(name, &QueueOptions::default())
+    }
+
+    /// As [`open`](Self::open), with options.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Publisher> {
+        let (region, g) = open_region(name, opts)?;
+        Publisher::attach(Ring::new(region, g, opts))
+    }
+
+    /// Opens the broadcast ring as its publisher, or creates it (as
+    /// [`create`](Self::create)) if there is none. When processes race,
+    /// exactly one creates and the others open once the ring is set up; an
+    /// opened ring keeps its creator's geometry. [`created`](Self::created)
+    /// tells which happened.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcooc-{}", std::process::id());
+    /// let mut rx = Subscriber::open_or_create(&name, 8, 64)?; // may start first
+    /// let mut tx = Publisher::open_or_create(&name, 8, 64)?;
+    /// assert!(rx.created() && !tx.created());
+    /// tx.send(b"first")?;
+    /// assert_eq!(rx.recv()?, b"first");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Publisher> {
+        Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        opts: &QueueOptions,
+    ) -> Result<Publisher> {
+        let (region, g) = open_or_create_region(name, slots, max_message, opts)?;
+        Publisher::attach(Ring::new(region, g, opts))
+    }
+
+    /// Whether this endpoint created the ring (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
     }
 
     fn attach(ring: Ring) -> Result<Publisher> {
@@ -336,9 +417,37 @@ impl Subscriber {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Subscriber> {
-        let (region, g) = Region::open(name, Kind::Broadcast, opts)?;
-        Ring::check(&region, &g)?;
+        let (region, g) = open_region(name, opts)?;
         Subscriber::attach(Ring::new(region, g, opts), opts)
+    }
+
+    /// Opens the broadcast ring as a subscriber, or creates it with `slots`
+    /// slots for messages of up to `max_message` bytes if there is none, as
+    /// [`Publisher::open_or_create`].
+    ///
+    /// # Errors
+    /// As [`Publisher::create`] and [`open`](Self::open).
+    pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Subscriber> {
+        Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        opts: &QueueOptions,
+    ) -> Result<Subscriber> {
+        let (region, g) = open_or_create_region(name, slots, max_message, opts)?;
+        Subscriber::attach(Ring::new(region, g, opts), opts)
+    }
+
+    /// Whether this endpoint created the ring (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {

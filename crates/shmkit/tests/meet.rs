@@ -1,0 +1,197 @@
+//! Endpoints that meet without a fixed start order, across real processes:
+//! `open_or_create` raced by two processes, openers that wait for their
+//! creator, the publisher's count of live subscribers, and subscribers that
+//! start at the oldest message the ring still holds.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{hear, role, say, unique, Child, QueueCleanup};
+use shmkit::broadcast::{Publisher, Subscriber};
+use shmkit::queue::{mpmc, spsc, Receiver, Sender};
+use shmkit::Error;
+
+const ROUNDS: usize = if cfg!(debug_assertions) { 40 } else { 200 };
+
+#[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Reading {
+    seq: u64,
+    value: f64,
+}
+
+/// The two sides of each kind of queue, as the race test drives them.
+enum Side {
+    SpscTx(spsc::Producer),
+    SpscRx(spsc::Consumer),
+    ChanTx(Sender<Reading>),
+    ChanRx(Receiver<Reading>),
+    MpmcTx(mpmc::Producer),
+    MpmcRx(mpmc::Consumer),
+    Pub(Publisher),
+    Sub(Subscriber),
+}
+
+impl Side {
+    /// `open_or_create` of `kind`'s sender (`a`) or receiver (`b`).
+    fn open_or_create(kind: &str, side: &str, name: &str) -> shmkit::Result<Side> {
+        Ok(match (kind, side) {
+            ("spsc", "a") => Side::SpscTx(spsc::Producer::open_or_create(name, 4096)?),
+            ("spsc", _) => Side::SpscRx(spsc::Consumer::open_or_create(name, 4096)?),
+            ("channel", "a") => Side::ChanTx(Sender::open_or_create(name, 16)?),
+            ("channel", _) => Side::ChanRx(Receiver::open_or_create(name, 16)?),
+            ("mpmc", "a") => Side::MpmcTx(mpmc::Producer::open_or_create(name, 8, 64)?),
+            ("mpmc", _) => Side::MpmcRx(mpmc::Consumer::open_or_create(name, 8, 64)?),
+            ("broadcast", "a") => Side::Pub(Publisher::open_or_create(name, 8, 64)?),
+            ("broadcast", _) => Side::Sub(Subscriber::open_or_create(name, 8, 64)?),
+            _ => unreachable!("unknown kind {kind}"),
+        })
+    }
+
+    fn created(&self) -> bool {
+        match self {
+            Side::SpscTx(e) => e.created(),
+            Side::SpscRx(e) => e.created(),
+            Side::ChanTx(e) => e.created(),
+            Side::ChanRx(e) => e.created(),
+            Side::MpmcTx(e) => e.created(),
+            Side::MpmcRx(e) => e.created(),
+            Side::Pub(e) => e.created(),
+            Side::Sub(e) => e.created(),
+        }
+    }
+
+    /// Sends message `n` (a sender) or receives one and returns it as text.
+    fn transfer(&mut self, n: u64) -> String {
+        let t = Duration::from_secs(10);
+        match self {
+            Side::SpscTx(e) => e.send(&n.to_le_bytes()).map(|()| n),
+            Side::MpmcTx(e) => e.send(&n.to_le_bytes()).map(|()| n),
+            Side::Pub(e) => e.send(&n.to_le_bytes()).map(|()| n),
+            Side::ChanTx(e) => e.send(&Reading { seq: n, value: 0.5 }).map(|()| n),
+            Side::SpscRx(e) => e.recv_timeout(t).map(word),
+            Side::MpmcRx(e) => e.recv_timeout(t).map(word),
+            Side::Sub(e) => e.recv_timeout(t).map(word),
+            Side::ChanRx(e) => e.recv_timeout(t).map(|r| r.seq),
+        }
+        .map_or_else(|e| format!("error {e}"), |n| n.to_string())
+    }
+}
+
+fn word(m: Vec<u8>) -> u64 {
+    u64::from_le_bytes(m.try_into().expect("an 8-byte message"))
+}
+
+/// Two processes call `open_or_create` on the same new name at once, round
+/// after round: both succeed, exactly one of them created the queue, and a
+/// message goes from one to the other through what they got.
+fn race(kind: &str, test: &str) {
+    if let Some((_, args)) = role() {
+        let (kind, side) = (&args[0], &args[1]);
+        loop {
+            let name = hear();
+            if name.is_empty() || name == "end" {
+                return;
+            }
+            let mut ep = match Side::open_or_create(kind, side, &name) {
+                Ok(ep) => ep,
+                Err(e) => {
+                    say(&format!("error {e}"));
+                    continue;
+                }
+            };
+            say(if ep.created() { "created" } else { "opened" });
+            let n = hear().parse::<u64>().unwrap();
+            say(&ep.transfer(n));
+            assert_eq!(hear(), "drop");
+            drop(ep);
+            say("dropped");
+        }
+    }
+    let mut a = Child::spawn(test, "racer", &[kind, "a"]);
+    let mut b = Child::spawn(test, "racer", &[kind, "b"]);
+    let mut created_by = [0, 0];
+    for round in 0..ROUNDS {
+        let name = unique(&format!("race-{kind}"));
+        let _cleanup = QueueCleanup(name.clone());
+        // Alternate which child hears first, so each gets the head start.
+        if round % 2 == 0 {
+            a.send(&name);
+            b.send(&name);
+        } else {
+            b.send(&name);
+            a.send(&name);
+        }
+        let (ra, rb) = (a.recv(), b.recv());
+        assert!(
+            matches!(
+                (ra.as_str(), rb.as_str()),
+                ("created", "opened") | ("opened", "created")
+            ),
+            "round {round}: a {ra}, b {rb}"
+        );
+        created_by[usize::from(rb == "created")] += 1;
+        // The subscriber (b) is attached before the message goes out.
+        a.send(&round.to_string());
+        assert_eq!(a.recv(), round.to_string(), "round {round}: sender");
+        b.send(&round.to_string());
+        assert_eq!(b.recv(), round.to_string(), "round {round}: receiver");
+        a.send("drop");
+        b.send("drop");
+        assert_eq!(a.recv(), "dropped");
+        assert_eq!(b.recv(), "dropped");
+    }
+    a.send("end");
+    b.send("end");
+    a.wait_ok();
+    b.wait_ok();
+    eprintln!(
+        "{kind}: a created {} rounds, b {}",
+        created_by[0], created_by[1]
+    );
+}
+
+#[test]
+fn spsc_open_or_create_raced_by_two_processes_creates_once() {
+    race(
+        "spsc",
+        "spsc_open_or_create_raced_by_two_processes_creates_once",
+    );
+}
+
+#[test]
+fn channel_open_or_create_raced_by_two_processes_creates_once() {
+    race(
+        "channel",
+        "channel_open_or_create_raced_by_two_processes_creates_once",
+    );
+}
+
+#[test]
+fn mpmc_open_or_create_raced_by_two_processes_creates_once() {
+    race(
+        "mpmc",
+        "mpmc_open_or_create_raced_by_two_processes_creates_once",
+    );
+}
+
+#[test]
+fn broadcast_open_or_create_raced_by_two_processes_creates_once() {
+    race(
+        "broadcast",
+        "broadcast_open_or_create_raced_by_two_processes_creates_once",
+    );
+}
+
+/// A second endpoint of a kind whose role is exclusive fails as `open` does,
+/// rather than creating anything: the queue exists, and its role is taken.
+#[test]
+fn open_or_create_of_a_taken_role_is_role_taken() {
+    let name = unique("ooc-taken");
+    let _cleanup = QueueCleanup(name.clone());
+    let _tx = spsc::Producer::open_or_create(&name, 1024).unwrap();
+    let err = spsc::Producer::open_or_create(&name, 1024).unwrap_err();
+    assert!(matches!(err, Error::RoleTaken { .. }), "{err}");
+}
