@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{hear, role, say, unique, Child, QueueCleanup};
 use shmkit::broadcast::{Publisher, Subscriber};
-use shmkit::queue::{mpmc, spsc, Receiver, Sender};
+use shmkit::queue::{mpmc, spsc, Options, Receiver, Sender};
 use shmkit::Error;
 
 const ROUNDS: usize = if cfg!(debug_assertions) { 40 } else { 200 };
@@ -194,4 +194,97 @@ fn open_or_create_of_a_taken_role_is_role_taken() {
     let _tx = spsc::Producer::open_or_create(&name, 1024).unwrap();
     let err = spsc::Producer::open_or_create(&name, 1024).unwrap_err();
     assert!(matches!(err, Error::RoleTaken { .. }), "{err}");
+}
+
+/// An opener started before the creator waits for the name (with
+/// `wait_for_creator`) and then works as if it had opened second: here an
+/// SPSC producer and a broadcast subscriber in a second process, and the
+/// queues they wait for created by this one once they said they were
+/// opening.
+#[test]
+fn opener_started_before_its_creator_waits_for_it() {
+    const TEST: &str = "opener_started_before_its_creator_waits_for_it";
+    if let Some((role, args)) = role() {
+        let opts = Options::default().wait_for_creator(Duration::from_secs(30));
+        say("opening");
+        if role == "producer" {
+            let mut tx = spsc::Producer::open_with(&args[0], &opts).unwrap();
+            say(if tx.created() { "created" } else { "opened" });
+            tx.send(b"from the early opener").unwrap();
+            assert_eq!(hear(), "done");
+        } else {
+            let mut rx = Subscriber::open_with(&args[0], &opts).unwrap();
+            say(if rx.created() { "created" } else { "opened" });
+            let m = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            say(&String::from_utf8(m).unwrap());
+        }
+        return;
+    }
+    let q = unique("early-q");
+    let b = unique("early-b");
+    let _cleanup = (QueueCleanup(q.clone()), QueueCleanup(b.clone()));
+    let mut producer = Child::spawn(TEST, "producer", &[&q]);
+    let mut subscriber = Child::spawn(TEST, "subscriber", &[&b]);
+    assert_eq!(producer.recv(), "opening");
+    assert_eq!(subscriber.recv(), "opening");
+    let mut rx = spsc::Consumer::create(&q, 1024).unwrap();
+    let mut tx = Publisher::create(&b, 4, 64).unwrap();
+    assert_eq!(producer.recv(), "opened");
+    assert_eq!(subscriber.recv(), "opened");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        b"from the early opener"
+    );
+    producer.send("done");
+    producer.wait_ok();
+    tx.send(b"to the early subscriber").unwrap();
+    assert_eq!(subscriber.recv(), "to the early subscriber");
+    subscriber.wait_ok();
+}
+
+/// Without `wait_for_creator` a missing queue is `NotFound` at once; with
+/// it, `NotFound` only once the wait is over, for every kind of opener.
+#[test]
+fn missing_queue_is_not_found_after_the_creator_wait() {
+    let name = unique("never-made");
+    let err = spsc::Consumer::open(&name).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let wait = Duration::from_millis(100);
+    let opts = Options::default().wait_for_creator(wait);
+    let opens: [(&str, Box<dyn Fn() -> shmkit::Result<()>>); 6] = [
+        (
+            "spsc",
+            Box::new(|| spsc::Producer::open_with(&name, &opts).map(drop)),
+        ),
+        (
+            "channel",
+            Box::new(|| Receiver::<Reading>::open_with(&name, &opts).map(drop)),
+        ),
+        (
+            "mpmc",
+            Box::new(|| mpmc::Producer::open_with(&name, &opts).map(drop)),
+        ),
+        (
+            "mpmc",
+            Box::new(|| mpmc::Consumer::open_with(&name, &opts).map(drop)),
+        ),
+        (
+            "publisher",
+            Box::new(|| Publisher::open_with(&name, &opts).map(drop)),
+        ),
+        (
+            "subscriber",
+            Box::new(|| Subscriber::open_with(&name, &opts).map(drop)),
+        ),
+    ];
+    for (what, open) in opens {
+        let start = Instant::now();
+        let err = open().unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{what}: {err}");
+        assert!(
+            start.elapsed() >= wait,
+            "{what} gave up after {:?}",
+            start.elapsed()
+        );
+    }
 }
