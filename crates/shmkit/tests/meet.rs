@@ -251,7 +251,8 @@ fn missing_queue_is_not_found_after_the_creator_wait() {
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     let wait = Duration::from_millis(100);
     let opts = Options::default().wait_for_creator(wait);
-    let opens: [(&str, Box<dyn Fn() -> shmkit::Result<()>>); 6] = [
+    type Open<'a> = Box<dyn Fn() -> shmkit::Result<()> + 'a>;
+    let opens: [(&str, Open); 6] = [
         (
             "spsc",
             Box::new(|| spsc::Producer::open_with(&name, &opts).map(drop)),
