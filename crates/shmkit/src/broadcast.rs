@@ -41,6 +41,7 @@
 //! | 0      | common queue header (`capacity` = slot count, power of 2) |
 //! | 64     | role states: publisher u32, subscribers u32             |
 //! | 128    | `next` u64: the number of the next message to publish   |
+//! | 256    | `ids` u32: one more than the highest subscriber id taken  |
 //! | 384    | wake words (subscribers sleep here)                     |
 //! | 512    | slots, `slot_stride` bytes each (a multiple of 64)      |
 //!
@@ -59,6 +60,16 @@
 //! each read once per use and validated: garbage gives
 //! [`Error::Corrupted`](crate::Error), never an out-of-bounds copy.
 //!
+//! # Counting subscribers
+//! Each subscriber holds, for its lifetime, the exclusive lock of one
+//! subscriber id (0 to 1023, the lowest one free, `subscriber.ID`) besides
+//! the shared lock of the role. [`Publisher::subscribers`] probes the ids
+//! below `ids` and counts the locks held: the OS drops a dead process's
+//! locks, so a subscriber killed with SIGKILL stops counting at once. `ids`
+//! is written by peers, so a scribbler can hide subscribers from the count
+//! (never more than that: it is clamped to 1024). Where there are no lock
+//! files (heap memory in tests) the attach count stands in.
+//!
 //! # Crashes
 //! A publisher killed while writing leaves its slot at `2n + 1` and `next`
 //! at `n`: subscribers see nothing new, learn that it died
@@ -69,16 +80,26 @@
 
 use std::time::Duration;
 
+use crate::os::{CreatorState, RoleLock};
 use crate::queue::atomic::{fence, Ordering};
 use crate::queue::region::{remove_role_locks, Geometry, Kind, Liveness, Region, HEADER_END};
 use crate::queue::wait::{wait_for, Signal};
 use crate::queue::{Peer, QueueOptions, Wait};
 use crate::{failpoint, Error, Result};
 
+/// The lock file role of subscriber id `id`.
+fn subscriber_role(id: u32) -> String {
+    format!("{}.{id}", ROLES[SUBSCRIBER])
+}
+
 const ROLES: [&str; 2] = ["publisher", "subscriber"];
 const PUBLISHER: usize = 0;
 const SUBSCRIBER: usize = 1;
 const NEXT: usize = 128;
+/// One more than the highest subscriber id taken (see the module docs).
+const IDS: usize = 256;
+/// Subscriber ids, and so live subscribers, at most.
+const MAX_SUBSCRIBER_IDS: u32 = 1024;
 const SIGNAL: usize = 384;
 /// Slot header: `seq` u64, `len` u32, 4 reserved bytes.
 const SLOT_HEADER: u64 = 16;
@@ -323,6 +344,87 @@ impl Publisher {
         self.live.peer(&self.ring.region)
     }
 
+    /// How many subscribers are attached and alive: a subscriber that
+    /// dropped its endpoint or died (even by SIGKILL) is not counted. It
+    /// probes each subscriber id's lock (see the [module docs](self)), so
+    /// it costs a system call per id ever taken: call it to meet, not per
+    /// message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcsubs-{}", std::process::id());
+    /// let tx = Publisher::create(&name, 4, 64)?;
+    /// assert_eq!(tx.subscribers(), 0);
+    /// let a = Subscriber::open(&name)?;
+    /// let b = Subscriber::open(&name)?;
+    /// assert_eq!(tx.subscribers(), 2);
+    /// drop(a);
+    /// assert_eq!(tx.subscribers(), 1);
+    /// # drop(b);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn subscribers(&self) -> usize {
+        let r = &self.ring.region;
+        if r.segment().is_none() {
+            return r.role_count(SUBSCRIBER).load(Ordering::SeqCst) as usize;
+        }
+        // Peer-written: clamped, and only ever used as a loop bound.
+        let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
+        (0..ids)
+            .filter(|&id| {
+                r.role_probe(&subscriber_role(id)).probe_exclusive() == CreatorState::Alive
+            })
+            .count()
+    }
+
+    /// Waits until at least `n` subscribers are alive (as
+    /// [`subscribers`](Self::subscribers) counts them), so that none of
+    /// them misses the first message: a subscriber starts at the newest
+    /// message when it attaches. Returns the count then. Polls, in pauses
+    /// growing to 10 ms.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if fewer than `n` are alive after `timeout`.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-bcwait-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// let joiner = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || {
+    ///         let mut rx = Subscriber::open(&name)?;
+    ///         rx.recv()
+    ///     })
+    /// };
+    /// tx.wait_for_subscribers(1, Duration::from_secs(10))?;
+    /// tx.send(b"first")?; // the subscriber is there to get it
+    /// assert_eq!(joiner.join().unwrap()?, b"first");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_micros(100);
+        loop {
+            let count = self.subscribers();
+            if count >= n {
+                return Ok(count);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(Error::Timeout {
+                    name: self.ring.region.name().to_owned(),
+                    waited,
+                });
+            }
+            std::thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
     /// Publishes a copy of `msg`, overwriting the oldest message if the ring
     /// is full. Never waits.
     ///
@@ -365,6 +467,11 @@ impl Drop for Publisher {
         Signal::at(&self.ring.region, SIGNAL).notify();
         if self.ring.remove_locks {
             remove_role_locks(&self.ring.region, &ROLES);
+            let r = &self.ring.region;
+            let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
+            for id in 0..ids {
+                crate::os::remove_role_lock(r.name(), &subscriber_role(id));
+            }
         }
     }
 }
@@ -374,6 +481,9 @@ impl Drop for Publisher {
 pub struct Subscriber {
     ring: Ring,
     live: Liveness,
+    /// This subscriber's id lock, held while it lives (`None` without lock
+    /// files). Dropped after `live` detaches.
+    _id_lock: Option<RoleLock>,
     /// The number of the next message to read: this endpoint's own.
     cursor: u64,
     wait: Wait,
@@ -451,6 +561,7 @@ impl Subscriber {
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
+        let id_lock = Subscriber::take_id(&ring.region)?;
         let live = Liveness::attach(&ring.region, &ROLES, SUBSCRIBER, true, PUBLISHER, false)?;
         // SYNC(next): Acquire, pairs with the publisher's Release.
         let next = ring.region.u64(NEXT).load(Ordering::Acquire);
@@ -476,8 +587,37 @@ impl Subscriber {
         Ok(Subscriber {
             ring,
             live,
+            _id_lock: id_lock,
             cursor: next.saturating_sub(1),
             wait: opts.wait,
+        })
+    }
+
+    /// Takes the lowest free subscriber id's lock, for the publisher's
+    /// count, and raises `ids` past it. `None` where there are no lock
+    /// files.
+    ///
+    /// # Errors
+    /// [`Error::RoleTaken`] if all 1024 ids are held by live subscribers.
+    fn take_id(region: &Region) -> Result<Option<RoleLock>> {
+        if region.segment().is_none() {
+            return Ok(None);
+        }
+        for id in 0..MAX_SUBSCRIBER_IDS {
+            let lock = region.role_lock(&subscriber_role(id));
+            if !lock.works() {
+                // No lock file (another user's, or none can be made): the
+                // count cannot see this subscriber.
+                return Ok(None);
+            }
+            if lock.hold_exclusive() {
+                region.u32(IDS).fetch_max(id + 1, Ordering::SeqCst);
+                return Ok(Some(lock));
+            }
+        }
+        Err(Error::RoleTaken {
+            name: region.name().to_owned(),
+            role: "subscriber (all 1024 ids)",
         })
     }
 
@@ -551,6 +691,7 @@ impl Subscriber {
             live,
             cursor,
             wait,
+            ..
         } = self;
         // A message there now: no wait loop (its set-up is most of a
         // message's cost when the subscriber keeps up).

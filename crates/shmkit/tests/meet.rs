@@ -289,3 +289,76 @@ fn missing_queue_is_not_found_after_the_creator_wait() {
         );
     }
 }
+
+/// The publisher counts live subscribers only: three subscriber processes
+/// are waited for and counted; one killed with SIGKILL (its exit asserted)
+/// stops counting, one that drops its endpoint too, and waiting for more
+/// than are alive times out.
+#[cfg(unix)]
+#[test]
+fn publisher_counts_live_subscribers_and_not_killed_ones() {
+    use std::os::unix::process::ExitStatusExt;
+    const TEST: &str = "publisher_counts_live_subscribers_and_not_killed_ones";
+    if let Some((_, args)) = role() {
+        let rx = Subscriber::open(&args[0]).unwrap();
+        say("subscribed");
+        assert_eq!(hear(), "drop");
+        drop(rx);
+        say("dropped");
+        // Stays alive, without a subscriber, until told to go.
+        let _ = hear();
+        return;
+    }
+    let name = unique("count-subs");
+    let _cleanup = QueueCleanup(name.clone());
+    let tx = Publisher::create(&name, 8, 64).unwrap();
+    assert_eq!(tx.subscribers(), 0);
+    let mut subs: Vec<Child> = (0..3)
+        .map(|_| Child::spawn(TEST, "sub", &[&name]))
+        .collect();
+    let wait = Duration::from_secs(30);
+    assert_eq!(tx.wait_for_subscribers(3, wait).unwrap(), 3);
+    for s in &mut subs {
+        assert_eq!(s.recv(), "subscribed");
+    }
+    assert_eq!(tx.subscribers(), 3);
+
+    let killed = subs.remove(0);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(killed.pid() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let status = killed.wait_status();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the subscriber ended with {status}"
+    );
+    assert_eq!(tx.subscribers(), 2);
+
+    subs[0].send("drop");
+    assert_eq!(subs[0].recv(), "dropped");
+    assert_eq!(tx.subscribers(), 1);
+
+    let err = tx
+        .wait_for_subscribers(2, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+
+    // A new subscriber takes the killed one's id again and is counted.
+    let mut late = Child::spawn(TEST, "sub", &[&name]);
+    assert_eq!(late.recv(), "subscribed");
+    assert_eq!(tx.subscribers(), 2);
+    // The one that dropped already waits only for "go".
+    let mut dropped = subs.remove(0);
+    dropped.send("go");
+    dropped.wait_ok();
+    for mut s in subs.into_iter().chain([late]) {
+        s.send("drop");
+        assert_eq!(s.recv(), "dropped");
+        s.send("go");
+        s.wait_ok();
+    }
+    assert_eq!(tx.subscribers(), 0);
+}
