@@ -6,7 +6,8 @@
 //! [`Error::Lagged`](crate::Error) with the number of messages it missed and
 //! goes on from the oldest message still there, as Aeron and the LMAX
 //! Disruptor report lapping. A subscriber that joins late starts at the
-//! newest message.
+//! newest message, or at the oldest one still in the ring after
+//! [`Subscriber::rewind`].
 //!
 //! ```
 //! use shmkit::broadcast::{Publisher, Subscriber};
@@ -619,6 +620,50 @@ impl Subscriber {
             name: region.name().to_owned(),
             role: "subscriber (all 1024 ids)",
         })
+    }
+
+    /// Moves the cursor back to the oldest message the ring still holds, so
+    /// that the next receives return every message still there, in order,
+    /// then the ones to come. Call it right after opening to start at the
+    /// oldest message instead of the newest (messages already read would
+    /// come again). The ring's overwrite rule still applies: a message the
+    /// publisher overwrites before it is read is reported with
+    /// [`Error::Lagged`], never returned torn.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if the publisher's message number is out of
+    /// range.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcold-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// for i in 0..6u8 {
+    ///     tx.send(&[i])?;
+    /// }
+    /// let mut rx = Subscriber::open(&name)?;
+    /// rx.rewind()?;                             // the ring holds 2, 3, 4, 5
+    /// for i in 2..6u8 {
+    ///     assert_eq!(rx.recv()?, [i]);
+    /// }
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn rewind(&mut self) -> Result<()> {
+        // SYNC(next): Acquire, pairs with the publisher's Release.
+        let next = self.ring.region.u64(NEXT).load(Ordering::Acquire);
+        if next > u64::MAX / 4 {
+            return Err(self
+                .ring
+                .region
+                .corrupted(format!("message number {next} is out of range")));
+        }
+        // Messages `next - slots .. next` are in the ring, unless the
+        // publisher is overwriting the oldest of them right now: `poll`
+        // then finds its slot lapped and jumps on with `Lagged`.
+        self.cursor = next.saturating_sub(self.ring.slots);
+        Ok(())
     }
 
     /// The number of the next message this subscriber reads (messages are

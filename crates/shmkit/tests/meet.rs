@@ -362,3 +362,97 @@ fn publisher_counts_live_subscribers_and_not_killed_ones() {
     }
     assert_eq!(tx.subscribers(), 0);
 }
+
+/// Message `i` of the rewind test: 8 to 64 bytes, starting with `i`, the
+/// rest following from `i`, so that a torn or misnumbered copy shows.
+fn numbered(i: u64) -> Vec<u8> {
+    let len = 8 + (common::mix(i) % 57) as usize;
+    let mut v = i.to_le_bytes().to_vec();
+    v.extend((8..len).map(|j| (common::mix(i ^ j as u64) >> 24) as u8));
+    v
+}
+
+/// A subscriber that rewinds gets every message the ring still holds, in
+/// order and whole, from a publisher in another process: first at rest
+/// (exactly the last `slots` messages, then nothing), then while the
+/// publisher streams on and laps it (every message it gets is whole and in
+/// order, and what it got plus what `Lagged` reported is exactly what was
+/// published from where it started).
+#[test]
+fn rewound_subscriber_reads_all_the_ring_holds_from_a_publisher_process() {
+    const TEST: &str = "rewound_subscriber_reads_all_the_ring_holds_from_a_publisher_process";
+    const SLOTS: u64 = 16;
+    const FIRST: u64 = 100;
+    const TOTAL: u64 = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    };
+    if let Some((_, args)) = role() {
+        let mut tx = Publisher::create(&args[0], SLOTS as usize, 64).unwrap();
+        for i in 0..FIRST {
+            tx.send(&numbered(i)).unwrap();
+        }
+        say("published");
+        assert_eq!(hear(), "more");
+        for i in FIRST..TOTAL {
+            tx.send(&numbered(i)).unwrap();
+        }
+        say("done");
+        assert_eq!(hear(), "end");
+        return;
+    }
+    let name = unique("rewind");
+    let _cleanup = QueueCleanup(name.clone());
+    let mut publisher = Child::spawn(TEST, "publisher", &[&name]);
+    assert_eq!(publisher.recv(), "published");
+
+    // At rest: the last SLOTS messages, oldest first, then nothing.
+    let mut rx = Subscriber::open(&name).unwrap();
+    assert_eq!(
+        rx.cursor(),
+        FIRST - 1,
+        "a new subscriber starts at the newest"
+    );
+    rx.rewind().unwrap();
+    assert_eq!(rx.cursor(), FIRST - SLOTS);
+    for i in FIRST - SLOTS..FIRST {
+        assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&numbered(i)[..]));
+    }
+    assert_eq!(rx.try_recv().unwrap(), None);
+
+    // Streaming: a second subscriber rewinds while the publisher laps it.
+    let mut racing = Subscriber::open(&name).unwrap();
+    publisher.send("more");
+    racing.rewind().unwrap();
+    let start = racing.cursor();
+    let (mut got, mut missed) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    let mut expect = start;
+    while expect < TOTAL {
+        match racing.recv_into(&mut buf) {
+            Ok(()) => {
+                let i = racing.cursor() - 1;
+                assert_eq!(i, expect, "out of order or repeated");
+                assert!(buf == numbered(i), "message {i} is torn or misnumbered");
+                got += 1;
+                expect = i + 1;
+            }
+            Err(Error::Lagged { missed: m, .. }) => {
+                missed += m;
+                expect = racing.cursor();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got + missed, TOTAL - start);
+    assert_eq!(publisher.recv(), "done");
+    // The first subscriber, rewound again, finds the last SLOTS messages.
+    rx.rewind().unwrap();
+    for i in TOTAL - SLOTS..TOTAL {
+        assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&numbered(i)[..]));
+    }
+    publisher.send("end");
+    publisher.wait_ok();
+    eprintln!("streaming: got {got}, missed {missed} from {start}");
+}
