@@ -243,8 +243,9 @@ impl Options {
 pub(crate) use Options as QueueOptions;
 
 /// Runs `open` until the queue's name exists, for up to
-/// [`Options::wait_for_creator`] (`shm_open` reports a name that is not
-/// there yet; nothing portable says when one appears, so this polls).
+/// [`Options::wait_for_creator`]. Nothing portable tells when a name
+/// appears (`shm_open` and `OpenFileMappingW` only report that it is not
+/// there yet), so this polls.
 pub(crate) fn open_waiting<T>(opts: &Options, mut open: impl FnMut() -> Result<T>) -> Result<T> {
     let start = Instant::now();
     let mut pause = Duration::from_micros(100);
@@ -261,8 +262,10 @@ pub(crate) fn open_waiting<T>(opts: &Options, mut open: impl FnMut() -> Result<T
 }
 
 /// Creates a queue with `create`, or opens the one another process made
-/// with `open`. Race-free: creation is `shm_open(O_CREAT | O_EXCL)`, so of
-/// processes racing exactly one creates and the others' `create` fails with
+/// with `open`. Race-free: creation is exclusive (`shm_open(O_CREAT |
+/// O_EXCL)`; on Windows `CreateFileMappingW` reporting
+/// `ERROR_ALREADY_EXISTS`), so of processes racing exactly one creates and
+/// the others' `create` fails with
 /// [`Error::AlreadyExists`]; their `open` then waits for the creator to
 /// publish the header ([`Options::open_timeout`]), or learns that it died
 /// first ([`Error::InitAbandoned`]). A queue removed between the two calls
