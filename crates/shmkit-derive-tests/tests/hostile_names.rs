@@ -328,3 +328,33 @@ fn hostile_structs_nest_and_are_reached_through_each_level() {
     let opened = Shared::<Outer>::open(&name.0).unwrap();
     assert_eq!(opened.load(), outer);
 }
+
+mod in_place_t {
+    use std::sync::atomic::AtomicU32;
+
+    /// An `in_place` struct named like the usual generic parameter, with
+    /// a field named like the parameter's place in the old expansion.
+    #[derive(shmkit::Layout)]
+    #[shmkit(in_place)]
+    #[repr(C)]
+    pub struct T {
+        pub value: AtomicU32,
+        pub B: AtomicU32,
+    }
+}
+
+#[test]
+fn in_place_struct_named_t_is_borrowed_in_place() {
+    use in_place_t::T;
+    assert_eq!(
+        shape::<T>(),
+        ("T".into(), pairs(&[("value", 0), ("B", 4)]), 8)
+    );
+    let name = Name::new("inplace");
+    let shared = Shared::<T>::create(&name.0).unwrap();
+    shared.get().value.store(5, Ordering::Relaxed);
+    shared.B().in_place().fetch_add(2, Ordering::Relaxed);
+    let opened = Shared::<T>::open(&name.0).unwrap();
+    assert_eq!(opened.value().in_place().load(Ordering::Relaxed), 5);
+    assert_eq!(opened.get().B.load(Ordering::Relaxed), 2);
+}
