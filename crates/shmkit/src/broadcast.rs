@@ -924,6 +924,50 @@ mod tests {
         assert_eq!(s.try_recv().unwrap().unwrap(), [3; 3]);
     }
 
+    /// On heap memory (no lock files) the attach count stands in for the
+    /// probes of subscriber ids.
+    #[test]
+    fn heap_ring_counts_attached_subscribers() {
+        let (p, r) = Publisher::heap(4, 16);
+        assert_eq!(p.subscribers(), 0);
+        let a = sub(r.share_heap());
+        let b = sub(r);
+        assert_eq!(p.subscribers(), 2);
+        drop(a);
+        assert_eq!(p.subscribers(), 1);
+        drop(b);
+        assert_eq!(p.subscribers(), 0);
+    }
+
+    /// Rewinding an empty or part-filled ring starts at message 0; a full
+    /// one at the oldest message still there, and a subscriber that read
+    /// everything gets it all again.
+    #[test]
+    fn rewind_starts_at_the_oldest_message_still_in_the_ring() {
+        let (mut p, r) = Publisher::heap(4, 16);
+        let mut s = sub(r);
+        s.rewind().unwrap();
+        assert_eq!((s.cursor(), s.try_recv().unwrap()), (0, None));
+        for i in 0..3u8 {
+            p.send(&[i]).unwrap();
+        }
+        s.rewind().unwrap();
+        for i in 0..3u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i]);
+        }
+        for i in 3..10u8 {
+            p.send(&[i]).unwrap();
+        }
+        s.rewind().unwrap();
+        assert_eq!(s.cursor(), 6);
+        for i in 6..10u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i]);
+        }
+        assert_eq!(s.try_recv().unwrap(), None);
+        s.ring.region.u64(NEXT).store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(s.rewind(), Err(Error::Corrupted { .. })));
+    }
+
     #[test]
     fn subscriber_reads_in_order_and_learns_what_it_missed() {
         let (mut p, r) = Publisher::heap(8, 32);
