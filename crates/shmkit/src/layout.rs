@@ -1173,7 +1173,25 @@ mod sealed {
 /// A handle through which a typed place in shared memory is reached: a
 /// [`Shared`](crate::Shared), a [`ReadOnlyShared`](crate::ReadOnlyShared) or
 /// a [`Ref`]. Generated field accessors use it.
-pub trait Base {
+///
+/// # Safety
+/// Generated accessors build places from it without further checks, so an
+/// implementor promises that [`addr`](Base::addr) is the address of a value
+/// of the handle's type, aligned for it and inside
+/// [`segment`](Base::segment)'s mapping for as long as the handle lives, and
+/// that [`Access`](Base::Access) is [`Writable`] only if that mapping is
+/// writable. So a handle that claims write access is not made in safe code:
+///
+/// ```compile_fail,E0200
+/// use shmkit::layout::{Base, Writable};
+/// struct Claim(shmkit::Segment);
+/// impl Base for Claim {
+///     type Access = Writable;
+///     fn segment(&self) -> &shmkit::Segment { &self.0 }
+///     fn addr(&self) -> *mut u8 { self.0.as_mut_ptr() }
+/// }
+/// ```
+pub unsafe trait Base {
     /// What the handle may do: [`Writable`] only if the mapping is writable.
     type Access: Access;
     /// The segment the place lives in.
@@ -1400,7 +1418,10 @@ impl<T: InPlace, A: Access> Ref<'_, T, A> {
     }
 }
 
-impl<T: Layout, A: Access> Base for Ref<'_, T, A> {
+// SAFETY: `ptr` is an aligned `T` inside `seg`'s mapping, which the borrow
+// keeps alive, and `A` is `Writable` only on a writable mapping (`Ref::new`'s
+// contract).
+unsafe impl<T: Layout, A: Access> Base for Ref<'_, T, A> {
     type Access = A;
     fn segment(&self) -> &Segment {
         self.seg

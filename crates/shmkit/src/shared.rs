@@ -569,7 +569,10 @@ impl<T: InPlace> Shared<T> {
     }
 }
 
-impl<T: Layout> Base for Shared<T> {
+// SAFETY: `Shared::at`, the only constructor, checked that the `T` at
+// `offset` lies inside the mapping, aligned, and that the mapping is writable;
+// the mapping lives as long as `self`.
+unsafe impl<T: Layout> Base for Shared<T> {
     type Access = Writable;
     fn segment(&self) -> &Segment {
         &self.seg
@@ -732,7 +735,10 @@ impl<T: Layout + Copy> ReadOnlyShared<T> {
     }
 }
 
-impl<T: Layout> Base for ReadOnlyShared<T> {
+// SAFETY: `checked_place`, which every constructor calls, checked that the
+// `T` at `offset` lies inside the mapping, aligned; the access is `ReadOnly`,
+// which needs no write permission; the mapping lives as long as `self`.
+unsafe impl<T: Layout> Base for ReadOnlyShared<T> {
     type Access = ReadOnly;
     fn segment(&self) -> &Segment {
         &self.seg
