@@ -90,7 +90,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         quote! {
             #[doc = #doc]
             #[inline]
-            #fvis fn #ident(&self) -> ::shmkit::layout::Ref<'_, #ty> {
+            #fvis fn #ident(&self) -> ::shmkit::layout::Ref<'_, #ty, <#base as ::shmkit::layout::Base>::Access> {
                 // SAFETY: the offset is that of field `#ident`, of type `#ty`,
                 // in the `#name` at the base's address.
                 unsafe {
@@ -183,7 +183,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
     let fields_doc = format!(
         "Field accessors of [`{plain_name}`] in shared memory, reached through `Deref` from a \
-         `shmkit::Shared<{plain_name}>` or a `shmkit::layout::Ref<{plain_name}>`."
+         `shmkit::Shared<{plain_name}>`, a `shmkit::ReadOnlyShared<{plain_name}>` or a \
+         `shmkit::layout::Ref<{plain_name}>`; a field reached through a read-only handle only \
+         reads."
     );
     Ok(quote! {
         const _: () = {

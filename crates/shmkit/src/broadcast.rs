@@ -562,8 +562,33 @@ impl Subscriber {
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
+        // Check before attaching, so that an open refused for a scribbled
+        // ring leaves no trace (an attached-then-gone subscriber reads as a
+        // dead one to the publisher); again once attached, with the value
+        // kept, detaching cleanly if a scribbler struck in between.
+        Self::start(&ring)?;
         let id_lock = Subscriber::take_id(&ring.region)?;
-        let live = Liveness::attach(&ring.region, &ROLES, SUBSCRIBER, true, PUBLISHER, false)?;
+        let mut live = Liveness::attach(&ring.region, &ROLES, SUBSCRIBER, true, PUBLISHER, false)?;
+        let next = match Self::start(&ring) {
+            Ok(next) => next,
+            Err(e) => {
+                live.detach(&ring.region);
+                return Err(e);
+            }
+        };
+        Signal::at(&ring.region, SIGNAL).register(opts.wait);
+        Ok(Subscriber {
+            ring,
+            live,
+            _id_lock: id_lock,
+            cursor: next.saturating_sub(1),
+            wait: opts.wait,
+        })
+    }
+
+    /// Reads the publisher's `next` once and validates it as a subscriber's
+    /// start; returns it.
+    fn start(ring: &Ring) -> Result<u64> {
         // SYNC(next): Acquire, pairs with the publisher's Release.
         let next = ring.region.u64(NEXT).load(Ordering::Acquire);
         if next > u64::MAX / 4 {
@@ -584,14 +609,7 @@ impl Subscriber {
                 )));
             }
         }
-        Signal::at(&ring.region, SIGNAL).register(opts.wait);
-        Ok(Subscriber {
-            ring,
-            live,
-            _id_lock: id_lock,
-            cursor: next.saturating_sub(1),
-            wait: opts.wait,
-        })
+        Ok(next)
     }
 
     /// Takes the lowest free subscriber id's lock, for the publisher's

@@ -202,7 +202,10 @@ pub enum Error {
     },
 
     /// A typed segment's header is inconsistent: a peer or a bug wrote over it.
-    #[error("segment `{name}` is corrupted: {what}; remove it and create it again")]
+    #[error(
+        "segment `{name}` is corrupted: {what}; once no process uses it, remove it and create \
+         it again"
+    )]
     Corrupted {
         /// The segment's name.
         name: String,

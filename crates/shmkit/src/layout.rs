@@ -196,6 +196,45 @@ pub unsafe trait Layout: Sized + Send + Sync + 'static {
     const ALIGN: usize = std::mem::align_of::<Self>();
 }
 
+/// The largest alignment a value in a segment may have, in bytes.
+///
+/// A mapping starts at a page boundary, and no supported platform has pages
+/// smaller than 4 KiB (Windows maps views at 64 KiB, Apple silicon uses
+/// 16 KiB pages), so an offset that is a multiple of the value's alignment
+/// gives an aligned address only up to 4096. A type that needs more is
+/// refused when the program is built:
+///
+/// ```compile_fail,E0080
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(8192))]
+/// struct Big { words: [u64; 1024] }
+/// # let name = format!("doc-align-{}", std::process::id());
+/// let _ = shmkit::Shared::<Big>::create(&name);
+/// ```
+///
+/// The raw constructors too:
+///
+/// ```compile_fail,E0080
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(8192))]
+/// struct Big { words: [u64; 1024] }
+/// let _ = shmkit::Shared::<Big>::open_raw("doc-align-raw");
+/// ```
+///
+/// While a page-aligned type is fine:
+///
+/// ```
+/// #[derive(shmkit::Layout)]
+/// #[repr(C, align(4096))]
+/// struct Page { words: [u64; 512] }
+/// # let name = format!("doc-align-ok-{}", std::process::id());
+/// let page = shmkit::Shared::<Page>::create(&name)?;
+/// let addr = page.segment().as_ptr() as usize + page.data_offset();
+/// assert_eq!(addr % shmkit::layout::MAX_ALIGN, 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub const MAX_ALIGN: usize = 4096;
+
 /// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
 /// types), so that borrowing it in place as `&T` is sound even while other
 /// processes write it.
@@ -1098,9 +1137,63 @@ impl Value {
 
 // ---- typed places -------------------------------------------------------------
 
+/// What a handle may do to the memory it reaches: [`Writable`] or
+/// [`ReadOnly`]. A [`Ref`] carries its handle's access, so that a place
+/// reached through a read-only handle has no method that writes: on a
+/// mapping without write permission a write faults (`SIGSEGV`, an access
+/// violation on Windows) instead of returning an error.
+pub trait Access: sealed::Sealed + 'static {}
+
+/// The access of a handle on a writable mapping ([`Shared`](crate::Shared)):
+/// loads, stores, read-modify-writes, and borrowing atomics in place.
+#[derive(Debug)]
+pub enum Writable {}
+
+/// The access of a handle on a mapping that may be read-only
+/// ([`ReadOnlyShared`](crate::ReadOnlyShared)): loads only. Copies
+/// ([`Ref::get`]), atomic loads ([`Ref::load`](Ref#method.load)), and the
+/// read side of the synchronisation types ([`Ref::read`](Ref#method.read) on
+/// a [`SeqLock`], [`Ref::is_signalled`] on an [`Event`]), never a borrow
+/// `&T`, whose `lock`, `store` or `notify_one` would write.
+///
+/// [`SeqLock`]: crate::sync::SeqLock
+/// [`Event`]: crate::sync::Event
+#[derive(Debug)]
+pub enum ReadOnly {}
+
+impl Access for Writable {}
+impl Access for ReadOnly {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Writable {}
+    impl Sealed for super::ReadOnly {}
+}
+
 /// A handle through which a typed place in shared memory is reached: a
-/// [`Shared`](crate::Shared) or a [`Ref`]. Generated field accessors use it.
-pub trait Base {
+/// [`Shared`](crate::Shared), a [`ReadOnlyShared`](crate::ReadOnlyShared) or
+/// a [`Ref`]. Generated field accessors use it.
+///
+/// # Safety
+/// Generated accessors build places from it without further checks, so an
+/// implementor promises that [`addr`](Base::addr) is the address of a value
+/// of the handle's type, aligned for it and inside
+/// [`segment`](Base::segment)'s mapping for as long as the handle lives, and
+/// that [`Access`](Base::Access) is [`Writable`] only if that mapping is
+/// writable. So a handle that claims write access is not made in safe code:
+///
+/// ```compile_fail,E0200
+/// use shmkit::layout::{Base, Writable};
+/// struct Claim(shmkit::Segment);
+/// impl Base for Claim {
+///     type Access = Writable;
+///     fn segment(&self) -> &shmkit::Segment { &self.0 }
+///     fn addr(&self) -> *mut u8 { self.0.as_mut_ptr() }
+/// }
+/// ```
+pub unsafe trait Base {
+    /// What the handle may do: [`Writable`] only if the mapping is writable.
+    type Access: Access;
     /// The segment the place lives in.
     fn segment(&self) -> &Segment;
     /// The address of the place.
@@ -1112,19 +1205,22 @@ pub trait Base {
 /// [`set`](Self::set)) and reaches its own fields through `Deref`, so
 /// `data.numbers().at(10).set(1.45)` is one line.
 ///
-/// A `Ref` borrows the segment, so it cannot outlive the mapping.
-pub struct Ref<'a, T: Layout> {
+/// A `Ref` borrows the segment, so it cannot outlive the mapping. Its access
+/// `A` is its handle's: a `Ref` reached through a
+/// [`ReadOnlyShared`](crate::ReadOnlyShared) only reads.
+pub struct Ref<'a, T: Layout, A: Access = Writable> {
     seg: &'a Segment,
     ptr: NonNull<T>,
-    _t: PhantomData<T>,
+    _t: PhantomData<(T, A)>,
 }
 
-impl<'a, T: Layout> Ref<'a, T> {
+impl<'a, T: Layout, A: Access> Ref<'a, T, A> {
     /// A place of type `T` at `ptr`.
     ///
     /// # Safety
-    /// `ptr` must be aligned for `T` and `ptr..ptr + size_of::<T>()` must lie
-    /// inside `seg`'s mapping.
+    /// `ptr` must be aligned for `T`, `ptr..ptr + size_of::<T>()` must lie
+    /// inside `seg`'s mapping, and if `A` is [`Writable`] the mapping must be
+    /// writable.
     #[doc(hidden)]
     pub unsafe fn new(seg: &'a Segment, ptr: *mut T) -> Self {
         Ref {
@@ -1136,6 +1232,13 @@ impl<'a, T: Layout> Ref<'a, T> {
         }
     }
 
+    /// The offset of this place from the start of the segment.
+    pub fn offset(&self) -> usize {
+        self.ptr.as_ptr() as usize - self.seg.as_ptr() as usize
+    }
+}
+
+impl<T: Layout> Ref<'_, T, Writable> {
     /// Copies `*value` in, whatever `T` is (a typed segment's initial value,
     /// before anyone else can see it).
     ///
@@ -1167,11 +1270,6 @@ impl<'a, T: Layout> Ref<'a, T> {
         unsafe { copy::store(self.ptr.as_ptr().cast(), bytes) };
         Ok(())
     }
-
-    /// The offset of this place from the start of the segment.
-    pub fn offset(&self) -> usize {
-        self.ptr.as_ptr() as usize - self.seg.as_ptr() as usize
-    }
 }
 
 /// Copying a whole value in or out is for plain data: `Copy` rules out
@@ -1186,19 +1284,22 @@ impl<'a, T: Layout> Ref<'a, T> {
 /// s.store(&shmkit::sync::Mutex::new(7));
 /// # }
 /// ```
-impl<T: Layout + Copy> Ref<'_, T> {
+impl<T: Layout + Copy, A: Access> Ref<'_, T, A> {
     /// Copies the value out. Each aligned primitive is read with one atomic
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
     pub fn get(&self) -> T {
         let mut value = zeroed::<T>();
         // SAFETY: the source range lies in the live mapping (`new`'s
-        // contract), and this process only accesses it atomically (`copy`);
-        // any bytes read make a valid `T` (`Layout`: every bit pattern is).
+        // contract), and this process only accesses it atomically (`copy`),
+        // with loads only, which a read-only mapping allows; any bytes read
+        // make a valid `T` (`Layout`: every bit pattern is).
         unsafe { copy::load(self.ptr.as_ptr().cast(), bytes_of_mut(&mut value)) };
         value
     }
+}
 
+impl<T: Layout + Copy> Ref<'_, T, Writable> {
     /// Copies `value` in.
     ///
     /// # Errors
@@ -1216,19 +1317,112 @@ impl<T: Layout + Copy> Ref<'_, T> {
     }
 }
 
-impl<T: InPlace> Ref<'_, T> {
-    /// Borrows a value made only of atomics in place.
+impl<T: InPlace> Ref<'_, T, Writable> {
+    /// Borrows a value made only of atomics in place. Only a writable handle
+    /// offers it: every method of `&T` may write (a `Mutex`'s `lock`, an
+    /// atomic's `store`).
     pub fn in_place(&self) -> &T {
         // SAFETY:
         // - the pointer is aligned and inside the live mapping, which the
-        //   borrow of the segment keeps alive;
+        //   borrow of the segment keeps alive (`new`'s contract);
+        // - the mapping is writable (`new`'s contract for `Writable`), so
+        //   whatever `&T`'s methods write does not fault;
         // - `T: InPlace` is only ever accessed atomically, so concurrent
         //   writes by other processes are not data races.
         unsafe { self.ptr.as_ref() }
     }
 }
 
-impl<T: Layout> Base for Ref<'_, T> {
+macro_rules! atomic_loads {
+    ($($atomic:ty => $int:ty;)*) => {$(
+        impl<A: Access> Ref<'_, $atomic, A> {
+            /// Loads the atomic, through any handle (a read-only one too:
+            /// a load never writes).
+            pub fn load(&self, order: std::sync::atomic::Ordering) -> $int {
+                // SAFETY:
+                // - the atomic is aligned and inside the live mapping
+                //   (`new`'s contract), which the borrow keeps alive;
+                // - it is accessed atomically, as by every process;
+                // - a load only reads, so a read-only mapping is fine, and
+                //   the reference does not leave this function.
+                unsafe { self.ptr.as_ref() }.load(order)
+            }
+        }
+    )*};
+}
+
+atomic_loads! {
+    AtomicU8 => u8;
+    AtomicI8 => i8;
+    AtomicU16 => u16;
+    AtomicI16 => i16;
+    AtomicU32 => u32;
+    AtomicI32 => i32;
+    AtomicU64 => u64;
+    AtomicI64 => i64;
+}
+
+/// The read side of a [`SeqLock`](crate::sync::SeqLock), through any handle:
+/// its readers only load.
+impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
+    /// As [`SeqLock::read`](crate::sync::SeqLock::read).
+    pub fn read(&self) -> T {
+        self.loads_only().read()
+    }
+
+    /// As [`SeqLock::try_read`](crate::sync::SeqLock::try_read).
+    pub fn try_read(&self) -> Option<T> {
+        self.loads_only().try_read()
+    }
+
+    /// As [`SeqLock::read_checked`](crate::sync::SeqLock::read_checked).
+    ///
+    /// # Errors
+    /// [`Error::WriterDied`] if the writer died in the middle of a write.
+    pub fn read_checked(&self) -> Result<T> {
+        self.loads_only().read_checked()
+    }
+
+    /// As [`SeqLock::writer_status`](crate::sync::SeqLock::writer_status).
+    pub fn writer_status(&self) -> crate::sync::WriterStatus {
+        self.loads_only().writer_status()
+    }
+}
+
+/// The read side of an [`Event`](crate::sync::Event), through any handle.
+impl<A: Access> Ref<'_, crate::sync::Event, A> {
+    /// As [`Event::is_signalled`](crate::sync::Event::is_signalled).
+    pub fn is_signalled(&self) -> bool {
+        self.loads_only().is_signalled()
+    }
+
+    /// As [`Event::mode`](crate::sync::Event::mode).
+    pub fn mode(&self) -> crate::sync::EventMode {
+        self.loads_only().mode()
+    }
+}
+
+impl<T: InPlace, A: Access> Ref<'_, T, A> {
+    /// The value in place, for the methods above only, each of which loads
+    /// and never stores (the mapping may be read-only). Private: a caller
+    /// with `&T` could call anything.
+    fn loads_only(&self) -> &T {
+        // SAFETY:
+        // - the pointer is aligned and inside the live mapping (`new`'s
+        //   contract), and the result borrows `self`, which borrows it;
+        // - `T: InPlace` is only accessed atomically, so other processes'
+        //   writes are not data races;
+        // - the callers above only call methods of `T` that load, so a
+        //   read-only mapping is never written.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+// SAFETY: `ptr` is an aligned `T` inside `seg`'s mapping, which the borrow
+// keeps alive, and `A` is `Writable` only on a writable mapping (`Ref::new`'s
+// contract).
+unsafe impl<T: Layout, A: Access> Base for Ref<'_, T, A> {
+    type Access = A;
     fn segment(&self) -> &Segment {
         self.seg
     }
@@ -1237,7 +1431,7 @@ impl<T: Layout> Base for Ref<'_, T> {
     }
 }
 
-impl<T: Layout> std::ops::Deref for Ref<'_, T> {
+impl<T: Layout, A: Access> std::ops::Deref for Ref<'_, T, A> {
     type Target = T::Fields<Self>;
     fn deref(&self) -> &Self::Target {
         // SAFETY: `T::Fields<B>` is `#[repr(transparent)]` over `B`
@@ -1247,7 +1441,7 @@ impl<T: Layout> std::ops::Deref for Ref<'_, T> {
     }
 }
 
-impl<T: Layout + Copy + fmt::Debug> fmt::Debug for Ref<'_, T> {
+impl<T: Layout + Copy + fmt::Debug, A: Access> fmt::Debug for Ref<'_, T, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.get().fmt(f)
     }
@@ -1259,9 +1453,11 @@ impl<T: Layout + Copy + fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// `offset` must be the offset of a field of type `F` inside the value of
 /// type `T` at `base.addr()`.
 #[doc(hidden)]
-pub unsafe fn field<B: Base, F: Layout>(base: &B, offset: usize) -> Ref<'_, F> {
+pub unsafe fn field<B: Base, F: Layout>(base: &B, offset: usize) -> Ref<'_, F, B::Access> {
     // SAFETY: the field lies inside the value, which lies inside the mapping,
-    // and is aligned because the value is (caller's obligation).
+    // and is aligned because the value is (caller's obligation); the access
+    // is the handle's, which is `Writable` only on a writable mapping
+    // (`Base`).
     unsafe { Ref::new(base.segment(), base.addr().add(offset).cast()) }
 }
 
@@ -1278,16 +1474,16 @@ impl<B: Base, T: Layout, const N: usize> ArrayFields<B, T, N> {
     ///
     /// # Panics
     /// If `i >= N`, like indexing a slice.
-    pub fn at(&self, i: usize) -> Ref<'_, T> {
+    pub fn at(&self, i: usize) -> Ref<'_, T, B::Access> {
         self.try_at(i)
             .unwrap_or_else(|| panic!("index {i} out of bounds for an array of {N}"))
     }
 
     /// Element `i`, or `None` if `i >= N`.
-    pub fn try_at(&self, i: usize) -> Option<Ref<'_, T>> {
+    pub fn try_at(&self, i: usize) -> Option<Ref<'_, T, B::Access>> {
         (i < N).then(|| {
             // SAFETY: element `i < N` of a `[T; N]` at `addr` lies inside it
-            // and is aligned for `T`.
+            // and is aligned for `T`; the access is the handle's.
             unsafe { Ref::new(self.0.segment(), self.0.addr().cast::<T>().add(i)) }
         })
     }

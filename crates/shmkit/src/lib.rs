@@ -68,7 +68,7 @@ pub use error::{Error, Result};
 pub use layout::{InPlace, Layout};
 pub use name::MAX_NAME_LEN;
 pub use segment::{Segment, SegmentOptions};
-pub use shared::{Shared, SharedOptions};
+pub use shared::{ReadOnlyShared, Shared, SharedOptions};
 /// `#[derive(shmkit::Layout)]`: see [`Layout`] and [`shmkit_derive::Layout`].
 pub use shmkit_derive::Layout;
 

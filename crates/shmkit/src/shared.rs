@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::layout::{Base, InPlace, Layout, Ref, Ty};
+use crate::layout::{Base, InPlace, Layout, ReadOnly, Ref, Ty, Writable, MAX_ALIGN};
 use crate::os::CreatorState;
 use crate::{failpoint, Error, Result, Segment, SegmentOptions};
 
@@ -45,6 +45,24 @@ pub const HEADER_LEN: usize = 64;
 pub const READY: u32 = 0x5245_4459;
 
 const STATE_OFFSET: usize = 12;
+
+/// The alignment a `T` needs in shared memory: its [`Layout::ALIGN`] (the
+/// same on every target) or this target's `align_of`, whichever is larger.
+/// Evaluating it refuses, at build time, a `T` that needs more than
+/// [`MAX_ALIGN`].
+const fn value_align<T: Layout>() -> usize {
+    let align = if T::ALIGN > std::mem::align_of::<T>() {
+        T::ALIGN
+    } else {
+        std::mem::align_of::<T>()
+    };
+    assert!(
+        align <= MAX_ALIGN,
+        "this type needs more than 4096-byte alignment, which shared memory cannot give: \
+         mappings are only page-aligned, and pages may be 4 KiB; lower its repr(align)"
+    );
+    align
+}
 
 /// A typed segment's header, decoded. Read once from shared memory into this
 /// local copy, then validated; only the copy is used.
@@ -225,7 +243,11 @@ impl InitState {
 /// (never from the creator's pid).
 ///
 /// # Errors
-/// [`Error::NotTyped`] if the segment is smaller than a header.
+/// [`Error::NotTyped`] if the segment is smaller than a header, or is not
+/// ready and holds no shmkit magic number (zeros included: a segment made by
+/// [`Segment::create`] or another program looks like that);
+/// [`Error::Corrupted`] if it is not ready and its header is garbage (a
+/// `state` word that no creator writes, another format version).
 pub fn init_state(seg: &Segment) -> Result<InitState> {
     if seg.len() < HEADER_LEN {
         return Err(Error::NotTyped {
@@ -235,18 +257,92 @@ pub fn init_state(seg: &Segment) -> Result<InitState> {
     }
     // SAFETY: the `state` word at offset 12 lies inside the segment (checked
     // just above), is 4-aligned (mappings are page-aligned), and is only
-    // accessed atomically.
+    // accessed atomically; a load only reads, so a read-only mapping is fine.
     let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
     // SYNC(ready): Acquire, as any opener.
     if state.load(Ordering::Acquire) == READY {
         return Ok(InitState::Ready);
     }
-    Ok(match seg.creator_state() {
-        CreatorState::Alive => InitState::Initialising,
-        CreatorState::Gone if state.load(Ordering::Acquire) == READY => InitState::Ready,
-        CreatorState::Gone => InitState::Abandoned,
-        CreatorState::Unknown => InitState::Unknown,
-    })
+    let creator = seg.creator_state();
+    if creator == CreatorState::Alive {
+        return Ok(InitState::Initialising);
+    }
+    if state.load(Ordering::Acquire) == READY {
+        return Ok(InitState::Ready);
+    }
+    match unready(seg)? {
+        Unready::Zeros => Err(Error::NotTyped {
+            name: seg.name().to_owned(),
+            reason: ZEROS.into(),
+        }),
+        Unready::Unpublished if creator == CreatorState::Gone => Ok(InitState::Abandoned),
+        Unready::Unpublished => Ok(InitState::Unknown),
+    }
+}
+
+/// Why a segment that is not a typed one, or not initialised yet, holds only
+/// zeros where the header goes.
+const ZEROS: &str = "it holds only zeros where the header goes: it was made by \
+     Segment::create or another program (Python's SharedMemory), or its creator has \
+     not written the header yet";
+
+/// What a segment that is not `READY`, and whose creator does not hold its
+/// liveness lock, holds where the header goes.
+enum Unready {
+    /// Nothing but zeros: a segment made without a header (by
+    /// [`Segment::create`], Python, C), or a typed creator that had not
+    /// written its header yet, which cannot be told apart.
+    Zeros,
+    /// A valid magic number, version (or the zeros of a header whose writing
+    /// stopped after the magic) and `state` 0: a creator wrote the header,
+    /// or began to, then stopped before publishing.
+    Unpublished,
+}
+
+/// Reads the header of a segment that is not `READY` and classifies it.
+/// The magic number and version are checked before the state, so that a
+/// scribbled header is never taken for an abandoned one (whose advice is to
+/// remove it).
+///
+/// # Errors
+/// [`Error::NotTyped`] for a magic number that is not shmkit's,
+/// [`Error::Corrupted`] for another version or a `state` word that no
+/// creator writes (neither 0 nor `READY`).
+fn unready(seg: &Segment) -> Result<Unready> {
+    let mut raw = [0u8; HEADER_LEN];
+    seg.read_at(0, &mut raw)?;
+    if raw == [0; HEADER_LEN] {
+        return Ok(Unready::Zeros);
+    }
+    let Some(header) = Header::parse(&raw) else {
+        return Err(Error::NotTyped {
+            name: seg.name().to_owned(),
+            reason: "no shmkit magic number".into(),
+        });
+    };
+    let corrupted = |what: String| Error::Corrupted {
+        name: seg.name().to_owned(),
+        what,
+    };
+    // A creator that died while writing the header left a prefix of it and
+    // zeros after (the header goes in word by word, magic first): version 0
+    // is that, not another version.
+    if header.version != VERSION && header.version != 0 {
+        return Err(corrupted(format!(
+            "header format version {}, this shmkit reads {VERSION}",
+            header.version
+        )));
+    }
+    // The creator writes `state` 0 with the header and `READY` last; any
+    // other value was written by someone else.
+    if header.state != 0 {
+        return Err(corrupted(format!(
+            "its state word is {:#010x}, which no creator writes (0 while initialising, \
+             {READY:#010x} once ready): something wrote over the header",
+            header.state
+        )));
+    }
+    Ok(Unready::Unpublished)
 }
 
 /// A value of type `T` in a named segment, checked on open.
@@ -277,6 +373,10 @@ pub fn init_state(seg: &Segment) -> Result<InitState> {
 /// assert_eq!(peer.load().letter, u16::from(b'X'));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+///
+/// A `Shared` always maps its segment read-write: the handle for reading
+/// only is [`ReadOnlyShared`] ([`Shared::open_read_only`]), which offers no
+/// method that writes.
 pub struct Shared<T: Layout> {
     seg: Segment,
     offset: usize,
@@ -368,8 +468,43 @@ impl<T: Layout> Shared<T> {
         Self::options().open_raw(name)
     }
 
-    /// The options builder: mode, read-only, persistence, trust, timeout.
+    /// Opens a typed segment read-only (`O_RDONLY`, `PROT_READ`; Windows
+    /// `FILE_MAP_READ`), checked as [`open`](Self::open) checks it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Data { value: i32, letter: u16, _pad: u16 }
+    /// # let name = format!("doc-ro-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.value().set(7)?;
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.value().get(), 7);
+    /// assert_eq!(reader.load().value, 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
+        Self::options().open_read_only(name)
+    }
+
+    /// Maps `T` at offset 0 of an existing segment, read-only, checking only
+    /// its size.
+    ///
+    /// # Errors
+    /// As [`open_raw`](Self::open_raw).
+    pub fn open_raw_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
+        Self::options().open_raw_read_only(name)
+    }
+
+    /// The options builder: mode, persistence, trust, timeout.
     pub fn options() -> SharedOptions<T> {
+        // Every constructor goes through here: refuse an over-aligned `T` at
+        // build time.
+        const { value_align::<T>() };
         SharedOptions {
             seg: SegmentOptions::default(),
             _t: PhantomData,
@@ -378,8 +513,13 @@ impl<T: Layout> Shared<T> {
 
     /// The whole value as a typed place.
     pub fn place(&self) -> Ref<'_, T> {
-        // SAFETY: `offset` was checked (or chosen) to hold a `T`, aligned,
-        // inside the mapping.
+        // SAFETY:
+        // - `Shared::at`, the only constructor, checked that the `T` at
+        //   `offset` lies inside the mapping and that its real address is
+        //   aligned for `T`;
+        // - the mapping is writable, as `Ref<_, Writable>` requires (`at`
+        //   refuses a read-only segment);
+        // - the `Ref` borrows `self`, so the mapping outlives it.
         unsafe { Ref::new(&self.seg, self.addr().cast()) }
     }
 
@@ -417,15 +557,23 @@ impl<T: InPlace> Shared<T> {
     /// Borrows a value made only of atomics in place.
     pub fn get(&self) -> &T {
         // SAFETY:
-        // - the value is aligned and inside the mapping, which lives as long
-        //   as `self`;
+        // - the value lies inside the mapping, at an address aligned for `T`
+        //   (both checked by `Shared::at`, the only constructor), and the
+        //   mapping lives as long as `self`;
+        // - the mapping is writable (`at` refuses a read-only segment), so
+        //   the writes of `&T`'s methods (`lock`, `store`, `fetch_add`) do
+        //   not fault;
         // - `T: InPlace` is only accessed atomically, so other processes'
         //   writes are not data races.
         unsafe { &*self.addr().cast::<T>() }
     }
 }
 
-impl<T: Layout> Base for Shared<T> {
+// SAFETY: `Shared::at`, the only constructor, checked that the `T` at
+// `offset` lies inside the mapping, aligned, and that the mapping is writable;
+// the mapping lives as long as `self`.
+unsafe impl<T: Layout> Base for Shared<T> {
+    type Access = Writable;
     fn segment(&self) -> &Segment {
         &self.seg
     }
@@ -445,6 +593,172 @@ impl<T: Layout> std::ops::Deref for Shared<T> {
     }
 }
 
+/// A value of type `T` in a named segment mapped read-only: loads only.
+///
+/// Made by [`Shared::open_read_only`] or [`Shared::open_raw_read_only`]. It
+/// copies values out ([`load`](Self::load), `field().get()`), loads atomics
+/// (`field().load(order)`), reads a [`SeqLock`](crate::sync::SeqLock)
+/// (`field().read()`) and asks an [`Event`](crate::sync::Event) whether it is
+/// signalled, but has no method that writes: on a read-only mapping a write
+/// would fault. So there is no `get()` handing out `&T`, no `store`, `set`
+/// or `in_place`:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// #[derive(shmkit::Layout)]
+/// #[shmkit(in_place)]
+/// #[repr(C)]
+/// struct Counters { hits: AtomicU64 }
+/// # let name = format!("doc-ro-counters-{}", std::process::id());
+/// let counters = shmkit::Shared::<Counters>::create(&name)?;
+/// counters.get().hits.fetch_add(3, Ordering::Relaxed);
+/// let reader = shmkit::Shared::<Counters>::open_read_only(&name)?;
+/// assert_eq!(reader.hits().load(Ordering::Relaxed), 3);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// No atomic store or `fetch_add` through it:
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[derive(shmkit::Layout)] #[shmkit(in_place)] #[repr(C)] struct Counters { hits: AtomicU64 }
+/// # fn f(reader: &shmkit::ReadOnlyShared<Counters>) {
+/// reader.get().hits.store(1, Ordering::Relaxed);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[derive(shmkit::Layout)] #[shmkit(in_place)] #[repr(C)] struct Counters { hits: AtomicU64 }
+/// # fn f(reader: &shmkit::ReadOnlyShared<Counters>) {
+/// reader.hits().in_place().fetch_add(1, Ordering::Relaxed);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # fn f(reader: &shmkit::ReadOnlyShared<AtomicU64>) {
+/// reader.place().store(1, Ordering::Relaxed);
+/// # }
+/// ```
+///
+/// No `Mutex` locking (`lock`, `try_lock`, `lock_timeout`):
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.get().lock();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.place().try_lock();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Mutex<u64>>) {
+/// let _ = reader.place().in_place().lock_timeout(std::time::Duration::from_secs(1));
+/// # }
+/// ```
+///
+/// No `SeqLock` writer, no `Event` notification, wait or reset:
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::SeqLock<u64>>) {
+/// let _ = reader.place().writer();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// reader.place().notify_one();
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// let _ = reader.place().wait_timeout(std::time::Duration::from_secs(1));
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<shmkit::sync::Event>) {
+/// reader.place().reset();
+/// # }
+/// ```
+///
+/// No copies in:
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<u64>) {
+/// let _ = reader.store(&1);
+/// # }
+/// ```
+/// ```compile_fail,E0599
+/// # fn f(reader: &shmkit::ReadOnlyShared<[u32; 4]>) {
+/// let _ = reader.at(0).set(1);
+/// # }
+/// ```
+pub struct ReadOnlyShared<T: Layout> {
+    seg: Segment,
+    offset: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Layout> std::fmt::Debug for ReadOnlyShared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyShared")
+            .field("type", &std::any::type_name::<T>())
+            .field("segment", &self.seg)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl<T: Layout> ReadOnlyShared<T> {
+    /// The value as a typed place that only reads.
+    pub fn place(&self) -> Ref<'_, T, ReadOnly> {
+        // SAFETY:
+        // - `checked_place`, which every constructor calls, checked that the
+        //   `T` at `offset` lies inside the mapping and that its real address
+        //   is aligned for `T`;
+        // - a `ReadOnly` place needs no write permission: it only loads;
+        // - the `Ref` borrows `self`, so the mapping outlives it.
+        unsafe { Ref::new(&self.seg, self.addr().cast()) }
+    }
+
+    /// The segment underneath.
+    pub fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    /// Where the value starts in the segment (0 for raw segments).
+    pub fn data_offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl<T: Layout + Copy> ReadOnlyShared<T> {
+    /// Copies the whole value out, as [`Shared::load`].
+    pub fn load(&self) -> T {
+        self.place().get()
+    }
+}
+
+// SAFETY: `checked_place`, which every constructor calls, checked that the
+// `T` at `offset` lies inside the mapping, aligned; the access is `ReadOnly`,
+// which needs no write permission; the mapping lives as long as `self`.
+unsafe impl<T: Layout> Base for ReadOnlyShared<T> {
+    type Access = ReadOnly;
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+    fn addr(&self) -> *mut u8 {
+        // SAFETY: `offset + size_of::<T>() <= len` (`checked_place`), so the
+        // result stays inside the mapping.
+        unsafe { self.seg.as_mut_ptr().add(self.offset) }
+    }
+}
+
+impl<T: Layout> std::ops::Deref for ReadOnlyShared<T> {
+    type Target = T::Fields<Self>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: `T::Fields<B>` is `#[repr(transparent)]` over `B`
+        // (`Layout`'s contract); the result borrows `self`.
+        unsafe { &*(self as *const Self).cast::<Self::Target>() }
+    }
+}
+
 /// Options for a [`Shared`], as [`SegmentOptions`] for a [`Segment`].
 pub struct SharedOptions<T: Layout> {
     seg: SegmentOptions,
@@ -455,12 +769,6 @@ impl<T: Layout> SharedOptions<T> {
     /// See [`SegmentOptions::mode`].
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.seg.mode(mode);
-        self
-    }
-
-    /// See [`SegmentOptions::read_only`].
-    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
-        self.seg.read_only(read_only);
         self
     }
 
@@ -492,7 +800,7 @@ impl<T: Layout> SharedOptions<T> {
     fn plan() -> (Vec<u8>, usize, usize) {
         let ty = T::describe();
         let layout = ty.to_bytes();
-        let align = (ty.align() as usize).max(std::mem::align_of::<T>()).max(64);
+        let align = const { value_align::<T>() }.max(64);
         let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align);
         (layout, data_offset, data_offset + std::mem::size_of::<T>())
     }
@@ -541,7 +849,7 @@ impl<T: Layout> SharedOptions<T> {
             data_size: std::mem::size_of::<T>() as u64,
             total_size: seg.len() as u64,
             creator_pid: std::process::id(),
-            data_align: (T::describe().align() as usize).max(std::mem::align_of::<T>()) as u32,
+            data_align: const { value_align::<T>() } as u32,
             layout_hash: fnv1a(layout),
         };
         // A read-only creator still initialises: write through the mapping
@@ -554,11 +862,7 @@ impl<T: Layout> SharedOptions<T> {
         failpoint::hit("shared-before-header");
         seg.write_at(0, &header.to_bytes())?;
         seg.write_at(HEADER_LEN, layout)?;
-        let shared: Shared<T> = Shared {
-            seg,
-            offset: data_offset,
-            _t: PhantomData,
-        };
+        let shared = Shared::<T>::at(seg, data_offset)?;
         failpoint::hit("shared-before-value");
         if let Some(value) = value {
             // SAFETY: `value` is the caller's own (`create_with`'s or
@@ -579,7 +883,25 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Shared::open`].
     pub fn open(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
-        Self::check(seg, self.seg.timeout)
+        let offset = Self::check(&seg, self.seg.timeout)?;
+        Shared::at(seg, offset)
+    }
+
+    /// Opens a typed segment read-only and checks it against `T`.
+    ///
+    /// # Errors
+    /// As [`Shared::open`].
+    pub fn open_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
+        let mut opts = self.seg.clone();
+        opts.read_only(true);
+        let seg = opts.open(name)?;
+        let offset = Self::check(&seg, self.seg.timeout)?;
+        checked_place::<T>(&seg, offset)?;
+        Ok(ReadOnlyShared {
+            seg,
+            offset,
+            _t: PhantomData,
+        })
     }
 
     /// Opens the typed segment, or creates it zero-filled.
@@ -612,7 +934,8 @@ impl<T: Layout> SharedOptions<T> {
         opts.hold_creator_lock = true;
         let seg = opts.open_or_create(name, total)?;
         if !seg.created() {
-            return Self::check(seg, self.seg.timeout);
+            let offset = Self::check(&seg, self.seg.timeout)?;
+            return Shared::at(seg, offset);
         }
         match init {
             Some(init) => Self::initialise_with(seg, &layout, data_offset, init),
@@ -633,8 +956,9 @@ impl<T: Layout> SharedOptions<T> {
         Self::initialise(seg, layout, data_offset, Some(&value))
     }
 
-    /// Waits until the segment is ready, then checks header and layout.
-    fn check(seg: Segment, timeout: Duration) -> Result<Shared<T>> {
+    /// Waits until the segment is ready, then checks header and layout;
+    /// returns where the value starts. Only loads: `seg` may be read-only.
+    fn check(seg: &Segment, timeout: Duration) -> Result<usize> {
         let name = || seg.name().to_owned();
         if seg.len() < HEADER_LEN {
             return Err(Error::NotTyped {
@@ -643,30 +967,44 @@ impl<T: Layout> SharedOptions<T> {
             });
         }
         // SAFETY: the header's `state` word lies at offset 12 < len, 4-aligned
-        // because mappings are page-aligned; accessed only atomically here.
+        // because mappings are page-aligned; accessed only atomically here,
+        // and only loaded, so a read-only mapping is fine.
         let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
         let start = Instant::now();
         let mut pause = Duration::from_micros(20);
+        // Whether this opener saw the creator's lock held: a segment of zeros
+        // whose lock was held and is free now lost its creator, while one
+        // whose lock was never seen held may simply not be a typed segment.
+        let mut creator_seen = false;
         // SYNC(ready): the Acquire load pairs with the creator's Release store.
         while state.load(Ordering::Acquire) != READY {
-            let mut magic = [0u8; 8];
-            seg.read_at(0, &mut magic)?;
-            if magic != MAGIC && magic != [0; 8] {
-                return Err(Error::NotTyped {
-                    name: name(),
-                    reason: "no shmkit magic number".into(),
-                });
+            let creator = seg.creator_state();
+            creator_seen |= creator == CreatorState::Alive;
+            // The lock is free: either the creator published just now (look
+            // again), or it died first, or no typed creator ever held it.
+            if creator != CreatorState::Alive && state.load(Ordering::Acquire) == READY {
+                break;
             }
-            match seg.creator_state() {
-                CreatorState::Gone => {
-                    // The lock is free: either the creator published just now
-                    // (look again), or it died first.
-                    if state.load(Ordering::Acquire) == READY {
-                        break;
-                    }
-                    return Err(Error::InitAbandoned { name: name() });
+            // A live creator may be halfway through writing the header: judge
+            // it only once the lock is free.
+            let judged = match creator {
+                CreatorState::Alive => None,
+                CreatorState::Gone | CreatorState::Unknown => Some(unready(seg)?),
+            };
+            match (creator, judged) {
+                (_, None) | (CreatorState::Unknown, _) => {}
+                (_, Some(Unready::Unpublished)) => {
+                    return Err(Error::InitAbandoned { name: name() })
                 }
-                CreatorState::Alive | CreatorState::Unknown => {}
+                (_, Some(Unready::Zeros)) if creator_seen => {
+                    return Err(Error::InitAbandoned { name: name() })
+                }
+                (_, Some(Unready::Zeros)) => {
+                    return Err(Error::NotTyped {
+                        name: name(),
+                        reason: ZEROS.into(),
+                    })
+                }
             }
             if start.elapsed() >= timeout {
                 return Err(Error::InitTimeout {
@@ -677,7 +1015,7 @@ impl<T: Layout> SharedOptions<T> {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
         }
-        let (header, found) = read_header(&seg)?;
+        let (header, found) = read_header(seg)?;
         let expected = T::describe();
         if let Some(difference) = expected.difference(&found) {
             return Err(Error::LayoutMismatch {
@@ -696,11 +1034,7 @@ impl<T: Layout> SharedOptions<T> {
                 what: format!("the value at offset {offset} does not fit this type"),
             });
         }
-        Ok(Shared {
-            seg,
-            offset,
-            _t: PhantomData,
-        })
+        Ok(offset)
     }
 
     /// Maps `T` at offset 0 of a new segment, without a header.
@@ -709,11 +1043,7 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Segment::create`].
     pub fn create_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.create(name, std::mem::size_of::<T>().max(1))?;
-        Ok(Shared {
-            seg,
-            offset: 0,
-            _t: PhantomData,
-        })
+        Shared::at(seg, 0)
     }
 
     /// Maps `T` at offset 0 of an existing segment, checking only its size.
@@ -722,23 +1052,93 @@ impl<T: Layout> SharedOptions<T> {
     /// As [`Segment::open`], and [`Error::TooSmall`].
     pub fn open_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
-        let needed = std::mem::size_of::<T>();
-        if seg.len() < needed {
-            return Err(Error::TooSmall {
-                name: name.to_owned(),
-                len: seg.len() as u64,
-                needed: needed as u64,
-            });
-        }
-        Ok(Shared {
+        Self::check_raw(&seg)?;
+        Shared::at(seg, 0)
+    }
+
+    /// Maps `T` at offset 0 of an existing segment, read-only, checking only
+    /// its size.
+    ///
+    /// # Errors
+    /// As [`open_raw`](Self::open_raw).
+    pub fn open_raw_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
+        let mut opts = self.seg.clone();
+        opts.read_only(true);
+        let seg = opts.open(name)?;
+        Self::check_raw(&seg)?;
+        checked_place::<T>(&seg, 0)?;
+        Ok(ReadOnlyShared {
             seg,
             offset: 0,
             _t: PhantomData,
         })
     }
+
+    fn check_raw(seg: &Segment) -> Result<()> {
+        let needed = std::mem::size_of::<T>();
+        if seg.len() < needed {
+            return Err(Error::TooSmall {
+                name: seg.name().to_owned(),
+                len: seg.len() as u64,
+                needed: needed as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks what every `unsafe` block of [`Shared`] and [`ReadOnlyShared`]
+/// relies on: the `T` at `offset` lies inside the mapping, and its real
+/// address is aligned for `T`. The offset is a multiple of the alignment and
+/// the mapping page-aligned, so the second holds wherever the OS keeps its
+/// promise; it is checked all the same, because a misaligned `&T` would be
+/// undefined behaviour.
+///
+/// # Errors
+/// [`Error::Corrupted`] if the value does not fit, [`Error::Unsupported`] if
+/// the mapping is not aligned as the platform promises.
+fn checked_place<T: Layout>(seg: &Segment, offset: usize) -> Result<()> {
+    let align = const { value_align::<T>() };
+    let fits = offset
+        .checked_add(std::mem::size_of::<T>())
+        .is_some_and(|end| end <= seg.len());
+    if !fits {
+        return Err(Error::Corrupted {
+            name: seg.name().to_owned(),
+            what: format!("the value at offset {offset} does not fit in the segment"),
+        });
+    }
+    if (seg.as_ptr() as usize).wrapping_add(offset) % align != 0 {
+        return Err(Error::Unsupported {
+            what: "the OS mapped the segment at an address that is not aligned for this type \
+                   (mappings should start at a page boundary); lower the type's alignment",
+        });
+    }
+    Ok(())
 }
 
 impl<T: Layout> Shared<T> {
+    /// The handle of the `T` at `offset` in `seg`, the only way to make a
+    /// `Shared`: checks the value's place ([`checked_place`]) and that the
+    /// mapping is writable, which `get`, `place` and the field accessors
+    /// rely on.
+    ///
+    /// # Errors
+    /// As [`checked_place`], and [`Error::ReadOnly`] for a read-only mapping.
+    fn at(seg: Segment, offset: usize) -> Result<Shared<T>> {
+        if seg.is_read_only() {
+            return Err(Error::ReadOnly {
+                name: seg.name().to_owned(),
+            });
+        }
+        checked_place::<T>(&seg, offset)?;
+        Ok(Shared {
+            seg,
+            offset,
+            _t: PhantomData,
+        })
+    }
+
     fn state(&self) -> &AtomicU32 {
         // SAFETY: typed segments are at least `HEADER_LEN` long; the `state`
         // word at offset 12 is 4-aligned (mappings are page-aligned) and only

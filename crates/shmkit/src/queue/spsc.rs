@@ -994,7 +994,46 @@ impl Consumer {
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Consumer> {
-        let live = Liveness::attach(&ring.region, &ROLES, CONSUMER, false, PRODUCER, false)?;
+        // Check before attaching, so that an open refused for a scribbled
+        // queue leaves no trace: an attached-then-gone consumer reads as a
+        // dead one to the producer. A live consumer moves `head` meanwhile,
+        // so a failed check with the role held is that consumer's, and
+        // attaching would be refused anyway.
+        if let Err(e) = Self::start(&ring) {
+            let held = ring.region.segment().is_some()
+                && ring.region.role_probe(ROLES[CONSUMER]).probe_exclusive()
+                    == crate::os::CreatorState::Alive;
+            return Err(if held {
+                Error::RoleTaken {
+                    name: ring.region.name().to_owned(),
+                    role: ROLES[CONSUMER],
+                }
+            } else {
+                e
+            });
+        }
+        let mut live = Liveness::attach(&ring.region, &ROLES, CONSUMER, false, PRODUCER, false)?;
+        // Again under the role lock, with the values this endpoint keeps; a
+        // failure now (a scribbler at work between the two) detaches cleanly.
+        let head = match Self::start(&ring) {
+            Ok(head) => head,
+            Err(e) => {
+                live.detach(&ring.region);
+                return Err(e);
+            }
+        };
+        Signal::at(&ring.region, NOT_EMPTY).register(opts.wait);
+        Ok(Consumer {
+            ring,
+            live,
+            pos: head,
+            wait: opts.wait,
+        })
+    }
+
+    /// Reads `head` and `tail` once and validates them as a consumer's
+    /// start; returns `head`.
+    fn start(ring: &Ring) -> Result<u64> {
         let head = ring.region.u64(HEAD).load(Ordering::Acquire);
         let tail = ring.region.u64(TAIL).load(Ordering::Acquire);
         // `head` may run one record ahead of a `tail` whose producer died
@@ -1008,13 +1047,7 @@ impl Consumer {
                 .region
                 .corrupted(format!("head {head} and tail {tail} are not a valid pair")));
         }
-        Signal::at(&ring.region, NOT_EMPTY).register(opts.wait);
-        Ok(Consumer {
-            ring,
-            live,
-            pos: head,
-            wait: opts.wait,
-        })
+        Ok(head)
     }
 
     /// The queue's name.
