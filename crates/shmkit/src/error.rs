@@ -1,12 +1,25 @@
 //! The one error type of the library.
 
+use std::fmt;
 use std::io;
 
 /// Everything that can go wrong in shmkit.
 ///
 /// Each variant carries what you need in order to act on it (the segment's
 /// name, the OS error, the sizes involved), and its message says what to do.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the variant's name, then its message, then the chain of
+/// sources, so that an error returned from `main` (which prints `Debug`)
+/// reads as its message: `Error: NotFound: no segment named `x`: ...`.
+/// Match on the variant to get at the fields; `{:#?}` adds the two layouts
+/// of a [`LayoutMismatch`](Error::LayoutMismatch).
+///
+/// ```
+/// let e = shmkit::Segment::open("no-such-segment-here").unwrap_err();
+/// let debug = format!("{e:?}");
+/// assert!(debug.starts_with("NotFound: no segment named `no-such-segment-here`"), "{debug}");
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The name breaks the portable naming rule. No system call was made.
@@ -52,7 +65,10 @@ pub enum Error {
     },
 
     /// There is no segment of that name.
-    #[error("no segment named `{name}`: check the name, or create it first")]
+    #[error(
+        "no segment named `{name}`: check the name, or create it first; a creator's drop \
+         removes the name (keep the creator alive, or create with `.persist(true)`)"
+    )]
     NotFound {
         /// The segment's name.
         name: String,
@@ -348,6 +364,66 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// The variant's name, as `Debug` prints it first.
+    fn variant(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "InvalidName",
+            Error::InvalidSize { .. } => "InvalidSize",
+            Error::InvalidMode { .. } => "InvalidMode",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::NotFound { .. } => "NotFound",
+            Error::PermissionDenied { .. } => "PermissionDenied",
+            Error::NoSpace { .. } => "NoSpace",
+            Error::ReadOnly { .. } => "ReadOnly",
+            Error::OutOfBounds { .. } => "OutOfBounds",
+            Error::TooSmall { .. } => "TooSmall",
+            Error::Empty { .. } => "Empty",
+            Error::NotRegularFile { .. } => "NotRegularFile",
+            Error::UntrustedOwner { .. } => "UntrustedOwner",
+            Error::InsecureMode { .. } => "InsecureMode",
+            Error::LayoutMismatch { .. } => "LayoutMismatch",
+            Error::NotTyped { .. } => "NotTyped",
+            Error::Corrupted { .. } => "Corrupted",
+            Error::InitAbandoned { .. } => "InitAbandoned",
+            Error::InitTimeout { .. } => "InitTimeout",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::WriterDied => "WriterDied",
+            Error::WriterBusy { .. } => "WriterBusy",
+            Error::PeerDied { .. } => "PeerDied",
+            Error::Closed { .. } => "Closed",
+            Error::RoleTaken { .. } => "RoleTaken",
+            Error::Timeout { .. } => "Timeout",
+            Error::Full { .. } => "Full",
+            Error::Lagged { .. } => "Lagged",
+            Error::MessageTooLarge { .. } => "MessageTooLarge",
+            Error::Io { .. } => "Io",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.to_string();
+        write!(f, "{}: {message}", self.variant())?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            // Most messages already quote their OS error; do not repeat it.
+            let cause_text = cause.to_string();
+            if !message.contains(&cause_text) {
+                write!(f, "\n  caused by: {cause_text}")?;
+            }
+            source = cause.source();
+        }
+        match self {
+            Error::LayoutMismatch {
+                expected, found, ..
+            } if f.alternate() => write!(f, "\nexpected: {expected:#?}\nfound: {found:#?}"),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The usual advice for [`Error::PermissionDenied`].
