@@ -275,6 +275,40 @@ pub enum Error {
         tid: u32,
     },
 
+    /// A previous owner of a [`Mutex`](crate::sync::Mutex) died holding it, so
+    /// its data may be half-updated: what `?` makes of
+    /// [`OwnerDied`](crate::sync::OwnerDied). The mutex stays marked, and
+    /// every `lock` reports the death again until someone repairs the data.
+    #[error(
+        "a previous owner of a shmkit Mutex<{data}> died holding it, so the data may be \
+         half-updated (it stays marked, and every lock reports this until repaired): repair \
+         it with Mutex::lock_or_repair, or match lock's Err(died), fix died.into_inner() and \
+         call MutexGuard::mark_consistent"
+    )]
+    OwnerDied {
+        /// The type of the data the mutex protects.
+        data: &'static str,
+    },
+
+    /// [`Mutex::try_lock`](crate::sync::Mutex::try_lock) found the mutex
+    /// held, or `lock_timeout` found it held by this very thread.
+    #[error(
+        "the mutex is held, by a live owner or by this very thread: retry later, or wait \
+         for it with lock or lock_timeout"
+    )]
+    LockBusy,
+
+    /// [`Mutex::lock_timeout`](crate::sync::Mutex::lock_timeout) ran out
+    /// while a live owner held the mutex.
+    #[error(
+        "timed out after {waited:?} waiting for the mutex: its owner is alive and still \
+         holds it; wait longer, or find what keeps it"
+    )]
+    LockTimeout {
+        /// The timeout that ran out.
+        waited: std::time::Duration,
+    },
+
     /// A queue endpoint's peer died (its liveness lock was dropped by the
     /// OS) and nothing is left to receive, or no room will ever be made.
     #[error(
@@ -392,6 +426,9 @@ impl Error {
             Error::Unsupported { .. } => "Unsupported",
             Error::WriterDied => "WriterDied",
             Error::WriterBusy { .. } => "WriterBusy",
+            Error::OwnerDied { .. } => "OwnerDied",
+            Error::LockBusy => "LockBusy",
+            Error::LockTimeout { .. } => "LockTimeout",
             Error::PeerDied { .. } => "PeerDied",
             Error::Closed { .. } => "Closed",
             Error::RoleTaken { .. } => "RoleTaken",

@@ -196,6 +196,24 @@ pub unsafe trait Layout: Sized + Send + Sync + 'static {
     const ALIGN: usize = std::mem::align_of::<Self>();
 }
 
+/// A [`Layout`] type that is plain data (`Copy`), so that it may be copied
+/// whole in and out of shared memory ([`Ref::get`], [`Ref::set`]).
+///
+/// Implemented for every `Layout + Copy` type; it exists so that copying a
+/// type that is used in place instead (an atomic, a `shmkit::sync` type, or a
+/// struct holding one) is refused with a message that says where to go.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not plain data, so it cannot be copied in or out of shared memory",
+    label = "copies need a `Copy` type",
+    note = "atomics and shmkit::sync types (Mutex, SeqLock, Event), and structs holding them, are \
+            used where they lie: borrow the place with `.in_place()` (or `Shared::get()` on a \
+            #[shmkit(in_place)] struct) and call their methods, e.g. \
+            `data.count().in_place().lock()?`"
+)]
+pub trait Plain: Layout + Copy {}
+
+impl<T: Layout + Copy> Plain for T {}
+
 /// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
 /// types), so that borrowing it in place as `&T` is sound even while other
 /// processes write it.
@@ -1186,11 +1204,38 @@ impl<'a, T: Layout> Ref<'a, T> {
 /// s.store(&shmkit::sync::Mutex::new(7));
 /// # }
 /// ```
-impl<T: Layout + Copy> Ref<'_, T> {
+///
+/// A field that is a `Mutex` is not read by copy either; the compiler's
+/// message points to [`Ref::in_place`] (see [`Plain`]):
+///
+/// ```compile_fail
+/// #[derive(shmkit::Layout)]
+/// #[shmkit(in_place)]
+/// #[repr(C)]
+/// struct Counter { n: shmkit::sync::Mutex<u64> }
+/// # fn f(c: &shmkit::Shared<Counter>) {
+/// let n = c.n().get(); // error: `Mutex<u64>` is not plain data
+/// # }
+/// ```
+///
+/// ```
+/// # #[derive(shmkit::Layout)]
+/// # #[shmkit(in_place)]
+/// # #[repr(C)]
+/// # struct Counter { n: shmkit::sync::Mutex<u64> }
+/// # fn f(c: &shmkit::Shared<Counter>) -> shmkit::Result<()> {
+/// *c.n().in_place().lock()? += 1; // in place
+/// # Ok(())
+/// # }
+/// ```
+impl<T: Layout> Ref<'_, T> {
     /// Copies the value out. Each aligned primitive is read with one atomic
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
-    pub fn get(&self) -> T {
+    pub fn get(&self) -> T
+    where
+        T: Plain,
+    {
         let mut value = zeroed::<T>();
         // SAFETY: the source range lies in the live mapping (`new`'s
         // contract), and this process only accesses it atomically (`copy`);
@@ -1203,7 +1248,10 @@ impl<T: Layout + Copy> Ref<'_, T> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set(&self, value: T) -> Result<()> {
+    pub fn set(&self, value: T) -> Result<()>
+    where
+        T: Plain,
+    {
         self.store_bytes(bytes_of(&value))
     }
 
@@ -1211,7 +1259,10 @@ impl<T: Layout + Copy> Ref<'_, T> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set_ref(&self, value: &T) -> Result<()> {
+    pub fn set_ref(&self, value: &T) -> Result<()>
+    where
+        T: Plain,
+    {
         self.store_bytes(bytes_of(value))
     }
 }
