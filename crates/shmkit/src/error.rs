@@ -387,6 +387,38 @@ pub enum Error {
         max: u64,
     },
 
+    /// A queue opened as a typed channel is not one of this type, and its
+    /// creator stored no layout to name the difference (else it is a
+    /// [`LayoutMismatch`](Error::LayoutMismatch)).
+    #[error(
+        "queue `{name}` is not a channel of this type ({reason}): open it with the type it \
+         was created with, or with queue::spsc::Producer or Consumer if it carries bytes"
+    )]
+    NotAChannel {
+        /// The queue's name.
+        name: String,
+        /// What it is instead.
+        reason: String,
+    },
+
+    /// A typed channel's receiver got a message that is not one value of its
+    /// type: something other than a [`Sender`](crate::queue::Sender) of that
+    /// type (a raw SPSC producer, say) sent it. It was skipped; the channel
+    /// itself is fine.
+    #[error(
+        "a message of {len} bytes arrived in channel `{name}` of {size}-byte values and was \
+         skipped: its sender is not a Sender of this type (a raw producer?); fix the sender, \
+         and receive again to go on"
+    )]
+    WrongSizeMessage {
+        /// The channel's name.
+        name: String,
+        /// The message's length.
+        len: u64,
+        /// The size of one value of the channel's type.
+        size: u64,
+    },
+
     /// Any other OS error.
     #[error("{op} failed for segment `{name}`: {source}")]
     Io {
@@ -436,6 +468,8 @@ impl Error {
             Error::Full { .. } => "Full",
             Error::Lagged { .. } => "Lagged",
             Error::MessageTooLarge { .. } => "MessageTooLarge",
+            Error::NotAChannel { .. } => "NotAChannel",
+            Error::WrongSizeMessage { .. } => "WrongSizeMessage",
             Error::Io { .. } => "Io",
         }
     }
