@@ -98,11 +98,33 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
 
-    let padding_msg = format!(
-        "`{name}` has padding bytes, whose contents a peer could see or set: add explicit \
-         padding fields (e.g. `_pad: [u8; 2]`) so that every byte is named, and order fields \
-         from largest to smallest alignment"
-    );
+    // No padding: each field starts where the previous one ends, and the
+    // last ends at the struct's size. A failure names the gap's place and
+    // size and the field that fills it (built in constant context).
+    let name_str = name.to_string();
+    let mut prev = String::new();
+    let padding_checks = fields.iter().enumerate().map(|(index, f)| {
+        let ident = f.ident.as_ref().unwrap();
+        let ty = &f.ty;
+        let field = ident.to_string();
+        let prev_name = std::mem::replace(&mut prev, field.clone());
+        quote_spanned! {ty.span()=>
+            let offset = ::shmkit::layout::__private::offset_of!(#name, #ident);
+            if let ::core::option::Option::Some(msg) = ::shmkit::layout::__private::gap_before(
+                #name_str, #prev_name, #field, #index, end, offset,
+            ) {
+                ::core::panic!("{}", msg.as_str());
+            }
+            let end = offset + ::shmkit::layout::__private::size_of::<#ty>();
+        }
+    });
+    let padding_checks: Vec<_> = padding_checks.collect();
+    let last = fields
+        .iter()
+        .last()
+        .map(|f| f.ident.as_ref().unwrap().to_string())
+        .unwrap_or_default();
+    let last_index = fields.len().saturating_sub(1);
 
     // Checked against each field's `ALIGN` (its alignment where primitives
     // are aligned to their size), not its `align_of` on this target.
@@ -162,8 +184,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         // SAFETY:
         // - every field is `Layout` (the `describe` calls below do not compile
         //   otherwise), so every bit pattern of each field is valid;
-        // - the struct is `repr(C)` and not packed, and the assertion below
-        //   proves it has no padding, so its bytes are exactly its fields';
+        // - the struct is `repr(C)` and not packed, and the checks below prove
+        //   it has no padding (each field starts where the previous ends, the
+        //   last ends at the size), so its bytes are exactly its fields';
         // - the same on every target: `repr(C)` places each field at the
         //   first multiple of its `align_of` after the previous one; the
         //   assertions below prove every offset (and the size) is a multiple
@@ -198,11 +221,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             };
         }
 
-        const _: () = ::core::assert!(
-            ::shmkit::layout::__private::size_of::<#name>()
-                == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
-            #padding_msg
-        );
+        const _: () = {
+            let end = 0usize;
+            #(#padding_checks)*
+            if let ::core::option::Option::Some(msg) = ::shmkit::layout::__private::gap_after(
+                #name_str, #last, #last_index, end,
+                ::shmkit::layout::__private::size_of::<#name>(),
+            ) {
+                ::core::panic!("{}", msg.as_str());
+            }
+        };
 
         const _: () = {
             #(#align_checks)*
