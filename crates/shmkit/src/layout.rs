@@ -1630,6 +1630,7 @@ mod tests {
             // u64 is 4-aligned here (i686): no padding, the alignment check
             // refuses it instead.
             assert!(msg.is_none());
+            eprintln!("skipped the padding message: no padding on this target (u64 4-aligned)");
             return;
         }
         assert_eq!(
@@ -1653,7 +1654,8 @@ mod tests {
         let size = std::mem::size_of::<T>();
         let msg = __private::gap_after("T", "b", 1, end, size);
         if size == 12 {
-            assert!(msg.is_none()); // i686
+            assert!(msg.is_none());
+            eprintln!("skipped the tail message: no tail padding on this target (u64 4-aligned)");
             return;
         }
         assert_eq!(
