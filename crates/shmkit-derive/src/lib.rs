@@ -117,15 +117,43 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
 
-    let padding_msg = format!(
-        "`{plain_name}` has padding bytes, whose contents a peer could see or set: add explicit \
-         padding fields (e.g. `_pad: [u8; 2]`) so that every byte is named, and order fields \
-         from largest to smallest alignment"
-    );
     let size_msg = format!(
         "`{plain_name}` is larger than 4 GiB (u32::MAX bytes), the most a shmkit layout \
          description records: split it into several smaller structs or segments"
     );
+    // No padding: each field starts where the previous one ends, and the
+    // last ends at the struct's size. A failure names the gap's place and
+    // size and the field that fills it (built in constant context). The
+    // locals carry `__shmkit` names: a user's constant of a plain name
+    // (`end`) in scope would turn a `let` of that name into a pattern.
+    let mut prev = String::new();
+    let padding_checks: Vec<_> = fields
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let ident = f.ident.as_ref().unwrap();
+            let ty = &f.ty;
+            let field = ident.unraw().to_string();
+            let prev_name = std::mem::replace(&mut prev, field.clone());
+            quote_spanned! {ty.span()=>
+                let __shmkit_offset = ::shmkit::layout::__private::offset_of!(#name, #ident);
+                if let ::core::option::Option::Some(__shmkit_msg) =
+                    ::shmkit::layout::__private::gap_before(
+                        #plain_name, #prev_name, #field, #index, __shmkit_end, __shmkit_offset,
+                    )
+                {
+                    ::core::panic!("{}", __shmkit_msg.as_str());
+                }
+                let __shmkit_end = __shmkit_offset + ::shmkit::layout::__private::size_of::<#ty>();
+            }
+        })
+        .collect();
+    let last = fields
+        .iter()
+        .last()
+        .map(|f| f.ident.as_ref().unwrap().unraw().to_string())
+        .unwrap_or_default();
+    let last_index = fields.len().saturating_sub(1);
 
     // Checked against each field's `ALIGN` (its alignment where primitives
     // are aligned to their size), not its `align_of` on this target.
@@ -238,11 +266,18 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #size_msg
             );
 
-            ::core::assert!(
-                ::shmkit::layout::__private::size_of::<#name>()
-                    == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
-                #padding_msg
-            );
+            const _: () = {
+                let __shmkit_end = 0usize;
+                #(#padding_checks)*
+                if let ::core::option::Option::Some(__shmkit_msg) =
+                    ::shmkit::layout::__private::gap_after(
+                        #plain_name, #last, #last_index, __shmkit_end,
+                        ::shmkit::layout::__private::size_of::<#name>(),
+                    )
+                {
+                    ::core::panic!("{}", __shmkit_msg.as_str());
+                }
+            };
 
             #(#align_checks)*
             ::core::assert!(

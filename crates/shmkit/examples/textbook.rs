@@ -38,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let name = format!("MyShare-{}", std::process::id());
+    // The name lives as long as `data`: this program stays alive until the
+    // second has run. Had it exited first, the second would get `NotFound`;
+    // `Shared::options().persist(true)` keeps the name past its creator.
     let data = shmkit::Shared::<MySharedData>::create(&name)?;
     data.value().set(123)?;
     data.letter().set(u16::from(b'X'))?;

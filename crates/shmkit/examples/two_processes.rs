@@ -19,6 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let name = format!("MyShare-{}", std::process::id());
+    // The name lives as long as `seg`: this program stays alive (it waits for
+    // the second below) so that the second can open it. Had it exited first,
+    // the second would get `NotFound`; `Segment::options().persist(true)`
+    // keeps a name past its creator until `Segment::remove`.
     let seg = Segment::create(&name, 1000)?;
     seg.write_at(0, b"Hello from the first process")?;
     println!(

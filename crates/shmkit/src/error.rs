@@ -1,12 +1,25 @@
 //! The one error type of the library.
 
+use std::fmt;
 use std::io;
 
 /// Everything that can go wrong in shmkit.
 ///
 /// Each variant carries what you need in order to act on it (the segment's
 /// name, the OS error, the sizes involved), and its message says what to do.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the variant's name, then its message, then the chain of
+/// sources, so that an error returned from `main` (which prints `Debug`)
+/// reads as its message: `Error: NotFound: no segment named `x`: ...`.
+/// Match on the variant to get at the fields; `{:#?}` adds the two layouts
+/// of a [`LayoutMismatch`](Error::LayoutMismatch).
+///
+/// ```
+/// let e = shmkit::Segment::open("no-such-segment-here").unwrap_err();
+/// let debug = format!("{e:?}");
+/// assert!(debug.starts_with("NotFound: no segment named `no-such-segment-here`"), "{debug}");
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The name breaks the portable naming rule. No system call was made.
@@ -52,7 +65,10 @@ pub enum Error {
     },
 
     /// There is no segment of that name.
-    #[error("no segment named `{name}`: check the name, or create it first")]
+    #[error(
+        "no segment named `{name}`: check the name, or create it first; a creator's drop \
+         removes the name (keep the creator alive, or create with `.persist(true)`)"
+    )]
     NotFound {
         /// The segment's name.
         name: String,
@@ -262,6 +278,40 @@ pub enum Error {
         tid: u32,
     },
 
+    /// A previous owner of a [`Mutex`](crate::sync::Mutex) died holding it, so
+    /// its data may be half-updated: what `?` makes of
+    /// [`OwnerDied`](crate::sync::OwnerDied). The mutex stays marked, and
+    /// every `lock` reports the death again until someone repairs the data.
+    #[error(
+        "a previous owner of a shmkit Mutex<{data}> died holding it, so the data may be \
+         half-updated (it stays marked, and every lock reports this until repaired): repair \
+         it with Mutex::lock_or_repair, or match lock's Err(died), fix died.into_inner() and \
+         call MutexGuard::mark_consistent"
+    )]
+    OwnerDied {
+        /// The type of the data the mutex protects.
+        data: &'static str,
+    },
+
+    /// [`Mutex::try_lock`](crate::sync::Mutex::try_lock) found the mutex
+    /// held, or `lock_timeout` found it held by this very thread.
+    #[error(
+        "the mutex is held, by a live owner or by this very thread: retry later, or wait \
+         for it with lock or lock_timeout"
+    )]
+    LockBusy,
+
+    /// [`Mutex::lock_timeout`](crate::sync::Mutex::lock_timeout) ran out
+    /// while a live owner held the mutex.
+    #[error(
+        "timed out after {waited:?} waiting for the mutex: its owner is alive and still \
+         holds it; wait longer, or find what keeps it"
+    )]
+    LockTimeout {
+        /// The timeout that ran out.
+        waited: std::time::Duration,
+    },
+
     /// A queue endpoint's peer died (its liveness lock was dropped by the
     /// OS) and nothing is left to receive, or no room will ever be made.
     #[error(
@@ -340,6 +390,38 @@ pub enum Error {
         max: u64,
     },
 
+    /// A queue opened as a typed channel is not one of this type, and its
+    /// creator stored no layout to name the difference (else it is a
+    /// [`LayoutMismatch`](Error::LayoutMismatch)).
+    #[error(
+        "queue `{name}` is not a channel of this type ({reason}): open it with the type it \
+         was created with, or with queue::spsc::Producer or Consumer if it carries bytes"
+    )]
+    NotAChannel {
+        /// The queue's name.
+        name: String,
+        /// What it is instead.
+        reason: String,
+    },
+
+    /// A typed channel's receiver got a message that is not one value of its
+    /// type: something other than a [`Sender`](crate::queue::Sender) of that
+    /// type (a raw SPSC producer, say) sent it. It was skipped; the channel
+    /// itself is fine.
+    #[error(
+        "a message of {len} bytes arrived in channel `{name}` of {size}-byte values and was \
+         skipped: its sender is not a Sender of this type (a raw producer?); fix the sender, \
+         and receive again to go on"
+    )]
+    WrongSizeMessage {
+        /// The channel's name.
+        name: String,
+        /// The message's length.
+        len: u64,
+        /// The size of one value of the channel's type.
+        size: u64,
+    },
+
     /// Any other OS error.
     #[error("{op} failed for segment `{name}`: {source}")]
     Io {
@@ -351,6 +433,71 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// The variant's name, as `Debug` prints it first.
+    fn variant(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "InvalidName",
+            Error::InvalidSize { .. } => "InvalidSize",
+            Error::InvalidMode { .. } => "InvalidMode",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::NotFound { .. } => "NotFound",
+            Error::PermissionDenied { .. } => "PermissionDenied",
+            Error::NoSpace { .. } => "NoSpace",
+            Error::ReadOnly { .. } => "ReadOnly",
+            Error::OutOfBounds { .. } => "OutOfBounds",
+            Error::TooSmall { .. } => "TooSmall",
+            Error::Empty { .. } => "Empty",
+            Error::NotRegularFile { .. } => "NotRegularFile",
+            Error::UntrustedOwner { .. } => "UntrustedOwner",
+            Error::InsecureMode { .. } => "InsecureMode",
+            Error::LayoutMismatch { .. } => "LayoutMismatch",
+            Error::NotTyped { .. } => "NotTyped",
+            Error::Corrupted { .. } => "Corrupted",
+            Error::InitAbandoned { .. } => "InitAbandoned",
+            Error::InitTimeout { .. } => "InitTimeout",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::WriterDied => "WriterDied",
+            Error::WriterBusy { .. } => "WriterBusy",
+            Error::OwnerDied { .. } => "OwnerDied",
+            Error::LockBusy => "LockBusy",
+            Error::LockTimeout { .. } => "LockTimeout",
+            Error::PeerDied { .. } => "PeerDied",
+            Error::Closed { .. } => "Closed",
+            Error::RoleTaken { .. } => "RoleTaken",
+            Error::Timeout { .. } => "Timeout",
+            Error::Full { .. } => "Full",
+            Error::Lagged { .. } => "Lagged",
+            Error::MessageTooLarge { .. } => "MessageTooLarge",
+            Error::NotAChannel { .. } => "NotAChannel",
+            Error::WrongSizeMessage { .. } => "WrongSizeMessage",
+            Error::Io { .. } => "Io",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.to_string();
+        write!(f, "{}: {message}", self.variant())?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            // Most messages already quote their OS error; do not repeat it.
+            let cause_text = cause.to_string();
+            if !message.contains(&cause_text) {
+                write!(f, "\n  caused by: {cause_text}")?;
+            }
+            source = cause.source();
+        }
+        match self {
+            Error::LayoutMismatch {
+                expected, found, ..
+            } if f.alternate() => write!(f, "\nexpected: {expected:#?}\nfound: {found:#?}"),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The usual advice for [`Error::PermissionDenied`].

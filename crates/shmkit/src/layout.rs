@@ -235,6 +235,24 @@ pub unsafe trait Layout: Sized + Send + Sync + 'static {
 /// ```
 pub const MAX_ALIGN: usize = 4096;
 
+/// A [`Layout`] type that is plain data (`Copy`), so that it may be copied
+/// whole in and out of shared memory ([`Ref::get`], [`Ref::set`]).
+///
+/// Implemented for every `Layout + Copy` type; it exists so that copying a
+/// type that is used in place instead (an atomic, a `shmkit::sync` type, or a
+/// struct holding one) is refused with a message that says where to go.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not plain data, so it cannot be copied in or out of shared memory",
+    label = "copies need a `Copy` type",
+    note = "atomics and shmkit::sync types (Mutex, SeqLock, Event), and structs holding them, are \
+            used where they lie: borrow the place with `.in_place()` (or `Shared::get()` on a \
+            #[shmkit(in_place)] struct) and call their methods, e.g. \
+            `data.count().in_place().lock()?`"
+)]
+pub trait Plain: Layout + Copy {}
+
+impl<T: Layout + Copy> Plain for T {}
+
 /// A [`Layout`] type made only of atomics (and shmkit's own synchronisation
 /// types), so that borrowing it in place as `&T` is sound even while other
 /// processes write it.
@@ -1284,11 +1302,38 @@ impl<T: Layout> Ref<'_, T, Writable> {
 /// s.store(&shmkit::sync::Mutex::new(7));
 /// # }
 /// ```
-impl<T: Layout + Copy, A: Access> Ref<'_, T, A> {
+///
+/// A field that is a `Mutex` is not read by copy either; the compiler's
+/// message points to [`Ref::in_place`] (see [`Plain`]):
+///
+/// ```compile_fail
+/// #[derive(shmkit::Layout)]
+/// #[shmkit(in_place)]
+/// #[repr(C)]
+/// struct Counter { n: shmkit::sync::Mutex<u64> }
+/// # fn f(c: &shmkit::Shared<Counter>) {
+/// let n = c.n().get(); // error: `Mutex<u64>` is not plain data
+/// # }
+/// ```
+///
+/// ```
+/// # #[derive(shmkit::Layout)]
+/// # #[shmkit(in_place)]
+/// # #[repr(C)]
+/// # struct Counter { n: shmkit::sync::Mutex<u64> }
+/// # fn f(c: &shmkit::Shared<Counter>) -> shmkit::Result<()> {
+/// *c.n().in_place().lock()? += 1; // in place
+/// # Ok(())
+/// # }
+/// ```
+impl<T: Layout, A: Access> Ref<'_, T, A> {
     /// Copies the value out. Each aligned primitive is read with one atomic
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
-    pub fn get(&self) -> T {
+    pub fn get(&self) -> T
+    where
+        T: Plain,
+    {
         let mut value = zeroed::<T>();
         // SAFETY: the source range lies in the live mapping (`new`'s
         // contract), and this process only accesses it atomically (`copy`),
@@ -1299,12 +1344,15 @@ impl<T: Layout + Copy, A: Access> Ref<'_, T, A> {
     }
 }
 
-impl<T: Layout + Copy> Ref<'_, T, Writable> {
+impl<T: Layout> Ref<'_, T, Writable> {
     /// Copies `value` in.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set(&self, value: T) -> Result<()> {
+    pub fn set(&self, value: T) -> Result<()>
+    where
+        T: Plain,
+    {
         self.store_bytes(bytes_of(&value))
     }
 
@@ -1312,7 +1360,10 @@ impl<T: Layout + Copy> Ref<'_, T, Writable> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
-    pub fn set_ref(&self, value: &T) -> Result<()> {
+    pub fn set_ref(&self, value: &T) -> Result<()>
+    where
+        T: Plain,
+    {
         self.store_bytes(bytes_of(value))
     }
 }
@@ -1617,11 +1668,225 @@ pub mod __private {
             b
         }
     }
+
+    /// A message built in constant context, so that a derived struct's
+    /// padding check can say where the padding is and how much: a `const`
+    /// panic takes only a `&str`, not formatted numbers.
+    pub struct Msg {
+        buf: [u8; 512],
+        len: usize,
+    }
+
+    impl Msg {
+        const fn new() -> Msg {
+            Msg {
+                buf: [0; 512],
+                len: 0,
+            }
+        }
+
+        /// Appends `s`, whole or (past the buffer's end) not at all, so that
+        /// the text stays UTF-8.
+        const fn str(mut self, s: &str) -> Msg {
+            let b = s.as_bytes();
+            if self.len + b.len() > self.buf.len() {
+                return self;
+            }
+            let mut i = 0;
+            while i < b.len() {
+                self.buf[self.len + i] = b[i];
+                i += 1;
+            }
+            self.len += b.len();
+            self
+        }
+
+        /// Appends `n` in decimal.
+        const fn num(self, mut n: usize) -> Msg {
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let (_, digits) = digits.split_at(at);
+            match core::str::from_utf8(digits) {
+                Ok(d) => self.str(d),
+                Err(_) => self,
+            }
+        }
+
+        /// The text.
+        pub const fn as_str(&self) -> &str {
+            let (text, _) = self.buf.split_at(self.len);
+            match core::str::from_utf8(text) {
+                Ok(text) => text,
+                Err(_) => "",
+            }
+        }
+    }
+
+    /// The padding check of field number `index` (`field`, at `offset`) of
+    /// the derived struct `name`, whose previous field (`prev`) ends at
+    /// `end`: `None` if the field starts there, else a message that says
+    /// where the gap is, how large, and which field fills it.
+    pub const fn gap_before(
+        name: &str,
+        prev: &str,
+        field: &str,
+        index: usize,
+        end: usize,
+        offset: usize,
+    ) -> Option<Msg> {
+        if offset <= end {
+            return None;
+        }
+        let gap = offset - end;
+        Some(
+            Msg::new()
+                .str("`")
+                .str(name)
+                .str("` has ")
+                .num(gap)
+                .str(if gap == 1 { " byte of " } else { " bytes of " })
+                .str("padding at offset ")
+                .num(end)
+                .str(", before field `")
+                .str(field)
+                .str("` (at offset ")
+                .num(offset)
+                .str("), whose contents a peer could see or set: add `_pad")
+                .num(index - 1)
+                .str(": [u8; ")
+                .num(gap)
+                .str("]` between `")
+                .str(prev)
+                .str("` and `")
+                .str(field)
+                .str("`, or order fields from largest to smallest alignment"),
+        )
+    }
+
+    /// The tail padding check of the derived struct `name` of `size` bytes,
+    /// whose last field, number `index` (`last`), ends at `end`.
+    pub const fn gap_after(
+        name: &str,
+        last: &str,
+        index: usize,
+        end: usize,
+        size: usize,
+    ) -> Option<Msg> {
+        if size <= end {
+            return None;
+        }
+        let gap = size - end;
+        Some(
+            Msg::new()
+                .str("`")
+                .str(name)
+                .str("` has ")
+                .num(gap)
+                .str(if gap == 1 { " byte of " } else { " bytes of " })
+                .str("tail padding at offset ")
+                .num(end)
+                .str(", after its last field `")
+                .str(last)
+                .str("` (its size is ")
+                .num(size)
+                .str("), whose contents a peer could see or set: add `_pad")
+                .num(index)
+                .str(": [u8; ")
+                .num(gap)
+                .str("]` at the end"),
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{a: u32, b: u64}`: the padding hint says where, how much, and the
+    /// field that fills it; a field right after the previous one has none.
+    #[test]
+    fn interior_padding_hint_names_the_field_offset_and_size() {
+        #[repr(C)]
+        struct P {
+            a: u32,
+            b: u64,
+        }
+        let end = std::mem::offset_of!(P, a) + 4;
+        let offset = std::mem::offset_of!(P, b);
+        let msg = __private::gap_before("P", "a", "b", 1, end, offset);
+        if offset == 4 {
+            // u64 is 4-aligned here (i686): no padding, the alignment check
+            // refuses it instead.
+            assert!(msg.is_none());
+            eprintln!("skipped the padding message: no padding on this target (u64 4-aligned)");
+            return;
+        }
+        assert_eq!(
+            msg.expect("padding").as_str(),
+            "`P` has 4 bytes of padding at offset 4, before field `b` (at offset 8), whose \
+             contents a peer could see or set: add `_pad0: [u8; 4]` between `a` and `b`, or \
+             order fields from largest to smallest alignment"
+        );
+        assert!(__private::gap_before("P", "", "a", 0, 0, 0).is_none());
+    }
+
+    /// `{a: u64, b: u32}`: 4 bytes of tail padding on 64-bit targets.
+    #[test]
+    fn tail_padding_hint_names_the_size_and_the_last_field() {
+        #[repr(C)]
+        struct T {
+            a: u64,
+            b: u32,
+        }
+        let end = std::mem::offset_of!(T, b) + 4;
+        let size = std::mem::size_of::<T>();
+        let msg = __private::gap_after("T", "b", 1, end, size);
+        if size == 12 {
+            assert!(msg.is_none());
+            eprintln!("skipped the tail message: no tail padding on this target (u64 4-aligned)");
+            return;
+        }
+        assert_eq!(
+            msg.expect("tail padding").as_str(),
+            "`T` has 4 bytes of tail padding at offset 12, after its last field `b` (its size \
+             is 16), whose contents a peer could see or set: add `_pad1: [u8; 4]` at the end"
+        );
+        assert!(__private::gap_after("T", "b", 1, 16, 16).is_none());
+    }
+
+    /// The message is evaluated where the derive evaluates it: in a constant.
+    #[test]
+    fn padding_hints_build_in_constant_context() {
+        const M: Option<__private::Msg> = __private::gap_before("S", "x", "y", 3, 1, 1234);
+        let text = match &M {
+            Some(m) => m.as_str(),
+            None => panic!("a gap"),
+        };
+        assert!(
+            text.starts_with("`S` has 1233 bytes of padding at offset 1,"),
+            "{text}"
+        );
+        assert!(
+            text.contains("add `_pad2: [u8; 1233]` between `x` and `y`"),
+            "{text}"
+        );
+        // Long names are left out whole, never cut inside a character.
+        let long = "é".repeat(300);
+        let m = __private::gap_after(&long, "z", 0, 1, 2).unwrap();
+        assert!(
+            m.as_str().starts_with("`` has 1 byte of tail"),
+            "{}",
+            m.as_str()
+        );
+    }
 
     fn sample() -> Ty {
         Ty::Struct(StructTy {

@@ -10,6 +10,10 @@
 //! # let name = format!("doc-lib-{}", std::process::id());
 //! let seg = Segment::create(&name, 1000)?;      // the first program
 //! seg.write_at(0, &123i32.to_le_bytes())?;
+//! // The name lives as long as `seg`: when the first program drops it (or
+//! // exits), the name is gone and a later `open` gives `Error::NotFound`.
+//! // Keep the first program running, or create with
+//! // `Segment::options().persist(true)` and `Segment::remove` when done.
 //!
 //! let peer = Segment::open(&name)?;              // the second program
 //! let mut value = [0u8; 4];

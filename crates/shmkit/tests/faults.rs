@@ -653,7 +653,9 @@ fn run_case(point: &str, scenario: Scenario) {
             let since = Instant::now();
             let g = match m.lock_timeout(Duration::from_secs(10)) {
                 Err(TryLockError::OwnerDied(died)) => died.into_inner(),
-                Err(TryLockError::WouldBlock) => panic!("{point}: owner death not seen"),
+                Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => {
+                    panic!("{point}: owner death not seen")
+                }
                 Ok(g) => panic!("{point}: clean lock of {:?}", *g),
             };
             assert!(since.elapsed() < Duration::from_secs(2), "{point}: slow");
@@ -1156,7 +1158,9 @@ fn random_kills_mutex() {
         let (mut g, dead) = match m.lock_timeout(Duration::from_secs(10)) {
             Ok(g) => (g, false),
             Err(TryLockError::OwnerDied(d)) => (d.into_inner(), true),
-            Err(TryLockError::WouldBlock) => panic!("round {round}: dead owner not seen"),
+            Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => {
+                panic!("round {round}: dead owner not seen")
+            }
         };
         // Words are updated front to back by one: a prefix may be ahead.
         let k = g[0];
@@ -1595,7 +1599,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
                             g.mark_consistent();
                         }
                     }
-                    Err(TryLockError::WouldBlock) => t.err += 1,
+                    Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => t.err += 1,
                 }
             }
         }

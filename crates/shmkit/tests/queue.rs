@@ -320,14 +320,14 @@ fn channel_of_layout_values_across_processes() {
     let mut rx = Receiver::<Tick>::create(&name, 64).unwrap();
     assert!(matches!(
         Sender::<Other>::open(&name),
-        Err(Error::Corrupted { .. })
+        Err(Error::LayoutMismatch { .. })
     ));
     // A byte producer may write anything: a value of the wrong size is
     // reported, and skipped.
     let mut raw = Producer::open(&name).unwrap();
     raw.send(&[1, 2, 3]).unwrap();
     drop(raw);
-    assert!(matches!(rx.recv(), Err(Error::Corrupted { .. })));
+    assert!(matches!(rx.recv(), Err(Error::WrongSizeMessage { .. })));
     assert_eq!(rx.try_recv().unwrap(), None);
     let mut child = Child::spawn(
         "channel_of_layout_values_across_processes",

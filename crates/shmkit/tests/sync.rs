@@ -248,7 +248,7 @@ fn mutex_live_owner_in_other_process_is_not_taken_over() {
     // 350 ms spans three death checks (one per 100 ms).
     assert!(matches!(
         m.lock_timeout(Duration::from_millis(350)),
-        Err(TryLockError::WouldBlock)
+        Err(TryLockError::TimedOut { .. })
     ));
     holder.send("unlock");
     assert_eq!(holder.recv(), "unlocked");

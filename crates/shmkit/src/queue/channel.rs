@@ -1,7 +1,10 @@
 //! A typed channel: [`Layout`] values over an SPSC queue.
 //!
 //! The queue's header records the FNV-1a hash of `T`'s layout description,
-//! so a program that opens the channel with another type is refused.
+//! and the creator stores the description itself between the header and the
+//! ring, so a program that opens the channel with another type is refused
+//! with [`Error::LayoutMismatch`] naming the first difference, as
+//! [`Shared::open`](crate::Shared::open) does.
 //!
 //! `T` must be `Copy` as well as [`Layout`]: a value is sent by reading its
 //! bytes, and `Copy` rules out the `Layout` types with interior mutability
@@ -11,14 +14,78 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use super::spsc::{create_ring, open_or_create_ring, open_ring, Consumer, Producer};
+use super::spsc::{create_typed, open_ring, Consumer, Producer, Ring};
 use super::{Peer, QueueOptions};
-use crate::layout::{bytes_of, bytes_of_mut, zeroed};
+use crate::layout::{bytes_of, bytes_of_mut, zeroed, Ty};
 use crate::shared::fnv1a;
 use crate::{Error, Layout, Result};
 
-fn type_hash<T: Layout>() -> u64 {
-    fnv1a(&T::describe().to_bytes())
+/// Creates the ring of a channel of `T`, with `T`'s layout stored in it.
+fn create_channel<T: Layout>(name: &str, count: usize, opts: &QueueOptions) -> Result<Ring> {
+    let layout = T::describe().to_bytes();
+    let capacity = capacity_for::<T>(count);
+    create_typed(name, capacity, opts, fnv1a(&layout), &layout)
+}
+
+/// Opens the ring of a channel of `T`, or creates it (see
+/// [`super::open_or_create`]).
+fn open_or_create_channel<T: Layout>(
+    name: &str,
+    count: usize,
+    opts: &QueueOptions,
+) -> Result<Ring> {
+    super::open_or_create(
+        name,
+        || create_channel::<T>(name, count, opts),
+        || open_channel::<T>(name, opts),
+    )
+}
+
+/// Opens the ring of a channel and checks that it carries `T`.
+fn open_channel<T: Layout>(name: &str, opts: &QueueOptions) -> Result<Ring> {
+    let ring = open_ring(name, opts, None)?;
+    let expected = T::describe();
+    let hash = fnv1a(&expected.to_bytes());
+    if ring.type_hash() == hash {
+        return Ok(ring);
+    }
+    let not_a_channel = |reason: String| Error::NotAChannel {
+        name: name.to_owned(),
+        reason,
+    };
+    if ring.type_hash() == 0 {
+        return Err(not_a_channel(
+            "it is an SPSC queue of bytes, with no layout".into(),
+        ));
+    }
+    let Some(bytes) = ring.stored_layout() else {
+        // Made without a stored layout: only the hashes can be compared.
+        return Err(not_a_channel(format!(
+            "it carries another type, layout hash {:#x} where this program's is {hash:#x}, \
+             and its creator stored no layout to compare",
+            ring.type_hash()
+        )));
+    };
+    let corrupted = |what: String| Error::Corrupted {
+        name: name.to_owned(),
+        what,
+    };
+    let found = Ty::decode(&bytes)
+        .map_err(|e| corrupted(format!("its stored layout does not decode: {e}")))?;
+    if fnv1a(&bytes) != ring.type_hash() {
+        return Err(corrupted(
+            "its stored layout does not match its layout hash".into(),
+        ));
+    }
+    let difference = expected
+        .difference(&found)
+        .unwrap_or_else(|| "the layouts differ".into());
+    Err(Error::LayoutMismatch {
+        name: name.to_owned(),
+        expected: Box::new(expected),
+        found: Box::new(found),
+        difference,
+    })
 }
 
 fn capacity_for<T>(count: usize) -> usize {
@@ -79,7 +146,7 @@ impl<T: Layout + Copy> Sender<T> {
     /// # Errors
     /// As [`Producer::create`].
     pub fn create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
-        let ring = create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        let ring = create_channel::<T>(name, count, opts)?;
         Ok(Sender {
             p: Producer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -89,8 +156,8 @@ impl<T: Layout + Copy> Sender<T> {
     /// Opens a channel of `T` as its sender.
     ///
     /// # Errors
-    /// As [`Producer::open`]; [`Error::Corrupted`] if the channel carries
-    /// another type.
+    /// As [`Producer::open`]; [`Error::LayoutMismatch`], naming the first
+    /// difference, if the channel carries another type.
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -100,7 +167,7 @@ impl<T: Layout + Copy> Sender<T> {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
-        let ring = open_ring(name, opts, Some(type_hash::<T>()))?;
+        let ring = open_channel::<T>(name, opts)?;
         Ok(Sender {
             p: Producer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -121,7 +188,7 @@ impl<T: Layout + Copy> Sender<T> {
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
     pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
-        let ring = open_or_create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        let ring = open_or_create_channel::<T>(name, count, opts)?;
         Ok(Sender {
             p: Producer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -190,7 +257,7 @@ impl<T: Layout + Copy> Receiver<T> {
     /// # Errors
     /// As [`Consumer::create`].
     pub fn create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
-        let ring = create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        let ring = create_channel::<T>(name, count, opts)?;
         Ok(Receiver {
             c: Consumer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -200,8 +267,8 @@ impl<T: Layout + Copy> Receiver<T> {
     /// Opens a channel of `T` as its receiver.
     ///
     /// # Errors
-    /// As [`Consumer::open`]; [`Error::Corrupted`] if the channel carries
-    /// another type.
+    /// As [`Consumer::open`]; [`Error::LayoutMismatch`], naming the first
+    /// difference, if the channel carries another type.
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -211,7 +278,7 @@ impl<T: Layout + Copy> Receiver<T> {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
-        let ring = open_ring(name, opts, Some(type_hash::<T>()))?;
+        let ring = open_channel::<T>(name, opts)?;
         Ok(Receiver {
             c: Consumer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -232,7 +299,7 @@ impl<T: Layout + Copy> Receiver<T> {
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
     pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
-        let ring = open_or_create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        let ring = open_or_create_channel::<T>(name, count, opts)?;
         Ok(Receiver {
             c: Consumer::from_ring(ring, opts)?,
             _t: PhantomData,
@@ -249,15 +316,11 @@ impl<T: Layout + Copy> Receiver<T> {
             // Step over it, so that the next receive can go on.
             let len = m.len();
             m.release();
-            let err = Error::Corrupted {
+            return Err(Error::WrongSizeMessage {
                 name: String::new(),
-                what: format!(
-                    "a message of {} bytes in a channel of {}-byte values (skipped)",
-                    len,
-                    std::mem::size_of::<T>()
-                ),
-            };
-            return Err(err);
+                len: len as u64,
+                size: std::mem::size_of::<T>() as u64,
+            });
         }
         let mut value = zeroed::<T>();
         m.read_at(0, bytes_of_mut(&mut value))?;
@@ -267,10 +330,13 @@ impl<T: Layout + Copy> Receiver<T> {
 
     fn named(&self, e: Error) -> Error {
         match e {
-            Error::Corrupted { name, what } if name.is_empty() => Error::Corrupted {
-                name: self.c.name().to_owned(),
-                what,
-            },
+            Error::WrongSizeMessage { name, len, size } if name.is_empty() => {
+                Error::WrongSizeMessage {
+                    name: self.c.name().to_owned(),
+                    len,
+                    size,
+                }
+            }
             e => e,
         }
     }
@@ -278,8 +344,8 @@ impl<T: Layout + Copy> Receiver<T> {
     /// Receives the next value, waiting for one.
     ///
     /// # Errors
-    /// As [`Consumer::recv`]; [`Error::Corrupted`] for a message of the
-    /// wrong size.
+    /// As [`Consumer::recv`]; [`Error::WrongSizeMessage`] for a message of
+    /// the wrong size (skipped: receive again to go on).
     pub fn recv(&mut self) -> Result<T> {
         let r = self.c.read().and_then(Self::decode);
         r.map_err(|e| self.named(e))

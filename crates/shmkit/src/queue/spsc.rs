@@ -170,6 +170,8 @@ pub(crate) struct Ring {
     cap: u64,
     max: u64,
     data: usize,
+    /// The header's `type_hash` (typed channels; 0 otherwise).
+    type_hash: u64,
     /// Whether this endpoint removes the role lock files on drop.
     remove_locks: bool,
 }
@@ -183,6 +185,7 @@ impl Ring {
             cap: g.capacity,
             max: g.max_message,
             data: g.data_offset as usize,
+            type_hash: g.type_hash,
             remove_locks,
         }
     }
@@ -190,6 +193,24 @@ impl Ring {
     /// Whether this process created the queue's segment.
     fn created(&self) -> bool {
         self.region.segment().is_some_and(|s| s.created())
+    }
+
+    /// The header's layout hash: a typed channel's, or 0.
+    pub(crate) fn type_hash(&self) -> u64 {
+        self.type_hash
+    }
+
+    /// The layout description a typed channel's creator stored between the
+    /// header and the ring (see [`create_typed`]), as raw, untrusted bytes;
+    /// `None` if there is none, or its length does not fit that gap.
+    pub(crate) fn stored_layout(&self) -> Option<Vec<u8>> {
+        let gap = self.data.checked_sub(HEADER_END + 8)?;
+        // Read the peer-written length once, validate it, use only the local.
+        let len = self.region.u64(HEADER_END).load(Ordering::Relaxed);
+        let len = usize::try_from(len).ok().filter(|&l| l > 0 && l <= gap)?;
+        let mut bytes = vec![0u8; len];
+        self.region.load(HEADER_END + 8, &mut bytes);
+        Some(bytes)
     }
 
     /// Ring offset of position `pos`, as a segment offset.
@@ -241,6 +262,27 @@ pub(crate) fn create(
 ) -> Result<Ring> {
     let g = Ring::geometry(capacity, type_hash);
     Ok(Ring::new(Region::create(name, g, opts, &|_| {})?, g, opts))
+}
+
+/// As [`create`], for a typed channel: `layout` (its type's encoded
+/// description) is stored after the header, as a u64 length and the bytes,
+/// and the ring starts after it, so that an opener with another type can be
+/// told the first difference.
+pub(crate) fn create_typed(
+    name: &str,
+    capacity: usize,
+    opts: &QueueOptions,
+    type_hash: u64,
+    layout: &[u8],
+) -> Result<Ring> {
+    let mut g = Ring::geometry(capacity, type_hash);
+    g.data_offset += (8 + layout.len() as u64).next_multiple_of(128);
+    let init = |r: &Region| {
+        r.u64(HEADER_END)
+            .store(layout.len() as u64, Ordering::Relaxed);
+        r.store(HEADER_END + 8, layout);
+    };
+    Ok(Ring::new(Region::create(name, g, opts, &init)?, g, opts))
 }
 
 /// Opens the ring, waiting for its creator as `opts` says.
@@ -1366,9 +1408,7 @@ impl Drop for Consumer {
     }
 }
 
-pub(crate) use create as create_ring;
 pub(crate) use open as open_ring;
-pub(crate) use open_or_create as open_or_create_ring;
 
 impl Producer {
     pub(crate) fn from_ring(ring: Ring, opts: &QueueOptions) -> Result<Producer> {

@@ -162,6 +162,10 @@ pub(crate) enum Acquired {
     OwnerDied,
     /// Not locked (held by a live owner until the deadline).
     Busy,
+    /// Not locked: the word names this thread at an address where it holds
+    /// (or leaked the guard of) a shmkit mutex, so waiting could only end by
+    /// someone else rewriting the word.
+    HeldHere,
 }
 
 impl RawMutex {
@@ -177,9 +181,20 @@ impl RawMutex {
         std::ptr::from_ref(self) as usize
     }
 
-    /// Fast path: one `compare_exchange`.
+    /// Fast path: one `compare_exchange`. With no deadline it waits for
+    /// ever, also on a word that names this thread where it holds a mutex
+    /// (never `HeldHere`).
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Acquired {
+        self.lock_until(deadline, deadline.is_none())
+    }
+
+    /// As `lock`; `wait_on_self` says whether a word naming this thread where
+    /// it holds a mutex is waited for (`lock`) or given up on at once with
+    /// `HeldHere` (`lock_timeout`, even when its deadline is past what
+    /// `Instant` can hold and `deadline` is `None`).
+    #[inline]
+    pub(crate) fn lock_until(&self, deadline: Option<Instant>, wait_on_self: bool) -> Acquired {
         let me = wait::current_owner();
         // SYNC(lock): acquires what the previous owner's unlock released.
         match self
@@ -187,7 +202,7 @@ impl RawMutex {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Acquired::Clean,
-            Err(_) => self.lock_slow(me, deadline, true),
+            Err(_) => self.lock_slow(me, deadline, true, wait_on_self),
         }
     }
 
@@ -201,14 +216,20 @@ impl RawMutex {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => Acquired::Clean,
-            Err(_) => self.lock_slow(me, Some(Instant::now()), false),
+            Err(_) => self.lock_slow(me, Some(Instant::now()), false, false),
         }
     }
 
     /// Spin, then sleep on the futex, checking the owner's liveness every
     /// `DEATH_POLL`, until locked or past `deadline`.
     #[cold]
-    fn lock_slow(&self, me: u64, deadline: Option<Instant>, block: bool) -> Acquired {
+    fn lock_slow(
+        &self,
+        me: u64,
+        deadline: Option<Instant>,
+        block: bool,
+        wait_on_self: bool,
+    ) -> Acquired {
         // Set once we have slept: from then on we take the lock with WAITERS,
         // because other sleepers may remain (Drepper's mutex #3).
         let mut contended = false;
@@ -247,14 +268,19 @@ impl RawMutex {
                 }
                 continue;
             }
-            if owner == me && holds == Holding::This {
-                // Held by this very thread: waiting would never end.
-                assert!(
-                    deadline.is_some(),
-                    "shmkit::sync::Mutex locked twice by the same thread (deadlock)"
-                );
-                return Acquired::Busy;
+            if owner == me && holds == Holding::This && !wait_on_self {
+                // Held by this very thread, as far as it can tell: our own
+                // unlock cannot come while we wait, so `try_lock` and
+                // `lock_timeout` give up at once.
+                return Acquired::HeldHere;
             }
+            // Held by this very thread as far as it can tell (`lock`): a real
+            // second lock, which waits for ever as `std`'s may; or a guard
+            // this thread leaked with `mem::forget` at this address, whose
+            // segment has since been unmapped and another mapped there with
+            // the old word in it. The two look alike, and the lock is held by
+            // a live thread either way, so `lock` waits as for any live
+            // owner, never a panic: a peer can rewrite the word.
             // Held by another thread or process; or the word names this
             // thread, which holds other shmkit mutexes but not this one here:
             // a peer wrote our identity, or we hold this mutex through a
@@ -402,10 +428,23 @@ unsafe impl<T: Send> Send for Mutex<T> {}
 
 /// The reason a [`Mutex::try_lock`] or [`Mutex::lock_timeout`] did not
 /// simply return a guard.
+///
+/// With `?` it becomes an [`Error`](crate::Error): [`Error::LockBusy`],
+/// [`Error::LockTimeout`] or [`Error::OwnerDied`](crate::Error::OwnerDied)
+/// (see [`OwnerDied`] for what that conversion keeps).
+///
+/// [`Error::LockBusy`]: crate::Error::LockBusy
+/// [`Error::LockTimeout`]: crate::Error::LockTimeout
 pub enum TryLockError<G> {
-    /// The lock is held by a live owner (for `lock_timeout`: it still was at
-    /// the deadline).
+    /// The lock is held by a live owner (`try_lock`), or by this very thread
+    /// (`try_lock` and `lock_timeout`, which then give up at once: waiting
+    /// for our own unlock would never end).
     WouldBlock,
+    /// `lock_timeout` only: a live owner still held the lock at the deadline.
+    TimedOut {
+        /// The timeout that ran out.
+        waited: Duration,
+    },
     /// The lock was taken, but its previous owner died holding it.
     OwnerDied(OwnerDied<G>),
 }
@@ -416,6 +455,32 @@ pub enum TryLockError<G> {
 /// Repair the data through [`get_mut`](Self::get_mut) or
 /// [`into_inner`](Self::into_inner), then call
 /// [`MutexGuard::mark_consistent`]; otherwise the next locker is warned too.
+/// [`Mutex::lock_or_repair`] does all of that in one call.
+///
+/// With `?` it becomes [`Error::OwnerDied`](crate::Error::OwnerDied), so that
+/// `let mut g = m.lock()?;` is one line and a dead owner is still never
+/// ignored by accident: the conversion drops the guard unrepaired, which
+/// unlocks and leaves the data marked, so every later `lock` reports the death
+/// again until someone repairs it.
+///
+/// ```
+/// use shmkit::sync::Mutex;
+/// fn bump(m: &Mutex<u64>) -> shmkit::Result<u64> {
+///     let mut n = m.lock()?;
+///     *n += 1;
+///     Ok(*n)
+/// }
+/// let m = Mutex::new(0);
+/// assert_eq!(bump(&m).unwrap(), 1);
+/// // A thread that ends holding the lock is a dead owner.
+/// std::thread::scope(|s| {
+///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+/// });
+/// assert!(matches!(bump(&m), Err(shmkit::Error::OwnerDied { .. })));
+/// assert!(matches!(bump(&m), Err(shmkit::Error::OwnerDied { .. })), "still marked");
+/// drop(m.lock_or_repair(|n| *n = 0));
+/// assert_eq!(bump(&m).unwrap(), 1);
+/// ```
 pub struct OwnerDied<G> {
     guard: G,
 }
@@ -458,6 +523,7 @@ impl<G> fmt::Debug for TryLockError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::TimedOut { waited } => write!(f, "TimedOut {{ waited: {waited:?} }}"),
             TryLockError::OwnerDied(e) => fmt::Debug::fmt(e, f),
         }
     }
@@ -466,8 +532,41 @@ impl<G> fmt::Debug for TryLockError<G> {
 impl<G> fmt::Display for TryLockError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TryLockError::WouldBlock => f.write_str("the mutex is held by a live owner"),
+            TryLockError::WouldBlock => f.write_str(
+                "the mutex is held, by a live owner or by this very thread: retry later, \
+                 or wait for it with lock or lock_timeout",
+            ),
+            TryLockError::TimedOut { waited } => write!(
+                f,
+                "timed out after {waited:?} waiting for the mutex: its owner is alive and \
+                 still holds it; wait longer, or find what keeps it"
+            ),
             TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<T> From<OwnerDied<MutexGuard<'_, T>>> for crate::Error {
+    /// [`Error::OwnerDied`](crate::Error::OwnerDied). The guard is dropped
+    /// unrepaired: the mutex unlocks with its data still marked, so the next
+    /// `lock` reports the death again.
+    fn from(died: OwnerDied<MutexGuard<'_, T>>) -> Self {
+        drop(died.guard);
+        crate::Error::OwnerDied {
+            data: std::any::type_name::<T>(),
+        }
+    }
+}
+
+impl<T> From<TryLockError<MutexGuard<'_, T>>> for crate::Error {
+    /// [`Error::LockBusy`](crate::Error::LockBusy),
+    /// [`Error::LockTimeout`](crate::Error::LockTimeout), or as for
+    /// [`OwnerDied`].
+    fn from(e: TryLockError<MutexGuard<'_, T>>) -> Self {
+        match e {
+            TryLockError::WouldBlock => crate::Error::LockBusy,
+            TryLockError::TimedOut { waited } => crate::Error::LockTimeout { waited },
+            TryLockError::OwnerDied(died) => died.into(),
         }
     }
 }
@@ -542,16 +641,23 @@ impl<T> Mutex<T> {
     /// # Errors
     /// [`OwnerDied`], carrying the guard, if a previous owner died holding
     /// the lock and nobody has called [`MutexGuard::mark_consistent`] since.
+    /// `?` turns it into [`Error::OwnerDied`](crate::Error::OwnerDied) and
+    /// leaves the data marked (see [`OwnerDied`]); [`lock_or_repair`]
+    /// handles it in place.
     ///
-    /// # Panics
-    /// If this thread already holds this lock, at this address (that would
-    /// deadlock); `try_lock` and `lock_timeout` return `WouldBlock` instead.
-    /// A lock word that names this thread while it holds no shmkit mutex at
-    /// all was written by a peer: that is taken over as from a dead owner
-    /// ([`OwnerDied`]), never a panic. One that names this thread while it
-    /// holds other shmkit mutexes is waited for as a live owner (it may be
-    /// this mutex, held through a second mapping of its segment): `lock`
-    /// then waits until the word changes.
+    /// # Deadlock
+    /// If this thread already holds this lock, `lock` never returns, as
+    /// `std`'s may not; `try_lock` and `lock_timeout` return
+    /// [`TryLockError::WouldBlock`] at once instead. The same holds for a
+    /// lock word that names this thread where it leaked a guard: the lock is
+    /// held by a live thread. A lock word that names this thread while it
+    /// holds no shmkit mutex at all was written by a peer: that is taken over
+    /// as from a dead owner ([`OwnerDied`]). One that names this thread while
+    /// it holds other shmkit mutexes is waited for as a live owner (it may be
+    /// this mutex, held through a second mapping of its segment). `lock`
+    /// never panics on what a peer wrote; it waits until the word changes.
+    ///
+    /// [`lock_or_repair`]: Self::lock_or_repair
     ///
     /// # Example
     /// ```
@@ -560,11 +666,46 @@ impl<T> Mutex<T> {
     /// assert_eq!(*m.lock().unwrap(), [1, 2]);
     /// ```
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, OwnerDied<MutexGuard<'_, T>>> {
-        let acquired = self.raw.lock(None);
-        self.guard(acquired).map_err(|e| match e {
-            TryLockError::OwnerDied(e) => e,
-            TryLockError::WouldBlock => unreachable!("lock without deadline returned Busy"),
-        })
+        match self.raw.lock(None) {
+            Acquired::Clean => Ok(self.clean_guard()),
+            Acquired::OwnerDied => Err(self.died_guard()),
+            // Without a deadline the raw lock waits until it has the lock.
+            Acquired::Busy | Acquired::HeldHere => {
+                unreachable!("lock without deadline gave up")
+            }
+        }
+    }
+
+    /// Locks, and if a previous owner died holding the lock, first runs
+    /// `repair` on the data and marks it consistent: the recovery path in
+    /// one call.
+    ///
+    /// Blocks and deadlocks as [`lock`](Self::lock) does.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(41u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let g = m.lock_or_repair(|n| *n = 0);
+    /// assert_eq!(*g, 0);
+    /// assert!(!g.is_inconsistent());
+    /// drop(g);
+    /// assert!(m.lock().is_ok());
+    /// ```
+    pub fn lock_or_repair(&self, repair: impl FnOnce(&mut T)) -> MutexGuard<'_, T> {
+        match self.lock() {
+            Ok(guard) => guard,
+            Err(died) => {
+                let mut guard = died.into_inner();
+                repair(&mut guard);
+                guard.mark_consistent();
+                guard
+            }
+        }
     }
 
     /// Locks if the lock is free (or its owner is dead) right now.
@@ -573,8 +714,8 @@ impl<T> Mutex<T> {
     /// (a read of `/proc` on Linux), so do not spin on it.
     ///
     /// # Errors
-    /// [`TryLockError::WouldBlock`] if a live owner holds it;
-    /// [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
+    /// [`TryLockError::WouldBlock`] if a live owner, or this very thread,
+    /// holds it; [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
     ///
     /// # Example
     /// ```
@@ -587,28 +728,52 @@ impl<T> Mutex<T> {
     /// drop(g);
     /// ```
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
-        let acquired = self.raw.try_lock();
-        self.guard(acquired)
+        match self.raw.try_lock() {
+            Acquired::Clean => Ok(self.clean_guard()),
+            Acquired::OwnerDied => Err(TryLockError::OwnerDied(self.died_guard())),
+            Acquired::Busy | Acquired::HeldHere => Err(TryLockError::WouldBlock),
+        }
     }
 
-    /// Locks, waiting at most `timeout`.
+    /// Locks, waiting at most `timeout` (a timeout past what `Instant` can
+    /// hold, such as `Duration::MAX`, waits as long as it takes).
     ///
     /// # Errors
-    /// [`TryLockError::WouldBlock`] if a live owner still held it at the
-    /// deadline; [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
+    /// [`TryLockError::TimedOut`] if a live owner still held it at the
+    /// deadline; [`TryLockError::WouldBlock`], at once, if this very thread
+    /// holds it (waiting would never end); [`TryLockError::OwnerDied`] as for
+    /// [`lock`](Self::lock).
     ///
     /// # Example
     /// ```
     /// use std::time::Duration;
-    /// let m = shmkit::sync::Mutex::new(1);
-    /// assert_eq!(*m.lock_timeout(Duration::from_millis(10)).unwrap(), 1);
+    /// use shmkit::sync::{Mutex, TryLockError};
+    /// let m = Mutex::new(1);
+    /// let g = m.lock_timeout(Duration::from_millis(10)).unwrap();
+    /// assert_eq!(*g, 1);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let e = m.lock_timeout(Duration::from_millis(10)).unwrap_err();
+    ///         assert!(matches!(e, TryLockError::TimedOut { .. }));
+    ///     });
+    /// });
+    /// // Held by this thread: no wait, whatever the timeout.
+    /// let again = m.lock_timeout(Duration::MAX).unwrap_err();
+    /// assert!(matches!(again, TryLockError::WouldBlock));
     /// ```
     pub fn lock_timeout(
         &self,
         timeout: Duration,
     ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
-        let acquired = self.raw.lock(Instant::now().checked_add(timeout));
-        self.guard(acquired)
+        match self
+            .raw
+            .lock_until(Instant::now().checked_add(timeout), false)
+        {
+            Acquired::Clean => Ok(self.clean_guard()),
+            Acquired::OwnerDied => Err(TryLockError::OwnerDied(self.died_guard())),
+            Acquired::Busy => Err(TryLockError::TimedOut { waited: timeout }),
+            Acquired::HeldHere => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// The data, through exclusive access to the mutex itself (no locking).
@@ -616,27 +781,27 @@ impl<T> Mutex<T> {
         self.data.get_mut()
     }
 
-    fn guard(
-        &self,
-        acquired: Acquired,
-    ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
-        let guard = |inconsistent| MutexGuard {
+    /// The guard of a lock just taken with the data consistent.
+    fn clean_guard(&self) -> MutexGuard<'_, T> {
+        note_held(self.raw.addr(), true);
+        crate::failpoint::hit("mutex-after-lock");
+        MutexGuard {
             mutex: self,
-            inconsistent,
+            inconsistent: false,
             _not_send: PhantomData,
-        };
-        match acquired {
-            Acquired::Clean => {
-                note_held(self.raw.addr(), true);
-                crate::failpoint::hit("mutex-after-lock");
-                Ok(guard(false))
-            }
-            Acquired::OwnerDied => {
-                note_held(self.raw.addr(), true);
-                crate::failpoint::hit("mutex-after-takeover");
-                Err(TryLockError::OwnerDied(OwnerDied { guard: guard(true) }))
-            }
-            Acquired::Busy => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// The guard of a lock just taken over from a dead owner.
+    fn died_guard(&self) -> OwnerDied<MutexGuard<'_, T>> {
+        note_held(self.raw.addr(), true);
+        crate::failpoint::hit("mutex-after-takeover");
+        OwnerDied {
+            guard: MutexGuard {
+                mutex: self,
+                inconsistent: true,
+                _not_send: PhantomData,
+            },
         }
     }
 }
@@ -771,7 +936,10 @@ mod tests {
             s.spawn(|| {
                 assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
                 let t = Duration::from_millis(if cfg!(miri) { 1 } else { 20 });
-                assert!(matches!(m.lock_timeout(t), Err(TryLockError::WouldBlock)));
+                assert!(matches!(
+                    m.lock_timeout(t),
+                    Err(TryLockError::TimedOut { waited }) if waited == t
+                ));
             });
         });
         assert!(
@@ -845,7 +1013,7 @@ mod tests {
         m.raw.word.store(wait::current_owner(), Ordering::Relaxed);
         assert!(matches!(
             m.lock_timeout(Duration::from_millis(1)),
-            Err(TryLockError::WouldBlock)
+            Err(TryLockError::TimedOut { .. })
         ));
         assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
         std::thread::scope(|s| {
@@ -877,15 +1045,98 @@ mod tests {
         assert_eq!(*g, 3);
     }
 
-    /// A real second lock of a mutex this thread holds, at the same address,
-    /// is a deadlock: `try_lock` says `WouldBlock`, `lock` panics.
+    /// A second lock of a mutex this thread holds, at the same address:
+    /// `try_lock` and `lock_timeout`, whatever the timeout, say `WouldBlock`
+    /// at once (`Duration::MAX` used to panic as a double lock).
     #[test]
-    #[should_panic(expected = "locked twice by the same thread")]
-    fn relocking_a_held_mutex_panics() {
+    fn relocking_a_held_mutex_with_a_timeout_gives_would_block_at_once() {
         let m = Mutex::new(1u32);
         let _g = m.lock().unwrap();
         assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
-        let _ = m.lock();
+        for t in [Duration::ZERO, Duration::from_secs(3600), Duration::MAX] {
+            let since = Instant::now();
+            assert!(matches!(m.lock_timeout(t), Err(TryLockError::WouldBlock)));
+            assert!(since.elapsed() < Duration::from_secs(60), "{t:?} waited");
+        }
+    }
+
+    /// A guard leaked with `mem::forget`, its memory reused with the old
+    /// word in it (as when the segment is dropped and another is mapped at
+    /// the same address holding that word): this thread still counts as the
+    /// holder, and `lock` waits as for a live owner until the word changes,
+    /// never a panic (it used to panic as a double lock).
+    #[test]
+    fn lock_on_a_word_left_by_a_leaked_guard_waits_instead_of_panicking() {
+        let m = Mutex::new(9u32);
+        std::mem::forget(m.lock().unwrap());
+        let leaked = m.raw.word.load(Ordering::Relaxed);
+        assert_eq!(leaked & OWNER_MASK, wait::current_owner());
+        assert!(matches!(
+            m.lock_timeout(Duration::MAX),
+            Err(TryLockError::WouldBlock)
+        ));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 50 }));
+                // A peer (or the new segment's owner) frees the word.
+                m.raw.word.store(0, Ordering::Release);
+                wait::wake_low(&m.raw.word, 1);
+            });
+            assert_eq!(*m.lock().unwrap(), 9);
+        });
+        note_held(m.raw.addr(), false); // the leaked guard's entry
+    }
+
+    /// `?` on `lock` gives `Error::OwnerDied` naming the data's type, and
+    /// leaves the mutex marked: the next `lock` reports the death again,
+    /// until `lock_or_repair` repairs it.
+    #[test]
+    fn question_mark_on_owner_died_keeps_the_mutex_marked() {
+        fn bump(m: &Mutex<u64>) -> crate::Result<u64> {
+            let mut n = m.lock()?;
+            *n += 1;
+            Ok(*n)
+        }
+        let m = Mutex::new(5u64);
+        std::thread::scope(|s| {
+            s.spawn(|| std::mem::forget(m.lock().unwrap()));
+        });
+        for _ in 0..2 {
+            match bump(&m) {
+                Err(crate::Error::OwnerDied { data }) => assert_eq!(data, "u64"),
+                other => panic!("expected OwnerDied, got {other:?}"),
+            }
+        }
+        assert_eq!(*m.lock_or_repair(|n| *n = 100), 100);
+        assert_eq!(bump(&m).unwrap(), 101);
+    }
+
+    /// `?` on `try_lock` and `lock_timeout` names what happened.
+    #[test]
+    fn question_mark_on_try_lock_errors_says_busy_or_timed_out() {
+        fn try_bump(m: &Mutex<u64>, t: Option<Duration>) -> crate::Result<()> {
+            let mut n = match t {
+                Some(t) => m.lock_timeout(t)?,
+                None => m.try_lock()?,
+            };
+            *n += 1;
+            Ok(())
+        }
+        let m = Mutex::new(0u64);
+        let g = m.lock().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let e = try_bump(&m, None).unwrap_err();
+                assert!(matches!(e, crate::Error::LockBusy), "{e:?}");
+                let t = Duration::from_millis(1);
+                let e = try_bump(&m, Some(t)).unwrap_err();
+                assert!(matches!(e, crate::Error::LockTimeout { waited } if waited == t));
+                assert!(format!("{e:?}").starts_with("LockTimeout: timed out after 1ms"));
+            });
+        });
+        drop(g);
+        try_bump(&m, Some(Duration::MAX)).unwrap();
+        assert_eq!(*m.lock().unwrap(), 1);
     }
 
     #[test]
