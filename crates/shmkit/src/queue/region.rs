@@ -30,6 +30,35 @@
 //! An endpoint takes its liveness lock first, then stores `ATTACHED`; on drop
 //! it stores `CLOSED`, then lets the lock go. So a probe that finds the lock
 //! free and the state `ATTACHED` has found a dead process.
+//!
+//! # Role claims (offset 96, one u64 per role that one process holds)
+//! A role that only one endpoint may hold (SPSC producer and consumer,
+//! broadcast publisher) is claimed in shared memory, by a compare-and-swap
+//! on its claim word; the liveness lock only tells whether a claimant
+//! lives. The lock file alone cannot make a role exclusive: another user may
+//! plant it (then it must not be trusted, and nobody holds it), and it
+//! cannot be created when its file system is out of inodes. Neither may let
+//! two endpoints hold the role.
+//!
+//! | value      | meaning                                                      |
+//! |------------|--------------------------------------------------------------|
+//! | 0          | free                                                         |
+//! | `u64::MAX` | claimed by an endpoint that could not use its liveness lock  |
+//! | other      | claimed by the holder of the lock file with this identity    |
+//!
+//! An endpoint takes the lock first (`LOCK_EX`; a live holder of it makes
+//! the role taken), then swaps the claim from 0 to its lock's identity
+//! ([`RoleLock::identity`]: the file's device and inode). A claim that
+//! already holds that identity was made through the lock this endpoint now
+//! holds, so its maker is dead and the endpoint takes the role over. Any
+//! other claim (a holder without a usable lock, or one holding a lock file
+//! since removed or replaced) may be alive: attaching fails with
+//! [`Error::RoleUnverifiable`], never a second holder. An endpoint whose own
+//! lock cannot be used still claims the role, as `u64::MAX`, so that one
+//! endpoint attaches; its peers then read its liveness as unknown (never as
+//! dead, which would be a false `PeerDied`). On drop, the state becomes
+//! `CLOSED`, then the claim 0, then the lock goes. A claim left by a dead
+//! endpoint that had no usable lock stays until the queue is created again.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +79,13 @@ pub(crate) const ROLES: usize = 64;
 
 /// Where the per-role attach counts start.
 const ROLE_COUNTS: usize = 80;
+
+/// Where the claim words of single-holder roles start (see the module doc).
+const ROLE_CLAIMS: usize = 96;
+/// A claim word that no endpoint holds.
+const FREE: u64 = 0;
+/// The claim of an endpoint that could not use its liveness lock.
+const NO_LOCK: u64 = u64::MAX;
 
 /// Role states (see the module table).
 pub(crate) const NEVER: u32 = 0;
@@ -548,6 +584,11 @@ impl Region {
         self.u32(ROLES + 4 * role)
     }
 
+    /// The claim word of single-holder role `role` (see the module doc).
+    fn role_claim(&self, role: usize) -> &AtomicU64 {
+        self.u64(ROLE_CLAIMS + 8 * role)
+    }
+
     /// Heap memory for `geom`, zeroed and published: one process, many
     /// endpoints. Returns one region per endpoint asked for.
     #[cfg(any(test, feature = "fuzzing"))]
@@ -853,6 +894,9 @@ pub(crate) struct Liveness {
     peer_shared: bool,
     /// Whether this endpoint's role is held by many.
     own_shared: bool,
+    /// This endpoint's claim on its single-holder role (its lock's
+    /// identity, or `NO_LOCK`); `FREE` for a shared role or heap memory.
+    own_claim: u64,
     own_name: &'static str,
     /// Whether this endpoint has seen the peer role attached (its state, or
     /// its lock held). Role states never return to `NEVER`: one that reads
@@ -866,11 +910,14 @@ pub(crate) struct Liveness {
 const ATTACH_RETRY: Duration = Duration::from_millis(200);
 
 impl Liveness {
-    /// Takes `own_role`'s lock (exclusive unless `own_shared`), marks the
-    /// role attached, and opens the peer role's lock for probing.
+    /// Takes `own_role`'s lock (exclusive unless `own_shared`), claims an
+    /// exclusive role, marks the role attached, and opens the peer role's
+    /// lock for probing.
     ///
     /// # Errors
-    /// [`Error::RoleTaken`] if an exclusive role is held by a live process.
+    /// [`Error::RoleTaken`] if an exclusive role is held by a live process,
+    /// [`Error::RoleUnverifiable`] if it is claimed by an endpoint whose
+    /// liveness cannot be told.
     pub(crate) fn attach(
         region: &Region,
         roles: &[&'static str],
@@ -879,6 +926,7 @@ impl Liveness {
         peer_role: usize,
         peer_shared: bool,
     ) -> Result<Liveness> {
+        let mut own_claim = FREE;
         let (own, peer) = match region.segment() {
             Some(_) => {
                 let own = region.role_lock(roles[own_role]);
@@ -887,6 +935,9 @@ impl Liveness {
                 } else {
                     let start = Instant::now();
                     while !own.hold_exclusive() {
+                        if own.problem().is_some() {
+                            break;
+                        }
                         if start.elapsed() > ATTACH_RETRY {
                             return Err(Error::RoleTaken {
                                 name: region.name().to_owned(),
@@ -895,6 +946,7 @@ impl Liveness {
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
+                    own_claim = claim(region, roles[own_role], own_role, &own)?;
                 }
                 (Some(own), Some(region.role_probe(roles[peer_role])))
             }
@@ -911,6 +963,7 @@ impl Liveness {
             peer_role,
             peer_shared,
             own_shared,
+            own_claim,
             own_name: roles[own_role],
             peer_seen: std::sync::atomic::AtomicBool::new(false),
         };
@@ -926,6 +979,20 @@ impl Liveness {
             None => CreatorState::Unknown,
         };
         let state = region.role_state(self.peer_role).load(Ordering::SeqCst);
+        // A single-holder peer whose claim was not made through the lock
+        // file just probed (it had no usable lock, or its file was removed
+        // or replaced) is not told dead by that file.
+        let lock = match &self.peer {
+            Some(p) if !self.peer_shared && lock == CreatorState::Gone => {
+                let claim = region.role_claim(self.peer_role).load(Ordering::SeqCst);
+                if claim == NO_LOCK || (claim != FREE && p.identity() != Some(claim)) {
+                    CreatorState::Unknown
+                } else {
+                    lock
+                }
+            }
+            _ => lock,
+        };
         let seen = &self.peer_seen;
         if lock == CreatorState::Alive || state != NEVER {
             seen.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -956,6 +1023,15 @@ impl Liveness {
             region
                 .role_state(self.own_role)
                 .store(CLOSED, Ordering::SeqCst);
+            if self.own_claim != FREE {
+                // Only our own claim is freed: a scribbled word stays.
+                let _ = region.role_claim(self.own_role).compare_exchange(
+                    self.own_claim,
+                    FREE,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
             release(own);
             return;
         }
@@ -986,6 +1062,54 @@ impl Liveness {
                 .role_state(self.own_role)
                 .store(CLOSED, Ordering::SeqCst);
         }
+    }
+}
+
+/// Claims single-holder role `role` (named `name`) for an endpoint holding
+/// `own` exclusively, or unable to use it (see the module doc): returns
+/// the claim word's new value.
+///
+/// # Errors
+/// [`Error::RoleUnverifiable`] if another endpoint's claim may be alive.
+fn claim(region: &Region, name: &'static str, role: usize, own: &RoleLock) -> Result<u64> {
+    let mine = match own.problem() {
+        None => own.identity().unwrap_or(NO_LOCK),
+        Some(_) => NO_LOCK,
+    };
+    let word = region.role_claim(role);
+    let mut now = word.load(Ordering::SeqCst);
+    loop {
+        if now == FREE {
+            match word.compare_exchange(FREE, mine, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(mine),
+                Err(found) => {
+                    now = found;
+                    continue;
+                }
+            }
+        }
+        if now == mine && mine != NO_LOCK {
+            // Made through the lock this endpoint holds exclusively: its
+            // maker is dead. Taking over leaves the word as it is.
+            return Ok(mine);
+        }
+        let after = "wait for it to exit, which frees the claim; if it died, the claim stays: \
+                     once no process uses the queue, remove the queue and create it again";
+        let reason = match own.problem() {
+            Some(problem) => format!("this endpoint cannot take its liveness lock: {problem}"),
+            None if now == NO_LOCK => {
+                format!("it attached without a usable liveness lock; {after}")
+            }
+            None => format!(
+                "it holds a liveness lock file other than this endpoint's (the file was removed \
+                 or replaced while it ran); {after}"
+            ),
+        };
+        return Err(Error::RoleUnverifiable {
+            name: region.name().to_owned(),
+            role: name,
+            reason,
+        });
     }
 }
 
