@@ -3,17 +3,29 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{parse_macro_input, Data, DeriveInput, Error, Fields};
+use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident};
 
 /// Implements `shmkit::Layout` for a `#[repr(C)]` struct with named fields,
-/// and generates its field accessors (`XFields`).
+/// and generates its field accessors, reached as `<X as Layout>::Fields<B>`.
+///
+/// Every generated item lives inside an anonymous `const _: () = { ... };`
+/// block, so none of its names can collide with or shadow the user's: the
+/// accessor type and its handle parameter have `__Shmkit` names that only the
+/// expansion's own code sees. It binds no local variables, because a `let`
+/// would turn into a pattern match against any user constant of the same
+/// name (hygiene does not cover items). Names starting with `__Shmkit` are
+/// reserved for the macro.
 ///
 /// Checked at compile time:
 /// - `#[repr(C)]` is present and `packed` is not;
 /// - every field's type is `shmkit::Layout` (so no pointers, references,
 ///   `bool`, `char`, enums, `usize` or `isize`);
 /// - the struct has no padding;
+/// - it is at most `u32::MAX` bytes, the most a layout description records
+///   (a larger size would be truncated, and a peer would check the wrong
+///   layout);
 /// - every field's offset is a multiple of its alignment on 64-bit targets,
 ///   and the size a multiple of the struct's: where `u64` is only 4-aligned
 ///   (i686), a struct that would have padding on x86_64 has none, so it would
@@ -62,13 +74,19 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     };
     let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
-    let fields_name = format_ident!("{}Fields", name);
+    // The name as the user wrote it, without `r#`: a layout description is
+    // compared with other programs', which know no raw identifiers.
+    let plain_name = name.unraw().to_string();
+    // Distinct from the struct's own name, and visible only inside the block.
+    let fields_name = format_ident!("__Shmkit{}Fields", plain_name);
+    let base = Ident::new("__ShmkitBase", Span::call_site());
 
     let accessors = fields.iter().map(|f| {
         let ident = f.ident.as_ref().unwrap();
+        let plain = ident.unraw();
         let ty = &f.ty;
         let fvis = &f.vis;
-        let doc = format!("Field `{ident}` of [`{name}`], in shared memory.");
+        let doc = format!("Field `{plain}` of [`{plain_name}`], in shared memory.");
         quote! {
             #[doc = #doc]
             #[inline]
@@ -76,7 +94,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 // SAFETY: the offset is that of field `#ident`, of type `#ty`,
                 // in the `#name` at the base's address.
                 unsafe {
-                    ::shmkit::layout::field::<B, #ty>(
+                    ::shmkit::layout::field::<#base, #ty>(
                         &self.0,
                         ::shmkit::layout::__private::offset_of!(#name, #ident),
                     )
@@ -88,10 +106,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     // Spanned at each field's type, so that an unfit type is reported there.
     let describes = fields.iter().map(|f| {
         let ident = f.ident.as_ref().unwrap();
+        let plain = ident.unraw().to_string();
         let ty = &f.ty;
         quote_spanned! {ty.span()=>
             ::shmkit::layout::Field {
-                name: ::core::stringify!(#ident).into(),
+                name: #plain.into(),
                 offset: ::shmkit::layout::__private::offset_of!(#name, #ident) as u32,
                 ty: <#ty as ::shmkit::Layout>::describe(),
             }
@@ -99,19 +118,24 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     });
 
     let padding_msg = format!(
-        "`{name}` has padding bytes, whose contents a peer could see or set: add explicit \
+        "`{plain_name}` has padding bytes, whose contents a peer could see or set: add explicit \
          padding fields (e.g. `_pad: [u8; 2]`) so that every byte is named, and order fields \
          from largest to smallest alignment"
+    );
+    let size_msg = format!(
+        "`{plain_name}` is larger than 4 GiB (u32::MAX bytes), the most a shmkit layout \
+         description records: split it into several smaller structs or segments"
     );
 
     // Checked against each field's `ALIGN` (its alignment where primitives
     // are aligned to their size), not its `align_of` on this target.
     let align_checks = fields.iter().map(|f| {
         let ident = f.ident.as_ref().unwrap();
+        let plain = ident.unraw();
         let ty = &f.ty;
         let msg = format!(
-            "field `{ident}` of `{name}` is not at a multiple of its alignment on 64-bit \
-             targets: 32-bit and 64-bit processes would lay `{name}` out differently (a \
+            "field `{plain}` of `{plain_name}` is not at a multiple of its alignment on 64-bit \
+             targets: 32-bit and 64-bit processes would lay `{plain_name}` out differently (a \
              `u64` is only 4-aligned on i686). Add an explicit padding field before it, or \
              order fields from largest to smallest alignment"
         );
@@ -126,9 +150,20 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
     let tail_msg = format!(
-        "the size of `{name}` is not a multiple of its alignment on 64-bit targets, so it \
+        "the size of `{plain_name}` is not a multiple of its alignment on 64-bit targets, so it \
          has tail padding there but not on 32-bit ones (a `u64` is only 4-aligned on i686): \
          add an explicit padding field at the end"
+    );
+
+    // The struct's own `align_of` (its `repr(align)`) folded with every
+    // field's `ALIGN`, as nested calls rather than `let`s (see above).
+    let align_expr = types.iter().fold(
+        quote! { ::shmkit::layout::__private::align_of::<#name>() },
+        |acc, ty| {
+            quote! {
+                ::shmkit::layout::__private::max(#acc, <#ty as ::shmkit::Layout>::ALIGN)
+            }
+        },
     );
 
     let in_place_impl = in_place.then(|| {
@@ -140,71 +175,73 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             // of the struct is only accessed atomically.
             unsafe impl ::shmkit::InPlace for #name {}
             const _: fn() = || {
-                fn __shmkit_in_place<T: ::shmkit::InPlace>() {}
+                fn __shmkit_in_place<__ShmkitT: ::shmkit::InPlace>() {}
                 #(#checks)*
             };
         }
     });
 
     let fields_doc = format!(
-        "Field accessors of [`{name}`] in shared memory, reached through `Deref` from a \
-         `shmkit::Shared<{name}>` or a `shmkit::layout::Ref<{name}>`."
+        "Field accessors of [`{plain_name}`] in shared memory, reached through `Deref` from a \
+         `shmkit::Shared<{plain_name}>` or a `shmkit::layout::Ref<{plain_name}>`."
     );
     Ok(quote! {
-        #[doc = #fields_doc]
-        #[repr(transparent)]
-        #vis struct #fields_name<B>(B);
+        const _: () = {
+            #[doc = #fields_doc]
+            #[repr(transparent)]
+            #vis struct #fields_name<#base>(#base);
 
-        impl<B: ::shmkit::layout::Base> #fields_name<B> {
-            #(#accessors)*
-        }
-
-        // SAFETY:
-        // - every field is `Layout` (the `describe` calls below do not compile
-        //   otherwise), so every bit pattern of each field is valid;
-        // - the struct is `repr(C)` and not packed, and the assertion below
-        //   proves it has no padding, so its bytes are exactly its fields';
-        // - the same on every target: `repr(C)` places each field at the
-        //   first multiple of its `align_of` after the previous one; the
-        //   assertions below prove every offset (and the size) is a multiple
-        //   of the field's (the struct's) `ALIGN`, which every target's
-        //   `align_of` divides, so no target inserts padding anywhere;
-        // - `ALIGN` is the largest of the fields' `ALIGN`s and the struct's
-        //   own `align_of` (its `repr(align)`), a power of two at least
-        //   `align_of::<Self>()`, and `describe` reports it;
-        // - the description is built from `offset_of!`/`size_of`, so it is
-        //   truthful;
-        // - the generated `Fields` struct is `repr(transparent)` over `B`.
-        unsafe impl ::shmkit::Layout for #name {
-            type Fields<B> = #fields_name<B>;
-
-            fn describe() -> ::shmkit::layout::Ty {
-                let fields: ::std::vec::Vec<::shmkit::layout::Field> = ::std::vec![#(#describes),*];
-                ::shmkit::layout::Ty::Struct(::shmkit::layout::StructTy {
-                    name: ::core::stringify!(#name).into(),
-                    size: ::shmkit::layout::__private::size_of::<#name>() as u32,
-                    align: <Self as ::shmkit::Layout>::ALIGN as u32,
-                    fields,
-                })
+            impl<#base: ::shmkit::layout::Base> #fields_name<#base> {
+                #(#accessors)*
             }
 
-            const ALIGN: usize = {
-                let align = ::shmkit::layout::__private::align_of::<#name>();
-                #(let align = ::shmkit::layout::__private::max(
-                    align,
-                    <#types as ::shmkit::Layout>::ALIGN,
-                );)*
-                align
-            };
-        }
+            // SAFETY:
+            // - every field is `Layout` (the `describe` calls below do not
+            //   compile otherwise), so every bit pattern of each field is valid;
+            // - the struct is `repr(C)` and not packed, and the assertion below
+            //   proves it has no padding, so its bytes are exactly its fields';
+            // - the same on every target: `repr(C)` places each field at the
+            //   first multiple of its `align_of` after the previous one; the
+            //   assertions below prove every offset (and the size) is a
+            //   multiple of the field's (the struct's) `ALIGN`, which every
+            //   target's `align_of` divides, so no target inserts padding;
+            // - `ALIGN` is the largest of the fields' `ALIGN`s and the struct's
+            //   own `align_of` (its `repr(align)`), a power of two at least
+            //   `align_of::<Self>()`, and `describe` reports it;
+            // - the description is built from `offset_of!`/`size_of`, and the
+            //   assertion below proves the size (so every offset) fits the
+            //   `u32`s it is recorded in, so it is truthful;
+            // - the generated accessor struct is `repr(transparent)` over its
+            //   handle.
+            unsafe impl ::shmkit::Layout for #name {
+                type Fields<#base> = #fields_name<#base>;
 
-        const _: () = ::core::assert!(
-            ::shmkit::layout::__private::size_of::<#name>()
-                == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
-            #padding_msg
-        );
+                fn describe() -> ::shmkit::layout::Ty {
+                    ::shmkit::layout::Ty::Struct(::shmkit::layout::StructTy {
+                        name: #plain_name.into(),
+                        size: ::shmkit::layout::__private::size_of::<#name>() as u32,
+                        align: <Self as ::shmkit::Layout>::ALIGN as u32,
+                        fields: <::std::vec::Vec<::shmkit::layout::Field>>::from(
+                            [#(#describes),*],
+                        ),
+                    })
+                }
 
-        const _: () = {
+                const ALIGN: usize = #align_expr;
+            }
+
+            ::core::assert!(
+                ::shmkit::layout::__private::size_of::<#name>()
+                    <= ::core::primitive::u32::MAX as usize,
+                #size_msg
+            );
+
+            ::core::assert!(
+                ::shmkit::layout::__private::size_of::<#name>()
+                    == 0 #(+ ::shmkit::layout::__private::size_of::<#types>())*,
+                #padding_msg
+            );
+
             #(#align_checks)*
             ::core::assert!(
                 ::shmkit::layout::__private::aligned(
@@ -213,9 +250,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 ),
                 #tail_msg
             );
-        };
 
-        #in_place_impl
+            #in_place_impl
+        };
     })
 }
 

@@ -6,7 +6,8 @@
 //! [`Error::Lagged`](crate::Error) with the number of messages it missed and
 //! goes on from the oldest message still there, as Aeron and the LMAX
 //! Disruptor report lapping. A subscriber that joins late starts at the
-//! newest message.
+//! newest message, or at the oldest one still in the ring after
+//! [`Subscriber::rewind`].
 //!
 //! ```
 //! use shmkit::broadcast::{Publisher, Subscriber};
@@ -41,6 +42,7 @@
 //! | 0      | common queue header (`capacity` = slot count, power of 2) |
 //! | 64     | role states: publisher u32, subscribers u32             |
 //! | 128    | `next` u64: the number of the next message to publish   |
+//! | 256    | `ids` u32: one more than the highest subscriber id taken  |
 //! | 384    | wake words (subscribers sleep here)                     |
 //! | 512    | slots, `slot_stride` bytes each (a multiple of 64)      |
 //!
@@ -59,6 +61,16 @@
 //! each read once per use and validated: garbage gives
 //! [`Error::Corrupted`](crate::Error), never an out-of-bounds copy.
 //!
+//! # Counting subscribers
+//! Each subscriber holds, for its lifetime, the exclusive lock of one
+//! subscriber id (0 to 1023, the lowest one free, `subscriber.ID`) besides
+//! the shared lock of the role. [`Publisher::subscribers`] probes the ids
+//! below `ids` and counts the locks held: the OS drops a dead process's
+//! locks, so a subscriber killed with SIGKILL stops counting at once. `ids`
+//! is written by peers, so a scribbler can hide subscribers from the count
+//! (never more than that: it is clamped to 1024). Where there are no lock
+//! files (heap memory in tests) the attach count stands in.
+//!
 //! # Crashes
 //! A publisher killed while writing leaves its slot at `2n + 1` and `next`
 //! at `n`: subscribers see nothing new, learn that it died
@@ -69,16 +81,26 @@
 
 use std::time::Duration;
 
+use crate::os::{CreatorState, RoleLock};
 use crate::queue::atomic::{fence, Ordering};
 use crate::queue::region::{remove_role_locks, Geometry, Kind, Liveness, Region, HEADER_END};
 use crate::queue::wait::{wait_for, Signal};
 use crate::queue::{Peer, QueueOptions, Wait};
 use crate::{failpoint, Error, Result};
 
+/// The lock file role of subscriber id `id`.
+fn subscriber_role(id: u32) -> String {
+    format!("{}.{id}", ROLES[SUBSCRIBER])
+}
+
 const ROLES: [&str; 2] = ["publisher", "subscriber"];
 const PUBLISHER: usize = 0;
 const SUBSCRIBER: usize = 1;
 const NEXT: usize = 128;
+/// One more than the highest subscriber id taken (see the module docs).
+const IDS: usize = 256;
+/// Subscriber ids, and so live subscribers, at most.
+const MAX_SUBSCRIBER_IDS: u32 = 1024;
 const SIGNAL: usize = 384;
 /// Slot header: `seq` u64, `len` u32, 4 reserved bytes.
 const SLOT_HEADER: u64 = 16;
@@ -135,11 +157,43 @@ impl Ring {
         Ok(())
     }
 
+    /// Whether this process created the ring's segment.
+    fn created(&self) -> bool {
+        self.region.segment().is_some_and(|s| s.created())
+    }
+
     /// Segment offset of the slot of message `n`.
     #[inline]
     fn slot(&self, n: u64) -> usize {
         self.data + ((n & (self.slots - 1)) * self.stride) as usize
     }
+}
+
+/// Opens a broadcast ring's region and checks its geometry, waiting for its
+/// creator as `opts` says.
+fn open_region(name: &str, opts: &QueueOptions) -> Result<(Region, Geometry)> {
+    let (region, g) =
+        crate::queue::open_waiting(opts, || Region::open(name, Kind::Broadcast, opts))?;
+    Ring::check(&region, &g)?;
+    Ok((region, g))
+}
+
+/// Opens a broadcast ring's region, or creates it (see
+/// `queue::open_or_create`).
+fn open_or_create_region(
+    name: &str,
+    slots: usize,
+    max_message: usize,
+    opts: &QueueOptions,
+) -> Result<(Region, Geometry)> {
+    let g = Ring::geometry(slots, max_message);
+    let (region, g) = crate::queue::open_or_create(
+        name,
+        || Region::create(name, g, opts, &|_| {}).map(|r| (r, g)),
+        || Region::open(name, Kind::Broadcast, opts),
+    )?;
+    Ring::check(&region, &g)?;
+    Ok((region, g))
 }
 
 /// The publishing end of a broadcast ring. At most one live process holds
@@ -195,10 +249,59 @@ impl Publisher {
     /// live process publishes; [`Error::NotTyped`] or [`Error::Corrupted`]
     /// if the segment is no intact broadcast ring.
     pub fn open(name: &str) -> Result<Publisher> {
-        let opts = QueueOptions::default();
-        let (region, g) = Region::open(name, Kind::Broadcast, &opts)?;
-        Ring::check(&region, &g)?;
-        Publisher::attach(Ring::new(region, g, &opts))
+        Self::open_with(name, &QueueOptions::default())
+    }
+
+    /// As [`open`](Self::open), with options.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Publisher> {
+        let (region, g) = open_region(name, opts)?;
+        Publisher::attach(Ring::new(region, g, opts))
+    }
+
+    /// Opens the broadcast ring as its publisher, or creates it (as
+    /// [`create`](Self::create)) if there is none. When processes race,
+    /// exactly one creates and the others open once the ring is set up; an
+    /// opened ring keeps its creator's geometry. [`created`](Self::created)
+    /// tells which happened.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcooc-{}", std::process::id());
+    /// let mut rx = Subscriber::open_or_create(&name, 8, 64)?; // may start first
+    /// let mut tx = Publisher::open_or_create(&name, 8, 64)?;
+    /// assert!(rx.created() && !tx.created());
+    /// tx.send(b"first")?;
+    /// assert_eq!(rx.recv()?, b"first");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Publisher> {
+        Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        opts: &QueueOptions,
+    ) -> Result<Publisher> {
+        let (region, g) = open_or_create_region(name, slots, max_message, opts)?;
+        Publisher::attach(Ring::new(region, g, opts))
+    }
+
+    /// Whether this endpoint created the ring (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
     }
 
     fn attach(ring: Ring) -> Result<Publisher> {
@@ -240,6 +343,87 @@ impl Publisher {
     /// told apart as far as the role state allows).
     pub fn peer(&self) -> Peer {
         self.live.peer(&self.ring.region)
+    }
+
+    /// How many subscribers are attached and alive: a subscriber that
+    /// dropped its endpoint or died (even by SIGKILL) is not counted. It
+    /// probes each subscriber id's lock (see the [module docs](self)), so
+    /// it costs a system call per id ever taken: call it to meet, not per
+    /// message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcsubs-{}", std::process::id());
+    /// let tx = Publisher::create(&name, 4, 64)?;
+    /// assert_eq!(tx.subscribers(), 0);
+    /// let a = Subscriber::open(&name)?;
+    /// let b = Subscriber::open(&name)?;
+    /// assert_eq!(tx.subscribers(), 2);
+    /// drop(a);
+    /// assert_eq!(tx.subscribers(), 1);
+    /// # drop(b);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn subscribers(&self) -> usize {
+        let r = &self.ring.region;
+        if r.segment().is_none() {
+            return r.role_count(SUBSCRIBER).load(Ordering::SeqCst) as usize;
+        }
+        // Peer-written: clamped, and only ever used as a loop bound.
+        let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
+        (0..ids)
+            .filter(|&id| {
+                r.role_probe(&subscriber_role(id)).probe_exclusive() == CreatorState::Alive
+            })
+            .count()
+    }
+
+    /// Waits until at least `n` subscribers are alive (as
+    /// [`subscribers`](Self::subscribers) counts them), so that none of
+    /// them misses the first message: a subscriber starts at the newest
+    /// message when it attaches. Returns the count then. Polls, in pauses
+    /// growing to 10 ms.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if fewer than `n` are alive after `timeout`.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-bcwait-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// let joiner = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || {
+    ///         let mut rx = Subscriber::open(&name)?;
+    ///         rx.recv()
+    ///     })
+    /// };
+    /// tx.wait_for_subscribers(1, Duration::from_secs(10))?;
+    /// tx.send(b"first")?; // the subscriber is there to get it
+    /// assert_eq!(joiner.join().unwrap()?, b"first");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_micros(100);
+        loop {
+            let count = self.subscribers();
+            if count >= n {
+                return Ok(count);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(Error::Timeout {
+                    name: self.ring.region.name().to_owned(),
+                    waited,
+                });
+            }
+            std::thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
     }
 
     /// Publishes a copy of `msg`, overwriting the oldest message if the ring
@@ -284,6 +468,11 @@ impl Drop for Publisher {
         Signal::at(&self.ring.region, SIGNAL).notify();
         if self.ring.remove_locks {
             remove_role_locks(&self.ring.region, &ROLES);
+            let r = &self.ring.region;
+            let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
+            for id in 0..ids {
+                crate::os::remove_role_lock(r.name(), &subscriber_role(id));
+            }
         }
     }
 }
@@ -293,6 +482,9 @@ impl Drop for Publisher {
 pub struct Subscriber {
     ring: Ring,
     live: Liveness,
+    /// This subscriber's id lock, held while it lives (`None` without lock
+    /// files). Dropped after `live` detaches.
+    _id_lock: Option<RoleLock>,
     /// The number of the next message to read: this endpoint's own.
     cursor: u64,
     wait: Wait,
@@ -336,12 +528,41 @@ impl Subscriber {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Subscriber> {
-        let (region, g) = Region::open(name, Kind::Broadcast, opts)?;
-        Ring::check(&region, &g)?;
+        let (region, g) = open_region(name, opts)?;
         Subscriber::attach(Ring::new(region, g, opts), opts)
     }
 
+    /// Opens the broadcast ring as a subscriber, or creates it with `slots`
+    /// slots for messages of up to `max_message` bytes if there is none, as
+    /// [`Publisher::open_or_create`].
+    ///
+    /// # Errors
+    /// As [`Publisher::create`] and [`open`](Self::open).
+    pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Subscriber> {
+        Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        opts: &QueueOptions,
+    ) -> Result<Subscriber> {
+        let (region, g) = open_or_create_region(name, slots, max_message, opts)?;
+        Subscriber::attach(Ring::new(region, g, opts), opts)
+    }
+
+    /// Whether this endpoint created the ring (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
+    }
+
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
+        let id_lock = Subscriber::take_id(&ring.region)?;
         let live = Liveness::attach(&ring.region, &ROLES, SUBSCRIBER, true, PUBLISHER, false)?;
         // SYNC(next): Acquire, pairs with the publisher's Release.
         let next = ring.region.u64(NEXT).load(Ordering::Acquire);
@@ -367,9 +588,82 @@ impl Subscriber {
         Ok(Subscriber {
             ring,
             live,
+            _id_lock: id_lock,
             cursor: next.saturating_sub(1),
             wait: opts.wait,
         })
+    }
+
+    /// Takes the lowest free subscriber id's lock, for the publisher's
+    /// count, and raises `ids` past it. `None` where there are no lock
+    /// files.
+    ///
+    /// # Errors
+    /// [`Error::RoleTaken`] if all 1024 ids are held by live subscribers.
+    fn take_id(region: &Region) -> Result<Option<RoleLock>> {
+        if region.segment().is_none() {
+            return Ok(None);
+        }
+        for id in 0..MAX_SUBSCRIBER_IDS {
+            let lock = region.role_lock(&subscriber_role(id));
+            if !lock.works() {
+                // No lock file (another user's, or none can be made): the
+                // count cannot see this subscriber.
+                return Ok(None);
+            }
+            if lock.hold_exclusive() {
+                region.u32(IDS).fetch_max(id + 1, Ordering::SeqCst);
+                return Ok(Some(lock));
+            }
+        }
+        Err(Error::RoleTaken {
+            name: region.name().to_owned(),
+            role: "subscriber (all 1024 ids)",
+        })
+    }
+
+    /// Moves the cursor back to the oldest message the ring still holds, so
+    /// that the next receives return every message still there, in order,
+    /// then the ones to come. Call it right after opening to start at the
+    /// oldest message instead of the newest (messages already read would
+    /// come again). The ring's overwrite rule still applies: a message the
+    /// publisher overwrites before it is read is reported with
+    /// [`Error::Lagged`], never returned torn.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if the publisher's message number is out of
+    /// range.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcold-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// for i in 0..6u8 {
+    ///     tx.send(&[i])?;
+    /// }
+    /// let mut rx = Subscriber::open(&name)?;
+    /// rx.rewind()?;                             // the ring holds 2, 3, 4, 5
+    /// for i in 2..6u8 {
+    ///     assert_eq!(rx.recv()?, [i]);
+    /// }
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn rewind(&mut self) -> Result<()> {
+        // SYNC(next): Acquire, pairs with the publisher's Release.
+        let next = self.ring.region.u64(NEXT).load(Ordering::Acquire);
+        if next > u64::MAX / 4 {
+            return Err(self
+                .ring
+                .region
+                .corrupted(format!("message number {next} is out of range")));
+        }
+        // Messages `next - slots .. next` are in the ring, unless the
+        // publisher is overwriting the oldest of them right now: `poll`
+        // then finds its slot lapped and jumps on with `Lagged`.
+        self.cursor = next.saturating_sub(self.ring.slots);
+        Ok(())
     }
 
     /// The number of the next message this subscriber reads (messages are
@@ -442,6 +736,7 @@ impl Subscriber {
             live,
             cursor,
             wait,
+            ..
         } = self;
         // A message there now: no wait loop (its set-up is most of a
         // message's cost when the subscriber keeps up).
@@ -627,6 +922,50 @@ mod tests {
         .unwrap();
         p.send(&[3; 3]).unwrap();
         assert_eq!(s.try_recv().unwrap().unwrap(), [3; 3]);
+    }
+
+    /// On heap memory (no lock files) the attach count stands in for the
+    /// probes of subscriber ids.
+    #[test]
+    fn heap_ring_counts_attached_subscribers() {
+        let (p, r) = Publisher::heap(4, 16);
+        assert_eq!(p.subscribers(), 0);
+        let a = sub(r.share_heap());
+        let b = sub(r);
+        assert_eq!(p.subscribers(), 2);
+        drop(a);
+        assert_eq!(p.subscribers(), 1);
+        drop(b);
+        assert_eq!(p.subscribers(), 0);
+    }
+
+    /// Rewinding an empty or part-filled ring starts at message 0; a full
+    /// one at the oldest message still there, and a subscriber that read
+    /// everything gets it all again.
+    #[test]
+    fn rewind_starts_at_the_oldest_message_still_in_the_ring() {
+        let (mut p, r) = Publisher::heap(4, 16);
+        let mut s = sub(r);
+        s.rewind().unwrap();
+        assert_eq!((s.cursor(), s.try_recv().unwrap()), (0, None));
+        for i in 0..3u8 {
+            p.send(&[i]).unwrap();
+        }
+        s.rewind().unwrap();
+        for i in 0..3u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i]);
+        }
+        for i in 3..10u8 {
+            p.send(&[i]).unwrap();
+        }
+        s.rewind().unwrap();
+        assert_eq!(s.cursor(), 6);
+        for i in 6..10u8 {
+            assert_eq!(s.try_recv().unwrap().unwrap(), [i]);
+        }
+        assert_eq!(s.try_recv().unwrap(), None);
+        s.ring.region.u64(NEXT).store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(s.rewind(), Err(Error::Corrupted { .. })));
     }
 
     #[test]

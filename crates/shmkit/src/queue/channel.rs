@@ -11,7 +11,7 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use super::spsc::{create_ring, open_ring, Consumer, Producer};
+use super::spsc::{create_ring, open_or_create_ring, open_ring, Consumer, Producer};
 use super::{Peer, QueueOptions};
 use crate::layout::{bytes_of, bytes_of_mut, zeroed};
 use crate::shared::fnv1a;
@@ -107,6 +107,32 @@ impl<T: Layout + Copy> Sender<T> {
         })
     }
 
+    /// Opens the channel of `T` as its sender, or creates it with room for at
+    /// least `count` values, as [`Producer::open_or_create`] does.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str, count: usize) -> Result<Self> {
+        Self::open_or_create_with(name, count, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
+        let ring = open_or_create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        Ok(Sender {
+            p: Producer::from_ring(ring, opts)?,
+            _t: PhantomData,
+        })
+    }
+
+    /// Whether this endpoint created the channel (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.p.created()
+    }
+
     /// Sends a copy of `value`, waiting for room.
     ///
     /// # Errors
@@ -190,6 +216,32 @@ impl<T: Layout + Copy> Receiver<T> {
             c: Consumer::from_ring(ring, opts)?,
             _t: PhantomData,
         })
+    }
+
+    /// Opens the channel of `T` as its receiver, or creates it with room for at
+    /// least `count` values, as [`Producer::open_or_create`] does.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str, count: usize) -> Result<Self> {
+        Self::open_or_create_with(name, count, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
+        let ring = open_or_create_ring(name, capacity_for::<T>(count), opts, type_hash::<T>())?;
+        Ok(Receiver {
+            c: Consumer::from_ring(ring, opts)?,
+            _t: PhantomData,
+        })
+    }
+
+    /// Whether this endpoint created the channel (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.c.created()
     }
 
     fn decode(m: super::spsc::Message<'_>) -> Result<T> {

@@ -50,7 +50,9 @@
 //! creator's alone, so a peer of another user reads as alive until it
 //! closes, and waits for a dead one end by their timeouts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result};
 
 pub(crate) mod atomic;
 mod channel;
@@ -95,6 +97,7 @@ pub struct Options {
     pub(crate) wait: Wait,
     pub(crate) persist: bool,
     pub(crate) open_timeout: Duration,
+    pub(crate) creator_timeout: Duration,
     pub(crate) mode: Option<u32>,
     pub(crate) trusted_owners: Vec<u32>,
     pub(crate) accept_mode: u32,
@@ -106,6 +109,7 @@ impl Default for Options {
             wait: Wait::default(),
             persist: false,
             open_timeout: Duration::from_secs(5),
+            creator_timeout: Duration::ZERO,
             mode: None,
             trusted_owners: Vec::new(),
             accept_mode: 0,
@@ -132,6 +136,38 @@ impl Options {
     /// initialising (default 5 s).
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = timeout;
+        self
+    }
+
+    /// How long `open` waits for a queue that does not exist yet to be
+    /// created (default zero: a missing queue is [`Error::NotFound`] at
+    /// once). With it, an opener may start before the creator: it looks for
+    /// the name again, in pauses growing to 10 ms, until it appears or
+    /// `timeout` has passed (then [`Error::NotFound`]). Once the name is
+    /// there, [`open_timeout`](Self::open_timeout) bounds the wait for the
+    /// creator to finish setting it up.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Options};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-qwait-{}", std::process::id());
+    /// let opts = Options::default().wait_for_creator(Duration::from_secs(5));
+    /// let creator = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || {
+    ///         std::thread::sleep(Duration::from_millis(50));
+    ///         spsc::Consumer::create(&name, 1024)
+    ///     })
+    /// };
+    /// let mut tx = spsc::Producer::open_with(&name, &opts)?; // before it exists
+    /// let mut rx = creator.join().unwrap()?;
+    /// tx.send(b"hi")?;
+    /// assert_eq!(rx.recv()?, b"hi");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn wait_for_creator(mut self, timeout: Duration) -> Self {
+        self.creator_timeout = timeout;
         self
     }
 
@@ -205,6 +241,55 @@ impl Options {
 }
 
 pub(crate) use Options as QueueOptions;
+
+/// Runs `open` until the queue's name exists, for up to
+/// [`Options::wait_for_creator`]. Nothing portable tells when a name
+/// appears (`shm_open` and `OpenFileMappingW` only report that it is not
+/// there yet), so this polls.
+pub(crate) fn open_waiting<T>(opts: &Options, mut open: impl FnMut() -> Result<T>) -> Result<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match open() {
+            Err(Error::NotFound { .. }) if start.elapsed() < opts.creator_timeout => {
+                let left = opts.creator_timeout.saturating_sub(start.elapsed());
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Creates a queue with `create`, or opens the one another process made
+/// with `open`. Race-free: creation is exclusive (`shm_open(O_CREAT |
+/// O_EXCL)`; on Windows `CreateFileMappingW` reporting
+/// `ERROR_ALREADY_EXISTS`), so of processes racing exactly one creates and
+/// the others' `create` fails with
+/// [`Error::AlreadyExists`]; their `open` then waits for the creator to
+/// publish the header ([`Options::open_timeout`]), or learns that it died
+/// first ([`Error::InitAbandoned`]). A queue removed between the two calls
+/// (its creator dropped it) makes the next turn create it anew; a bounded
+/// number of turns rides that out.
+pub(crate) fn open_or_create<T>(
+    name: &str,
+    mut create: impl FnMut() -> Result<T>,
+    mut open: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    for _ in 0..64 {
+        match create() {
+            Err(Error::AlreadyExists { .. }) => {}
+            other => return other,
+        }
+        match open() {
+            Err(Error::NotFound { .. }) => {}
+            other => return other,
+        }
+    }
+    Err(Error::NotFound {
+        name: name.to_owned(),
+    })
+}
 
 /// What a segment's queue header says: for tools such as `shmkit ls`.
 #[derive(Clone, Debug, PartialEq, Eq)]

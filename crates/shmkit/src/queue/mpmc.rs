@@ -388,10 +388,49 @@ macro_rules! endpoint_common {
             /// # Errors
             /// As `open`.
             pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
-                let (region, g) = Region::open(name, Kind::Mpmc, opts)?;
+                let (region, g) =
+                    super::open_waiting(opts, || Region::open(name, Kind::Mpmc, opts))?;
                 Ok($t {
                     side: Side::attach(region, g, opts, $reader)?,
                 })
+            }
+
+            #[doc = concat!("Opens the MPMC queue as one more ", $what, ", or creates it")]
+            /// with `slots` slots for messages of up to `max_message` bytes
+            /// if there is none. When processes race, exactly one creates and
+            /// the others open once the queue is set up; an opened queue keeps
+            /// its creator's geometry. `created` tells which happened.
+            ///
+            /// # Errors
+            /// As `create` and `open`.
+            pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Self> {
+                Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
+            }
+
+            /// As `open_or_create`, with options.
+            ///
+            /// # Errors
+            /// As `open_or_create`.
+            pub fn open_or_create_with(
+                name: &str,
+                slots: usize,
+                max_message: usize,
+                opts: &QueueOptions,
+            ) -> Result<Self> {
+                let g = Side::geometry(slots, max_message);
+                let (region, g) = super::open_or_create(
+                    name,
+                    || Region::create(name, g, opts, &|r| init_slots(r, &g)).map(|r| (r, g)),
+                    || Region::open(name, Kind::Mpmc, opts),
+                )?;
+                Ok($t {
+                    side: Side::attach(region, g, opts, $reader)?,
+                })
+            }
+
+            /// Whether this endpoint created the queue (rather than opened it).
+            pub fn created(&self) -> bool {
+                self.side.region.segment().is_some_and(|s| s.created())
             }
 
             /// The largest message.

@@ -1142,4 +1142,8 @@ pub(crate) fn remove_all_role_locks(name: &str) {
             os::remove_role_lock(name, &format!("{role}.{id}"));
         }
     }
+    // Broadcast subscriber ids (see `broadcast`'s module docs).
+    for id in 0..1024 {
+        os::remove_role_lock(name, &format!("subscriber.{id}"));
+    }
 }

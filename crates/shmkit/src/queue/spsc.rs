@@ -187,6 +187,11 @@ impl Ring {
         }
     }
 
+    /// Whether this process created the queue's segment.
+    fn created(&self) -> bool {
+        self.region.segment().is_some_and(|s| s.created())
+    }
+
     /// Ring offset of position `pos`, as a segment offset.
     #[inline]
     fn at(&self, pos: u64) -> usize {
@@ -238,7 +243,26 @@ pub(crate) fn create(
     Ok(Ring::new(Region::create(name, g, opts, &|_| {})?, g, opts))
 }
 
+/// Opens the ring, waiting for its creator as `opts` says.
 pub(crate) fn open(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<Ring> {
+    super::open_waiting(opts, || open_now(name, opts, type_hash))
+}
+
+/// Opens the ring, or creates it (see [`super::open_or_create`]).
+pub(crate) fn open_or_create(
+    name: &str,
+    capacity: usize,
+    opts: &QueueOptions,
+    type_hash: u64,
+) -> Result<Ring> {
+    super::open_or_create(
+        name,
+        || create(name, capacity, opts, type_hash),
+        || open_now(name, opts, Some(type_hash)),
+    )
+}
+
+fn open_now(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<Ring> {
     let (region, g) = Region::open(name, Kind::Spsc, opts)?;
     Ring::check(&region, &g)?;
     if let Some(h) = type_hash {
@@ -332,6 +356,47 @@ impl Producer {
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Producer> {
         Producer::attach(open(name, opts, None)?, opts)
+    }
+
+    /// Opens the SPSC queue as its producer, or creates it with a ring of
+    /// `capacity` bytes if there is none. When two processes race, exactly
+    /// one creates and the other opens once the queue is set up; an opened
+    /// queue keeps its creator's capacity. [`created`](Self::created) tells
+    /// which happened.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-qooc-{}", std::process::id());
+    /// let mut tx = Producer::open_or_create(&name, 1024)?; // whichever starts first
+    /// let mut rx = Consumer::open_or_create(&name, 1024)?;
+    /// assert!(tx.created() && !rx.created());
+    /// tx.send(b"x")?;
+    /// assert_eq!(rx.recv()?, b"x");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Producer> {
+        Self::open_or_create_with(name, capacity, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        capacity: usize,
+        opts: &QueueOptions,
+    ) -> Result<Producer> {
+        Producer::attach(open_or_create(name, capacity, opts, 0)?, opts)
+    }
+
+    /// Whether this endpoint created the queue (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Producer> {
@@ -902,6 +967,32 @@ impl Consumer {
         Consumer::attach(open(name, opts, None)?, opts)
     }
 
+    /// Opens the SPSC queue as its consumer, or creates it with a ring of
+    /// `capacity` bytes if there is none, as [`Producer::open_or_create`].
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Consumer> {
+        Self::open_or_create_with(name, capacity, &QueueOptions::default())
+    }
+
+    /// As [`open_or_create`](Self::open_or_create), with options.
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name: &str,
+        capacity: usize,
+        opts: &QueueOptions,
+    ) -> Result<Consumer> {
+        Consumer::attach(open_or_create(name, capacity, opts, 0)?, opts)
+    }
+
+    /// Whether this endpoint created the queue (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.ring.created()
+    }
+
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Consumer> {
         let live = Liveness::attach(&ring.region, &ROLES, CONSUMER, false, PRODUCER, false)?;
         let head = ring.region.u64(HEAD).load(Ordering::Acquire);
@@ -1244,6 +1335,7 @@ impl Drop for Consumer {
 
 pub(crate) use create as create_ring;
 pub(crate) use open as open_ring;
+pub(crate) use open_or_create as open_or_create_ring;
 
 impl Producer {
     pub(crate) fn from_ring(ring: Ring, opts: &QueueOptions) -> Result<Producer> {
