@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{hear, role, say, unique, Child, KillOnDrop, QueueCleanup};
 use shmkit::queue::spsc::{Consumer, Producer};
-use shmkit::queue::Peer;
+use shmkit::queue::{mpmc, Peer};
 use shmkit::Error;
 
 /// Messages each attached producer sends.
@@ -33,6 +33,18 @@ fn producer(args: &[String]) {
         }
         Err(e) => say(&format!("error {e}")),
     }
+}
+
+/// A child MPMC producer: as [`producer`], on MPMC queue `args[0]`.
+fn mpmc_producer(args: &[String]) {
+    let mut tx = mpmc::Producer::open(&args[0]).unwrap();
+    say("attached");
+    assert_eq!(hear(), "go");
+    for i in 0..MESSAGES {
+        tx.send(format!("{} {i}", args[1]).as_bytes()).unwrap();
+    }
+    say("sent");
+    assert_eq!(hear(), "exit");
 }
 
 /// Whether this process is root (planting another user's file needs it);
@@ -128,11 +140,13 @@ impl Drop for PlantedFile {
 
 /// The part of [`no_inodes_for_lock_files_never_lets_two_producers_attach_nor_fakes_a_death`]
 /// that runs in a private mount namespace whose `/dev/shm` is a small
-/// tmpfs: fills its inodes once the queue and its consumer exist, then
-/// starts two producers.
+/// tmpfs: fills its inodes once the queues and their consumers exist, then
+/// starts producers.
 fn out_of_inodes(test: &str) {
     let name = unique("q-inodes");
     let mut rx = Consumer::create(&name, 1 << 12).unwrap();
+    let many = unique("m-inodes");
+    let mut mrx = mpmc::Consumer::create(&many, 16, 64).unwrap();
     let mut filled = 0;
     while std::fs::write(format!("/dev/shm/fill-{filled}"), b"").is_ok() {
         filled += 1;
@@ -178,6 +192,24 @@ fn out_of_inodes(test: &str) {
         line.starts_with("error ") && line.contains("claimed by another endpoint"),
         "{line}"
     );
+
+    // MPMC: a producer without role or id lock files attaches and counts
+    // itself lockless; the consumer reads it as alive, not dead, frees none
+    // of its claims as a dead process's, and gets every message.
+    let mut m = KillOnDrop(Some(Child::spawn(test, "mpmc-producer", &[&many, "m"])));
+    assert_eq!(m.get().recv(), "attached");
+    assert_eq!(mrx.peer(), Peer::Alive);
+    assert_eq!(mrx.try_recv().unwrap(), None);
+    m.get().send("go");
+    for i in 0..MESSAGES {
+        let msg = mrx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(String::from_utf8(msg).unwrap(), format!("m {i}"));
+    }
+    assert_eq!(m.get().recv(), "sent");
+    m.get().send("exit");
+    assert!(m.take().wait_status().success());
+    let r = mrx.recv_timeout(Duration::from_secs(5));
+    assert!(matches!(r, Err(Error::Closed { .. })), "{r:?}");
     say("ok");
 }
 
@@ -192,6 +224,7 @@ fn no_inodes_for_lock_files_never_lets_two_producers_attach_nor_fakes_a_death() 
     if let Some((r, args)) = role() {
         return match r.as_str() {
             "namespace" => out_of_inodes(TEST),
+            "mpmc-producer" => mpmc_producer(&args),
             _ => producer(&args),
         };
     }

@@ -554,10 +554,15 @@ impl RoleLock {
         }
     }
 
-    /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment.
+    /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment;
+    /// if that fails, [`problem`](Self::problem) says why.
     pub(crate) fn hold_shared(&self) {
         if let Some(fd) = self.fd.get() {
-            let _ = fs::flock(fd, fs::FlockOperation::LockShared);
+            if let Err(e) = fs::flock(fd, fs::FlockOperation::LockShared) {
+                let _ = self
+                    .problem
+                    .set(format!("flock on its lock file failed ({e})"));
+            }
         }
     }
 

@@ -867,11 +867,21 @@ impl RoleLock {
         Some(2)
     }
 
-    /// Joins the role's holders.
+    /// Joins the role's holders; if the event cannot be made,
+    /// [`problem`](Self::problem) says why.
     pub(crate) fn hold_shared(&self) {
         if self.held.get().is_none() {
-            if let Some((h, _)) = self.create() {
-                let _ = self.held.set(h);
+            match self.create() {
+                Some((h, _)) => {
+                    let _ = self.held.set(h);
+                }
+                None => {
+                    let err = std::io::Error::last_os_error();
+                    let _ = self.problem.set(format!(
+                        "CreateEventW on {} failed ({err})",
+                        String::from_utf16_lossy(&self.object[..self.object.len() - 1]),
+                    ));
+                }
             }
         }
     }

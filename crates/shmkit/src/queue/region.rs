@@ -59,6 +59,17 @@
 //! dead, which would be a false `PeerDied`). On drop, the state becomes
 //! `CLOSED`, then the claim 0, then the lock goes. A claim left by a dead
 //! endpoint that had no usable lock stays until the queue is created again.
+//!
+//! # Lockless holders (offset 112, one u32 per role that many hold)
+//! An endpoint of a role that many hold (MPMC producers and consumers,
+//! broadcast subscribers) whose liveness lock cannot be used (its role
+//! file, or for MPMC its id file, could not be made or is not trusted)
+//! still attaches, and counts itself here while attached. A probe that finds
+//! the role's lock free while this count is nonzero cannot tell a live
+//! lockless holder from none, so it answers "unknown" (alive), never "dead";
+//! an MPMC endpoint then frees no claim of that role as a dead process's.
+//! A lockless holder that dies leaves the count up: its peers' waits for
+//! that role then end by their timeouts.
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +93,8 @@ const ROLE_COUNTS: usize = 80;
 
 /// Where the claim words of single-holder roles start (see the module doc).
 const ROLE_CLAIMS: usize = 96;
+/// Where the lockless-holder counts of shared roles start (module doc).
+const ROLE_LOCKLESS: usize = 112;
 /// A claim word that no endpoint holds.
 const FREE: u64 = 0;
 /// The claim of an endpoint that could not use its liveness lock.
@@ -589,6 +602,12 @@ impl Region {
         self.u64(ROLE_CLAIMS + 8 * role)
     }
 
+    /// How many endpoints hold shared role `role` without a usable liveness
+    /// lock (see the module doc).
+    pub(crate) fn lockless_holders(&self, role: usize) -> &AtomicU32 {
+        self.u32(ROLE_LOCKLESS + 4 * role)
+    }
+
     /// Heap memory for `geom`, zeroed and published: one process, many
     /// endpoints. Returns one region per endpoint asked for.
     #[cfg(any(test, feature = "fuzzing"))]
@@ -897,6 +916,9 @@ pub(crate) struct Liveness {
     /// This endpoint's claim on its single-holder role (its lock's
     /// identity, or `NO_LOCK`); `FREE` for a shared role or heap memory.
     own_claim: u64,
+    /// Whether this endpoint counts itself among its shared role's
+    /// lockless holders.
+    own_lockless: bool,
     own_name: &'static str,
     /// Whether this endpoint has seen the peer role attached (its state, or
     /// its lock held). Role states never return to `NEVER`: one that reads
@@ -927,11 +949,18 @@ impl Liveness {
         peer_shared: bool,
     ) -> Result<Liveness> {
         let mut own_claim = FREE;
+        let mut own_lockless = false;
         let (own, peer) = match region.segment() {
             Some(_) => {
                 let own = region.role_lock(roles[own_role]);
                 if own_shared {
                     own.hold_shared();
+                    if !own.works() || own.problem().is_some() {
+                        region
+                            .lockless_holders(own_role)
+                            .fetch_add(1, Ordering::SeqCst);
+                        own_lockless = true;
+                    }
                 } else {
                     let start = Instant::now();
                     while !own.hold_exclusive() {
@@ -964,6 +993,7 @@ impl Liveness {
             peer_shared,
             own_shared,
             own_claim,
+            own_lockless,
             own_name: roles[own_role],
             peer_seen: std::sync::atomic::AtomicBool::new(false),
         };
@@ -991,6 +1021,18 @@ impl Liveness {
                     lock
                 }
             }
+            // A shared peer role with lockless holders: a free lock does
+            // not tell that none is left.
+            Some(_)
+                if self.peer_shared
+                    && lock == CreatorState::Gone
+                    && region
+                        .lockless_holders(self.peer_role)
+                        .load(Ordering::SeqCst)
+                        != 0 =>
+            {
+                CreatorState::Unknown
+            }
             _ => lock,
         };
         let seen = &self.peer_seen;
@@ -1010,11 +1052,28 @@ impl Liveness {
         }
     }
 
+    /// Counts this endpoint of a shared role among the role's lockless
+    /// holders (an MPMC endpoint whose id lock cannot be used), once.
+    pub(crate) fn mark_lockless(&mut self, region: &Region) {
+        if self.own_shared && !self.own_lockless {
+            region
+                .lockless_holders(self.own_role)
+                .fetch_add(1, Ordering::SeqCst);
+            self.own_lockless = true;
+        }
+    }
+
     /// Marks this endpoint closed (unless others of its role live on), then
     /// drops its lock.
     pub(crate) fn detach(&mut self, region: &Region) {
         let own = self.own.take();
         let locks_work = own.as_ref().is_some_and(RoleLock::works);
+        if self.own_lockless {
+            self.own_lockless = false;
+            region
+                .lockless_holders(self.own_role)
+                .fetch_sub(1, Ordering::SeqCst);
+        }
         let last = region
             .role_count(self.own_role)
             .fetch_sub(1, Ordering::SeqCst)
@@ -1055,8 +1114,12 @@ impl Liveness {
         // death). Without locks (heap memory) the count alone decides: a
         // crashed endpoint then makes its peers wait out their timeouts.
         release(own);
-        let others =
-            !locks_work || region.role_probe(self.own_name).probe_shared() == CreatorState::Alive;
+        let others = !locks_work
+            || region
+                .lockless_holders(self.own_role)
+                .load(Ordering::SeqCst)
+                != 0
+            || region.role_probe(self.own_name).probe_shared() == CreatorState::Alive;
         if !others {
             region
                 .role_state(self.own_role)
