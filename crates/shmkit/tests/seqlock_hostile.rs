@@ -1,6 +1,7 @@
 //! A `SeqLock` in a segment whose words a scribbler process writes: the
 //! writer word and the sequence word, by real second processes that open
 //! the segment by name.
+#![cfg(not(loom))]
 
 mod common;
 
