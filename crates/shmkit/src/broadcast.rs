@@ -246,7 +246,9 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`Segment::open`](crate::Segment::open); [`Error::RoleTaken`] if a
-    /// live process publishes; [`Error::NotTyped`] or [`Error::Corrupted`]
+    /// live process publishes; [`Error::RoleUnverifiable`] if another
+    /// publisher holds the role and whether it lives cannot be told (a
+    /// liveness lock file that cannot be used); [`Error::NotTyped`] or [`Error::Corrupted`]
     /// if the segment is no intact broadcast ring.
     pub fn open(name: &str) -> Result<Publisher> {
         Self::open_with(name, &QueueOptions::default())

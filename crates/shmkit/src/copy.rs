@@ -4,13 +4,54 @@
 //! A plain `copy_nonoverlapping` from memory that another process writes
 //! concurrently is a data race, which is undefined behaviour in the Rust
 //! memory model. These copies use relaxed atomic loads and stores instead,
-//! each as wide as the address's alignment allows (8, 4, 2 or 1 bytes). On every supported CPU a relaxed atomic load or store is an
-//! ordinary `mov`, so this costs little, yet the compiler may not assume the
-//! bytes are stable (no re-reads, no invented writes).
+//! each as wide as the address's alignment allows (8, 4, 2 or 1 bytes). On
+//! every supported CPU a relaxed atomic load or store is an ordinary `mov`,
+//! so this costs little, yet the compiler may not assume the bytes are
+//! stable (no re-reads, no invented writes).
 //!
 //! A copy is not a snapshot: if the peer writes meanwhile, the result may mix
 //! old and new bytes. Consistency is the job of the layers above (seqlocks,
 //! queue sequence numbers).
+//!
+//! # Access widths, and mixed-size accesses
+//! The width of each access depends only on the address and the length
+//! copied, not on the type of what lies there: a whole typed value is copied
+//! with 8-byte words, while a field accessor copies just its field, with
+//! that field's width. So a thread copying a whole value while another
+//! thread of the same process sets a 2-byte field of it makes an 8-byte
+//! atomic load race a 2-byte atomic store of the same bytes. Rust's memory
+//! model does not define such mixed-size races (rust-lang/rust#128778:
+//! they are undefined behaviour, and Miri reports them), as C++'s has no
+//! mixed-size atomics at all.
+//!
+//! shmkit keeps the widths, for these reasons:
+//! - What it is for is sharing between processes. A peer process's accesses
+//!   are outside this program's abstract machine whatever widths either
+//!   side uses; what holds between processes is the CPU's rule, and on
+//!   every supported CPU (x86-64, i686, AArch64) each naturally aligned
+//!   load or store is single-copy atomic at its own width, whatever other
+//!   widths reach the same bytes. A reader then gets, per piece, bytes some
+//!   write stored, which is all a copy promises anyway.
+//! - Relaxed atomic loads and stores of each width compile to plain `mov`s
+//!   (`ldr`/`str`); compilers do not merge, split or reorder them by
+//!   reasoning about other widths, so nothing is miscompiled in practice.
+//! - Widths taken per field from the layout description would copy byte
+//!   arrays and small fields a byte or two at a time (several times slower
+//!   on large values, the common payload), and would still leave raw ranges
+//!   ([`Segment::read_at`](crate::Segment::read_at) and
+//!   [`write_at`](crate::Segment::write_at)), which have no layout, mixing
+//!   with typed accesses.
+//!
+//! Within one process, where the model does apply: every shmkit protocol
+//! accesses each of its words with one width (queue indices and states,
+//! seqlock and broadcast slots, whose writers and readers copy the same
+//! ranges), and only a user's own concurrent mix of a whole-value copy and
+//! a field access, or of raw ranges and typed ones, on the same bytes in two
+//! threads races in mixed sizes. Such a copy could mix old and new values in
+//! any case; to get a consistent value, guard it with a
+//! [`SeqLock`](crate::sync::SeqLock) or [`Mutex`](crate::sync::Mutex),
+//! whose readers and writers use matching widths. The in-process tests,
+//! which Miri runs, never race two widths.
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 

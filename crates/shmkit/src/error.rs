@@ -346,6 +346,22 @@ pub enum Error {
         role: &'static str,
     },
 
+    /// A role that only one process may hold is claimed by another endpoint
+    /// whose liveness cannot be checked (its liveness lock, or this
+    /// endpoint's, cannot be used), so attaching would risk two holders.
+    #[error(
+        "the {role} of queue `{name}` is claimed by another endpoint, and whether that endpoint \
+         lives cannot be told: {reason}"
+    )]
+    RoleUnverifiable {
+        /// The queue's name.
+        name: String,
+        /// The role asked for.
+        role: &'static str,
+        /// Why liveness cannot be told, and what to do.
+        reason: String,
+    },
+
     /// A queue operation did not complete within its timeout.
     #[error("timed out after {waited:?} on queue `{name}`: the peer is alive but slow")]
     Timeout {

@@ -469,6 +469,8 @@ pub(crate) struct RoleLock {
     probe_path: Option<String>,
     /// Owners besides this user whose lock files count.
     trusted: Vec<u32>,
+    /// For holders: why the lock file cannot be used, once that is known.
+    problem: std::sync::OnceLock<String>,
 }
 
 impl RoleLock {
@@ -483,22 +485,29 @@ impl RoleLock {
             | fs::OFlags::NONBLOCK
             | fs::OFlags::CLOEXEC;
         let fd = std::sync::OnceLock::new();
-        if let Ok(f) = fs::open(
-            role_lock_path(name, role),
-            flags,
-            Mode::from_raw_mode(mode as _),
-        ) {
-            if is_trusted_lock_file(&f, trusted) {
-                if mode != 0o600 && is_own_file(&f) {
-                    let _ = fs::fchmod(&f, Mode::from_raw_mode(mode as _));
+        let problem = std::sync::OnceLock::new();
+        let path = role_lock_path(name, role);
+        match fs::open(&path, flags, Mode::from_raw_mode(mode as _)) {
+            Ok(f) => match untrusted_lock_file(&f, trusted) {
+                None => {
+                    if mode != 0o600 && is_own_file(&f) {
+                        let _ = fs::fchmod(&f, Mode::from_raw_mode(mode as _));
+                    }
+                    let _ = fd.set(f);
                 }
-                let _ = fd.set(f);
+                Some(why) => {
+                    let _ = problem.set(format!("the lock file {path} {why}"));
+                }
+            },
+            Err(e) => {
+                let _ = problem.set(format!("the lock file {path} cannot be opened ({e})"));
             }
         }
         RoleLock {
             fd,
             probe_path: None,
             trusted: trusted.to_vec(),
+            problem,
         }
     }
 
@@ -510,6 +519,7 @@ impl RoleLock {
             fd: std::sync::OnceLock::new(),
             probe_path: Some(role_lock_path(name, role)),
             trusted: trusted.to_vec(),
+            problem: std::sync::OnceLock::new(),
         }
     }
 
@@ -518,23 +528,52 @@ impl RoleLock {
         self.fd.get().is_some()
     }
 
-    /// `flock(LOCK_EX | LOCK_NB)`: `false` if another holder has the lock.
-    /// `true` when taken, or when locks are unavailable.
+    /// Why this holder's lock file cannot be used (it could not be opened,
+    /// belongs to an untrusted user, or refused `flock`): `None` while it
+    /// works.
+    pub(crate) fn problem(&self) -> Option<&str> {
+        self.problem.get().map(String::as_str)
+    }
+
+    /// `flock(LOCK_EX | LOCK_NB)`: `true` when taken; `false` if another
+    /// holder has the lock, or if the lock cannot be used (then
+    /// [`problem`](Self::problem) says why).
     pub(crate) fn hold_exclusive(&self) -> bool {
-        match self.fd.get() {
-            Some(fd) => !matches!(
-                fs::flock(fd, fs::FlockOperation::NonBlockingLockExclusive),
-                Err(Errno::WOULDBLOCK)
-            ),
-            None => true,
+        let Some(fd) = self.fd.get() else {
+            return false;
+        };
+        match fs::flock(fd, fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => true,
+            Err(Errno::WOULDBLOCK) => false,
+            Err(e) => {
+                let _ = self
+                    .problem
+                    .set(format!("flock on its lock file failed ({e})"));
+                false
+            }
         }
     }
 
-    /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment.
+    /// `flock(LOCK_SH)`, waiting out a probe that holds `LOCK_EX` for a moment;
+    /// if that fails, [`problem`](Self::problem) says why.
     pub(crate) fn hold_shared(&self) {
         if let Some(fd) = self.fd.get() {
-            let _ = fs::flock(fd, fs::FlockOperation::LockShared);
+            if let Err(e) = fs::flock(fd, fs::FlockOperation::LockShared) {
+                let _ = self
+                    .problem
+                    .set(format!("flock on its lock file failed ({e})"));
+            }
         }
+    }
+
+    /// Which lock file this is (`fstat`: a mix of its device and inode,
+    /// never 0 or `u64::MAX`), so that an endpoint can tell whether a claim
+    /// recorded in shared memory was made through this same file; `None`
+    /// if no file is open.
+    pub(crate) fn identity(&self) -> Option<u64> {
+        let st = fs::fstat(self.fd.get()?).ok()?;
+        let id = (st.st_ino as u64) ^ (st.st_dev as u64).rotate_left(32);
+        Some(id.clamp(1, u64::MAX - 1))
     }
 
     /// Whether a holder of the role's `LOCK_EX` lives: `flock(LOCK_SH | LOCK_NB)`.
@@ -584,10 +623,32 @@ impl RoleLock {
 /// names them (`Options::trust_owner`), the same users whose segments it
 /// accepts.
 fn is_trusted_lock_file(fd: &OwnedFd, trusted: &[u32]) -> bool {
-    fs::fstat(fd).is_ok_and(|st| {
-        (st.st_uid == rustix::process::geteuid().as_raw() || trusted.contains(&st.st_uid))
-            && fs::FileType::from_raw_mode(st.st_mode as _) == fs::FileType::RegularFile
-    })
+    untrusted_lock_file(fd, trusted).is_none()
+}
+
+/// Why an opened role lock file may not decide liveness (see
+/// [`is_trusted_lock_file`]), naming its owner: `None` if it may.
+fn untrusted_lock_file(fd: &OwnedFd, trusted: &[u32]) -> Option<String> {
+    let st = match fs::fstat(fd) {
+        Ok(st) => st,
+        Err(e) => return Some(format!("cannot be examined ({e})")),
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    if fs::FileType::from_raw_mode(st.st_mode as _) != fs::FileType::RegularFile {
+        return Some(format!(
+            "is not a regular file (owner uid {}); pick another queue name",
+            st.st_uid
+        ));
+    }
+    if st.st_uid != euid && !trusted.contains(&st.st_uid) {
+        return Some(format!(
+            "is owned by uid {owner}, neither you (uid {euid}) nor a user you trust: another \
+             user may have planted it; pick another queue name, or, if uid {owner} is a peer \
+             of this queue, trust it with `Options::trust_owner({owner})`",
+            owner = st.st_uid
+        ));
+    }
+    None
 }
 
 /// Whether an opened file is owned by the effective uid.

@@ -769,6 +769,8 @@ pub(crate) fn exists(name: &Name) -> Result<bool> {
 pub(crate) struct RoleLock {
     object: Vec<u16>,
     held: std::sync::OnceLock<OwnedHandle>,
+    /// Why the event could not be made, once that is known.
+    problem: std::sync::OnceLock<String>,
 }
 
 /// A handle closed on drop.
@@ -802,6 +804,7 @@ impl RoleLock {
         RoleLock {
             object: role_object(name, role),
             held: std::sync::OnceLock::new(),
+            problem: std::sync::OnceLock::new(),
         }
     }
 
@@ -830,7 +833,8 @@ impl RoleLock {
     }
 
     /// Takes the role if nobody else holds it: `false` if another holder
-    /// lives. `true` also when the event cannot be made (no liveness then).
+    /// lives, or if the event cannot be made (then [`problem`](Self::problem)
+    /// says why).
     pub(crate) fn hold_exclusive(&self) -> bool {
         if self.held.get().is_some() {
             return true;
@@ -841,15 +845,43 @@ impl RoleLock {
                 let _ = self.held.set(h);
                 true
             }
-            None => true,
+            None => {
+                let err = std::io::Error::last_os_error();
+                let _ = self.problem.set(format!(
+                    "CreateEventW on {} failed ({err})",
+                    String::from_utf16_lossy(&self.object[..self.object.len() - 1]),
+                ));
+                false
+            }
         }
     }
 
-    /// Joins the role's holders.
+    /// Why the role's event cannot be used: `None` while it works.
+    pub(crate) fn problem(&self) -> Option<&str> {
+        self.problem.get().map(String::as_str)
+    }
+
+    /// Which lock this is: a role has one event name, so always the same
+    /// value (never 0 or `u64::MAX`, which the claim words reserve).
+    pub(crate) fn identity(&self) -> Option<u64> {
+        Some(2)
+    }
+
+    /// Joins the role's holders; if the event cannot be made,
+    /// [`problem`](Self::problem) says why.
     pub(crate) fn hold_shared(&self) {
         if self.held.get().is_none() {
-            if let Some((h, _)) = self.create() {
-                let _ = self.held.set(h);
+            match self.create() {
+                Some((h, _)) => {
+                    let _ = self.held.set(h);
+                }
+                None => {
+                    let err = std::io::Error::last_os_error();
+                    let _ = self.problem.set(format!(
+                        "CreateEventW on {} failed ({err})",
+                        String::from_utf16_lossy(&self.object[..self.object.len() - 1]),
+                    ));
+                }
             }
         }
     }

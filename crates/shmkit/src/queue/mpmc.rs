@@ -162,7 +162,7 @@ impl Side {
         } else {
             (PRODUCER, CONSUMER)
         };
-        let live = Liveness::attach(&region, &ROLES, own, true, peer, true)?;
+        let mut live = Liveness::attach(&region, &ROLES, own, true, peer, true)?;
         let locks_work =
             region.segment().is_some() && region.role_lock(&id_role(reader, 0)).works();
         let (id, id_lock) = if locks_work {
@@ -183,6 +183,9 @@ impl Side {
                 },
             })?
         } else {
+            if region.segment().is_some() {
+                live.mark_lockless(&region);
+            }
             let n = region.u32(ID_COUNTERS + 4 * usize::from(reader));
             (u64::from(n.fetch_add(1, Ordering::Relaxed)) % MAX_IDS, None)
         };
@@ -257,6 +260,12 @@ impl Side {
             return false;
         }
         if self.id_lock.is_none() {
+            return true;
+        }
+        // A holder of the role without a usable lock has no id file to
+        // probe: a free one proves nothing then (see `region`'s doc).
+        let role = if reader { CONSUMER } else { PRODUCER };
+        if self.region.lockless_holders(role).load(Ordering::SeqCst) != 0 {
             return true;
         }
         let mut probes = self.probes.borrow_mut();

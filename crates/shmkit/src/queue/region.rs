@@ -30,6 +30,46 @@
 //! An endpoint takes its liveness lock first, then stores `ATTACHED`; on drop
 //! it stores `CLOSED`, then lets the lock go. So a probe that finds the lock
 //! free and the state `ATTACHED` has found a dead process.
+//!
+//! # Role claims (offset 96, one u64 per role that one process holds)
+//! A role that only one endpoint may hold (SPSC producer and consumer,
+//! broadcast publisher) is claimed in shared memory, by a compare-and-swap
+//! on its claim word; the liveness lock only tells whether a claimant
+//! lives. The lock file alone cannot make a role exclusive: another user may
+//! plant it (then it must not be trusted, and nobody holds it), and it
+//! cannot be created when its file system is out of inodes. Neither may let
+//! two endpoints hold the role.
+//!
+//! | value      | meaning                                                      |
+//! |------------|--------------------------------------------------------------|
+//! | 0          | free                                                         |
+//! | `u64::MAX` | claimed by an endpoint that could not use its liveness lock  |
+//! | other      | claimed by the holder of the lock file with this identity    |
+//!
+//! An endpoint takes the lock first (`LOCK_EX`; a live holder of it makes
+//! the role taken), then swaps the claim from 0 to its lock's identity
+//! ([`RoleLock::identity`]: the file's device and inode). A claim that
+//! already holds that identity was made through the lock this endpoint now
+//! holds, so its maker is dead and the endpoint takes the role over. Any
+//! other claim (a holder without a usable lock, or one holding a lock file
+//! since removed or replaced) may be alive: attaching fails with
+//! [`Error::RoleUnverifiable`], never a second holder. An endpoint whose own
+//! lock cannot be used still claims the role, as `u64::MAX`, so that one
+//! endpoint attaches; its peers then read its liveness as unknown (never as
+//! dead, which would be a false `PeerDied`). On drop, the state becomes
+//! `CLOSED`, then the claim 0, then the lock goes. A claim left by a dead
+//! endpoint that had no usable lock stays until the queue is created again.
+//!
+//! # Lockless holders (offset 112, one u32 per role that many hold)
+//! An endpoint of a role that many hold (MPMC producers and consumers,
+//! broadcast subscribers) whose liveness lock cannot be used (its role
+//! file, or for MPMC its id file, could not be made or is not trusted)
+//! still attaches, and counts itself here while attached. A probe that finds
+//! the role's lock free while this count is nonzero cannot tell a live
+//! lockless holder from none, so it answers "unknown" (alive), never "dead";
+//! an MPMC endpoint then frees no claim of that role as a dead process's.
+//! A lockless holder that dies leaves the count up: its peers' waits for
+//! that role then end by their timeouts.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +90,15 @@ pub(crate) const ROLES: usize = 64;
 
 /// Where the per-role attach counts start.
 const ROLE_COUNTS: usize = 80;
+
+/// Where the claim words of single-holder roles start (see the module doc).
+const ROLE_CLAIMS: usize = 96;
+/// Where the lockless-holder counts of shared roles start (module doc).
+const ROLE_LOCKLESS: usize = 112;
+/// A claim word that no endpoint holds.
+const FREE: u64 = 0;
+/// The claim of an endpoint that could not use its liveness lock.
+const NO_LOCK: u64 = u64::MAX;
 
 /// Role states (see the module table).
 pub(crate) const NEVER: u32 = 0;
@@ -548,6 +597,17 @@ impl Region {
         self.u32(ROLES + 4 * role)
     }
 
+    /// The claim word of single-holder role `role` (see the module doc).
+    fn role_claim(&self, role: usize) -> &AtomicU64 {
+        self.u64(ROLE_CLAIMS + 8 * role)
+    }
+
+    /// How many endpoints hold shared role `role` without a usable liveness
+    /// lock (see the module doc).
+    pub(crate) fn lockless_holders(&self, role: usize) -> &AtomicU32 {
+        self.u32(ROLE_LOCKLESS + 4 * role)
+    }
+
     /// Heap memory for `geom`, zeroed and published: one process, many
     /// endpoints. Returns one region per endpoint asked for.
     #[cfg(any(test, feature = "fuzzing"))]
@@ -853,6 +913,12 @@ pub(crate) struct Liveness {
     peer_shared: bool,
     /// Whether this endpoint's role is held by many.
     own_shared: bool,
+    /// This endpoint's claim on its single-holder role (its lock's
+    /// identity, or `NO_LOCK`); `FREE` for a shared role or heap memory.
+    own_claim: u64,
+    /// Whether this endpoint counts itself among its shared role's
+    /// lockless holders.
+    own_lockless: bool,
     own_name: &'static str,
     /// Whether this endpoint has seen the peer role attached (its state, or
     /// its lock held). Role states never return to `NEVER`: one that reads
@@ -866,11 +932,14 @@ pub(crate) struct Liveness {
 const ATTACH_RETRY: Duration = Duration::from_millis(200);
 
 impl Liveness {
-    /// Takes `own_role`'s lock (exclusive unless `own_shared`), marks the
-    /// role attached, and opens the peer role's lock for probing.
+    /// Takes `own_role`'s lock (exclusive unless `own_shared`), claims an
+    /// exclusive role, marks the role attached, and opens the peer role's
+    /// lock for probing.
     ///
     /// # Errors
-    /// [`Error::RoleTaken`] if an exclusive role is held by a live process.
+    /// [`Error::RoleTaken`] if an exclusive role is held by a live process,
+    /// [`Error::RoleUnverifiable`] if it is claimed by an endpoint whose
+    /// liveness cannot be told.
     pub(crate) fn attach(
         region: &Region,
         roles: &[&'static str],
@@ -879,14 +948,25 @@ impl Liveness {
         peer_role: usize,
         peer_shared: bool,
     ) -> Result<Liveness> {
+        let mut own_claim = FREE;
+        let mut own_lockless = false;
         let (own, peer) = match region.segment() {
             Some(_) => {
                 let own = region.role_lock(roles[own_role]);
                 if own_shared {
                     own.hold_shared();
+                    if !own.works() || own.problem().is_some() {
+                        region
+                            .lockless_holders(own_role)
+                            .fetch_add(1, Ordering::SeqCst);
+                        own_lockless = true;
+                    }
                 } else {
                     let start = Instant::now();
                     while !own.hold_exclusive() {
+                        if own.problem().is_some() {
+                            break;
+                        }
                         if start.elapsed() > ATTACH_RETRY {
                             return Err(Error::RoleTaken {
                                 name: region.name().to_owned(),
@@ -895,6 +975,7 @@ impl Liveness {
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
+                    own_claim = claim(region, roles[own_role], own_role, &own)?;
                 }
                 (Some(own), Some(region.role_probe(roles[peer_role])))
             }
@@ -911,6 +992,8 @@ impl Liveness {
             peer_role,
             peer_shared,
             own_shared,
+            own_claim,
+            own_lockless,
             own_name: roles[own_role],
             peer_seen: std::sync::atomic::AtomicBool::new(false),
         };
@@ -926,6 +1009,32 @@ impl Liveness {
             None => CreatorState::Unknown,
         };
         let state = region.role_state(self.peer_role).load(Ordering::SeqCst);
+        // A single-holder peer whose claim was not made through the lock
+        // file just probed (it had no usable lock, or its file was removed
+        // or replaced) is not told dead by that file.
+        let lock = match &self.peer {
+            Some(p) if !self.peer_shared && lock == CreatorState::Gone => {
+                let claim = region.role_claim(self.peer_role).load(Ordering::SeqCst);
+                if claim == NO_LOCK || (claim != FREE && p.identity() != Some(claim)) {
+                    CreatorState::Unknown
+                } else {
+                    lock
+                }
+            }
+            // A shared peer role with lockless holders: a free lock does
+            // not tell that none is left.
+            Some(_)
+                if self.peer_shared
+                    && lock == CreatorState::Gone
+                    && region
+                        .lockless_holders(self.peer_role)
+                        .load(Ordering::SeqCst)
+                        != 0 =>
+            {
+                CreatorState::Unknown
+            }
+            _ => lock,
+        };
         let seen = &self.peer_seen;
         if lock == CreatorState::Alive || state != NEVER {
             seen.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -943,11 +1052,28 @@ impl Liveness {
         }
     }
 
+    /// Counts this endpoint of a shared role among the role's lockless
+    /// holders (an MPMC endpoint whose id lock cannot be used), once.
+    pub(crate) fn mark_lockless(&mut self, region: &Region) {
+        if self.own_shared && !self.own_lockless {
+            region
+                .lockless_holders(self.own_role)
+                .fetch_add(1, Ordering::SeqCst);
+            self.own_lockless = true;
+        }
+    }
+
     /// Marks this endpoint closed (unless others of its role live on), then
     /// drops its lock.
     pub(crate) fn detach(&mut self, region: &Region) {
         let own = self.own.take();
         let locks_work = own.as_ref().is_some_and(RoleLock::works);
+        if self.own_lockless {
+            self.own_lockless = false;
+            region
+                .lockless_holders(self.own_role)
+                .fetch_sub(1, Ordering::SeqCst);
+        }
         let last = region
             .role_count(self.own_role)
             .fetch_sub(1, Ordering::SeqCst)
@@ -956,6 +1082,15 @@ impl Liveness {
             region
                 .role_state(self.own_role)
                 .store(CLOSED, Ordering::SeqCst);
+            if self.own_claim != FREE {
+                // Only our own claim is freed: a scribbled word stays.
+                let _ = region.role_claim(self.own_role).compare_exchange(
+                    self.own_claim,
+                    FREE,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
             release(own);
             return;
         }
@@ -979,13 +1114,65 @@ impl Liveness {
         // death). Without locks (heap memory) the count alone decides: a
         // crashed endpoint then makes its peers wait out their timeouts.
         release(own);
-        let others =
-            !locks_work || region.role_probe(self.own_name).probe_shared() == CreatorState::Alive;
+        let others = !locks_work
+            || region
+                .lockless_holders(self.own_role)
+                .load(Ordering::SeqCst)
+                != 0
+            || region.role_probe(self.own_name).probe_shared() == CreatorState::Alive;
         if !others {
             region
                 .role_state(self.own_role)
                 .store(CLOSED, Ordering::SeqCst);
         }
+    }
+}
+
+/// Claims single-holder role `role` (named `name`) for an endpoint holding
+/// `own` exclusively, or unable to use it (see the module doc): returns
+/// the claim word's new value.
+///
+/// # Errors
+/// [`Error::RoleUnverifiable`] if another endpoint's claim may be alive.
+fn claim(region: &Region, name: &'static str, role: usize, own: &RoleLock) -> Result<u64> {
+    let mine = match own.problem() {
+        None => own.identity().unwrap_or(NO_LOCK),
+        Some(_) => NO_LOCK,
+    };
+    let word = region.role_claim(role);
+    let mut now = word.load(Ordering::SeqCst);
+    loop {
+        if now == FREE {
+            match word.compare_exchange(FREE, mine, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(mine),
+                Err(found) => {
+                    now = found;
+                    continue;
+                }
+            }
+        }
+        if now == mine && mine != NO_LOCK {
+            // Made through the lock this endpoint holds exclusively: its
+            // maker is dead. Taking over leaves the word as it is.
+            return Ok(mine);
+        }
+        let after = "wait for it to exit, which frees the claim; if it died, the claim stays: \
+                     once no process uses the queue, remove the queue and create it again";
+        let reason = match own.problem() {
+            Some(problem) => format!("this endpoint cannot take its liveness lock: {problem}"),
+            None if now == NO_LOCK => {
+                format!("it attached without a usable liveness lock; {after}")
+            }
+            None => format!(
+                "it holds a liveness lock file other than this endpoint's (the file was removed \
+                 or replaced while it ran); {after}"
+            ),
+        };
+        return Err(Error::RoleUnverifiable {
+            name: region.name().to_owned(),
+            role: name,
+            reason,
+        });
     }
 }
 

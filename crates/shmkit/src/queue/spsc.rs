@@ -386,7 +386,9 @@ impl Producer {
     ///
     /// # Errors
     /// As [`Segment::open`](crate::Segment::open); [`Error::RoleTaken`] if a
-    /// live process is the producer; [`Error::NotTyped`] or
+    /// live process is the producer; [`Error::RoleUnverifiable`] if another
+    /// producer holds the role and whether it lives cannot be told (a
+    /// liveness lock file that cannot be used); [`Error::NotTyped`] or
     /// [`Error::Corrupted`] if the segment is no intact SPSC queue.
     pub fn open(name: &str) -> Result<Producer> {
         Self::open_with(name, &QueueOptions::default())

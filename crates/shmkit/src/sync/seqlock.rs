@@ -18,12 +18,36 @@
 //! All zeros: no write yet, and both slots hold the zeroed value. A reader
 //! that loaded `seq = v` reads `slots[(v / 2) % 2]`; that slot is next
 //! written by write `v / 2 + 2`, which starts by storing `seq = 2(v / 2) + 3`.
-//! So the copy is good if `seq` is still at most `2(v / 2) + 2` afterwards.
-//! Readers retry only when the writer finished one write and started another
-//! during their copy; a write in progress alone never makes them wait.
+//! So the copy is good if `seq` is still at most `2(v / 2) + 2` afterwards,
+//! counted modulo 2^64: `seq` wraps (2^63 is even, so the slot of write `n`
+//! stays `n % 2` across the wrap), and the check is on the distance
+//! `seq - 2(v / 2)`, which a jump past the wrap or back to 0 puts far out of
+//! range. Readers retry only when the writer finished one write and started
+//! another during their copy; a write in progress alone never makes them
+//! wait.
+//!
+//! The writer keeps its own copy of `seq` (taken, even, when it becomes the
+//! writer) and never reloads the shared word: a peer that stores another
+//! value there (0, or one near `u64::MAX`, or an odd one) cannot make the
+//! writer write into the slot that `seq` says is complete, and its next
+//! store overwrites the scribble.
+//!
+//! # What holds
+//! While only the writer stores `seq`, a read returns one write's value,
+//! never a mix of two. A single store into `seq` by another process misleads
+//! at most the reads that overlap it: the writer's next store puts its own
+//! count back. But a process that stores into `seq` while a read is under
+//! way (in the middle of a write, or a value at most two past the one the
+//! read began from) can make that read accept a copy that the writer was
+//! changing: then the read returns a mix of two writes' bytes. `T` is plain bytes ([`Layout`]), so that is a wrong value,
+//! never undefined behaviour, and no worse than what that process could do
+//! by writing the payload itself.
 //!
 //! # The writer word
-//! The writer's identity (an owner word, see [`crate::sync`]); 0 = none. If
+//! The writer's identity (an owner word, see [`crate::sync`]); 0 = none. A
+//! nonzero word whose thread id bits are 0 names no thread that can write
+//! (every backend's owner words have a nonzero id): it was written by a
+//! peer, and reads as a dead writer, which a new writer replaces. If
 //! the writer dies mid-write, `seq` stays odd: readers keep getting the last
 //! complete value (the other slot), and [`SeqLock::writer`] lets a new writer
 //! take over once the OS confirms the old one is dead. It completes the
@@ -123,9 +147,12 @@ impl<T: Copy + Layout> SeqLock<T> {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// The latest complete value. Never blocks the writer and never returns
-    /// a torn copy; if the writer died mid-write, returns the value before
-    /// that write.
+    /// The latest complete value. Never blocks the writer; if the writer
+    /// died mid-write, returns the value before that write.
+    ///
+    /// The value is one write's, never a mix of two, while only the writer
+    /// stores the sequence word; a process scribbling over it during the
+    /// read can make it return a mix (see "What holds" in the module doc).
     ///
     /// Retries while the writer completes a write and starts another during
     /// one copy, which a writer in a tight loop can make happen repeatedly.
@@ -162,9 +189,7 @@ impl<T: Copy + Layout> SeqLock<T> {
         // fence makes the load below see at least `2n + 3`.
         fence(Ordering::Acquire);
         let v2 = self.seq.load(Ordering::Relaxed);
-        // Saturating: a peer may have scribbled `seq` up to u64::MAX, which
-        // must give a garbage value, not an overflow panic.
-        (v2 <= (2 * n).saturating_add(2)).then_some(value)
+        accepts(v1, v2).then_some(value)
     }
 
     /// Like [`read`](Self::read), but tells when the writer died in the
@@ -204,7 +229,7 @@ impl<T: Copy + Layout> SeqLock<T> {
     pub fn writer_status(&self) -> WriterStatus {
         match self.writer.load(Ordering::Relaxed) {
             0 => WriterStatus::None,
-            w if wait::owner_state(w) == Liveness::Dead => WriterStatus::Died,
+            w if is_gone(w) => WriterStatus::Died,
             _ => WriterStatus::Alive,
         }
     }
@@ -220,7 +245,7 @@ impl<T: Copy + Layout> SeqLock<T> {
             let busy = || Error::WriterBusy {
                 tid: (w & TID_MASK) as u32,
             };
-            if w == me || (w != 0 && wait::owner_state(w) != Liveness::Dead) {
+            if w == me || (w != 0 && !is_gone(w)) {
                 return Err(busy());
             }
             // SYNC(writer): acquires the previous writer's last stores.
@@ -232,9 +257,10 @@ impl<T: Copy + Layout> SeqLock<T> {
                 continue;
             }
             crate::failpoint::hit("seqlock-after-claim");
-            self.repair();
+            let seq = self.repair();
             return Ok(SeqLockWriter {
                 lock: self,
+                seq,
                 _not_send: PhantomData,
             });
         }
@@ -242,11 +268,12 @@ impl<T: Copy + Layout> SeqLock<T> {
 
     /// Completes a write abandoned by a dead writer: copies the last good
     /// value into the torn slot, then publishes the even sequence number.
-    fn repair(&self) {
+    /// Returns the (even) sequence number the new writer goes on from.
+    fn repair(&self) -> u64 {
         // SYNC(seq): acquires the dead writer's last published slot.
         let s = self.seq.load(Ordering::Acquire);
         if s % 2 == 0 {
-            return;
+            return s;
         }
         let n = s / 2;
         // Nobody else writes slots now, so this copy is consistent.
@@ -260,7 +287,23 @@ impl<T: Copy + Layout> SeqLock<T> {
         crate::failpoint::hit("seqlock-mid-repair");
         // SYNC(seq): publishes the repaired slot.
         self.seq.store(s.wrapping_add(1), Ordering::Release);
+        s.wrapping_add(1)
     }
+}
+
+/// Whether a copy made after loading `seq = v1` is good, `seq` having been
+/// `v2` after it: `v2` is at most two steps past the even value `v1` was
+/// at or just past, modulo 2^64 (see the module doc).
+#[inline]
+fn accepts(v1: u64, v2: u64) -> bool {
+    v2.wrapping_sub(v1 & !1) <= 2
+}
+
+/// Whether the writer word `w` (nonzero) names no live writer: its thread id
+/// bits are 0, which no writer's word has (a peer wrote it), or the OS
+/// confirms the thread is gone.
+fn is_gone(w: u64) -> bool {
+    w & TID_MASK == 0 || wait::owner_state(w) == Liveness::Dead
 }
 
 impl<T> std::fmt::Debug for SeqLock<T> {
@@ -276,6 +319,9 @@ impl<T> std::fmt::Debug for SeqLock<T> {
 /// Not `Send`: its identity is the thread that took it.
 pub struct SeqLockWriter<'a, T> {
     lock: &'a SeqLock<T>,
+    /// The sequence number this writer last published (even): its own
+    /// copy, which a peer cannot scribble over.
+    seq: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -293,10 +339,9 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     /// ```
     pub fn write(&mut self, value: &T) {
         let lock = self.lock;
-        // Only the writer stores `seq`, so this is our own last value (even)
-        // unless a peer scribbled over it: then it may be anything, and the
-        // arithmetic wraps rather than panics.
-        let s = lock.seq.load(Ordering::Relaxed);
+        // Our own last value, even, whatever a peer stored into `seq` since;
+        // the arithmetic wraps (see the module doc).
+        let s = self.seq;
         let n = s / 2;
         // SYNC(seq): a reader that sees the odd value also sees write n.
         lock.seq.store(s.wrapping_add(1), Ordering::Release);
@@ -313,6 +358,7 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
         crate::failpoint::hit("seqlock-before-even");
         // SYNC(seq): publishes write n + 1.
         lock.seq.store(s.wrapping_add(2), Ordering::Release);
+        self.seq = s.wrapping_add(2);
     }
 
     /// Test hook: starts a write and stops half-way, as a writer killed
@@ -320,17 +366,16 @@ impl<T: Copy + Layout> SeqLockWriter<'_, T> {
     #[doc(hidden)]
     pub fn write_half_for_test(&mut self, value: &T) {
         let lock = self.lock;
-        let s = lock.seq.load(Ordering::Relaxed);
-        lock.seq.store(s.wrapping_add(1), Ordering::Release);
+        lock.seq.store(self.seq.wrapping_add(1), Ordering::Release);
         fence(Ordering::Release);
         self.write_half(value);
     }
 
     /// The first half of the payload's bytes of `value` into the slot that
-    /// the write in progress (odd `seq`) goes to.
+    /// the write in progress (`self.seq + 1`) goes to.
     fn write_half(&mut self, value: &T) {
         let lock = self.lock;
-        let n = lock.seq.load(Ordering::Relaxed) / 2;
+        let n = self.seq / 2;
         let slot = &lock.slots[((n + 1) % 2) as usize];
         let mut torn = slot.load();
         let half = std::mem::size_of::<T>() / 2;
@@ -395,8 +440,6 @@ mod tests {
         assert!(s.writer().is_ok());
     }
 
-    /// The writer thread stops half-way through a write and exits: readers
-    /// get the last good value or `WriterDied`, and a new writer takes over.
     /// A peer scribbled the sequence word to its largest (odd) and largest
     /// even values: reads, takeover and writes give garbage or good values,
     /// never an overflow panic (found by the scribbler in `tests/faults.rs`).
@@ -414,6 +457,58 @@ mod tests {
         }
     }
 
+    /// The check on `seq` counts modulo 2^64: a write that wrapped `seq`
+    /// past `u64::MAX`, or a `seq` set back to 0, is more than two steps
+    /// ahead and rejects the copy (a saturating check accepted both).
+    #[test]
+    fn seq_check_counts_across_the_wrap() {
+        let max = u64::MAX;
+        assert!(accepts(max - 1, max - 1) && accepts(max - 1, max) && accepts(max - 1, 0));
+        assert!(accepts(max, 0) && !accepts(max, 1));
+        assert!(
+            !accepts(max - 1, 1),
+            "slot 1 was written again after the wrap"
+        );
+        assert!(
+            !accepts(1 << 40, 0) && !accepts(1 << 40, 2),
+            "seq set back to 0"
+        );
+        assert!(accepts(4, 6) && !accepts(4, 7) && accepts(5, 6) && !accepts(5, 7));
+    }
+
+    /// The writer keeps its own sequence number: a `seq` scribbled to 0,
+    /// near `u64::MAX` or to an odd value under a live writer is overwritten
+    /// by its next write, whose value readers then get.
+    #[test]
+    fn a_live_writer_goes_on_from_its_own_seq_not_a_scribbled_one() {
+        let s = SeqLock::new([0u64; 4]);
+        let mut w = s.writer().unwrap();
+        for i in 1..=10 {
+            w.write(&[i; 4]);
+        }
+        for (k, scribble) in [0, u64::MAX - 1, u64::MAX, 7].into_iter().enumerate() {
+            s.seq.store(scribble, Ordering::Relaxed);
+            w.write(&[100 + k as u64; 4]);
+            assert_eq!(s.seq.load(Ordering::Relaxed), 22 + 2 * k as u64);
+            assert_eq!(s.read(), [100 + k as u64; 4]);
+        }
+    }
+
+    /// A writer word with thread id 0 and a nonzero tag names no writer:
+    /// it reads as dead and a new writer takes over (it read as
+    /// `WriterBusy { tid: 0 }` for good).
+    #[test]
+    fn a_writer_word_without_a_thread_id_is_taken_over() {
+        let s = SeqLock::new(5u64);
+        s.writer.store(0x1234_5678 << 32, Ordering::Relaxed);
+        assert_eq!(s.writer_status(), WriterStatus::Died);
+        let mut w = s.writer().unwrap();
+        w.write(&6);
+        assert_eq!(s.read(), 6);
+    }
+
+    /// The writer thread stops half-way through a write and exits: readers
+    /// get the last good value or `WriterDied`, and a new writer takes over.
     #[test]
     fn writer_died_mid_write() {
         let s = SeqLock::new([0u64; 8]);
