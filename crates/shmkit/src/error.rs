@@ -483,6 +483,7 @@ impl Error {
             Error::PeerDied { .. } => "PeerDied",
             Error::Closed { .. } => "Closed",
             Error::RoleTaken { .. } => "RoleTaken",
+            Error::RoleUnverifiable { .. } => "RoleUnverifiable",
             Error::Timeout { .. } => "Timeout",
             Error::Full { .. } => "Full",
             Error::Lagged { .. } => "Lagged",
