@@ -21,6 +21,9 @@ use crate::name::Name;
 use crate::segment::SegmentOptions;
 use crate::{Error, Result};
 
+#[path = "guard.rs"]
+pub(crate) mod guard;
+
 /// Where Linux keeps POSIX shared-memory objects.
 #[cfg(target_os = "linux")]
 pub(crate) const SHM_DIR: &str = "/dev/shm";
@@ -30,6 +33,8 @@ pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     fd: OwnedFd,
+    /// The mapping's entry in the `SIGBUS` guard's registry.
+    guard: guard::Guard,
 }
 
 // SAFETY: `Mapping` owns a file descriptor and a `MAP_SHARED` mapping; neither
@@ -85,6 +90,14 @@ impl Mapping {
         self.len
     }
 
+    /// Whether a peer shrank the file under this mapping and a fault was
+    /// repaired with zero pages (see `guard`): the mapping no longer shows
+    /// the segment. Checked after every access of the safe API.
+    #[inline]
+    pub(crate) fn lost(&self) -> bool {
+        self.guard.lost()
+    }
+
     /// `shm_unlink(name)`, but only if `name` still names this object.
     ///
     /// Used when the creator drops its segment: if someone removed the name
@@ -110,6 +123,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Out of the registry first: once unmapped, the range may be reused.
+        self.guard.release();
         // SAFETY:
         // - `ptr` and `len` are exactly what `mmap` returned and was asked for;
         // - the mapping is not used after this: `Mapping` is being dropped and
@@ -414,7 +429,13 @@ fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping>
         op: "mmap",
         source: std::io::Error::other("mmap returned a null address"),
     })?;
-    Ok(Mapping { ptr, len, fd })
+    let guard = guard::Guard::new(ptr.as_ptr(), len, !read_only);
+    Ok(Mapping {
+        ptr,
+        len,
+        fd,
+        guard,
+    })
 }
 
 /// `shm_unlink(name)`.

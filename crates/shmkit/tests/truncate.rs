@@ -1,0 +1,238 @@
+//! A peer that shrinks a mapped segment gets this process an error
+//! (`Error::Truncated`), never a `SIGBUS`.
+//!
+//! Each table row runs a victim child that opens the objects by name and
+//! waits; the parent, a real second process, truncates the file under it
+//! with `ftruncate` and tells the child to make its call. The child checks
+//! the error, calls again after the parent has (for the regrow cut) grown the
+//! file back and written to it, checks the error again, and exits with code
+//! 0. The parent asserts how it ended: no signal, code 0.
+//!
+//! Linux only: that is where segments are files under `/dev/shm` that a test
+//! can truncate by path (macOS refuses to resize a sized shared-memory
+//! object; Windows sections cannot shrink).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+
+use common::{hear, role, say, unique, Child, Cleanup};
+use shmkit::{Error, Segment};
+
+/// The victim segments' size: 64 KiB.
+const LEN: usize = 64 << 10;
+/// Where the victim's raw accesses go: past the first page, so that a shrink
+/// to `MID_PAGE` bytes loses it.
+const OFF: usize = 32 << 10;
+
+/// How the parent shrinks the file under the victim.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    /// `ftruncate(0)`.
+    Zero,
+    /// `ftruncate(100)`: part of the first page survives.
+    MidPage,
+    /// `ftruncate(0)`, then (after the victim's first call) back to the full
+    /// size, with new non-zero bytes written by the parent.
+    Regrow,
+}
+
+const CUTS: [Cut; 3] = [Cut::Zero, Cut::MidPage, Cut::Regrow];
+
+impl Cut {
+    fn size(self) -> u64 {
+        match self {
+            Cut::Zero | Cut::Regrow => 0,
+            Cut::MidPage => 100,
+        }
+    }
+}
+
+fn path(name: &str) -> String {
+    format!("/dev/shm/{name}")
+}
+
+/// `ftruncate` of the segment's file, as any peer allowed to open it could.
+fn resize(name: &str, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path(name))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// Asserts that `r` is `Error::Truncated` for `name`.
+fn assert_truncated<T: std::fmt::Debug>(r: shmkit::Result<T>, name: &str, what: &str) {
+    match r {
+        Err(Error::Truncated { name: n }) if n == name => {}
+        other => panic!("{what}: expected Error::Truncated for {name}, got {other:?}"),
+    }
+}
+
+/// In the child: makes `call` once the parent has cut the file, twice.
+fn victim(name: &str, mut call: impl FnMut() -> shmkit::Result<()>) {
+    say("ready");
+    assert_eq!(hear(), "go");
+    assert_truncated(call(), name, "first call after the cut");
+    say("truncated");
+    assert_eq!(hear(), "again");
+    assert_truncated(call(), name, "later call");
+    say("still");
+}
+
+/// The parent's side of one table: for every cut, `setup` makes the objects
+/// (and keeps them alive while the child runs) and the child runs `test`'s
+/// victim role on them.
+fn table<K>(test: &str, setup: impl Fn(&str) -> K) {
+    for cut in CUTS {
+        let name = unique("trunc");
+        let _clean = Cleanup(name.clone());
+        let keep = setup(&name);
+        let full = std::fs::metadata(path(&name)).unwrap().len();
+        let mut child = Child::spawn(test, "victim", &[&name]);
+        assert_eq!(child.recv(), "ready", "{cut:?}");
+        resize(&name, cut.size());
+        child.send("go");
+        assert_eq!(child.recv(), "truncated", "{cut:?}");
+        if let Cut::Regrow = cut {
+            resize(&name, full);
+            let seg = Segment::open(&name).unwrap();
+            seg.write_at(0, &vec![123; full as usize]).unwrap();
+        }
+        child.send("again");
+        assert_eq!(child.recv(), "still", "{cut:?}");
+        let status = child.wait_status();
+        assert_eq!(
+            status.signal(),
+            None,
+            "{cut:?}: the victim was killed by a signal"
+        );
+        assert_eq!(status.code(), Some(0), "{cut:?}");
+        drop(keep);
+    }
+}
+
+#[test]
+fn segment_read_at_on_a_truncated_segment_is_an_error() {
+    if let Some((_, args)) = role() {
+        let seg = Segment::open(&args[0]).unwrap();
+        let mut buf = [0u8; 64];
+        return victim(&args[0], || seg.read_at(OFF, &mut buf));
+    }
+    table(
+        "segment_read_at_on_a_truncated_segment_is_an_error",
+        |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+    );
+}
+
+#[test]
+fn segment_write_at_on_a_truncated_segment_is_an_error() {
+    if let Some((_, args)) = role() {
+        let seg = Segment::open(&args[0]).unwrap();
+        return victim(&args[0], || seg.write_at(OFF, &[9; 64]));
+    }
+    table(
+        "segment_write_at_on_a_truncated_segment_is_an_error",
+        |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+    );
+}
+
+#[test]
+fn read_only_segment_read_at_on_a_truncated_segment_is_an_error() {
+    if let Some((_, args)) = role() {
+        let seg = Segment::options().read_only(true).open(&args[0]).unwrap();
+        let mut buf = [0u8; 64];
+        return victim(&args[0], || seg.read_at(OFF, &mut buf));
+    }
+    table(
+        "read_only_segment_read_at_on_a_truncated_segment_is_an_error",
+        |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+    );
+}
+
+/// Maps two pages of a file that is not a shmkit segment, truncates the file
+/// and touches the lost page: a `SIGBUS` outside shmkit's ranges.
+fn fault_outside_shmkit() {
+    let path = format!("/dev/shm/{}", unique("foreign"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file.set_len(8192).unwrap();
+    // SAFETY: a fresh shared mapping of our own file; nothing else uses the
+    // range.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    file.set_len(0).unwrap();
+    // SAFETY: the address is inside the mapping; reading it raises SIGBUS,
+    // which is the point.
+    let v = unsafe { std::ptr::read_volatile(p.cast::<u8>().add(4096)) };
+    panic!("reading a truncated page returned {v} instead of faulting");
+}
+
+/// What the user's own handler does: ends the process with code 42.
+extern "C" fn users_handler(_sig: libc::c_int) {
+    // SAFETY: `_exit` is async-signal-safe.
+    unsafe { libc::_exit(42) }
+}
+
+#[test]
+fn a_users_sigbus_handler_still_runs_for_faults_outside_shmkit() {
+    if let Some((_, args)) = role() {
+        // SAFETY: a zeroed `sigaction` with a plain handler is valid, and the
+        // handler only calls `_exit`.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = users_handler as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        // Mapping a segment installs shmkit's handler over the user's.
+        let _seg = Segment::open(&args[0]).unwrap();
+        fault_outside_shmkit();
+    }
+    let name = unique("user");
+    let _seg = Segment::create(&name, LEN).unwrap();
+    let child = Child::spawn(
+        "a_users_sigbus_handler_still_runs_for_faults_outside_shmkit",
+        "faulter",
+        &[&name],
+    );
+    let status = child.wait_status();
+    assert_eq!(status.signal(), None, "the fault was not passed on");
+    assert_eq!(status.code(), Some(42), "the user's handler did not run");
+}
+
+#[test]
+fn a_fault_outside_shmkit_still_ends_the_process_with_sigbus() {
+    if let Some((_, args)) = role() {
+        let _seg = Segment::open(&args[0]).unwrap();
+        fault_outside_shmkit();
+    }
+    let name = unique("dfl");
+    let _seg = Segment::create(&name, LEN).unwrap();
+    let child = Child::spawn(
+        "a_fault_outside_shmkit_still_ends_the_process_with_sigbus",
+        "faulter",
+        &[&name],
+    );
+    let status = child.wait_status();
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}
