@@ -1165,7 +1165,7 @@ impl<'a, T: Layout> Ref<'a, T> {
         // in the live, writable mapping, and this process only accesses it
         // atomically.
         unsafe { copy::store(self.ptr.as_ptr().cast(), bytes) };
-        Ok(())
+        self.seg.check_mapped()
     }
 
     /// The offset of this place from the start of the segment.
@@ -1190,6 +1190,10 @@ impl<T: Layout + Copy> Ref<'_, T> {
     /// Copies the value out. Each aligned primitive is read with one atomic
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
+    ///
+    /// If another process shrank the segment under this mapping, this
+    /// returns zeros where the value was lost, without a signal; use
+    /// [`try_get`](Self::try_get) to be told.
     pub fn get(&self) -> T {
         let mut value = zeroed::<T>();
         // SAFETY: the source range lies in the live mapping (`new`'s
@@ -1199,10 +1203,32 @@ impl<T: Layout + Copy> Ref<'_, T> {
         value
     }
 
+    /// As [`get`](Self::get), and checks that the segment is still mapped.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (on this or an earlier call): the value read is not the
+    /// segment's.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-tryget-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
+    /// assert_eq!(n.place().try_get()?, 123);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T> {
+        let value = self.get();
+        self.seg.check_mapped()?;
+        Ok(value)
+    }
+
     /// Copies `value` in.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    /// [`Error::ReadOnly`] if the segment is mapped read-only;
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (the value reached nobody).
     pub fn set(&self, value: T) -> Result<()> {
         self.store_bytes(bytes_of(&value))
     }

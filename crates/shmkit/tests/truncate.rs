@@ -17,21 +17,29 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 
-use common::{hear, role, say, unique, Child, Cleanup};
-use shmkit::{Error, Segment};
+use std::time::Duration;
+
+use common::{hear, role, say, unique, Child, Cleanup, QueueCleanup};
+use shmkit::queue::{mpmc, spsc, Options as QueueOptions};
+use shmkit::{broadcast, Error, Segment, Shared};
 
 /// The victim segments' size: 64 KiB.
 const LEN: usize = 64 << 10;
-/// Where the victim's raw accesses go: past the first page, so that a shrink
-/// to `MID_PAGE` bytes loses it.
+/// Where the victim's raw accesses go: past the second page, so that the
+/// mid-page cut loses it.
 const OFF: usize = 32 << 10;
+/// The filler messages that move the queues' positions past the second page
+/// before the cut: 3 of `FILL` bytes (with the 512-byte header, the next
+/// message starts beyond 8 KiB).
+const FILL: usize = 3000;
 
 /// How the parent shrinks the file under the victim.
 #[derive(Clone, Copy, Debug)]
 enum Cut {
     /// `ftruncate(0)`.
     Zero,
-    /// `ftruncate(100)`: part of the first page survives.
+    /// `ftruncate(4196)`: the first page (the queues' header) survives, the
+    /// second is cut in the middle, the rest is gone.
     MidPage,
     /// `ftruncate(0)`, then (after the victim's first call) back to the full
     /// size, with new non-zero bytes written by the parent.
@@ -44,7 +52,7 @@ impl Cut {
     fn size(self) -> u64 {
         match self {
             Cut::Zero | Cut::Regrow => 0,
-            Cut::MidPage => 100,
+            Cut::MidPage => 4096 + 100,
         }
     }
 }
@@ -83,16 +91,18 @@ fn victim(name: &str, mut call: impl FnMut() -> shmkit::Result<()>) {
 }
 
 /// The parent's side of one table: for every cut, `setup` makes the objects
-/// (and keeps them alive while the child runs) and the child runs `test`'s
-/// victim role on them.
-fn table<K>(test: &str, setup: impl Fn(&str) -> K) {
+/// (kept alive while the child runs), the child runs `test`'s victim role on
+/// them, and `ready` runs once the child said it is ready, before the cut.
+fn table<K>(test: &str, setup: impl Fn(&str) -> K, ready: impl Fn(&mut K)) {
     for cut in CUTS {
         let name = unique("trunc");
         let _clean = Cleanup(name.clone());
-        let keep = setup(&name);
+        let _queue = QueueCleanup(name.clone());
+        let mut keep = setup(&name);
         let full = std::fs::metadata(path(&name)).unwrap().len();
         let mut child = Child::spawn(test, "victim", &[&name]);
         assert_eq!(child.recv(), "ready", "{cut:?}");
+        ready(&mut keep);
         resize(&name, cut.size());
         child.send("go");
         assert_eq!(child.recv(), "truncated", "{cut:?}");
@@ -124,6 +134,7 @@ fn segment_read_at_on_a_truncated_segment_is_an_error() {
     table(
         "segment_read_at_on_a_truncated_segment_is_an_error",
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+        |_| {},
     );
 }
 
@@ -136,6 +147,7 @@ fn segment_write_at_on_a_truncated_segment_is_an_error() {
     table(
         "segment_write_at_on_a_truncated_segment_is_an_error",
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+        |_| {},
     );
 }
 
@@ -149,6 +161,153 @@ fn read_only_segment_read_at_on_a_truncated_segment_is_an_error() {
     table(
         "read_only_segment_read_at_on_a_truncated_segment_is_an_error",
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
+        |_| {},
+    );
+}
+
+/// A typed value of 32 KiB: it reaches past the cut pages.
+type Big = [u64; 4096];
+
+#[test]
+fn typed_set_on_a_truncated_segment_is_an_error() {
+    if let Some((_, args)) = role() {
+        let s = Shared::<Big>::open(&args[0]).unwrap();
+        return victim(&args[0], || s.store(&[7; 4096]));
+    }
+    table(
+        "typed_set_on_a_truncated_segment_is_an_error",
+        |name| Shared::<Big>::create_with(name, [123; 4096]).unwrap(),
+        |_| {},
+    );
+}
+
+#[test]
+fn typed_try_get_on_a_truncated_segment_is_an_error() {
+    if let Some((_, args)) = role() {
+        let s = Shared::<Big>::open(&args[0]).unwrap();
+        assert_eq!(s.place().try_get().unwrap()[4095], 123);
+        return victim(&args[0], || s.place().try_get().map(drop));
+    }
+    table(
+        "typed_try_get_on_a_truncated_segment_is_an_error",
+        |name| Shared::<Big>::create_with(name, [123; 4096]).unwrap(),
+        |_| {},
+    );
+}
+
+/// A victim consumer's role: drains the filler, then receives with `recv`.
+#[test]
+fn spsc_recv_timeout_on_a_truncated_queue_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut c = spsc::Consumer::open(&args[0]).unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.recv().unwrap().len(), FILL);
+        }
+        return victim(&args[0], || {
+            c.recv_timeout(Duration::from_secs(2)).map(drop)
+        });
+    }
+    table(
+        "spsc_recv_timeout_on_a_truncated_queue_is_an_error",
+        |name| {
+            let mut p = spsc::Producer::create(name, LEN).unwrap();
+            for _ in 0..3 {
+                p.send(&[1; FILL]).unwrap();
+            }
+            // Two messages in flight past the cut.
+            p.send(b"first").unwrap();
+            p.send(b"second").unwrap();
+            p
+        },
+        |_| {},
+    );
+}
+
+#[test]
+fn spsc_try_send_on_a_truncated_queue_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut p = spsc::Producer::open(&args[0]).unwrap();
+        for _ in 0..3 {
+            p.send(&[1; FILL]).unwrap();
+        }
+        return victim(&args[0], || p.try_send(&[2; 64]));
+    }
+    table(
+        "spsc_try_send_on_a_truncated_queue_is_an_error",
+        |name| spsc::Consumer::create(name, LEN).unwrap(),
+        |c| {
+            for _ in 0..3 {
+                assert_eq!(c.recv().unwrap().len(), FILL);
+            }
+        },
+    );
+}
+
+#[test]
+fn mpmc_try_recv_on_a_truncated_queue_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut c = mpmc::Consumer::open(&args[0]).unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.recv().unwrap().len(), FILL);
+        }
+        return victim(&args[0], || c.try_recv().map(drop));
+    }
+    table(
+        "mpmc_try_recv_on_a_truncated_queue_is_an_error",
+        |name| {
+            let mut p = mpmc::Producer::create(name, 16, FILL).unwrap();
+            for _ in 0..3 {
+                p.send(&[1; FILL]).unwrap();
+            }
+            p.send(b"first").unwrap();
+            p.send(b"second").unwrap();
+            p
+        },
+        |_| {},
+    );
+}
+
+#[test]
+fn broadcast_try_recv_on_a_truncated_ring_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut s = broadcast::Subscriber::open(&args[0]).unwrap();
+        while s.try_recv().unwrap().is_some() {}
+        return victim(&args[0], || s.try_recv().map(drop));
+    }
+    table(
+        "broadcast_try_recv_on_a_truncated_ring_is_an_error",
+        |name| {
+            let mut p = broadcast::Publisher::create(name, 16, FILL).unwrap();
+            for _ in 0..3 {
+                p.send(&[1; FILL]).unwrap();
+            }
+            p
+        },
+        |p| {
+            p.send(b"first").unwrap();
+            p.send(b"second").unwrap();
+        },
+    );
+}
+
+#[test]
+fn broadcast_send_on_a_truncated_ring_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut p = broadcast::Publisher::open(&args[0]).unwrap();
+        return victim(&args[0], || p.send(&[2; 64]));
+    }
+    table(
+        "broadcast_send_on_a_truncated_ring_is_an_error",
+        |name| {
+            let opts = QueueOptions::default().persist(true);
+            let mut p = broadcast::Publisher::create_with(name, 16, FILL, &opts).unwrap();
+            for _ in 0..3 {
+                p.send(&[1; FILL]).unwrap();
+            }
+            drop(p);
+            broadcast::Subscriber::open(name).unwrap()
+        },
+        |_| {},
     );
 }
 

@@ -263,6 +263,18 @@ impl Region {
         }
     }
 
+    /// [`Error::Truncated`] if a peer shrank the segment under this mapping
+    /// (see [`Segment::check_mapped`]); checked after the accesses of every
+    /// queue call, so that what a lost page read (zeros) is never taken for
+    /// the queue's state.
+    #[inline(always)]
+    pub(crate) fn check_mapped(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Segment(s) => s.check_mapped(),
+            Backing::Heap(_) => Ok(()),
+        }
+    }
+
     /// A region over `len` bytes at `base`; panics if `len` is less than
     /// the queue header (the callers check).
     fn new(base: *mut u8, len: usize, name: String, backing: Backing) -> Region {
