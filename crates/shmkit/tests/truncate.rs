@@ -311,6 +311,71 @@ fn broadcast_send_on_a_truncated_ring_is_an_error() {
     );
 }
 
+/// `Shared::open` while a peer shrinks the file, grows it back and rewrites
+/// its bytes, in a loop: the size that `Segment::open` saw with `fstat` may
+/// be gone by the time the header is read. Every open succeeds or fails
+/// with an error; none raises a signal.
+#[test]
+fn shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults() {
+    if let Some((_, args)) = role() {
+        let (mut ok, mut truncated) = (0, 0);
+        let mut other = std::collections::BTreeMap::<String, u32>::new();
+        let until = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < until {
+            match Shared::<Big>::open(&args[0]) {
+                Ok(s) => match s.try_load() {
+                    Ok(v) => {
+                        assert!(v == [123; 4096] || v.iter().all(|&x| x == 0 || x == 123));
+                        ok += 1;
+                    }
+                    Err(Error::Truncated { .. }) => truncated += 1,
+                    Err(e) => panic!("try_load: {e:?}"),
+                },
+                Err(Error::Truncated { .. }) => truncated += 1,
+                Err(e) => {
+                    let kind = format!("{e:?}");
+                    let kind = kind.split([' ', '{']).next().unwrap_or_default();
+                    *other.entry(kind.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        eprintln!("opens: {ok} ok, {truncated} truncated, others: {other:?}");
+        say("done");
+        return;
+    }
+    let name = unique("race");
+    let _s = Shared::<Big>::create_with(&name, [123; 4096]).unwrap();
+    let image = std::fs::read(path(&name)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cutter = {
+        let (stop, path) = (stop.clone(), path(&name));
+        std::thread::spawn(move || {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            let mut cuts = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                f.set_len(0).unwrap();
+                f.set_len(image.len() as u64).unwrap();
+                f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                f.write_all(&image).unwrap();
+                cuts += 1;
+            }
+            cuts
+        })
+    };
+    let mut child = Child::spawn(
+        "shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults",
+        "opener",
+        &[&name],
+    );
+    assert_eq!(child.recv(), "done");
+    let status = child.wait_status();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(cutter.join().unwrap() > 0);
+    assert_eq!(status.signal(), None, "the opener was killed by a signal");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// Maps two pages of a file that is not a shmkit segment, truncates the file
 /// and touches the lost page: a `SIGBUS` outside shmkit's ranges.
 fn fault_outside_shmkit() {
