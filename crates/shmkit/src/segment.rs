@@ -299,7 +299,9 @@ impl Segment {
     }
 
     /// [`Error::Truncated`] if a peer shrank the segment under this mapping
-    /// and an access faulted (on this or any earlier call). Called after
+    /// and an access faulted (on this or any earlier call);
+    /// [`Error::NoSpace`] if the faulting page lay inside the file, so that
+    /// a full filesystem could not back it. Called after
     /// every access of the safe API: the access itself never raises `SIGBUS`
     /// (the guard repairs the fault with zero pages), and this tells the
     /// caller that what it read or wrote was not the segment.
@@ -313,9 +315,7 @@ impl Segment {
 
     #[cold]
     fn truncated(&self) -> Error {
-        Error::Truncated {
-            name: self.name.to_string(),
-        }
+        self.map.lost_error(&self.name)
     }
 
     fn check_writable(&self) -> Result<()> {

@@ -376,6 +376,110 @@ fn shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// A segment made as Python's `shared_memory` and many C programs make one,
+/// sized with `ftruncate` alone: sparse, its pages not yet allocated.
+fn sparse_foreign_segment(name: &str, len: u64) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path(name))
+        .unwrap();
+    f.set_len(len).unwrap();
+}
+
+/// Fills the filesystem of `/dev/shm` until it refuses another byte.
+fn fill_dev_shm() {
+    use std::io::Write;
+    let mut f = std::fs::File::create("/dev/shm/filler").unwrap();
+    let block = [1u8; 4096];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                break;
+            }
+        }
+    }
+}
+
+/// In a private, 1 MiB `/dev/shm`: a read-write open of a sparse 4 MiB
+/// segment reserves its pages and fails with `NoSpace`, leaving the
+/// segment as it was; a read-only open succeeds, and reading a hole once
+/// the filesystem is full (the kernel must allocate a page to read it) is
+/// `NoSpace` on that call and every later one, never a `SIGBUS`.
+#[test]
+fn a_sparse_segment_in_a_full_dev_shm_is_no_space_not_sigbus() {
+    if let Some((_, args)) = role() {
+        let name = &args[0];
+        sparse_foreign_segment(name, 4 << 20);
+        match Segment::open(name) {
+            Err(Error::NoSpace { name: n, len, .. }) => {
+                assert_eq!((n.as_str(), len), (name.as_str(), 4 << 20));
+            }
+            other => panic!("read-write open: expected NoSpace, got {other:?}"),
+        }
+        assert_eq!(std::fs::metadata(path(name)).unwrap().len(), 4 << 20);
+        let ro = Segment::options().read_only(true).open(name).unwrap();
+        fill_dev_shm();
+        let mut buf = [0u8; 64];
+        for call in ["first", "later"] {
+            match ro.read_at(2 << 20, &mut buf) {
+                Err(Error::NoSpace { len, .. }) => assert_eq!(len, 4 << 20),
+                other => panic!("{call} read of a hole: expected NoSpace, got {other:?}"),
+            }
+        }
+        say("ok");
+        return;
+    }
+    let Some(mut child) = common::spawn_in_private_dev_shm(
+        "a_sparse_segment_in_a_full_dev_shm_is_no_space_not_sigbus",
+        "victim",
+        &[&unique("sparse")],
+        "1m",
+    ) else {
+        return;
+    };
+    assert_eq!(child.recv(), "ok");
+    let status = child.wait_status();
+    assert_eq!(status.signal(), None, "the victim was killed by a signal");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// In a private, 1 MiB `/dev/shm`: a read-write open of a sparse segment
+/// that fits reserves all its pages, so writes to its holes succeed even
+/// after the filesystem was filled (without the reservation they fail).
+#[test]
+fn a_read_write_open_reserves_a_sparse_segment_that_fits() {
+    if let Some((_, args)) = role() {
+        let name = &args[0];
+        sparse_foreign_segment(name, 512 << 10);
+        let seg = Segment::open(name).unwrap();
+        // The reservation took the space: another file cannot have it.
+        fill_dev_shm();
+        seg.write_at((512 << 10) - 64, &[3; 64]).unwrap();
+        seg.write_at(0, &[4; 64]).unwrap();
+        say("ok");
+        return;
+    }
+    let Some(mut child) = common::spawn_in_private_dev_shm(
+        "a_read_write_open_reserves_a_sparse_segment_that_fits",
+        "victim",
+        &[&unique("fits")],
+        "1m",
+    ) else {
+        return;
+    };
+    assert_eq!(child.recv(), "ok");
+    let status = child.wait_status();
+    assert_eq!(status.signal(), None, "the victim was killed by a signal");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// Maps two pages of a file that is not a shmkit segment, truncates the file
 /// and touches the lost page: a `SIGBUS` outside shmkit's ranges.
 fn fault_outside_shmkit() {

@@ -56,7 +56,9 @@
 //! `lost` is set only while the slot is `LIVE` and cleared when it is freed.
 
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    compiler_fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Once;
 
 /// Slots per registry chunk.
@@ -69,13 +71,26 @@ const STATE_MASK: usize = 3;
 /// What freeing adds to `state` besides clearing the low bits.
 const GENERATION: usize = 4;
 
+/// Why a range was lost (`Slot::lost`; 0 while it is not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// The file ended before the faulting page: a peer shrank it.
+    Truncated = 1,
+    /// The page lies inside the file, so the kernel could not allocate it:
+    /// the filesystem is full (a hole of a sparse file, first touched).
+    NoSpace = 2,
+}
+
 /// One registered range. See the module's table.
 pub(crate) struct Slot {
     state: AtomicUsize,
     start: AtomicUsize,
     len: AtomicUsize,
     writable: AtomicBool,
-    lost: AtomicBool,
+    /// The mapped file, `fstat`ed by the handler to tell why a page is gone.
+    fd: AtomicI32,
+    /// 0, or a [`Lost`].
+    lost: AtomicU8,
 }
 
 impl Slot {
@@ -85,7 +100,8 @@ impl Slot {
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             writable: AtomicBool::new(false),
-            lost: AtomicBool::new(false),
+            fd: AtomicI32::new(-1),
+            lost: AtomicU8::new(0),
         }
     }
 
@@ -153,6 +169,7 @@ impl Registry {
         start: usize,
         len: usize,
         writable: bool,
+        fd: i32,
     ) -> &'static Slot {
         loop {
             for chunk in self.first.iter() {
@@ -169,7 +186,8 @@ impl Registry {
                     slot.start.store(start, Ordering::Relaxed);
                     slot.len.store(len, Ordering::Relaxed);
                     slot.writable.store(writable, Ordering::Relaxed);
-                    slot.lost.store(false, Ordering::Relaxed);
+                    slot.fd.store(fd, Ordering::Relaxed);
+                    slot.lost.store(0, Ordering::Relaxed);
                     // SYNC(slot): publishes the range to the handler.
                     slot.state.store(s | LIVE, Ordering::Release);
                     return slot;
@@ -204,16 +222,19 @@ impl Registry {
 /// Removes a slot's range from its registry.
 pub(crate) fn unregister(slot: &Slot) {
     let s = slot.state.load(Ordering::Relaxed);
-    slot.lost.store(false, Ordering::Relaxed);
+    slot.lost.store(0, Ordering::Relaxed);
     slot.state.store(
         (s & !STATE_MASK).wrapping_add(GENERATION),
         Ordering::Release,
     );
 }
 
-/// Marks a slot lost (the handler's part, also used by tests).
-pub(crate) fn mark_lost(slot: &Slot) {
-    slot.lost.store(true, Ordering::Release);
+/// Marks a slot lost (the handler's part, also used by tests). The first
+/// cause found stays.
+pub(crate) fn mark_lost(slot: &Slot, why: Lost) {
+    let _ = slot
+        .lost
+        .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Relaxed);
 }
 
 /// Whether the slot's range was lost.
@@ -222,7 +243,17 @@ pub(crate) fn is_lost(slot: &Slot) -> bool {
     // The handler runs on the faulting thread between the access and this
     // load: the compiler must not move the load above the access.
     compiler_fence(Ordering::SeqCst);
-    slot.lost.load(Ordering::Acquire)
+    slot.lost.load(Ordering::Acquire) != 0
+}
+
+/// Why the slot's range was lost, if it was.
+pub(crate) fn lost_why(slot: &Slot) -> Option<Lost> {
+    compiler_fence(Ordering::SeqCst);
+    match slot.lost.load(Ordering::Acquire) {
+        0 => None,
+        2 => Some(Lost::NoSpace),
+        _ => Some(Lost::Truncated),
+    }
 }
 
 /// The registry of this process's mapped segments.
@@ -235,14 +266,21 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Installs the handler (once per process) and registers the mapping at
-    /// `start` of `len` bytes (whole pages are covered).
-    pub(crate) fn new(start: *mut u8, len: usize, writable: bool) -> Guard {
+    /// `start` of `len` bytes (whole pages are covered) of file `fd`, mapped
+    /// from offset 0. `fd` must stay open until [`release`](Self::release).
+    pub(crate) fn new(start: *mut u8, len: usize, writable: bool, fd: i32) -> Guard {
         install();
         let page = page_size();
         let len = len.div_ceil(page) * page;
         Guard {
-            slot: RANGES.register(start as usize, len, writable),
+            slot: RANGES.register(start as usize, len, writable, fd),
         }
+    }
+
+    /// Why the mapping was lost, if it was.
+    #[cold]
+    pub(crate) fn why(&self) -> Option<Lost> {
+        lost_why(self.slot)
     }
 
     /// Whether a fault inside the mapping was repaired: its pages are
@@ -259,10 +297,21 @@ impl Guard {
     }
 }
 
+/// The page size, read once outside the handler (`sysconf` is not
+/// async-signal-safe) and then only loaded.
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+
 fn page_size() -> usize {
-    // SAFETY: `sysconf` has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: `sysconf` has no memory-safety preconditions.
+            let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let p = usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096);
+            PAGE.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
 }
 
 /// The `SIGBUS` action that was installed before shmkit's. Written once,
@@ -310,8 +359,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // carries an address; a `SIGBUS` sent with `kill` or `sigqueue` is
     // passed on untouched.
     if let Some(slot) = (code > 0).then(|| RANGES.find(addr)).flatten() {
-        mark_lost(slot);
         let start = slot.start.load(Ordering::Relaxed);
+        mark_lost(slot, cause(slot, addr - start));
         let len = slot.len.load(Ordering::Relaxed);
         let prot = if slot.writable.load(Ordering::Relaxed) {
             libc::PROT_READ | libc::PROT_WRITE
@@ -342,6 +391,35 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // the fault goes on as if shmkit were not there.
     }
     chain(sig, info, ctx);
+}
+
+/// Why the page at `offset` of a slot's file faulted. `NoSpace` only if
+/// the file still reaches the page *and* its filesystem has less than a
+/// page free (`fstat`, `fstatvfs`: system calls, safe in a handler); a file
+/// that a peer shrank and grew back meanwhile reaches the page again, but
+/// its filesystem is seldom full at that moment, so it reads as the
+/// truncation it was.
+fn cause(slot: &Slot, offset: usize) -> Lost {
+    let fd = slot.fd.load(Ordering::Relaxed);
+    // SAFETY: `st` and `vfs` are valid places for the calls to write; `fd`
+    // is the mapping's own descriptor, open while the mapping is registered
+    // (a bad descriptor would only make the calls fail).
+    let (size, free) = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        let mut vfs: libc::statvfs = std::mem::zeroed();
+        let size = (libc::fstat(fd, &mut st) == 0).then_some(st.st_size);
+        let free = (libc::fstatvfs(fd, &mut vfs) == 0)
+            .then(|| (vfs.f_bavail as u64).saturating_mul(vfs.f_frsize as u64));
+        (size, free)
+    };
+    let covered = size.is_some_and(|s| u64::try_from(s).unwrap_or(0) > offset as u64);
+    // `PAGE` was set by `Guard::new` before any range was registered.
+    let full = free.is_some_and(|f| f < PAGE.load(Ordering::Relaxed) as u64);
+    if covered && full {
+        Lost::NoSpace
+    } else {
+        Lost::Truncated
+    }
 }
 
 /// Passes a fault on to the action that was there before shmkit's.
@@ -384,7 +462,7 @@ mod tests {
     fn registry_finds_only_live_ranges_and_grows_past_a_chunk() {
         static R: Registry = Registry::new();
         let slots: Vec<_> = (0..CHUNK * 2 + 3)
-            .map(|i| R.register(0x10_0000 * (i + 1), 0x1000, true))
+            .map(|i| R.register(0x10_0000 * (i + 1), 0x1000, true, -1))
             .collect();
         for (i, s) in slots.iter().enumerate() {
             let base = 0x10_0000 * (i + 1);
@@ -394,12 +472,18 @@ mod tests {
         }
         unregister(slots[5]);
         assert!(R.find(0x10_0000 * 6).is_none());
-        let again = R.register(0x7000_0000, 0x2000, false);
+        let again = R.register(0x7000_0000, 0x2000, false, -1);
         assert!(std::ptr::eq(again, slots[5]), "a freed slot is reused");
         assert!(!is_lost(again));
-        mark_lost(again);
+        mark_lost(again, Lost::NoSpace);
+        mark_lost(again, Lost::Truncated);
         assert!(is_lost(again));
+        assert_eq!(
+            lost_why(again),
+            Some(Lost::NoSpace),
+            "the first cause stays"
+        );
         unregister(again);
-        assert!(!is_lost(R.register(0x7100_0000, 0x1000, false)));
+        assert!(!is_lost(R.register(0x7100_0000, 0x1000, false, -1)));
     }
 }

@@ -98,6 +98,23 @@ impl Mapping {
         self.guard.lost()
     }
 
+    /// The error for a lost mapping: [`Error::NoSpace`] if the faulting page
+    /// lay inside the file (a hole that a full filesystem could not fill),
+    /// else [`Error::Truncated`].
+    #[cold]
+    pub(crate) fn lost_error(&self, name: &Name) -> Error {
+        match self.guard.why() {
+            Some(guard::Lost::NoSpace) => Error::NoSpace {
+                name: name.to_string(),
+                len: self.len as u64,
+                source: std::io::Error::from_raw_os_error(Errno::NOSPC.raw_os_error()),
+            },
+            _ => Error::Truncated {
+                name: name.to_string(),
+            },
+        }
+    }
+
     /// `shm_unlink(name)`, but only if `name` still names this object.
     ///
     /// Used when the creator drops its segment: if someone removed the name
@@ -240,6 +257,31 @@ fn reserve(_fd: impl AsFd, _len: u64) -> rustix::io::Result<()> {
     Ok(())
 }
 
+/// `fallocate(FALLOC_FL_KEEP_SIZE)` of an opened segment's `len` bytes, for
+/// a read-write open: a segment made by another program may be sparse
+/// (Python's `shared_memory` and most C programs size with `ftruncate`
+/// only), and in a full filesystem its holes would fault when first
+/// written. `KEEP_SIZE`, so that a file a peer shrank meanwhile is not
+/// grown back. Only a full filesystem fails the open; any other refusal
+/// leaves the segment unreserved, as it was (the `SIGBUS` guard still turns
+/// a fault into an error).
+#[cfg(target_os = "linux")]
+fn reserve_opened(name: &Name, fd: &OwnedFd, len: usize) -> Result<()> {
+    match fs::fallocate(fd, fs::FallocateFlags::KEEP_SIZE, 0, len as u64) {
+        Err(e @ (Errno::NOSPC | Errno::NOMEM)) => Err(Error::NoSpace {
+            name: name.to_string(),
+            len: len as u64,
+            source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve_opened(_name: &Name, _fd: &OwnedFd, _len: usize) -> Result<()> {
+    Ok(())
+}
+
 /// `shm_open(O_CREAT | O_EXCL)`, `flock`, `fchmod`, `ftruncate`, `fallocate`, `mmap`.
 ///
 /// On any failure after the name was made, the name is removed again.
@@ -298,7 +340,8 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     sized
 }
 
-/// `shm_open`, `fstat` (checked: type, owner, mode), `mmap`.
+/// `shm_open`, `fstat` (checked: type, owner, mode), `fallocate` (Linux,
+/// read-write opens), `mmap`.
 ///
 /// A segment of size zero is one whose creator has not yet sized it; it is
 /// polled until `opts.timeout`, then refused with [`Error::Empty`], or
@@ -328,6 +371,9 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
                     len: st.st_size as u64,
                     reason: "the segment is larger than this process can map",
                 })?;
+            if !opts.read_only {
+                reserve_opened(name, &fd, len)?;
+            }
             return map(name, fd, len, opts.read_only);
         }
         let waited = start.elapsed();
@@ -429,7 +475,8 @@ fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping>
         op: "mmap",
         source: std::io::Error::other("mmap returned a null address"),
     })?;
-    let guard = guard::Guard::new(ptr.as_ptr(), len, !read_only);
+    let raw_fd = rustix::fd::AsRawFd::as_raw_fd(&fd);
+    let guard = guard::Guard::new(ptr.as_ptr(), len, !read_only, raw_fd);
     Ok(Mapping {
         ptr,
         len,

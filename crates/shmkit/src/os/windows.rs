@@ -181,6 +181,14 @@ impl Mapping {
         false
     }
 
+    /// The error for a lost mapping, which a Windows view never is.
+    #[cold]
+    pub(crate) fn lost_error(&self, name: &Name) -> Error {
+        Error::Truncated {
+            name: name.to_string(),
+        }
+    }
+
     /// Nothing to do: a Windows mapping has no name to remove; it disappears
     /// when its last handle closes.
     pub(crate) fn remove_if_same(&self, _name: &Name) -> bool {
