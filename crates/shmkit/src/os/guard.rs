@@ -26,6 +26,18 @@
 //!   regrown afterwards is never read through this mapping (it is no longer
 //!   mapped to the file at all).
 //!
+//! The handler also records why the page was missing: if the file still
+//! reaches the faulting page and its filesystem has less than a page free,
+//! the kernel could not allocate a hole (a sparse segment in a full tmpfs)
+//! and the calls report `NoSpace`; otherwise `Truncated`.
+//!
+//! What is not detected: a shrink that leaves the touched pages inside the
+//! file (the last page's bytes past the new end read as zeros without a
+//! fault), and a shrink and regrow that both happen between two accesses
+//! (the pages are the file's again, zeros, and nothing faults). Calls that
+//! return a value rather than a `Result` (`Ref::get`) cannot report; they
+//! return zeros from a lost mapping.
+//!
 //! What an access saw while its fault was repaired: a read returns zeros for
 //! every byte the repair covered (and possibly the file's old bytes for the
 //! part read before the fault); a write lands in the private zero pages and
