@@ -117,6 +117,15 @@ impl Slot {
         }
     }
 
+    /// The range last registered in the slot: `(start, len)`.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))] // the fuzz model's
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (
+            self.start.load(Ordering::Relaxed),
+            self.len.load(Ordering::Relaxed),
+        )
+    }
+
     /// The range, if the slot holds one that contains `addr`.
     fn matches(&self, addr: usize) -> bool {
         let s1 = self.state.load(Ordering::Acquire);
@@ -469,6 +478,25 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzz target's model check on pseudo-random inputs.
+    #[cfg(feature = "fuzzing")]
+    #[test]
+    fn registry_agrees_with_its_model_on_random_ops() {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..50 {
+            let data: Vec<u8> = (0..9 * 400)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Small addresses and lengths, so that lookups hit.
+                    (x % 7) as u8
+                })
+                .collect();
+            crate::__fuzz::guard_registry(&data);
+        }
+    }
 
     #[test]
     fn registry_finds_only_live_ranges_and_grows_past_a_chunk() {
