@@ -313,6 +313,18 @@ impl Segment {
         Ok(())
     }
 
+    /// Whether the file is now shorter than this mapping (`fstat`): a
+    /// truncation that no access has faulted on yet.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        self.map.file_shrunk()
+    }
+
+    /// Marks the mapping lost (a truncation found without a fault): every
+    /// later call on it fails with [`Error::Truncated`].
+    pub(crate) fn mark_lost(&self) {
+        self.map.mark_lost();
+    }
+
     #[cold]
     fn truncated(&self) -> Error {
         self.map.lost_error(&self.name)

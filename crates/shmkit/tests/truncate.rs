@@ -311,6 +311,57 @@ fn broadcast_send_on_a_truncated_ring_is_an_error() {
     );
 }
 
+/// Truncations that raise no fault, found by a blocking receive before it
+/// waits (`fstat`, and the queue's magic number): a cut to 100 bytes (the
+/// header page survives, zeroed past the cut, so the queue looks empty) and
+/// a cut to 0 grown back before the receive (fresh zero pages). Two
+/// messages were in flight; without the check the receive times out.
+#[test]
+fn a_blocking_receive_finds_a_truncation_that_raised_no_fault() {
+    if let Some((_, args)) = role() {
+        let mut c = spsc::Consumer::open(&args[0]).unwrap();
+        say("ready");
+        assert_eq!(hear(), "go");
+        for call in ["first", "later"] {
+            let r = c.recv_timeout(Duration::from_secs(5));
+            assert_truncated(r, &args[0], call);
+        }
+        say("done");
+        return;
+    }
+    for regrow in [false, true] {
+        let name = unique("nofault");
+        let _clean = QueueCleanup(name.clone());
+        let mut p = spsc::Producer::create(&name, LEN).unwrap();
+        p.send(b"first").unwrap();
+        p.send(b"second").unwrap();
+        let full = std::fs::metadata(path(&name)).unwrap().len();
+        let mut child = Child::spawn(
+            "a_blocking_receive_finds_a_truncation_that_raised_no_fault",
+            "victim",
+            &[&name],
+        );
+        assert_eq!(child.recv(), "ready");
+        if regrow {
+            resize(&name, 0);
+            resize(&name, full);
+        } else {
+            resize(&name, 100);
+        }
+        let start = std::time::Instant::now();
+        child.send("go");
+        assert_eq!(child.recv(), "done", "regrow: {regrow}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "it waited for the timeout"
+        );
+        let status = child.wait_status();
+        assert_eq!(status.signal(), None, "regrow {regrow}: killed by a signal");
+        assert_eq!(status.code(), Some(0));
+        drop(p);
+    }
+}
+
 /// `Shared::open` while a peer shrinks the file, grows it back and rewrites
 /// its bytes, in a loop: the size that `Segment::open` saw with `fstat` may
 /// be gone by the time the header is read. Every open succeeds or fails

@@ -34,7 +34,9 @@
 //! What is not detected: a shrink that leaves the touched pages inside the
 //! file (the last page's bytes past the new end read as zeros without a
 //! fault), and a shrink and regrow that both happen between two accesses
-//! (the pages are the file's again, zeros, and nothing faults). Calls that
+//! (the pages are the file's again, zeros, and nothing faults), except by
+//! a queue wait about to block, which checks the file's size and the
+//! queue's magic number (`Region::check_intact`). Calls that
 //! return a value rather than a `Result` (`Ref::get`) cannot report; they
 //! return zeros from a lost mapping.
 //!
@@ -296,6 +298,12 @@ impl Guard {
         Guard {
             slot: RANGES.register(start as usize, len, writable, fd),
         }
+    }
+
+    /// Marks the mapping lost by a truncation found without a fault.
+    #[cold]
+    pub(crate) fn mark_truncated(&self) {
+        mark_lost(self.slot, Lost::Truncated);
     }
 
     /// Why the mapping was lost, if it was.

@@ -98,6 +98,16 @@ impl Mapping {
         self.guard.lost()
     }
 
+    /// `fstat`: whether the file is shorter than the mapping.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        fs::fstat(&self.fd).is_ok_and(|st| u64::try_from(st.st_size).unwrap_or(0) < self.len as u64)
+    }
+
+    /// Marks the mapping lost by a truncation that raised no fault.
+    pub(crate) fn mark_lost(&self) {
+        self.guard.mark_truncated();
+    }
+
     /// The error for a lost mapping: [`Error::NoSpace`] if the faulting page
     /// lay inside the file (a hole that a full filesystem could not fill),
     /// else [`Error::Truncated`].

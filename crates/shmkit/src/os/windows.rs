@@ -181,6 +181,14 @@ impl Mapping {
         false
     }
 
+    /// Always `false`: a section cannot shrink.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        false
+    }
+
+    /// Nothing to mark: a Windows view is never lost.
+    pub(crate) fn mark_lost(&self) {}
+
     /// The error for a lost mapping, which a Windows view never is.
     #[cold]
     pub(crate) fn lost_error(&self, name: &Name) -> Error {

@@ -211,6 +211,9 @@ pub(crate) fn wait_for<T>(
             }
             _ => {}
         }
+        // Off the fast path, once per slice: a file shrunk for good, or
+        // shrunk and grown back (a zeroed magic number), ends the wait.
+        region.check_intact()?;
         let now = Instant::now();
         let (start, deadline) =
             *clock.get_or_insert_with(|| (now, timeout.and_then(|t| now.checked_add(t))));
