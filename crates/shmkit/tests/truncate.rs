@@ -615,3 +615,33 @@ fn a_fault_outside_shmkit_still_ends_the_process_with_sigbus() {
     let status = child.wait_status();
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
 }
+
+/// A `SIGBUS` sent with `kill` (no fault address) is not shmkit's: with
+/// the default action before shmkit's handler, it still ends the process.
+/// (The child first restores the default: Rust's runtime installs a
+/// `SIGBUS` handler of its own, for stack overflows, which returns from a
+/// sent signal, with or without shmkit.)
+#[test]
+fn a_sigbus_sent_with_kill_still_ends_the_process() {
+    if let Some((_, args)) = role() {
+        // SAFETY: a zeroed `sigaction` is `SIG_DFL` with an empty mask.
+        unsafe {
+            let dfl: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut()), 0);
+        }
+        let _seg = Segment::open(&args[0]).unwrap();
+        // SAFETY: `raise` has no memory-safety preconditions.
+        unsafe { libc::raise(libc::SIGBUS) };
+        say("survived");
+        return;
+    }
+    let name = unique("kill");
+    let _seg = Segment::create(&name, LEN).unwrap();
+    let child = Child::spawn(
+        "a_sigbus_sent_with_kill_still_ends_the_process",
+        "victim",
+        &[&name],
+    );
+    let status = child.wait_status();
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+}

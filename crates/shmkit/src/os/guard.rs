@@ -457,14 +457,23 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // installed by the same `sigaction` call), which is never written again.
     let prev = unsafe { (*PREVIOUS.0.get()).assume_init_ref() };
     let h = prev.sa_sigaction;
-    if h == libc::SIG_DFL || h == libc::SIG_IGN {
-        // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) is valid; the
-        // faulting instruction runs again and now ends the process with
-        // `SIGBUS`, as it would have without shmkit.
+    // SAFETY: `info` is the kernel's valid `siginfo_t` (see `handler`).
+    let sent = unsafe { (*info).si_code } <= 0;
+    if h == libc::SIG_IGN && sent {
+        // A `SIGBUS` sent with `kill` to a process that ignores it: ignored.
+    } else if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) is valid; `raise`
+        // is async-signal-safe. A fault repeats when the instruction runs
+        // again, a sent signal is raised again (it stays pending while this
+        // handler runs); either now ends the process with `SIGBUS`, as it
+        // would have without shmkit.
         unsafe {
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(sig, &dfl, ptr::null_mut());
+            if sent {
+                libc::raise(sig);
+            }
         }
     } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous action was installed with `SA_SIGINFO`, so `h`
