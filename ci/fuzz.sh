@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 secs="${SHMKIT_FUZZ_SECONDS:-30}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(header_layout field_decoder spsc_consumer mpmc_consumer broadcast_subscriber)
+    targets=(header_layout field_decoder spsc_consumer mpmc_consumer broadcast_subscriber guard_registry)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

@@ -432,7 +432,8 @@ impl Publisher {
     /// is full. Never waits.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`].
+    /// [`Error::MessageTooLarge`]; [`Error::Truncated`] if another process
+    /// shrank the segment under this mapping.
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         if msg.len() as u64 > self.ring.max {
             return Err(Error::MessageTooLarge {
@@ -460,7 +461,8 @@ impl Publisher {
         // SYNC(next): Release; read by subscribers that join or lag.
         r.u64(NEXT).store(n + 1, Ordering::Release);
         Signal::at(r, SIGNAL).notify();
-        Ok(())
+        // A write to a page lost to a truncation reached nobody.
+        r.check_mapped()
     }
 }
 
@@ -806,6 +808,14 @@ fn load_words(r: &Region, at: usize, buf: &mut Vec<u8>, n: usize) {
 /// lap (cursor moved), or nothing yet.
 #[inline]
 fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polled>> {
+    let polled = poll_once(ring, cursor, buf);
+    // What a page lost to a truncation read (zeros) is not the ring's.
+    ring.region.check_mapped()?;
+    polled
+}
+
+#[inline(always)]
+fn poll_once(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polled>> {
     let c = *cursor;
     let slot = ring.slot(c);
     let r = &ring.region;

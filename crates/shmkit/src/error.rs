@@ -103,6 +103,24 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// Another process shrank the segment while it was mapped here, and an
+    /// access touched the lost part.
+    ///
+    /// On POSIX the access would have raised `SIGBUS`; shmkit's guard
+    /// replaced this process's view of the segment with private zero pages
+    /// instead. The bytes the call read are not the segment's, and what it
+    /// wrote reached nobody. This mapping stays unusable: every later call on
+    /// it returns this error again, even if the segment is regrown.
+    #[error(
+        "segment `{name}` was shrunk by another process while mapped here: this mapping no \
+         longer shows it; drop it and open the segment again, and find out which program \
+         truncates it (only its users may write it)"
+    )]
+    Truncated {
+        /// The segment's name.
+        name: String,
+    },
+
     /// A writing method was called on a segment mapped read-only.
     #[error("segment `{name}` is mapped read-only: open it without `.read_only(true)` to write")]
     ReadOnly {
@@ -462,6 +480,7 @@ impl Error {
             Error::NotFound { .. } => "NotFound",
             Error::PermissionDenied { .. } => "PermissionDenied",
             Error::NoSpace { .. } => "NoSpace",
+            Error::Truncated { .. } => "Truncated",
             Error::ReadOnly { .. } => "ReadOnly",
             Error::OutOfBounds { .. } => "OutOfBounds",
             Error::TooSmall { .. } => "TooSmall",

@@ -19,6 +19,45 @@
 use crate::queue::region::Region;
 use crate::{broadcast, queue};
 
+/// The `SIGBUS` guard's registry against a model: the input is ops of
+/// 9 bytes (`op: u8`, `a: u32 LE`, `b: u32 LE`): op % 3 == 0 registers
+/// `a..a + b` (b > 0), 1 unregisters the `a`-th live range, 2 looks up
+/// address `a`. A lookup must find a live range containing the address
+/// exactly when the model has one. Every range is unregistered at the end,
+/// so the static registry starts each input empty.
+#[cfg(unix)]
+pub fn guard_registry(data: &[u8]) {
+    use crate::os::guard::{unregister, Registry, Slot};
+    static R: Registry = Registry::new();
+    let mut live: Vec<(usize, usize, &'static Slot)> = Vec::new();
+    for op in data.chunks_exact(9).take(4096) {
+        let a = u32::from_le_bytes([op[1], op[2], op[3], op[4]]) as usize;
+        let b = u32::from_le_bytes([op[5], op[6], op[7], op[8]]) as usize;
+        match op[0] % 3 {
+            0 if b > 0 => live.push((a, b, R.register(a, b, false, -1))),
+            1 if !live.is_empty() => {
+                let (_, _, slot) = live.swap_remove(a % live.len());
+                unregister(slot);
+            }
+            2 => {
+                let inside = |s: usize, l: usize| a.wrapping_sub(s) < l;
+                match R.find(a) {
+                    Some(slot) => {
+                        assert!(live.iter().any(|&(_, _, l)| std::ptr::eq(l, slot)));
+                        let (s, l) = slot.range();
+                        assert!(inside(s, l), "found a range without the address");
+                    }
+                    None => assert!(!live.iter().any(|&(s, l, _)| inside(s, l))),
+                }
+            }
+            _ => {}
+        }
+    }
+    for (_, _, slot) in live {
+        unregister(slot);
+    }
+}
+
 /// The largest region a fuzz input may ask for.
 const MAX_LEN: usize = 1 << 20;
 /// Receives after the ops, at most.

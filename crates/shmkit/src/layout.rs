@@ -1286,7 +1286,7 @@ impl<T: Layout> Ref<'_, T, Writable> {
         // in the live, writable mapping, and this process only accesses it
         // atomically.
         unsafe { copy::store(self.ptr.as_ptr().cast(), bytes) };
-        Ok(())
+        self.seg.check_mapped()
     }
 }
 
@@ -1330,6 +1330,10 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
     /// Copies the value out. Each aligned primitive is read with one atomic
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
+    ///
+    /// If another process shrank the segment under this mapping, this
+    /// returns zeros where the value was lost, without a signal; use
+    /// [`try_get`](Self::try_get) to be told.
     pub fn get(&self) -> T
     where
         T: Plain,
@@ -1342,13 +1346,38 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
         unsafe { copy::load(self.ptr.as_ptr().cast(), bytes_of_mut(&mut value)) };
         value
     }
+
+    /// As [`get`](Self::get), and checks that the segment is still mapped.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (on this or an earlier call): the value read is not the
+    /// segment's.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-tryget-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
+    /// assert_eq!(n.place().try_get()?, 123);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T>
+    where
+        T: Plain,
+    {
+        let value = self.get();
+        self.seg.check_mapped()?;
+        Ok(value)
+    }
 }
 
 impl<T: Layout> Ref<'_, T, Writable> {
     /// Copies `value` in.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    /// [`Error::ReadOnly`] if the segment is mapped read-only;
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (the value reached nobody).
     pub fn set(&self, value: T) -> Result<()>
     where
         T: Plain,

@@ -43,8 +43,13 @@
 //!
 //! # Residual risk
 //! On POSIX, a peer that may write a segment can also shrink it with
-//! `ftruncate`; touching the lost pages then raises `SIGBUS` in every process
-//! that maps it. Share segments only with processes you would let do that.
+//! `ftruncate`. A process-wide `SIGBUS` handler, installed with the first
+//! mapping, turns a touch of a lost page into [`Error::Truncated`] on that
+//! call and every later one on the mapping, instead of a signal that kills
+//! the process (faults outside shmkit's mappings go to the handler that was
+//! there before). A shrink that the touched pages survive, or a shrink and
+//! regrow between two accesses, leaves zeros that are not detected. Share
+//! segments only with processes you would let wipe them.
 
 #[cfg(all(feature = "fuzzing", not(loom)))]
 #[doc(hidden)]

@@ -247,7 +247,9 @@ impl Segment {
     /// consistent reads).
     ///
     /// # Errors
-    /// [`Error::OutOfBounds`] if the range does not fit in the segment.
+    /// [`Error::OutOfBounds`] if the range does not fit in the segment;
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (`buf` then holds zeros where the segment's bytes were lost).
     ///
     /// # Example
     /// ```
@@ -267,14 +269,15 @@ impl Segment {
         // - every writer in this process goes through `copy::store`; other
         //   processes are outside this program's memory model.
         unsafe { copy::load(self.map.ptr().add(offset), buf) };
-        Ok(())
+        self.check_mapped()
     }
 
     /// Copies `data` into the segment starting at `offset`.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only segment, [`Error::OutOfBounds`] if
-    /// the range does not fit.
+    /// the range does not fit, [`Error::Truncated`] if another process shrank
+    /// the segment under this mapping (the data reached nobody).
     ///
     /// # Example
     /// ```
@@ -292,7 +295,39 @@ impl Segment {
         // - the mapping is writable (`check_writable`);
         // - every access in this process to these bytes is atomic.
         unsafe { copy::store(self.map.ptr().add(offset), data) };
+        self.check_mapped()
+    }
+
+    /// [`Error::Truncated`] if a peer shrank the segment under this mapping
+    /// and an access faulted (on this or any earlier call);
+    /// [`Error::NoSpace`] if the faulting page lay inside the file, so that
+    /// a full filesystem could not back it. Called after
+    /// every access of the safe API: the access itself never raises `SIGBUS`
+    /// (the guard repairs the fault with zero pages), and this tells the
+    /// caller that what it read or wrote was not the segment.
+    #[inline]
+    pub(crate) fn check_mapped(&self) -> Result<()> {
+        if self.map.lost() {
+            return Err(self.truncated());
+        }
         Ok(())
+    }
+
+    /// Whether the file is now shorter than this mapping (`fstat`): a
+    /// truncation that no access has faulted on yet.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        self.map.file_shrunk()
+    }
+
+    /// Marks the mapping lost (a truncation found without a fault): every
+    /// later call on it fails with [`Error::Truncated`].
+    pub(crate) fn mark_lost(&self) {
+        self.map.mark_lost();
+    }
+
+    #[cold]
+    fn truncated(&self) -> Error {
+        self.map.lost_error(&self.name)
     }
 
     fn check_writable(&self) -> Result<()> {

@@ -544,6 +544,15 @@ impl<T: Layout + Copy> Shared<T> {
         self.place().get()
     }
 
+    /// As [`load`](Self::load), and checks that the segment is still mapped.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (see [`Ref::try_get`]).
+    pub fn try_load(&self) -> Result<T> {
+        self.place().try_get()
+    }
+
     /// Copies `value` in.
     ///
     /// # Errors

@@ -21,6 +21,9 @@ use crate::name::Name;
 use crate::segment::SegmentOptions;
 use crate::{Error, Result};
 
+#[path = "guard.rs"]
+pub(crate) mod guard;
+
 /// Where Linux keeps POSIX shared-memory objects.
 #[cfg(target_os = "linux")]
 pub(crate) const SHM_DIR: &str = "/dev/shm";
@@ -30,6 +33,8 @@ pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     fd: OwnedFd,
+    /// The mapping's entry in the `SIGBUS` guard's registry.
+    guard: guard::Guard,
 }
 
 // SAFETY: `Mapping` owns a file descriptor and a `MAP_SHARED` mapping; neither
@@ -85,6 +90,41 @@ impl Mapping {
         self.len
     }
 
+    /// Whether a peer shrank the file under this mapping and a fault was
+    /// repaired with zero pages (see `guard`): the mapping no longer shows
+    /// the segment. Checked after every access of the safe API.
+    #[inline]
+    pub(crate) fn lost(&self) -> bool {
+        self.guard.lost()
+    }
+
+    /// `fstat`: whether the file is shorter than the mapping.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        fs::fstat(&self.fd).is_ok_and(|st| u64::try_from(st.st_size).unwrap_or(0) < self.len as u64)
+    }
+
+    /// Marks the mapping lost by a truncation that raised no fault.
+    pub(crate) fn mark_lost(&self) {
+        self.guard.mark_truncated();
+    }
+
+    /// The error for a lost mapping: [`Error::NoSpace`] if the faulting page
+    /// lay inside the file (a hole that a full filesystem could not fill),
+    /// else [`Error::Truncated`].
+    #[cold]
+    pub(crate) fn lost_error(&self, name: &Name) -> Error {
+        match self.guard.why() {
+            Some(guard::Lost::NoSpace) => Error::NoSpace {
+                name: name.to_string(),
+                len: self.len as u64,
+                source: std::io::Error::from_raw_os_error(Errno::NOSPC.raw_os_error()),
+            },
+            _ => Error::Truncated {
+                name: name.to_string(),
+            },
+        }
+    }
+
     /// `shm_unlink(name)`, but only if `name` still names this object.
     ///
     /// Used when the creator drops its segment: if someone removed the name
@@ -110,6 +150,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Out of the registry first: once unmapped, the range may be reused.
+        self.guard.release();
         // SAFETY:
         // - `ptr` and `len` are exactly what `mmap` returned and was asked for;
         // - the mapping is not used after this: `Mapping` is being dropped and
@@ -225,6 +267,31 @@ fn reserve(_fd: impl AsFd, _len: u64) -> rustix::io::Result<()> {
     Ok(())
 }
 
+/// `fallocate(FALLOC_FL_KEEP_SIZE)` of an opened segment's `len` bytes, for
+/// a read-write open: a segment made by another program may be sparse
+/// (Python's `shared_memory` and most C programs size with `ftruncate`
+/// only), and in a full filesystem its holes would fault when first
+/// written. `KEEP_SIZE`, so that a file a peer shrank meanwhile is not
+/// grown back. Only a full filesystem fails the open; any other refusal
+/// leaves the segment unreserved, as it was (the `SIGBUS` guard still turns
+/// a fault into an error).
+#[cfg(target_os = "linux")]
+fn reserve_opened(name: &Name, fd: &OwnedFd, len: usize) -> Result<()> {
+    match fs::fallocate(fd, fs::FallocateFlags::KEEP_SIZE, 0, len as u64) {
+        Err(e @ (Errno::NOSPC | Errno::NOMEM)) => Err(Error::NoSpace {
+            name: name.to_string(),
+            len: len as u64,
+            source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve_opened(_name: &Name, _fd: &OwnedFd, _len: usize) -> Result<()> {
+    Ok(())
+}
+
 /// `shm_open(O_CREAT | O_EXCL)`, `flock`, `fchmod`, `ftruncate`, `fallocate`, `mmap`.
 ///
 /// On any failure after the name was made, the name is removed again.
@@ -283,7 +350,8 @@ pub(crate) fn create(name: &Name, len: usize, opts: &SegmentOptions) -> Result<M
     sized
 }
 
-/// `shm_open`, `fstat` (checked: type, owner, mode), `mmap`.
+/// `shm_open`, `fstat` (checked: type, owner, mode), `fallocate` (Linux,
+/// read-write opens), `mmap`.
 ///
 /// A segment of size zero is one whose creator has not yet sized it; it is
 /// polled until `opts.timeout`, then refused with [`Error::Empty`], or
@@ -313,6 +381,9 @@ pub(crate) fn open(name: &Name, opts: &SegmentOptions) -> Result<Mapping> {
                     len: st.st_size as u64,
                     reason: "the segment is larger than this process can map",
                 })?;
+            if !opts.read_only {
+                reserve_opened(name, &fd, len)?;
+            }
             return map(name, fd, len, opts.read_only);
         }
         let waited = start.elapsed();
@@ -414,7 +485,14 @@ fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping>
         op: "mmap",
         source: std::io::Error::other("mmap returned a null address"),
     })?;
-    Ok(Mapping { ptr, len, fd })
+    let raw_fd = rustix::fd::AsRawFd::as_raw_fd(&fd);
+    let guard = guard::Guard::new(ptr.as_ptr(), len, !read_only, raw_fd);
+    Ok(Mapping {
+        ptr,
+        len,
+        fd,
+        guard,
+    })
 }
 
 /// `shm_unlink(name)`.

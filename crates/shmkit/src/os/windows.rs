@@ -22,6 +22,11 @@
 //!   Opening makes no owner or mode checks of its own (the DACL already
 //!   decides who may open), so `trust_owner` and `accept_mode` have no effect
 //!   here.
+//! - **Shrinking.** A section's size is fixed when it is created: no process
+//!   can shrink it under another's view, so an access never faults for want
+//!   of backing, and [`Mapping::lost`] is always `false`. A paging-file
+//!   section commits its pages at creation, so a full commit limit is an
+//!   error of `CreateFileMappingW` ([`Error::NoSpace`]), not a fault later.
 //! - **Creator liveness.** The lock that the typed layer's init protocol
 //!   needs is a named mutex, `Local\shmkit-init:NAME`, which the creating
 //!   thread owns from before the mapping exists until
@@ -167,6 +172,29 @@ impl Mapping {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Always `false`: a section cannot shrink under a view (see the module
+    /// docs), so no access can lose the segment's pages.
+    #[inline]
+    pub(crate) fn lost(&self) -> bool {
+        false
+    }
+
+    /// Always `false`: a section cannot shrink.
+    pub(crate) fn file_shrunk(&self) -> bool {
+        false
+    }
+
+    /// Nothing to mark: a Windows view is never lost.
+    pub(crate) fn mark_lost(&self) {}
+
+    /// The error for a lost mapping, which a Windows view never is.
+    #[cold]
+    pub(crate) fn lost_error(&self, name: &Name) -> Error {
+        Error::Truncated {
+            name: name.to_string(),
+        }
     }
 
     /// Nothing to do: a Windows mapping has no name to remove; it disappears

@@ -561,6 +561,14 @@ impl Producer {
 /// One attempt to claim the slot at `enqueue` and write `msg` into it.
 /// `Ok(false)` if the queue is full.
 fn try_enqueue(side: &Side, msg: &[u8]) -> Result<bool> {
+    let done = try_enqueue_once(side, msg);
+    // What a page lost to a truncation read (zeros) is not the queue's.
+    side.region.check_mapped()?;
+    done
+}
+
+#[inline(always)]
+fn try_enqueue_once(side: &Side, msg: &[u8]) -> Result<bool> {
     loop {
         let pos = side.index(ENQUEUE)?;
         let seq = side.seq(pos);
@@ -697,6 +705,14 @@ impl Consumer {
 /// One attempt to claim the slot at `dequeue` and copy its message into
 /// `buf`. `Ok(false)` if the queue is empty.
 fn try_dequeue(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
+    let done = try_dequeue_once(side, buf);
+    // What a page lost to a truncation read (zeros) is not the queue's.
+    side.region.check_mapped()?;
+    done
+}
+
+#[inline(always)]
+fn try_dequeue_once(side: &Side, buf: &mut Vec<u8>) -> Result<bool> {
     loop {
         let pos = side.index(DEQUEUE)?;
         let seq = side.seq(pos);

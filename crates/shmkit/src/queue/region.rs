@@ -312,6 +312,38 @@ impl Region {
         }
     }
 
+    /// [`check_mapped`](Self::check_mapped), after looking for a truncation
+    /// that raised no fault: the file is now shorter than the mapping
+    /// (`fstat`), or its magic number reads as zeros (the file was shrunk
+    /// and grown back: fresh zero pages; no peer writes zeros there, and a
+    /// magic number of other bytes is left to the corruption checks). Either
+    /// marks the mapping lost for good. Costs a system call: for the slow
+    /// paths (a wait about to block), never the message path.
+    #[cold]
+    pub(crate) fn check_intact(&self) -> Result<()> {
+        let Backing::Segment(seg) = &self.backing else {
+            return Ok(());
+        };
+        let mut magic = [0u8; 8];
+        self.load(0, &mut magic);
+        if magic == [0; 8] || seg.file_shrunk() {
+            seg.mark_lost();
+        }
+        self.check_mapped()
+    }
+
+    /// [`Error::Truncated`] if a peer shrank the segment under this mapping
+    /// (see [`Segment::check_mapped`]); checked after the accesses of every
+    /// queue call, so that what a lost page read (zeros) is never taken for
+    /// the queue's state.
+    #[inline(always)]
+    pub(crate) fn check_mapped(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Segment(s) => s.check_mapped(),
+            Backing::Heap(_) => Ok(()),
+        }
+    }
+
     /// A region over `len` bytes at `base`; panics if `len` is less than
     /// the queue header (the callers check).
     fn new(base: *mut u8, len: usize, name: String, backing: Backing) -> Region {

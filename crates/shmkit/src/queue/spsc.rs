@@ -588,13 +588,15 @@ impl Producer {
     /// now.
     pub fn try_reserve(&mut self, len: usize) -> Result<Grant<'_>> {
         let len = self.check_len(len)?;
-        if poll_room(
+        let room = poll_room(
             &self.ring,
             &mut self.pos,
             &mut self.head,
             &mut self.zeroed,
             len,
-        )? {
+        );
+        self.ring.region.check_mapped()?;
+        if room? {
             failpoint::hit("spsc-after-reserve");
             return Ok(Grant { p: self, len });
         }
@@ -649,7 +651,7 @@ impl Producer {
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         let g = self.reserve(msg.len())?;
         g.fill_and_commit(msg);
-        Ok(())
+        self.ring.region.check_mapped()
     }
 
     /// As [`send`](Self::send), giving up after `timeout`.
@@ -659,7 +661,7 @@ impl Producer {
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
         let g = self.reserve_timeout(msg.len(), timeout)?;
         g.fill_and_commit(msg);
-        Ok(())
+        self.ring.region.check_mapped()
     }
 
     /// Sends a copy of `msg` if there is room now.
@@ -668,9 +670,9 @@ impl Producer {
     /// As [`try_reserve`](Self::try_reserve): [`Error::Full`] if there is no
     /// room.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
-        let g = self.try_reserve(msg.len())?;
-        g.fill_and_commit(msg);
-        Ok(())
+        let sent = self.try_reserve(msg.len()).map(|g| g.fill_and_commit(msg));
+        self.ring.region.check_mapped()?;
+        sent
     }
 }
 
@@ -776,14 +778,14 @@ impl Grant<'_> {
             // last word's padding is the record's own.
             let pos = self.p.pos + 8 + offset as u64;
             region.ring_store_padded(pos, data, || failpoint::hit("spsc-mid-write"));
-            return Ok(());
+            return region.check_mapped();
         }
         let at = self.p.ring.at(self.p.pos) + 8 + offset;
         let half = data.len() / 2;
         region.store(at, &data[..half]);
         failpoint::hit("spsc-mid-write");
         region.store(at + half, &data[half..]);
-        Ok(())
+        region.check_mapped()
     }
 
     /// Copies the whole of `msg`, a message read in place from another SPSC
@@ -1130,7 +1132,9 @@ impl Consumer {
     /// [`Error::Corrupted`] if the record there is invalid.
     #[inline(always)]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
-        Ok(poll_read(&self.ring, &mut self.pos)?.map(|len| Message { c: self, len }))
+        let polled = poll_read(&self.ring, &mut self.pos);
+        self.ring.region.check_mapped()?;
+        Ok(polled?.map(|len| Message { c: self, len }))
     }
 
     /// The next message, read in place, waiting as this endpoint's [`Wait`]
@@ -1158,7 +1162,9 @@ impl Consumer {
     /// answering in registers. Everything else is [`read_inner`](Self::read_inner).
     #[inline(always)]
     fn read_fast(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
-        if let Some(len) = poll_read(&self.ring, &mut self.pos)? {
+        let polled = poll_read(&self.ring, &mut self.pos);
+        self.ring.region.check_mapped()?;
+        if let Some(len) = polled? {
             return Ok(Message { c: self, len });
         }
         if self.wait == Wait::Spin {
@@ -1214,7 +1220,9 @@ impl Consumer {
     /// As [`read`](Self::read).
     pub fn recv(&mut self) -> Result<Vec<u8>> {
         let m = self.read()?;
-        Ok(m.take())
+        let v = m.take();
+        self.ring.region.check_mapped()?;
+        Ok(v)
     }
 
     /// As [`recv`](Self::recv), into `buf` (cleared first), reusing its
@@ -1228,7 +1236,7 @@ impl Consumer {
         buf.resize(m.len(), 0);
         m.read_at(0, buf)?;
         m.release();
-        Ok(())
+        self.ring.region.check_mapped()
     }
 
     /// As [`recv`](Self::recv), giving up after `timeout`.
@@ -1237,7 +1245,9 @@ impl Consumer {
     /// As [`read_timeout`](Self::read_timeout).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         let m = self.read_timeout(timeout)?;
-        Ok(m.take())
+        let v = m.take();
+        self.ring.region.check_mapped()?;
+        Ok(v)
     }
 
     /// Receives the next message by copy if there is one; `None` if the
@@ -1246,7 +1256,9 @@ impl Consumer {
     /// # Errors
     /// As [`try_read`](Self::try_read).
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
-        Ok(self.try_read()?.map(Message::take))
+        let v = self.try_read()?.map(Message::take);
+        self.ring.region.check_mapped()?;
+        Ok(v)
     }
 }
 
@@ -1368,7 +1380,7 @@ impl Message<'_> {
             let at = self.c.ring.at(self.c.pos) + 8 + offset;
             self.c.ring.region.load(at, buf);
         }
-        Ok(())
+        self.c.ring.region.check_mapped()
     }
 
     /// A copy of the whole message.

@@ -192,7 +192,11 @@ pub(crate) fn wait_for<T>(
     let mut clock: Option<(Instant, Option<Instant>)> = None;
     let mut spins = 0u32;
     loop {
-        if let Some(v) = poll()? {
+        let polled = poll();
+        // A segment shrunk under us reads as zeros (an empty queue, or an
+        // invalid index): that is `Truncated`, not a reason to keep waiting.
+        region.check_mapped()?;
+        if let Some(v) = polled? {
             return Ok(v);
         }
         spins = spins.wrapping_add(1);
@@ -207,6 +211,9 @@ pub(crate) fn wait_for<T>(
             }
             _ => {}
         }
+        // Off the fast path, once per slice: a file shrunk for good, or
+        // shrunk and grown back (a zeroed magic number), ends the wait.
+        region.check_intact()?;
         let now = Instant::now();
         let (start, deadline) =
             *clock.get_or_insert_with(|| (now, timeout.and_then(|t| now.checked_add(t))));
