@@ -54,16 +54,16 @@ enum Command {
     ///
     /// Examples:
     ///   shmkit dump MyShare
-    ///   shmkit dump MyShare --offset 64 --len 32
+    ///   shmkit dump MyShare --offset 0x40 --len 1K
     #[command(verbatim_doc_comment)]
     Dump {
         /// The segment's name.
         name: String,
-        /// Where to start, in bytes.
-        #[arg(long, default_value_t = 0)]
+        /// Where to start: bytes, 0x hex, or with K, M, G (as --size).
+        #[arg(long, default_value = "0", value_parser = show::parse_bytes)]
         offset: u64,
-        /// How many bytes (default: to the end).
-        #[arg(long)]
+        /// How many bytes, same syntax (default: to the end).
+        #[arg(long, value_parser = show::parse_bytes)]
         len: Option<u64>,
     },
     /// Create a raw segment that stays until `shmkit rm`.
@@ -75,7 +75,7 @@ enum Command {
     Create {
         /// The segment's name (1-30 of A-Z a-z 0-9 . _ -).
         name: String,
-        /// Size: bytes, or with K, M, G (binary units).
+        /// Size: bytes, 0x hex, or with K, M, G (binary units).
         #[arg(long)]
         size: String,
         /// Permission bits, in octal.

@@ -225,6 +225,12 @@ fn info_and_dump_read_a_raw_python_segment() {
         part,
         "00000005: 6279 20                                  by \n"
     );
+    // One number syntax everywhere: hex offsets, unit lengths.
+    let hex = ok(&["dump", &name, "--offset", "0x5", "--len", "3"]);
+    assert_eq!(hex, part);
+    let kib = ok(&["dump", &name, "--offset", "0x10", "--len", "1K"]);
+    assert!(kib.starts_with("00000010: "), "{kib}");
+    assert_eq!(kib.lines().last(), Some("00000410"), "{kib}");
     let err = fails(&["dump", &name, "--offset", "5000"]);
     assert!(err.contains("past the end"), "{err}");
 }
