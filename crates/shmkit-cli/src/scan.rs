@@ -95,6 +95,20 @@ pub fn list() -> Result<(Vec<Entry>, Blind)> {
 /// One entry by name.
 #[cfg(target_os = "linux")]
 pub fn find(name: &str) -> Result<Entry> {
+    // `/dev/shm/NAME` or `/NAME` (the shm_open spelling) name a segment
+    // too, but commands take the name alone.
+    if let Some(bare) = name
+        .strip_prefix(SHM_DIR)
+        .and_then(|n| n.strip_prefix('/'))
+        .or_else(|| name.strip_prefix('/'))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+    {
+        bail!(
+            "`{}` is a path: give the segment's name alone, `{}`",
+            crate::show::escape(name.as_ref()),
+            crate::show::escape(bare.as_ref())
+        );
+    }
     let (entries, _) = list()?;
     match entries.into_iter().find(|e| e.name == *name) {
         Some(e) => Ok(e),

@@ -250,6 +250,15 @@ fn create_then_rm() {
     assert!(err.contains("already exists"), "{err}");
     assert!(fails(&["create", &unique("bad"), "--size", "0"]).contains("at least 1"));
     assert!(fails(&["create", "bad/name", "--size", "1"]).contains("invalid segment name"));
+    let err = fails(&["rm", &format!("/dev/shm/{name}")]);
+    assert!(
+        err.contains("is a path") && err.contains(&format!("`{name}`")),
+        "{err}"
+    );
+    assert!(
+        shmkit::Segment::exists(&name).unwrap(),
+        "a path removes nothing"
+    );
     assert!(ok(&["rm", &name]).contains("removed"));
     assert!(!shmkit::Segment::exists(&name).unwrap());
     assert!(fails(&["rm", &name]).contains("no segment named"));
