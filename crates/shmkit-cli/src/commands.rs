@@ -355,8 +355,55 @@ pub fn rm(name: &str, force: bool) -> Result<()> {
             e.users.iter().map(|u| format!("pid {} ({})", u.pid, show::escape(OsStr::new(&u.command)))).collect::<Vec<_>>().join(", ")
         );
     }
+    let queue = match classify(&e) {
+        Some(Kind::Queue(_)) => e.name.to_str(),
+        _ => None,
+    };
     remove_name(&e.name)?;
     println!("removed `{}`", show::escape(&e.name));
+    if let Some(queue) = queue {
+        remove_role_locks(queue)?;
+    }
+    Ok(())
+}
+
+/// Removes the role lock files of queue `queue` that no live process holds
+/// open (endpoints keep theirs open and `flock`ed for their lifetime, so a
+/// held file belongs to a live endpoint and stays).
+#[cfg(target_os = "linux")]
+fn remove_role_locks(queue: &str) -> Result<()> {
+    let (entries, blind) = scan::list()?;
+    for e in entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name) == Some(queue))
+    {
+        let name = show::escape(&e.name);
+        if !e.users.is_empty() {
+            println!("kept    `{name}`: held by {}", users_cell(e));
+        } else if !blind.unreadable.is_empty() {
+            println!(
+                "kept    `{name}`: process(es) {} could not be inspected and may hold it",
+                pids(&blind.unreadable)
+            );
+        } else {
+            remove_name(&e.name)?;
+            println!("removed `{name}`");
+        }
+    }
+    Ok(())
+}
+
+/// Without a listing of users there is no telling which lock file a live
+/// endpoint holds, so all stay.
+#[cfg(not(target_os = "linux"))]
+fn remove_role_locks(queue: &str) -> Result<()> {
+    #[cfg(unix)]
+    println!(
+        "note: the role lock files of `{queue}` (/tmp/.shmkit-lock.{queue}.*) are left: this OS \
+         cannot tell which ones a live endpoint holds"
+    );
+    #[cfg(not(unix))]
+    let _ = queue;
     Ok(())
 }
 

@@ -296,6 +296,43 @@ fn rm_refuses_a_segment_a_live_process_maps_unless_forced() {
 }
 
 #[test]
+fn rm_of_a_queue_removes_its_lock_files_but_not_a_live_endpoints() {
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let opts = shmkit::queue::Options::default().persist(true);
+    // Nobody left: the queue's lock file goes with it.
+    let queue = unique("rm-queue");
+    drop(shmkit::queue::spsc::Consumer::create_with(&queue, 4096, &opts).unwrap());
+    let consumer_lock = format!("/dev/shm/.shmkit-lock.{queue}.consumer");
+    assert!(exists(&consumer_lock));
+    let text = ok(&["rm", &queue]);
+    assert!(!shmkit::Segment::exists(&queue).unwrap(), "{text}");
+    assert!(!exists(&consumer_lock), "the unheld lock file goes: {text}");
+    assert!(
+        text.contains(&format!("removed `.shmkit-lock.{queue}.consumer`")),
+        "{text}"
+    );
+
+    // This process stays a live producer, holding its role's lock file.
+    let queue = unique("rm-queue-live");
+    let producer = shmkit::queue::spsc::Producer::create_with(&queue, 4096, &opts).unwrap();
+    let producer_lock = format!("/dev/shm/.shmkit-lock.{queue}.producer");
+    assert!(exists(&producer_lock));
+    let text = ok(&["rm", &queue, "--force"]);
+    assert!(!shmkit::Segment::exists(&queue).unwrap(), "{text}");
+    assert!(exists(&producer_lock), "a live endpoint's stays: {text}");
+    assert!(
+        text.contains(&format!(
+            "kept    `.shmkit-lock.{queue}.producer`: held by {}/",
+            std::process::id()
+        )),
+        "{text}"
+    );
+    drop(producer);
+    let _ = std::fs::remove_file(&producer_lock);
+    let _ = std::fs::remove_file(format!("/dev/shm/.shmkit-lock.{queue}.consumer"));
+}
+
+#[test]
 fn set_writes_fields_checked_against_the_stored_layout() {
     let name = unique("set");
     let data = Shared::create_with(&name, sample()).unwrap();
