@@ -110,9 +110,16 @@ fn kind_cell(kind: Option<&Kind>) -> String {
     }
 }
 
-pub fn ls(as_json: bool) -> Result<()> {
+pub fn ls(as_json: bool, all: bool) -> Result<()> {
     let (mut entries, blind) = scan::list()?;
-    // Queues' role lock files are not segments (`gc` cleans up orphans).
+    // Queues' role lock files are not segments: those of a live queue are
+    // left out, those whose queue is gone (orphans) are counted, or listed
+    // with --all.
+    let orphans: Vec<Entry> = entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name).is_some_and(|q| !entries.iter().any(|s| s.name == *q)))
+        .cloned()
+        .collect();
     entries.retain(|e| lock_file_queue(&e.name).is_none());
     let kinds: Vec<Option<Kind>> = entries.iter().map(classify).collect();
     if as_json {
@@ -123,27 +130,44 @@ pub fn ls(as_json: bool) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({ "segments": list, "unreadable_processes": blind.unreadable.iter().map(|u| u.pid).collect::<Vec<_>>() })
-            )?
+            serde_json::to_string_pretty(&json!({
+                "segments": list,
+                "orphaned_lock_files": orphans.iter().map(|e| json!({
+                    "name": e.name.to_string_lossy(),
+                    "users": e.users.iter().map(|u| json!({ "pid": u.pid, "command": u.command })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "unreadable_processes": blind.unreadable.iter().map(|u| u.pid).collect::<Vec<_>>(),
+            }))?
         );
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = entries
+    let row = |e: &Entry, contents: String| {
+        vec![
+            show::escape(&e.name),
+            show::size(e.size),
+            scan::user_name(e.uid),
+            format!("{:04o}", e.mode),
+            show::age(e.modified),
+            users_cell(e),
+            contents,
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = entries
         .iter()
         .zip(&kinds)
-        .map(|(e, k)| {
-            vec![
-                show::escape(&e.name),
-                show::size(e.size),
-                scan::user_name(e.uid),
-                format!("{:04o}", e.mode),
-                show::age(e.modified),
-                users_cell(e),
-                kind_cell(k.as_ref()),
-            ]
-        })
+        .map(|(e, k)| row(e, kind_cell(k.as_ref())))
         .collect();
+    if all {
+        rows.extend(orphans.iter().map(|e| {
+            row(
+                e,
+                format!(
+                    "role lock file of removed queue `{}`",
+                    show::escape(OsStr::new(lock_file_queue(&e.name).unwrap_or("?")))
+                ),
+            )
+        }));
+    }
     show::table(
         &[
             "NAME",
@@ -158,6 +182,13 @@ pub fn ls(as_json: bool) -> Result<()> {
     );
     if entries.is_empty() {
         println!("(no shared memory segments in {})", scan_dir());
+    }
+    if !orphans.is_empty() && !all {
+        println!(
+            "note: {} role lock file(s) of removed queues: `shmkit ls --all` lists them, \
+             `shmkit gc` removes those no process holds",
+            orphans.len()
+        );
     }
     if !blind.unreadable.is_empty() {
         println!(
@@ -416,10 +447,7 @@ fn pids(users: &[scan::User]) -> String {
 }
 
 pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
-    let (mut entries, blind) = scan::list()?;
-    // Role lock files last: the segments they belong to may go first (a
-    // queue whose header is corrupted goes by name alone).
-    entries.sort_by_key(|e| lock_file_queue(&e.name).is_some());
+    let (entries, blind) = scan::list()?;
     if !blind.unreadable.is_empty() {
         if !ignore_unreadable {
             bail!(
@@ -433,26 +461,66 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
             pids(&blind.unreadable)
         );
     }
-    let mut removed = 0;
-    for e in &entries {
+    // Decide everything first, then act: the dry run prints the same plan
+    // the real run carries out.
+    let (segments, locks): (Vec<&Entry>, Vec<&Entry>) = entries
+        .iter()
+        .partition(|e| lock_file_queue(&e.name).is_none());
+    let mut doomed: Vec<&Entry> = Vec::new();
+    for e in segments {
         let name = show::escape(&e.name);
         if !e.users.is_empty() {
             println!("keep    {name}: used by {}", users_cell(e));
             continue;
         }
-        if let Some(queue) = lock_file_queue(&e.name) {
-            // A queue's role lock file: removed with its queue, or here once
-            // the queue's name is gone.
-            if Segment::exists(queue).unwrap_or(true) {
-                continue;
-            }
-            if dry_run {
-                println!("would remove {name}: role lock file of a removed queue");
-                continue;
-            }
+        let shmkit_made = matches!(
+            classify(e),
+            Some(Kind::Typed(_) | Kind::Queue(_) | Kind::Corrupted(_))
+        );
+        if !shmkit_made && !all {
+            println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
+            continue;
+        }
+        doomed.push(e);
+    }
+    // A role lock file goes when no process holds it open and its queue is
+    // gone or goes in this pass. One held open belongs to a live endpoint
+    // (or a peer probing it) and stays.
+    let mut doomed_locks: Vec<&Entry> = Vec::new();
+    for e in locks {
+        let Some(queue) = lock_file_queue(&e.name) else {
+            continue;
+        };
+        let queue_goes = doomed.iter().any(|d| d.name == *queue);
+        let queue_gone = !queue_goes && !entries.iter().any(|d| d.name == *queue);
+        if !queue_goes && !queue_gone {
+            continue;
+        }
+        if !e.users.is_empty() {
+            println!(
+                "keep    {}: role lock file held by {}",
+                show::escape(&e.name),
+                users_cell(e)
+            );
+            continue;
+        }
+        doomed_locks.push(e);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for e in &doomed {
+        if !dry_run {
+            remove_name(&e.name)?;
+        }
+        println!(
+            "{verb} {}: no live process maps or holds it",
+            show::escape(&e.name)
+        );
+    }
+    for e in &doomed_locks {
+        if !dry_run {
             match remove_name(&e.name) {
-                Ok(()) => println!("removed {name}: role lock file of a removed queue"),
-                // Gone already, with its queue earlier in this pass.
+                Ok(()) => {}
+                // Removed meanwhile, by its queue's last endpoint say.
                 Err(err)
                     if err.chain().any(|c| {
                         c.downcast_ref::<std::io::Error>()
@@ -460,32 +528,16 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
                     }) => {}
                 Err(err) => return Err(err),
             }
-            continue;
         }
-        let kind = classify(e);
-        let shmkit_made = matches!(
-            kind,
-            Some(Kind::Typed(_) | Kind::Queue(_) | Kind::Corrupted(_))
+        println!(
+            "{verb} {}: role lock file of a removed queue, held by no process",
+            show::escape(&e.name)
         );
-        if !shmkit_made && !all {
-            println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
-            continue;
-        }
-        if dry_run {
-            println!("would remove {name}: no live process maps or holds it");
-        } else {
-            match (&kind, e.name.to_str()) {
-                // The segment and its role lock files.
-                (Some(Kind::Queue(_)), Some(queue)) => shmkit::queue::remove(queue)
-                    .with_context(|| format!("removing queue `{name}`"))?,
-                _ => remove_name(&e.name)?,
-            }
-            println!("removed {name}: no live process mapped or held it");
-        }
-        removed += 1;
     }
     println!(
-        "{removed} segment(s) {}",
+        "{} segment(s) and {} role lock file(s) {}",
+        doomed.len(),
+        doomed_locks.len(),
         if dry_run {
             "would be removed"
         } else {

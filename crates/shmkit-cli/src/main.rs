@@ -30,11 +30,15 @@ enum Command {
     /// Examples:
     ///   shmkit ls
     ///   shmkit ls --json | jq '.segments[] | select(.users == [])'
+    ///   shmkit ls --all
     #[command(verbatim_doc_comment)]
     Ls {
         /// Machine-readable output (schema in the README).
         #[arg(long)]
         json: bool,
+        /// Also list the role lock files of removed queues (else counted).
+        #[arg(long)]
+        all: bool,
     },
     /// Everything about one segment; for a typed segment, each field with its
     /// current value, decoded from the layout stored in its header.
@@ -212,7 +216,7 @@ fn main() -> std::process::ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ls { json } => commands::ls(json),
+        Command::Ls { json, all } => commands::ls(json, all),
         Command::Info { name, json } => commands::info(&name, json),
         Command::Dump { name, offset, len } => commands::dump(&name, offset, len),
         Command::Create { name, size, mode } => commands::create(&name, &size, &mode),

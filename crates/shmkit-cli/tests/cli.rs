@@ -575,6 +575,20 @@ fn gc_scenario(base: &str) {
         "lock files are no segments: {ls}"
     );
     assert!(
+        ls.contains("note: 1 role lock file(s) of removed queues"),
+        "the orphan is counted: {ls}"
+    );
+    let ls_all = ok(&["ls", "--all"]);
+    assert!(
+        ls_all.lines().any(|l| l.starts_with(&orphan)
+            && l.contains(&format!("role lock file of removed queue `{base}-gone`"))),
+        "{ls_all}"
+    );
+    assert!(
+        !ls_all.contains(&format!(".shmkit-lock.{queue}.")),
+        "a live queue's lock file is no orphan: {ls_all}"
+    );
+    assert!(
         ls.lines().any(|l| l.starts_with(&scribbled)
             && l.contains("shmkit, corrupted: queue header: unknown queue kind 99")),
         "{ls}"
@@ -607,7 +621,26 @@ fn gc_scenario(base: &str) {
     );
 
     let gc = ok(&["gc", "--ignore-unreadable"]);
-    assert!(gc.contains("4 segment(s) removed"), "{gc}");
+    assert!(
+        gc.contains("4 segment(s) and 3 role lock file(s) removed"),
+        "{gc}"
+    );
+    // The dry run listed exactly what the real run removed.
+    let planned: Vec<String> = dry
+        .lines()
+        .filter_map(|l| l.strip_prefix("would remove "))
+        .map(|l| l.split(':').next().unwrap().to_owned())
+        .collect();
+    let done: Vec<String> = gc
+        .lines()
+        .filter_map(|l| l.strip_prefix("removed "))
+        .map(|l| l.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(planned, done, "dry run:\n{dry}\nreal run:\n{gc}");
+    assert!(
+        dry.contains("4 segment(s) and 3 role lock file(s) would be removed"),
+        "{dry}"
+    );
     assert!(!shmkit::Segment::exists(&scribbled).unwrap());
     assert!(!std::path::Path::new(&scribbled_lock).exists(), "{gc}");
     assert!(!shmkit::Segment::exists(&queue).unwrap());
