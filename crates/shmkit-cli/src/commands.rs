@@ -547,7 +547,49 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn set(name: &str, assignments: &[String]) -> Result<()> {
+/// If `path` leads into a field of a `Mutex`, `SeqLock` or `Event` inside
+/// `ty`: that sync value's path and type name, and whether the field is one
+/// of its words (else it is data the value guards). Told apart by the names
+/// the library's layout descriptions give these types.
+fn sync_guard(ty: &shmkit::layout::Ty, path: &str) -> Option<(String, String, bool)> {
+    use shmkit::layout::Ty;
+    let mut ty = ty;
+    let mut walked = String::new();
+    let mut rest = path.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after.split_once(']')?;
+            let Ty::Array(elem, _) = ty else { return None };
+            walked.push_str(&format!("[{}]", index.trim()));
+            ty = elem;
+            rest = tail;
+            continue;
+        }
+        let rest2 = rest.strip_prefix('.').unwrap_or(rest);
+        let end = rest2.find(['.', '[']).unwrap_or(rest2.len());
+        let (field, tail) = rest2.split_at(end);
+        let Ty::Struct(st) = ty else { return None };
+        let f = st.fields.iter().find(|f| f.name == field)?;
+        if matches!(st.name.as_str(), "Mutex" | "SeqLock" | "Event") {
+            let word = matches!(field, "word" | "seq" | "writer" | "state" | "mode");
+            let at = if walked.is_empty() {
+                "the value".to_owned()
+            } else {
+                format!("`{walked}`")
+            };
+            return Some((at, st.name.clone(), word));
+        }
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(field);
+        ty = &f.ty;
+        rest = tail;
+    }
+    None
+}
+
+pub fn set(name: &str, assignments: &[String], ignore_locks: bool) -> Result<()> {
     let seg = inspect::open_writable(name)?;
     let t = match inspect::kind(&seg) {
         Kind::Typed(t) => t,
@@ -568,6 +610,21 @@ pub fn set(name: &str, assignments: &[String]) -> Result<()> {
             .split_once('=')
             .with_context(|| format!("`{a}` is not FIELD=VALUE"))?;
         let (offset, prim) = t.ty.find(path.trim()).map_err(anyhow::Error::msg)?;
+        if let (Some((at, sync, word)), false) = (sync_guard(&t.ty, path), ignore_locks) {
+            if word {
+                bail!(
+                    "`{}` is a word of the {sync} {at}: writing it can leave the lock held or \
+                     the waiters asleep for good; pass --ignore-locks if that is what you mean",
+                    path.trim()
+                );
+            }
+            bail!(
+                "`{}` is data guarded by the {sync} {at}: shmkit set cannot take that lock, so it \
+                 refuses to write behind it; write it from a program that takes the lock, or pass \
+                 --ignore-locks if no process uses it",
+                path.trim()
+            );
+        }
         let bytes = prim.parse(value).map_err(anyhow::Error::msg)?;
         writes.push((
             path.trim().to_owned(),

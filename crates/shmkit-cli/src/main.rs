@@ -147,6 +147,11 @@ enum Command {
         /// FIELD=VALUE pairs; all are checked before any is written.
         #[arg(required = true)]
         assignments: Vec<String>,
+        /// Also write the words of a Mutex, SeqLock or Event, and the data
+        /// they guard, bypassing their protocol (refused otherwise): a
+        /// process may then wait forever or read torn data.
+        #[arg(long)]
+        ignore_locks: bool,
     },
     /// Play the textbook's scenario: one process writes a struct into shared
     /// memory, a second one reads it and answers.
@@ -231,7 +236,11 @@ fn main() -> std::process::ExitCode {
             interval,
             count,
         } => watch::watch(&name, interval, count),
-        Command::Set { name, assignments } => commands::set(&name, &assignments),
+        Command::Set {
+            name,
+            assignments,
+            ignore_locks,
+        } => commands::set(&name, &assignments, ignore_locks),
         Command::Demo { half } => demo::run(half),
         Command::Bench(args) => bench::run(args),
         Command::BenchPeer { args } => bench::peer(args),

@@ -361,6 +361,36 @@ fn set_writes_fields_checked_against_the_stored_layout() {
     assert!(fails(&["set", &raw, "x=1"]).contains("no shmkit header"));
 }
 
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Guarded {
+    count: shmkit::sync::Mutex<u64>,
+    ready: shmkit::sync::Event,
+    plain: std::sync::atomic::AtomicU64,
+}
+
+#[test]
+fn set_refuses_lock_words_and_guarded_data_unless_told() {
+    let name = unique("set-sync");
+    let data = Shared::<Guarded>::create(&name).unwrap();
+    let err = fails(&["set", &name, "count.word=5"]);
+    assert!(
+        err.contains("a word of the Mutex `count`") && err.contains("--ignore-locks"),
+        "{err}"
+    );
+    let err = fails(&["set", &name, "count.data=5"]);
+    assert!(err.contains("data guarded by the Mutex `count`"), "{err}");
+    let err = fails(&["set", &name, "ready.state=1"]);
+    assert!(err.contains("a word of the Event `ready`"), "{err}");
+    // Nothing was written: the lock is still free and holds 0.
+    assert_eq!(*data.get().count.try_lock().unwrap(), 0);
+    assert!(ok(&["set", &name, "plain=3"]).contains("plain = 3"));
+    // With the flag, the intent is explicit.
+    assert!(ok(&["set", &name, "count.data=5", "--ignore-locks"]).contains("count.data = 5"));
+    assert_eq!(*data.get().count.try_lock().unwrap(), 5);
+}
+
 #[test]
 fn watch_shows_fields_and_counts_changes() {
     let name = unique("watch");
