@@ -207,14 +207,104 @@ fn scan_dir() -> &'static str {
     return "this OS's shared memory";
 }
 
+/// Every `Mutex`, `Event` and `SeqLock` inside `ty` at `base`: its path and
+/// what its words (copied out in `data`) say, in words.
+fn sync_states(
+    ty: &shmkit::layout::Ty,
+    path: &str,
+    base: u64,
+    data: &[u8],
+    out: &mut Vec<(String, String, String)>,
+) {
+    use shmkit::layout::Ty;
+    use shmkit::sync::words::{self, Holder};
+    let word = |at: u64, len: usize| -> Option<u64> {
+        let at = usize::try_from(base + at).ok()?;
+        let mut b = [0u8; 8];
+        b[..len].copy_from_slice(data.get(at..at + len)?);
+        Some(u64::from_le_bytes(b))
+    };
+    let holder = |h: Holder| match h {
+        Holder::None => "no holder".to_owned(),
+        Holder::Alive { tid } => format!("held by thread {tid} (alive)"),
+        Holder::Died { tid } => {
+            format!("held by thread {tid}, which died (the next taker recovers it)")
+        }
+        _ => "holder unknown".to_owned(),
+    };
+    let shown = if path.is_empty() { "(the value)" } else { path };
+    match ty {
+        Ty::Struct(st) if st.name == "Mutex" => {
+            let Some(w) = word(0, 8) else { return };
+            let (h, inconsistent) = words::mutex_state(w);
+            let mut text = match h {
+                Holder::None => "unlocked".to_owned(),
+                h => holder(h),
+            };
+            if inconsistent {
+                text.push_str("; data left by a dead owner, not yet marked consistent");
+            }
+            out.push((shown.to_owned(), "Mutex".into(), text));
+        }
+        Ty::Struct(st) if st.name == "Event" => {
+            let Some(w) = word(0, 4) else { return };
+            let text = if words::event_signalled(w as u32) {
+                "signalled"
+            } else {
+                "not signalled"
+            };
+            out.push((shown.to_owned(), "Event".into(), text.into()));
+        }
+        Ty::Struct(st) if st.name == "SeqLock" => {
+            let (Some(seq), Some(w)) = (word(0, 8), word(8, 8)) else {
+                return;
+            };
+            let (h, writing) = words::seqlock_state(seq, w);
+            let mut text = match h {
+                Holder::None => "no writer".to_owned(),
+                h => holder(h).replace("held by", "writer:"),
+            };
+            if writing {
+                text.push_str("; a write is in progress (or was cut short)");
+            }
+            out.push((shown.to_owned(), "SeqLock".into(), text));
+        }
+        Ty::Struct(st) => {
+            for f in &st.fields {
+                let p = if path.is_empty() {
+                    f.name.clone()
+                } else {
+                    format!("{path}.{}", f.name)
+                };
+                sync_states(&f.ty, &p, base + u64::from(f.offset), data, out);
+            }
+        }
+        Ty::Array(elem, len) => {
+            // Arrays of sync values are listed up to a readable number.
+            for i in 0..(*len).min(64) {
+                sync_states(
+                    elem,
+                    &format!("{path}[{i}]"),
+                    base + u64::from(i) * elem.size(),
+                    data,
+                    out,
+                );
+            }
+        }
+        Ty::Prim(_) => {}
+    }
+}
+
 pub fn info(name: &str, as_json: bool) -> Result<()> {
     let e = scan::find(name)?;
     let seg = inspect::open_read_only(name, Some(e.uid))
         .with_context(|| format!("opening segment `{name}`"))?;
     let kind = inspect::kind(&seg);
     let mut fields = Vec::new();
+    let mut syncs = Vec::new();
     if let Kind::Typed(t) = &kind {
         let data = inspect::value_bytes(&seg, t)?;
+        sync_states(&t.ty, "", 0, &data, &mut syncs);
         for row in t.ty.rows() {
             let value = row.value(&data);
             fields.push((row, value));
@@ -232,6 +322,10 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                     "value": v.as_ref().map(inspect::json).unwrap_or(serde_json::Value::Null),
                 })
             })
+            .collect();
+        j["sync"] = syncs
+            .iter()
+            .map(|(path, ty, state)| json!({ "path": path, "type": ty, "state": state }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
@@ -274,6 +368,14 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                 })
                 .collect();
             show::table(&["FIELD", "TYPE", "OFFSET", "VALUE"], &rows);
+            if !syncs.is_empty() {
+                println!();
+                let rows: Vec<Vec<String>> = syncs
+                    .iter()
+                    .map(|(p, ty, st)| vec![p.clone(), ty.clone(), st.clone()])
+                    .collect();
+                show::table(&["SYNC", "TYPE", "STATE"], &rows);
+            }
         }
         Kind::Queue(q) => println!("contents:  shmkit {}", queue_summary(q)),
         Kind::Corrupted(why) => println!("contents:  shmkit header, corrupted: {why}"),

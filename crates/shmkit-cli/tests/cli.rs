@@ -392,6 +392,61 @@ fn set_refuses_lock_words_and_guarded_data_unless_told() {
 }
 
 #[test]
+fn info_shows_mutex_holder_and_event_state() {
+    let name = unique("info-sync");
+    let data = Shared::<Guarded>::create(&name).unwrap();
+    let line = |text: &str, field: &str| {
+        text.lines()
+            .find(|l| l.starts_with(field) && (l.contains("Mutex") || l.contains("Event")))
+            .unwrap_or_else(|| panic!("no {field} line: {text}"))
+            .to_owned()
+    };
+    let text = ok(&["info", &name]);
+    assert!(line(&text, "count").ends_with("unlocked"), "{text}");
+    assert!(line(&text, "ready").ends_with("not signalled"), "{text}");
+    data.get().ready.notify_one();
+    assert!(data.get().ready.is_signalled());
+    let guard = data.get().count.lock().unwrap();
+    let text = ok(&["info", &name]);
+    assert!(
+        line(&text, "count").contains("held by thread ")
+            && line(&text, "count").contains("(alive)"),
+        "{text}"
+    );
+    assert!(line(&text, "ready").ends_with(" signalled"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["info", &name, "--json"])).unwrap();
+    assert_eq!(json["sync"][0]["path"], "count");
+    drop(guard);
+}
+
+#[test]
+fn info_shows_a_mutex_whose_holder_was_killed() {
+    if let Some((_, args)) = role() {
+        let data = Shared::<Guarded>::open(&args[0]).unwrap();
+        let guard = data.get().count.lock().unwrap();
+        say("locked");
+        common::hear();
+        drop(guard);
+        unreachable!("killed while holding the lock");
+    }
+    let name = unique("info-dead");
+    let _data = Shared::<Guarded>::create(&name).unwrap();
+    let mut holder = Child::start(common::command(
+        "info_shows_a_mutex_whose_holder_was_killed",
+        "hold",
+        &[&name],
+    ));
+    assert_eq!(holder.recv(), "locked");
+    holder.kill9();
+    let text = ok(&["info", &name]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("count") && l.contains("Mutex"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("which died"), "{text}");
+}
+
+#[test]
 fn watch_shows_fields_and_counts_changes() {
     let name = unique("watch");
     let data = Shared::create_with(&name, sample()).unwrap();
