@@ -475,6 +475,36 @@ fn watch_shows_fields_and_counts_changes() {
     assert!((2..=4).contains(&changes), "{last_value}");
     let letter = rest.lines().rfind(|l| l.starts_with("letter ")).unwrap();
     assert_eq!(letter.split_whitespace().nth(3), Some("0"), "{letter}");
+    assert!(
+        line.contains("sampled every") && rest.contains("CHANGES SEEN"),
+        "the counts are labelled as sampled: {line}{rest}"
+    );
+    assert!(!rest.contains("note: "), "the segment is live: {rest}");
+}
+
+#[test]
+fn watch_says_when_the_name_is_gone() {
+    let name = unique("watch-gone");
+    let data = Shared::create_with(&name, sample()).unwrap();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["watch", &name, "--interval", "100ms", "--count", "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(watcher.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    shmkit::Segment::remove(&name).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(watcher.wait().unwrap().success());
+    drop(data);
+    let last = rest.rsplit("shmkit watch").next().unwrap();
+    assert!(
+        last.contains(&format!("note: the name `{name}` is gone")),
+        "{rest}"
+    );
 }
 
 /// In a real terminal (a pty made by `script`), `q` quits cleanly.
