@@ -377,11 +377,63 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                 show::table(&["SYNC", "TYPE", "STATE"], &rows);
             }
         }
-        Kind::Queue(q) => println!("contents:  shmkit {}", queue_summary(q)),
+        Kind::Queue(q) => {
+            println!("contents:  shmkit {}", queue_summary(q));
+            print_endpoints(name);
+        }
         Kind::Corrupted(why) => println!("contents:  shmkit header, corrupted: {why}"),
         Kind::Raw => println!("contents:  raw bytes (no shmkit header): see `shmkit dump {name}`"),
     }
     Ok(())
+}
+
+/// A queue's attached endpoints: for each of its role lock files, the
+/// processes holding its lock (endpoints hold it for their lifetime).
+#[cfg(target_os = "linux")]
+fn print_endpoints(queue: &str) {
+    let Ok((entries, _)) = scan::list() else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name) == Some(queue))
+    {
+        let role = e.name.to_string_lossy();
+        let role = role
+            .rsplit_once(&format!("{queue}."))
+            .map_or("?", |r| r.1)
+            .to_owned();
+        let holders = scan::flock_holders(e.id);
+        let cell = if holders.is_empty() {
+            "none (no live endpoint)".to_owned()
+        } else {
+            holders
+                .iter()
+                .map(|(pid, _)| {
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                    format!(
+                        "pid {pid} ({}, alive)",
+                        show::escape(OsStr::new(comm.trim_end()))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        rows.push(vec![role, cell]);
+    }
+    println!();
+    if rows.is_empty() {
+        println!("endpoints: none (no role lock files)");
+    } else {
+        show::table(&["ROLE", "ENDPOINTS (holding the role's lock)"], &rows);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn print_endpoints(_queue: &str) {
+    println!("endpoints: not shown (this OS offers no list of file locks)");
 }
 
 pub fn dump(name: &str, offset: u64, len: Option<u64>) -> Result<()> {

@@ -447,6 +447,21 @@ fn info_shows_a_mutex_whose_holder_was_killed() {
 }
 
 #[test]
+fn info_shows_a_queues_live_endpoints() {
+    let queue = unique("info-queue");
+    let _q = common::QueueCleanup(queue.clone());
+    let _rx = shmkit::queue::spsc::Consumer::create(&queue, 4096).unwrap();
+    let text = ok(&["info", &queue]);
+    let me = std::process::id();
+    let consumer = text
+        .lines()
+        .find(|l| l.starts_with("consumer "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(consumer.contains(&format!("pid {me} (")), "{text}");
+    assert!(consumer.contains("alive"), "{text}");
+}
+
+#[test]
 fn watch_shows_fields_and_counts_changes() {
     let name = unique("watch");
     let data = Shared::create_with(&name, sample()).unwrap();
