@@ -110,9 +110,16 @@ fn kind_cell(kind: Option<&Kind>) -> String {
     }
 }
 
-pub fn ls(as_json: bool) -> Result<()> {
+pub fn ls(as_json: bool, all: bool) -> Result<()> {
     let (mut entries, blind) = scan::list()?;
-    // Queues' role lock files are not segments (`gc` cleans up orphans).
+    // Queues' role lock files are not segments: those of a live queue are
+    // left out, those whose queue is gone (orphans) are counted, or listed
+    // with --all.
+    let orphans: Vec<Entry> = entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name).is_some_and(|q| !entries.iter().any(|s| s.name == *q)))
+        .cloned()
+        .collect();
     entries.retain(|e| lock_file_queue(&e.name).is_none());
     let kinds: Vec<Option<Kind>> = entries.iter().map(classify).collect();
     if as_json {
@@ -123,27 +130,44 @@ pub fn ls(as_json: bool) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({ "segments": list, "unreadable_processes": blind.unreadable.iter().map(|u| u.pid).collect::<Vec<_>>() })
-            )?
+            serde_json::to_string_pretty(&json!({
+                "segments": list,
+                "orphaned_lock_files": orphans.iter().map(|e| json!({
+                    "name": e.name.to_string_lossy(),
+                    "users": e.users.iter().map(|u| json!({ "pid": u.pid, "command": u.command })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "unreadable_processes": blind.unreadable.iter().map(|u| u.pid).collect::<Vec<_>>(),
+            }))?
         );
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = entries
+    let row = |e: &Entry, contents: String| {
+        vec![
+            show::escape(&e.name),
+            show::size(e.size),
+            scan::user_name(e.uid),
+            format!("{:04o}", e.mode),
+            show::age(e.modified),
+            users_cell(e),
+            contents,
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = entries
         .iter()
         .zip(&kinds)
-        .map(|(e, k)| {
-            vec![
-                show::escape(&e.name),
-                show::size(e.size),
-                scan::user_name(e.uid),
-                format!("{:04o}", e.mode),
-                show::age(e.modified),
-                users_cell(e),
-                kind_cell(k.as_ref()),
-            ]
-        })
+        .map(|(e, k)| row(e, kind_cell(k.as_ref())))
         .collect();
+    if all {
+        rows.extend(orphans.iter().map(|e| {
+            row(
+                e,
+                format!(
+                    "role lock file of removed queue `{}`",
+                    show::escape(OsStr::new(lock_file_queue(&e.name).unwrap_or("?")))
+                ),
+            )
+        }));
+    }
     show::table(
         &[
             "NAME",
@@ -158,6 +182,13 @@ pub fn ls(as_json: bool) -> Result<()> {
     );
     if entries.is_empty() {
         println!("(no shared memory segments in {})", scan_dir());
+    }
+    if !orphans.is_empty() && !all {
+        println!(
+            "note: {} role lock file(s) of removed queues: `shmkit ls --all` lists them, \
+             `shmkit gc` removes those no process holds",
+            orphans.len()
+        );
     }
     if !blind.unreadable.is_empty() {
         println!(
@@ -176,14 +207,104 @@ fn scan_dir() -> &'static str {
     return "this OS's shared memory";
 }
 
+/// Every `Mutex`, `Event` and `SeqLock` inside `ty` at `base`: its path and
+/// what its words (copied out in `data`) say, in words.
+fn sync_states(
+    ty: &shmkit::layout::Ty,
+    path: &str,
+    base: u64,
+    data: &[u8],
+    out: &mut Vec<(String, String, String)>,
+) {
+    use shmkit::layout::Ty;
+    use shmkit::sync::words::{self, Holder};
+    let word = |at: u64, len: usize| -> Option<u64> {
+        let at = usize::try_from(base + at).ok()?;
+        let mut b = [0u8; 8];
+        b[..len].copy_from_slice(data.get(at..at + len)?);
+        Some(u64::from_le_bytes(b))
+    };
+    let holder = |h: Holder| match h {
+        Holder::None => "no holder".to_owned(),
+        Holder::Alive { tid } => format!("held by thread {tid} (alive)"),
+        Holder::Died { tid } => {
+            format!("held by thread {tid}, which died (the next taker recovers it)")
+        }
+        _ => "holder unknown".to_owned(),
+    };
+    let shown = if path.is_empty() { "(the value)" } else { path };
+    match ty {
+        Ty::Struct(st) if st.name == "Mutex" => {
+            let Some(w) = word(0, 8) else { return };
+            let (h, inconsistent) = words::mutex_state(w);
+            let mut text = match h {
+                Holder::None => "unlocked".to_owned(),
+                h => holder(h),
+            };
+            if inconsistent {
+                text.push_str("; data left by a dead owner, not yet marked consistent");
+            }
+            out.push((shown.to_owned(), "Mutex".into(), text));
+        }
+        Ty::Struct(st) if st.name == "Event" => {
+            let Some(w) = word(0, 4) else { return };
+            let text = if words::event_signalled(w as u32) {
+                "signalled"
+            } else {
+                "not signalled"
+            };
+            out.push((shown.to_owned(), "Event".into(), text.into()));
+        }
+        Ty::Struct(st) if st.name == "SeqLock" => {
+            let (Some(seq), Some(w)) = (word(0, 8), word(8, 8)) else {
+                return;
+            };
+            let (h, writing) = words::seqlock_state(seq, w);
+            let mut text = match h {
+                Holder::None => "no writer".to_owned(),
+                h => holder(h).replace("held by", "writer:"),
+            };
+            if writing {
+                text.push_str("; a write is in progress (or was cut short)");
+            }
+            out.push((shown.to_owned(), "SeqLock".into(), text));
+        }
+        Ty::Struct(st) => {
+            for f in &st.fields {
+                let p = if path.is_empty() {
+                    f.name.clone()
+                } else {
+                    format!("{path}.{}", f.name)
+                };
+                sync_states(&f.ty, &p, base + u64::from(f.offset), data, out);
+            }
+        }
+        Ty::Array(elem, len) => {
+            // Arrays of sync values are listed up to a readable number.
+            for i in 0..(*len).min(64) {
+                sync_states(
+                    elem,
+                    &format!("{path}[{i}]"),
+                    base + u64::from(i) * elem.size(),
+                    data,
+                    out,
+                );
+            }
+        }
+        Ty::Prim(_) => {}
+    }
+}
+
 pub fn info(name: &str, as_json: bool) -> Result<()> {
     let e = scan::find(name)?;
     let seg = inspect::open_read_only(name, Some(e.uid))
         .with_context(|| format!("opening segment `{name}`"))?;
     let kind = inspect::kind(&seg);
     let mut fields = Vec::new();
+    let mut syncs = Vec::new();
     if let Kind::Typed(t) = &kind {
         let data = inspect::value_bytes(&seg, t)?;
+        sync_states(&t.ty, "", 0, &data, &mut syncs);
         for row in t.ty.rows() {
             let value = row.value(&data);
             fields.push((row, value));
@@ -201,6 +322,10 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                     "value": v.as_ref().map(inspect::json).unwrap_or(serde_json::Value::Null),
                 })
             })
+            .collect();
+        j["sync"] = syncs
+            .iter()
+            .map(|(path, ty, state)| json!({ "path": path, "type": ty, "state": state }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
@@ -243,12 +368,72 @@ pub fn info(name: &str, as_json: bool) -> Result<()> {
                 })
                 .collect();
             show::table(&["FIELD", "TYPE", "OFFSET", "VALUE"], &rows);
+            if !syncs.is_empty() {
+                println!();
+                let rows: Vec<Vec<String>> = syncs
+                    .iter()
+                    .map(|(p, ty, st)| vec![p.clone(), ty.clone(), st.clone()])
+                    .collect();
+                show::table(&["SYNC", "TYPE", "STATE"], &rows);
+            }
         }
-        Kind::Queue(q) => println!("contents:  shmkit {}", queue_summary(q)),
+        Kind::Queue(q) => {
+            println!("contents:  shmkit {}", queue_summary(q));
+            print_endpoints(name);
+        }
         Kind::Corrupted(why) => println!("contents:  shmkit header, corrupted: {why}"),
         Kind::Raw => println!("contents:  raw bytes (no shmkit header): see `shmkit dump {name}`"),
     }
     Ok(())
+}
+
+/// A queue's attached endpoints: for each of its role lock files, the
+/// processes holding its lock (endpoints hold it for their lifetime).
+#[cfg(target_os = "linux")]
+fn print_endpoints(queue: &str) {
+    let Ok((entries, _)) = scan::list() else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name) == Some(queue))
+    {
+        let role = e.name.to_string_lossy();
+        let role = role
+            .rsplit_once(&format!("{queue}."))
+            .map_or("?", |r| r.1)
+            .to_owned();
+        let holders = scan::flock_holders(e.id);
+        let cell = if holders.is_empty() {
+            "none (no live endpoint)".to_owned()
+        } else {
+            holders
+                .iter()
+                .map(|(pid, _)| {
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                    format!(
+                        "pid {pid} ({}, alive)",
+                        show::escape(OsStr::new(comm.trim_end()))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        rows.push(vec![role, cell]);
+    }
+    println!();
+    if rows.is_empty() {
+        println!("endpoints: none (no role lock files)");
+    } else {
+        show::table(&["ROLE", "ENDPOINTS (holding the role's lock)"], &rows);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn print_endpoints(_queue: &str) {
+    println!("endpoints: not shown (this OS offers no list of file locks)");
 }
 
 pub fn dump(name: &str, offset: u64, len: Option<u64>) -> Result<()> {
@@ -355,8 +540,55 @@ pub fn rm(name: &str, force: bool) -> Result<()> {
             e.users.iter().map(|u| format!("pid {} ({})", u.pid, show::escape(OsStr::new(&u.command)))).collect::<Vec<_>>().join(", ")
         );
     }
+    let queue = match classify(&e) {
+        Some(Kind::Queue(_)) => e.name.to_str(),
+        _ => None,
+    };
     remove_name(&e.name)?;
     println!("removed `{}`", show::escape(&e.name));
+    if let Some(queue) = queue {
+        remove_role_locks(queue)?;
+    }
+    Ok(())
+}
+
+/// Removes the role lock files of queue `queue` that no live process holds
+/// open (endpoints keep theirs open and `flock`ed for their lifetime, so a
+/// held file belongs to a live endpoint and stays).
+#[cfg(target_os = "linux")]
+fn remove_role_locks(queue: &str) -> Result<()> {
+    let (entries, blind) = scan::list()?;
+    for e in entries
+        .iter()
+        .filter(|e| lock_file_queue(&e.name) == Some(queue))
+    {
+        let name = show::escape(&e.name);
+        if !e.users.is_empty() {
+            println!("kept    `{name}`: held by {}", users_cell(e));
+        } else if !blind.unreadable.is_empty() {
+            println!(
+                "kept    `{name}`: process(es) {} could not be inspected and may hold it",
+                pids(&blind.unreadable)
+            );
+        } else {
+            remove_name(&e.name)?;
+            println!("removed `{name}`");
+        }
+    }
+    Ok(())
+}
+
+/// Without a listing of users there is no telling which lock file a live
+/// endpoint holds, so all stay.
+#[cfg(not(target_os = "linux"))]
+fn remove_role_locks(queue: &str) -> Result<()> {
+    #[cfg(unix)]
+    println!(
+        "note: the role lock files of `{queue}` (/tmp/.shmkit-lock.{queue}.*) are left: this OS \
+         cannot tell which ones a live endpoint holds"
+    );
+    #[cfg(not(unix))]
+    let _ = queue;
     Ok(())
 }
 
@@ -369,10 +601,7 @@ fn pids(users: &[scan::User]) -> String {
 }
 
 pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
-    let (mut entries, blind) = scan::list()?;
-    // Role lock files last: the segments they belong to may go first (a
-    // queue whose header is corrupted goes by name alone).
-    entries.sort_by_key(|e| lock_file_queue(&e.name).is_some());
+    let (entries, blind) = scan::list()?;
     if !blind.unreadable.is_empty() {
         if !ignore_unreadable {
             bail!(
@@ -386,26 +615,66 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
             pids(&blind.unreadable)
         );
     }
-    let mut removed = 0;
-    for e in &entries {
+    // Decide everything first, then act: the dry run prints the same plan
+    // the real run carries out.
+    let (segments, locks): (Vec<&Entry>, Vec<&Entry>) = entries
+        .iter()
+        .partition(|e| lock_file_queue(&e.name).is_none());
+    let mut doomed: Vec<&Entry> = Vec::new();
+    for e in segments {
         let name = show::escape(&e.name);
         if !e.users.is_empty() {
             println!("keep    {name}: used by {}", users_cell(e));
             continue;
         }
-        if let Some(queue) = lock_file_queue(&e.name) {
-            // A queue's role lock file: removed with its queue, or here once
-            // the queue's name is gone.
-            if Segment::exists(queue).unwrap_or(true) {
-                continue;
-            }
-            if dry_run {
-                println!("would remove {name}: role lock file of a removed queue");
-                continue;
-            }
+        let shmkit_made = matches!(
+            classify(e),
+            Some(Kind::Typed(_) | Kind::Queue(_) | Kind::Corrupted(_))
+        );
+        if !shmkit_made && !all {
+            println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
+            continue;
+        }
+        doomed.push(e);
+    }
+    // A role lock file goes when no process holds it open and its queue is
+    // gone or goes in this pass. One held open belongs to a live endpoint
+    // (or a peer probing it) and stays.
+    let mut doomed_locks: Vec<&Entry> = Vec::new();
+    for e in locks {
+        let Some(queue) = lock_file_queue(&e.name) else {
+            continue;
+        };
+        let queue_goes = doomed.iter().any(|d| d.name == *queue);
+        let queue_gone = !queue_goes && !entries.iter().any(|d| d.name == *queue);
+        if !queue_goes && !queue_gone {
+            continue;
+        }
+        if !e.users.is_empty() {
+            println!(
+                "keep    {}: role lock file held by {}",
+                show::escape(&e.name),
+                users_cell(e)
+            );
+            continue;
+        }
+        doomed_locks.push(e);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for e in &doomed {
+        if !dry_run {
+            remove_name(&e.name)?;
+        }
+        println!(
+            "{verb} {}: no live process maps or holds it",
+            show::escape(&e.name)
+        );
+    }
+    for e in &doomed_locks {
+        if !dry_run {
             match remove_name(&e.name) {
-                Ok(()) => println!("removed {name}: role lock file of a removed queue"),
-                // Gone already, with its queue earlier in this pass.
+                Ok(()) => {}
+                // Removed meanwhile, by its queue's last endpoint say.
                 Err(err)
                     if err.chain().any(|c| {
                         c.downcast_ref::<std::io::Error>()
@@ -413,32 +682,16 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
                     }) => {}
                 Err(err) => return Err(err),
             }
-            continue;
         }
-        let kind = classify(e);
-        let shmkit_made = matches!(
-            kind,
-            Some(Kind::Typed(_) | Kind::Queue(_) | Kind::Corrupted(_))
+        println!(
+            "{verb} {}: role lock file of a removed queue, held by no process",
+            show::escape(&e.name)
         );
-        if !shmkit_made && !all {
-            println!("keep    {name}: not made by shmkit (use --all to remove such segments too)");
-            continue;
-        }
-        if dry_run {
-            println!("would remove {name}: no live process maps or holds it");
-        } else {
-            match (&kind, e.name.to_str()) {
-                // The segment and its role lock files.
-                (Some(Kind::Queue(_)), Some(queue)) => shmkit::queue::remove(queue)
-                    .with_context(|| format!("removing queue `{name}`"))?,
-                _ => remove_name(&e.name)?,
-            }
-            println!("removed {name}: no live process mapped or held it");
-        }
-        removed += 1;
     }
     println!(
-        "{removed} segment(s) {}",
+        "{} segment(s) and {} role lock file(s) {}",
+        doomed.len(),
+        doomed_locks.len(),
         if dry_run {
             "would be removed"
         } else {
@@ -448,7 +701,49 @@ pub fn gc(dry_run: bool, all: bool, ignore_unreadable: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn set(name: &str, assignments: &[String]) -> Result<()> {
+/// If `path` leads into a field of a `Mutex`, `SeqLock` or `Event` inside
+/// `ty`: that sync value's path and type name, and whether the field is one
+/// of its words (else it is data the value guards). Told apart by the names
+/// the library's layout descriptions give these types.
+fn sync_guard(ty: &shmkit::layout::Ty, path: &str) -> Option<(String, String, bool)> {
+    use shmkit::layout::Ty;
+    let mut ty = ty;
+    let mut walked = String::new();
+    let mut rest = path.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after.split_once(']')?;
+            let Ty::Array(elem, _) = ty else { return None };
+            walked.push_str(&format!("[{}]", index.trim()));
+            ty = elem;
+            rest = tail;
+            continue;
+        }
+        let rest2 = rest.strip_prefix('.').unwrap_or(rest);
+        let end = rest2.find(['.', '[']).unwrap_or(rest2.len());
+        let (field, tail) = rest2.split_at(end);
+        let Ty::Struct(st) = ty else { return None };
+        let f = st.fields.iter().find(|f| f.name == field)?;
+        if matches!(st.name.as_str(), "Mutex" | "SeqLock" | "Event") {
+            let word = matches!(field, "word" | "seq" | "writer" | "state" | "mode");
+            let at = if walked.is_empty() {
+                "the value".to_owned()
+            } else {
+                format!("`{walked}`")
+            };
+            return Some((at, st.name.clone(), word));
+        }
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(field);
+        ty = &f.ty;
+        rest = tail;
+    }
+    None
+}
+
+pub fn set(name: &str, assignments: &[String], ignore_locks: bool) -> Result<()> {
     let seg = inspect::open_writable(name)?;
     let t = match inspect::kind(&seg) {
         Kind::Typed(t) => t,
@@ -469,6 +764,21 @@ pub fn set(name: &str, assignments: &[String]) -> Result<()> {
             .split_once('=')
             .with_context(|| format!("`{a}` is not FIELD=VALUE"))?;
         let (offset, prim) = t.ty.find(path.trim()).map_err(anyhow::Error::msg)?;
+        if let (Some((at, sync, word)), false) = (sync_guard(&t.ty, path), ignore_locks) {
+            if word {
+                bail!(
+                    "`{}` is a word of the {sync} {at}: writing it can leave the lock held or \
+                     the waiters asleep for good; pass --ignore-locks if that is what you mean",
+                    path.trim()
+                );
+            }
+            bail!(
+                "`{}` is data guarded by the {sync} {at}: shmkit set cannot take that lock, so it \
+                 refuses to write behind it; write it from a program that takes the lock, or pass \
+                 --ignore-locks if no process uses it",
+                path.trim()
+            );
+        }
         let bytes = prim.parse(value).map_err(anyhow::Error::msg)?;
         writes.push((
             path.trim().to_owned(),

@@ -30,11 +30,15 @@ enum Command {
     /// Examples:
     ///   shmkit ls
     ///   shmkit ls --json | jq '.segments[] | select(.users == [])'
+    ///   shmkit ls --all
     #[command(verbatim_doc_comment)]
     Ls {
         /// Machine-readable output (schema in the README).
         #[arg(long)]
         json: bool,
+        /// Also list the role lock files of removed queues (else counted).
+        #[arg(long)]
+        all: bool,
     },
     /// Everything about one segment; for a typed segment, each field with its
     /// current value, decoded from the layout stored in its header.
@@ -54,16 +58,16 @@ enum Command {
     ///
     /// Examples:
     ///   shmkit dump MyShare
-    ///   shmkit dump MyShare --offset 64 --len 32
+    ///   shmkit dump MyShare --offset 0x40 --len 1K
     #[command(verbatim_doc_comment)]
     Dump {
         /// The segment's name.
         name: String,
-        /// Where to start, in bytes.
-        #[arg(long, default_value_t = 0)]
+        /// Where to start: bytes, 0x hex, or with K, M, G (as --size).
+        #[arg(long, default_value = "0", value_parser = show::parse_bytes)]
         offset: u64,
-        /// How many bytes (default: to the end).
-        #[arg(long)]
+        /// How many bytes, same syntax (default: to the end).
+        #[arg(long, value_parser = show::parse_bytes)]
         len: Option<u64>,
     },
     /// Create a raw segment that stays until `shmkit rm`.
@@ -75,7 +79,7 @@ enum Command {
     Create {
         /// The segment's name (1-30 of A-Z a-z 0-9 . _ -).
         name: String,
-        /// Size: bytes, or with K, M, G (binary units).
+        /// Size: bytes, 0x hex, or with K, M, G (binary units).
         #[arg(long)]
         size: String,
         /// Permission bits, in octal.
@@ -143,6 +147,11 @@ enum Command {
         /// FIELD=VALUE pairs; all are checked before any is written.
         #[arg(required = true)]
         assignments: Vec<String>,
+        /// Also write the words of a Mutex, SeqLock or Event, and the data
+        /// they guard, bypassing their protocol (refused otherwise): a
+        /// process may then wait forever or read torn data.
+        #[arg(long)]
+        ignore_locks: bool,
     },
     /// Play the textbook's scenario: one process writes a struct into shared
     /// memory, a second one reads it and answers.
@@ -212,7 +221,7 @@ fn main() -> std::process::ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ls { json } => commands::ls(json),
+        Command::Ls { json, all } => commands::ls(json, all),
         Command::Info { name, json } => commands::info(&name, json),
         Command::Dump { name, offset, len } => commands::dump(&name, offset, len),
         Command::Create { name, size, mode } => commands::create(&name, &size, &mode),
@@ -227,7 +236,11 @@ fn main() -> std::process::ExitCode {
             interval,
             count,
         } => watch::watch(&name, interval, count),
-        Command::Set { name, assignments } => commands::set(&name, &assignments),
+        Command::Set {
+            name,
+            assignments,
+            ignore_locks,
+        } => commands::set(&name, &assignments, ignore_locks),
         Command::Demo { half } => demo::run(half),
         Command::Bench(args) => bench::run(args),
         Command::BenchPeer { args } => bench::peer(args),

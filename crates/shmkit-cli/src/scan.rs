@@ -95,6 +95,20 @@ pub fn list() -> Result<(Vec<Entry>, Blind)> {
 /// One entry by name.
 #[cfg(target_os = "linux")]
 pub fn find(name: &str) -> Result<Entry> {
+    // `/dev/shm/NAME` or `/NAME` (the shm_open spelling) name a segment
+    // too, but commands take the name alone.
+    if let Some(bare) = name
+        .strip_prefix(SHM_DIR)
+        .and_then(|n| n.strip_prefix('/'))
+        .or_else(|| name.strip_prefix('/'))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+    {
+        bail!(
+            "`{}` is a path: give the segment's name alone, `{}`",
+            crate::show::escape(name.as_ref()),
+            crate::show::escape(bare.as_ref())
+        );
+    }
     let (entries, _) = list()?;
     match entries.into_iter().find(|e| e.name == *name) {
         Some(e) => Ok(e),
@@ -177,6 +191,31 @@ fn users() -> Result<(UsersById, Blind)> {
         }
     }
     Ok((found, blind))
+}
+
+/// The processes holding an `flock` on the file with this (device, inode),
+/// from `/proc/locks`: pid and whether the lock is exclusive. The kernel
+/// drops a process's locks when it dies, so every holder listed is alive.
+#[cfg(target_os = "linux")]
+pub fn flock_holders(id: (u64, u64)) -> Vec<(u32, bool)> {
+    let (dev, ino) = id;
+    // The kernel's split of a dev_t into major and minor numbers.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let want = format!("{major:02x}:{minor:02x}:{ino}");
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks
+        .lines()
+        .filter_map(|line| {
+            // `1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF`; waiters
+            // (`1: -> FLOCK ...`) hold nothing and are skipped.
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(1) != Some(&"FLOCK") || f.get(5) != Some(&want.as_str()) {
+                return None;
+            }
+            Some((f.get(4)?.parse().ok()?, f.get(3) == Some(&"WRITE")))
+        })
+        .collect()
 }
 
 /// The name of user `uid`, from `/etc/passwd`, or the number.

@@ -36,16 +36,21 @@ pub fn size(bytes: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-/// Parses `4096`, `4K`, `4KiB`, `1.5M`, `2G` (binary units).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// Parses a byte count as every command takes it: `4096`, `0x40`, `4K`,
+/// `4KiB`, `1.5M`, `2G` (binary units); zero allowed.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
+    let hint = || {
+        format!("`{text}` is not a byte count: give bytes (64 or 0x40), or a number with K, M or G")
+    };
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).map_err(|_| hint());
+    }
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: give bytes, or a number with K, M or G"))?;
+    let num: f64 = num.parse().map_err(|_| hint())?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -54,12 +59,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         other => return Err(format!("unknown size unit `{other}`: use K, M or G")),
     };
     let bytes = num * mult as f64;
-    if !(1.0..=u64::MAX as f64).contains(&bytes) || bytes.fract() != 0.0 {
-        return Err(format!(
-            "`{text}` is not a whole number of bytes of at least 1"
-        ));
+    if !(0.0..=u64::MAX as f64).contains(&bytes) || bytes.fract() != 0.0 {
+        return Err(format!("`{text}` is not a whole number of bytes"));
     }
     Ok(bytes as u64)
+}
+
+/// Parses a size with [`parse_bytes`]' syntax; at least one byte.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    match parse_bytes(text)? {
+        0 => Err(format!(
+            "`{text}` is not a whole number of bytes of at least 1"
+        )),
+        n => Ok(n),
+    }
 }
 
 /// `12s`, `5m`, `3h`, `2d`; `?` if unknown.
@@ -132,5 +145,9 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("x").is_err());
+        assert_eq!(parse_size("0x40").unwrap(), 64);
+        assert_eq!(parse_bytes("0").unwrap(), 0);
+        assert_eq!(parse_bytes("1K").unwrap(), 1024);
+        assert!(parse_bytes("0xzz").is_err());
     }
 }

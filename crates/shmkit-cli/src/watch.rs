@@ -80,7 +80,7 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
         }
         writeln!(
             out,
-            "shmkit watch {} - {} - every {:?} - {}",
+            "shmkit watch {} - {} - sampled every {:?} - {}",
             show::escape(name.as_ref()),
             t.ty.summary(),
             interval,
@@ -90,8 +90,18 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
                 "Ctrl-C to quit"
             }
         )?;
+        // A view of a name that is gone, or that nobody else uses any
+        // more, would look live while nothing can change it.
+        if let Some(note) = staleness(name) {
+            writeln!(out, "{note}")?;
+        }
         drop(out);
-        show::table(&["FIELD", "TYPE", "VALUE", "CHANGES", "RATE"], &table);
+        // Values are compared at each refresh, so several changes between
+        // two refreshes count as one: the columns say so.
+        show::table(
+            &["FIELD", "TYPE", "VALUE", "CHANGES SEEN", "SEEN/s"],
+            &table,
+        );
         std::io::stdout().flush()?;
         frame += 1;
         if count.is_some_and(|c| frame >= c) {
@@ -107,6 +117,25 @@ pub fn watch(name: &str, interval: Duration, count: Option<u64>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why the values on screen may be stale, if they may: the segment's name
+/// is gone, or (where users can be listed) no other process maps or holds
+/// it, so nothing changes it any more.
+fn staleness(name: &str) -> Option<String> {
+    let shown = show::escape(name.as_ref());
+    match scan::find(name) {
+        Err(_) => Some(format!(
+            "note: the name `{shown}` is gone (removed, or its creator ended): \
+             these are the last values of the mapping this view holds"
+        )),
+        #[cfg(target_os = "linux")]
+        Ok(e) if e.users.is_empty() => Some(format!(
+            "note: no other process maps or holds `{shown}` (its creator ended?): \
+             nothing changes these values now"
+        )),
+        Ok(_) => None,
+    }
 }
 
 #[cfg(unix)]

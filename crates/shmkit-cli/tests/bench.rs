@@ -23,17 +23,30 @@ fn bench(extra: &[&str], cpus: Option<&str>) -> Value {
         }
         None => Command::new(exe),
     };
-    let out = cmd
+    let child = cmd
         .args(["bench", "--quick", "--json"])
         .args(extra)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("running shmkit bench");
+    // taskset execs shmkit, so this is the bench's pid, which names its queues.
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "shmkit bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The run leaves /dev/shm as it found it: no queue or lock file of its own.
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&format!("skq{pid}-")))
+        .collect();
+    assert!(left.is_empty(), "shmkit bench left {left:?} in /dev/shm");
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 

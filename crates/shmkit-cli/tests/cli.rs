@@ -225,6 +225,12 @@ fn info_and_dump_read_a_raw_python_segment() {
         part,
         "00000005: 6279 20                                  by \n"
     );
+    // One number syntax everywhere: hex offsets, unit lengths.
+    let hex = ok(&["dump", &name, "--offset", "0x5", "--len", "3"]);
+    assert_eq!(hex, part);
+    let kib = ok(&["dump", &name, "--offset", "0x10", "--len", "1K"]);
+    assert!(kib.starts_with("00000010: "), "{kib}");
+    assert_eq!(kib.lines().last(), Some("00000410"), "{kib}");
     let err = fails(&["dump", &name, "--offset", "5000"]);
     assert!(err.contains("past the end"), "{err}");
 }
@@ -244,6 +250,15 @@ fn create_then_rm() {
     assert!(err.contains("already exists"), "{err}");
     assert!(fails(&["create", &unique("bad"), "--size", "0"]).contains("at least 1"));
     assert!(fails(&["create", "bad/name", "--size", "1"]).contains("invalid segment name"));
+    let err = fails(&["rm", &format!("/dev/shm/{name}")]);
+    assert!(
+        err.contains("is a path") && err.contains(&format!("`{name}`")),
+        "{err}"
+    );
+    assert!(
+        shmkit::Segment::exists(&name).unwrap(),
+        "a path removes nothing"
+    );
     assert!(ok(&["rm", &name]).contains("removed"));
     assert!(!shmkit::Segment::exists(&name).unwrap());
     assert!(fails(&["rm", &name]).contains("no segment named"));
@@ -281,6 +296,43 @@ fn rm_refuses_a_segment_a_live_process_maps_unless_forced() {
 }
 
 #[test]
+fn rm_of_a_queue_removes_its_lock_files_but_not_a_live_endpoints() {
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let opts = shmkit::queue::Options::default().persist(true);
+    // Nobody left: the queue's lock file goes with it.
+    let queue = unique("rm-queue");
+    drop(shmkit::queue::spsc::Consumer::create_with(&queue, 4096, &opts).unwrap());
+    let consumer_lock = format!("/dev/shm/.shmkit-lock.{queue}.consumer");
+    assert!(exists(&consumer_lock));
+    let text = ok(&["rm", &queue]);
+    assert!(!shmkit::Segment::exists(&queue).unwrap(), "{text}");
+    assert!(!exists(&consumer_lock), "the unheld lock file goes: {text}");
+    assert!(
+        text.contains(&format!("removed `.shmkit-lock.{queue}.consumer`")),
+        "{text}"
+    );
+
+    // This process stays a live producer, holding its role's lock file.
+    let queue = unique("rm-queue-live");
+    let producer = shmkit::queue::spsc::Producer::create_with(&queue, 4096, &opts).unwrap();
+    let producer_lock = format!("/dev/shm/.shmkit-lock.{queue}.producer");
+    assert!(exists(&producer_lock));
+    let text = ok(&["rm", &queue, "--force"]);
+    assert!(!shmkit::Segment::exists(&queue).unwrap(), "{text}");
+    assert!(exists(&producer_lock), "a live endpoint's stays: {text}");
+    assert!(
+        text.contains(&format!(
+            "kept    `.shmkit-lock.{queue}.producer`: held by {}/",
+            std::process::id()
+        )),
+        "{text}"
+    );
+    drop(producer);
+    let _ = std::fs::remove_file(&producer_lock);
+    let _ = std::fs::remove_file(format!("/dev/shm/.shmkit-lock.{queue}.consumer"));
+}
+
+#[test]
 fn set_writes_fields_checked_against_the_stored_layout() {
     let name = unique("set");
     let data = Shared::create_with(&name, sample()).unwrap();
@@ -307,6 +359,106 @@ fn set_writes_fields_checked_against_the_stored_layout() {
     let raw = unique("set-raw");
     let _r = shmkit::Segment::create(&raw, 64).unwrap();
     assert!(fails(&["set", &raw, "x=1"]).contains("no shmkit header"));
+}
+
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Guarded {
+    count: shmkit::sync::Mutex<u64>,
+    ready: shmkit::sync::Event,
+    plain: std::sync::atomic::AtomicU64,
+}
+
+#[test]
+fn set_refuses_lock_words_and_guarded_data_unless_told() {
+    let name = unique("set-sync");
+    let data = Shared::<Guarded>::create(&name).unwrap();
+    let err = fails(&["set", &name, "count.word=5"]);
+    assert!(
+        err.contains("a word of the Mutex `count`") && err.contains("--ignore-locks"),
+        "{err}"
+    );
+    let err = fails(&["set", &name, "count.data=5"]);
+    assert!(err.contains("data guarded by the Mutex `count`"), "{err}");
+    let err = fails(&["set", &name, "ready.state=1"]);
+    assert!(err.contains("a word of the Event `ready`"), "{err}");
+    // Nothing was written: the lock is still free and holds 0.
+    assert_eq!(*data.get().count.try_lock().unwrap(), 0);
+    assert!(ok(&["set", &name, "plain=3"]).contains("plain = 3"));
+    // With the flag, the intent is explicit.
+    assert!(ok(&["set", &name, "count.data=5", "--ignore-locks"]).contains("count.data = 5"));
+    assert_eq!(*data.get().count.try_lock().unwrap(), 5);
+}
+
+#[test]
+fn info_shows_mutex_holder_and_event_state() {
+    let name = unique("info-sync");
+    let data = Shared::<Guarded>::create(&name).unwrap();
+    let line = |text: &str, field: &str| {
+        text.lines()
+            .find(|l| l.starts_with(field) && (l.contains("Mutex") || l.contains("Event")))
+            .unwrap_or_else(|| panic!("no {field} line: {text}"))
+            .to_owned()
+    };
+    let text = ok(&["info", &name]);
+    assert!(line(&text, "count").ends_with("unlocked"), "{text}");
+    assert!(line(&text, "ready").ends_with("not signalled"), "{text}");
+    data.get().ready.notify_one();
+    assert!(data.get().ready.is_signalled());
+    let guard = data.get().count.lock().unwrap();
+    let text = ok(&["info", &name]);
+    assert!(
+        line(&text, "count").contains("held by thread ")
+            && line(&text, "count").contains("(alive)"),
+        "{text}"
+    );
+    assert!(line(&text, "ready").ends_with(" signalled"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["info", &name, "--json"])).unwrap();
+    assert_eq!(json["sync"][0]["path"], "count");
+    drop(guard);
+}
+
+#[test]
+fn info_shows_a_mutex_whose_holder_was_killed() {
+    if let Some((_, args)) = role() {
+        let data = Shared::<Guarded>::open(&args[0]).unwrap();
+        let guard = data.get().count.lock().unwrap();
+        say("locked");
+        common::hear();
+        drop(guard);
+        unreachable!("killed while holding the lock");
+    }
+    let name = unique("info-dead");
+    let _data = Shared::<Guarded>::create(&name).unwrap();
+    let mut holder = Child::start(common::command(
+        "info_shows_a_mutex_whose_holder_was_killed",
+        "hold",
+        &[&name],
+    ));
+    assert_eq!(holder.recv(), "locked");
+    holder.kill9();
+    let text = ok(&["info", &name]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("count") && l.contains("Mutex"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("which died"), "{text}");
+}
+
+#[test]
+fn info_shows_a_queues_live_endpoints() {
+    let queue = unique("info-queue");
+    let _q = common::QueueCleanup(queue.clone());
+    let _rx = shmkit::queue::spsc::Consumer::create(&queue, 4096).unwrap();
+    let text = ok(&["info", &queue]);
+    let me = std::process::id();
+    let consumer = text
+        .lines()
+        .find(|l| l.starts_with("consumer "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(consumer.contains(&format!("pid {me} (")), "{text}");
+    assert!(consumer.contains("alive"), "{text}");
 }
 
 #[test]
@@ -338,6 +490,36 @@ fn watch_shows_fields_and_counts_changes() {
     assert!((2..=4).contains(&changes), "{last_value}");
     let letter = rest.lines().rfind(|l| l.starts_with("letter ")).unwrap();
     assert_eq!(letter.split_whitespace().nth(3), Some("0"), "{letter}");
+    assert!(
+        line.contains("sampled every") && rest.contains("CHANGES SEEN"),
+        "the counts are labelled as sampled: {line}{rest}"
+    );
+    assert!(!rest.contains("note: "), "the segment is live: {rest}");
+}
+
+#[test]
+fn watch_says_when_the_name_is_gone() {
+    let name = unique("watch-gone");
+    let data = Shared::create_with(&name, sample()).unwrap();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args(["watch", &name, "--interval", "100ms", "--count", "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(watcher.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    shmkit::Segment::remove(&name).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(watcher.wait().unwrap().success());
+    drop(data);
+    let last = rest.rsplit("shmkit watch").next().unwrap();
+    assert!(
+        last.contains(&format!("note: the name `{name}` is gone")),
+        "{rest}"
+    );
 }
 
 /// In a real terminal (a pty made by `script`), `q` quits cleanly.
@@ -523,6 +705,20 @@ fn gc_scenario(base: &str) {
         "lock files are no segments: {ls}"
     );
     assert!(
+        ls.contains("note: 1 role lock file(s) of removed queues"),
+        "the orphan is counted: {ls}"
+    );
+    let ls_all = ok(&["ls", "--all"]);
+    assert!(
+        ls_all.lines().any(|l| l.starts_with(&orphan)
+            && l.contains(&format!("role lock file of removed queue `{base}-gone`"))),
+        "{ls_all}"
+    );
+    assert!(
+        !ls_all.contains(&format!(".shmkit-lock.{queue}.")),
+        "a live queue's lock file is no orphan: {ls_all}"
+    );
+    assert!(
         ls.lines().any(|l| l.starts_with(&scribbled)
             && l.contains("shmkit, corrupted: queue header: unknown queue kind 99")),
         "{ls}"
@@ -555,7 +751,26 @@ fn gc_scenario(base: &str) {
     );
 
     let gc = ok(&["gc", "--ignore-unreadable"]);
-    assert!(gc.contains("4 segment(s) removed"), "{gc}");
+    assert!(
+        gc.contains("4 segment(s) and 3 role lock file(s) removed"),
+        "{gc}"
+    );
+    // The dry run listed exactly what the real run removed.
+    let planned: Vec<String> = dry
+        .lines()
+        .filter_map(|l| l.strip_prefix("would remove "))
+        .map(|l| l.split(':').next().unwrap().to_owned())
+        .collect();
+    let done: Vec<String> = gc
+        .lines()
+        .filter_map(|l| l.strip_prefix("removed "))
+        .map(|l| l.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(planned, done, "dry run:\n{dry}\nreal run:\n{gc}");
+    assert!(
+        dry.contains("4 segment(s) and 3 role lock file(s) would be removed"),
+        "{dry}"
+    );
     assert!(!shmkit::Segment::exists(&scribbled).unwrap());
     assert!(!std::path::Path::new(&scribbled_lock).exists(), "{gc}");
     assert!(!shmkit::Segment::exists(&queue).unwrap());

@@ -125,6 +125,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         progress: !args.json && std::io::stderr().is_terminal(),
     };
     let outcome = run::run(&settings, !args.no_pin)?;
+    // Every link is closed and its peer reaped once the run returns Ok (after
+    // an error a peer may still run, so its files stay for `shmkit gc`).
+    shmkit_rows::remove_lock_files();
     let summary = report::summarize(&outcome);
     if let Some(path) = &args.plot {
         report::plot(&summary, path)?;

@@ -24,12 +24,34 @@ fn capacity(size: usize) -> usize {
     (4 * (size + 16)).max(4096)
 }
 
+/// Every queue name this run handed out, for [`remove_lock_files`].
+static USED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// Two queue names (parent to peer, peer to parent) no other run uses.
 fn names() -> (String, String) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let base = format!("skq{}-{n}", std::process::id());
-    (format!("{base}-down"), format!("{base}-up"))
+    let names = (format!("{base}-down"), format!("{base}-up"));
+    if let Ok(mut used) = USED.lock() {
+        used.extend([names.0.clone(), names.1.clone()]);
+    }
+    names
+}
+
+/// Removes what is left of every queue this run used: their role lock
+/// files, which outlive the queues. Call only once every peer has exited and
+/// every endpoint is dropped (the names are this process's own, so no other
+/// process holds them).
+pub fn remove_lock_files() {
+    let used = USED
+        .lock()
+        .map(|mut u| std::mem::take(&mut *u))
+        .unwrap_or_default();
+    for name in used {
+        // The queue's segment is gone already; only its lock files remain.
+        let _ = shmkit::queue::remove(&name);
+    }
 }
 
 /// Round trips through shmkit's SPSC queue: the parent sends a message of

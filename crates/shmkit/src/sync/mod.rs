@@ -67,6 +67,7 @@ mod event;
 mod mutex;
 mod primitive;
 mod seqlock;
+pub mod words;
 
 // One wait/wake and owner-liveness backend per OS, chosen here; Miri and
 // loom, which cannot make these system calls, use the fallback everywhere.
