@@ -94,10 +94,20 @@ fn queue_summary(q: &shmkit::queue::Info) -> String {
     )
 }
 
-/// A queue's role lock file (`.shmkit-lock.NAME.ROLE`): the queue's name.
+/// The queue a role lock file belongs to: `.shmkit-lock.NAME.ROLE`, where
+/// ROLE is `producer`, `consumer`, `publisher` or `subscriber`, optionally
+/// followed by `.ID` (MPMC endpoints and broadcast subscribers), and NAME
+/// may itself hold dots.
 fn lock_file_queue(name: &OsStr) -> Option<&str> {
+    const ROLES: [&str; 4] = ["producer", "consumer", "publisher", "subscriber"];
     let rest = name.to_str()?.strip_prefix(".shmkit-lock.")?;
-    Some(rest.rsplit_once('.')?.0)
+    let (head, last) = rest.rsplit_once('.')?;
+    let (queue, role) = if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        head.rsplit_once('.')?
+    } else {
+        (head, last)
+    };
+    (ROLES.contains(&role) && !queue.is_empty()).then_some(queue)
 }
 
 fn kind_cell(kind: Option<&Kind>) -> String {
@@ -792,4 +802,25 @@ pub fn set(name: &str, assignments: &[String], ignore_locks: bool) -> Result<()>
         println!("{path} = {} ({})", prim.value(bytes), prim.name());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_file_queue;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn a_lock_file_names_its_queue_whatever_its_role_and_id() {
+        fn q(f: &str) -> Option<&str> {
+            lock_file_queue(OsStr::new(f))
+        }
+        assert_eq!(q(".shmkit-lock.Q.producer"), Some("Q"));
+        assert_eq!(q(".shmkit-lock.Q.consumer.3"), Some("Q"));
+        assert_eq!(q(".shmkit-lock.Q.subscriber.1023"), Some("Q"));
+        assert_eq!(q(".shmkit-lock.a.b.publisher"), Some("a.b"));
+        assert_eq!(q(".shmkit-lock.a.b.producer.12"), Some("a.b"));
+        assert_eq!(q(".shmkit-lock.Q.other"), None);
+        assert_eq!(q(".shmkit-lock.producer"), None);
+        assert_eq!(q("Q.producer"), None);
+    }
 }
