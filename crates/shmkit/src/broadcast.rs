@@ -471,13 +471,18 @@ impl Drop for Publisher {
         self.live.detach(&self.ring.region);
         Signal::at(&self.ring.region, SIGNAL).notify();
         if self.ring.remove_locks {
-            remove_role_locks(&self.ring.region, &ROLES);
-            let r = &self.ring.region;
-            let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
-            for id in 0..ids {
-                crate::os::remove_role_lock(r.name(), &subscriber_role(id));
-            }
+            remove_all_locks(&self.ring.region);
         }
+    }
+}
+
+/// Removes the topic's role lock files and its subscribers' id lock files:
+/// what its creator does when it drops.
+fn remove_all_locks(r: &Region) {
+    remove_role_locks(r, &ROLES);
+    let ids = r.u32(IDS).load(Ordering::SeqCst).min(MAX_SUBSCRIBER_IDS);
+    for id in 0..ids {
+        crate::os::remove_role_lock(r.name(), &subscriber_role(id));
     }
 }
 
@@ -507,6 +512,17 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         Signal::at(&self.ring.region, SIGNAL).unregister(self.wait);
         self.live.detach(&self.ring.region);
+        // A subscriber that created the topic (`open_or_create`) removes the
+        // lock files as a creating publisher does, but only once no endpoint
+        // is left attached: a lock file removed under a live publisher would
+        // make the next subscriber that probes it judge the publisher dead.
+        let r = &self.ring.region;
+        let others = [PUBLISHER, SUBSCRIBER]
+            .into_iter()
+            .any(|role| r.role_count(role).load(Ordering::SeqCst) != 0);
+        if self.ring.remove_locks && !others {
+            remove_all_locks(r);
+        }
     }
 }
 
