@@ -307,13 +307,34 @@ impl Publisher {
     }
 
     fn attach(ring: Ring) -> Result<Publisher> {
-        let live = Liveness::attach(&ring.region, &ROLES, PUBLISHER, false, SUBSCRIBER, true)?;
-        let mut next = ring.region.u64(NEXT).load(Ordering::Acquire);
-        if next > u64::MAX / 4 {
-            return Err(ring
-                .region
-                .corrupted(format!("message number {next} is out of range")));
+        // Check before attaching, so that an open refused for a scribbled
+        // ring leaves no trace: an attached-then-gone publisher reads as a
+        // dead one to the subscribers. A live publisher never writes a
+        // `next` out of range, but attaching would be refused anyway, and
+        // that is the error to give.
+        if let Err(e) = Self::start(&ring) {
+            let held = ring.region.segment().is_some()
+                && ring.region.role_probe(ROLES[PUBLISHER]).probe_exclusive()
+                    == CreatorState::Alive;
+            return Err(if held {
+                Error::RoleTaken {
+                    name: ring.region.name().to_owned(),
+                    role: ROLES[PUBLISHER],
+                }
+            } else {
+                e
+            });
         }
+        let mut live = Liveness::attach(&ring.region, &ROLES, PUBLISHER, false, SUBSCRIBER, true)?;
+        // Again under the role lock, with the value this endpoint keeps; a
+        // failure now (a scribbler at work between the two) detaches cleanly.
+        let mut next = match Self::start(&ring) {
+            Ok(next) => next,
+            Err(e) => {
+                live.detach(&ring.region);
+                return Err(e);
+            }
+        };
         // A publisher killed after publishing message `next` whole but
         // before advancing `next` (failpoint `broadcast-before-next`):
         // subscribers may have read that message, so it stays, and this
@@ -324,6 +345,18 @@ impl Publisher {
             ring.region.u64(NEXT).store(next, Ordering::Release);
         }
         Ok(Publisher { ring, live, next })
+    }
+
+    /// Reads `next` once and validates it as a publisher's start; returns
+    /// it.
+    fn start(ring: &Ring) -> Result<u64> {
+        let next = ring.region.u64(NEXT).load(Ordering::Acquire);
+        if next > u64::MAX / 4 {
+            return Err(ring
+                .region
+                .corrupted(format!("message number {next} is out of range")));
+        }
+        Ok(next)
     }
 
     /// In-process ring on heap memory (tests; Miri).

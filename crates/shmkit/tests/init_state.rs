@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{role, say, unique, Child, Cleanup, QueueCleanup};
 use shmkit::header::init_state;
 use shmkit::queue::spsc::{Consumer, Producer};
@@ -202,6 +204,93 @@ fn a_subscriber_refused_for_a_scribbled_ring_leaves_no_trace() {
     let mut subscriber = Child::spawn(test, "subscriber", &[&name]);
     assert_eq!(subscriber.recv(), "opened: after");
     subscriber.wait_ok();
+}
+
+/// What a live consumer or subscriber child makes of its producer or
+/// publisher role after the parent's refused open: the peer state, and
+/// whether a short wait reports a dead peer. Then, told to, it receives one
+/// message and reports it.
+fn report_peer_then_recv<E>(
+    mut end: E,
+    peer: fn(&E) -> Peer,
+    recv: fn(&mut E, Duration) -> shmkit::Result<Vec<u8>>,
+) {
+    say("ready");
+    assert_eq!(common::hear(), "peer");
+    let waited = match recv(&mut end, Duration::from_millis(100)) {
+        Err(Error::PeerDied { .. }) => "PeerDied".to_owned(),
+        Err(Error::Timeout { .. }) => "Timeout".to_owned(),
+        Err(e) => format!("other error: {e}"),
+        Ok(msg) => format!("message {}", String::from_utf8_lossy(&msg)),
+    };
+    say(&format!("{:?} {waited}", peer(&end)));
+    assert_eq!(common::hear(), "recv");
+    match recv(&mut end, Duration::from_secs(10)) {
+        Ok(msg) => say(&format!("got {}", String::from_utf8_lossy(&msg))),
+        Err(e) => say(&format!("error {e}")),
+    }
+}
+
+/// A producer refused for a scribbled queue never attached, so the live
+/// consumer (another process) does not see a producer that died.
+#[test]
+fn a_producer_refused_for_a_scribbled_queue_leaves_no_trace() {
+    if let Some((_, args)) = role() {
+        let rx = Consumer::create(&args[0], 4096).unwrap();
+        report_peer_then_recv(rx, Consumer::peer, Consumer::recv_timeout);
+        return;
+    }
+    const TAIL: usize = 128;
+    let name = unique("scrib-tail");
+    let _c = QueueCleanup(name.clone());
+    let test = "a_producer_refused_for_a_scribbled_queue_leaves_no_trace";
+    let mut consumer = Child::spawn(test, "consumer", &[&name]);
+    assert_eq!(consumer.recv(), "ready");
+    let seg = Segment::open(&name).unwrap();
+    seg.write_at(TAIL, &3u64.to_le_bytes()).unwrap();
+    let err = Producer::open(&name).unwrap_err();
+    assert!(matches!(err, Error::Corrupted { .. }), "{err}");
+    consumer.send("peer");
+    assert_eq!(consumer.recv(), "NotYet Timeout");
+    // Repaired, the queue takes a producer as if nothing had happened.
+    seg.write_at(TAIL, &0u64.to_le_bytes()).unwrap();
+    let mut tx = Producer::open(&name).unwrap();
+    tx.send(b"after").unwrap();
+    consumer.send("recv");
+    assert_eq!(consumer.recv(), "got after");
+    let status = consumer.wait_status();
+    assert!(status.success(), "{status}");
+}
+
+/// The same for a broadcast publisher refused for a scribbled `next`, with
+/// a live subscriber process.
+#[test]
+fn a_publisher_refused_for_a_scribbled_ring_leaves_no_trace() {
+    use shmkit::broadcast::{Publisher, Subscriber};
+    if let Some((_, args)) = role() {
+        let rx = Subscriber::open_or_create(&args[0], 8, 64).unwrap();
+        report_peer_then_recv(rx, Subscriber::peer, Subscriber::recv_timeout);
+        return;
+    }
+    const NEXT: usize = 128;
+    let name = unique("scrib-pub");
+    let _c = QueueCleanup(name.clone());
+    let test = "a_publisher_refused_for_a_scribbled_ring_leaves_no_trace";
+    let mut subscriber = Child::spawn(test, "subscriber", &[&name]);
+    assert_eq!(subscriber.recv(), "ready");
+    let seg = Segment::open(&name).unwrap();
+    seg.write_at(NEXT, &u64::MAX.to_le_bytes()).unwrap();
+    let err = Publisher::open(&name).unwrap_err();
+    assert!(matches!(err, Error::Corrupted { .. }), "{err}");
+    subscriber.send("peer");
+    assert_eq!(subscriber.recv(), "NotYet Timeout");
+    seg.write_at(NEXT, &0u64.to_le_bytes()).unwrap();
+    let mut tx = Publisher::open(&name).unwrap();
+    tx.send(b"after").unwrap();
+    subscriber.send("recv");
+    assert_eq!(subscriber.recv(), "got after");
+    let status = subscriber.wait_status();
+    assert!(status.success(), "{status}");
 }
 
 /// A creator killed while writing its header leaves the magic number and

@@ -444,7 +444,50 @@ impl Producer {
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Producer> {
-        let live = Liveness::attach(&ring.region, &ROLES, PRODUCER, false, CONSUMER, false)?;
+        // Check before attaching, so that an open refused for a scribbled
+        // queue leaves no trace: an attached-then-gone producer reads as a
+        // dead one to the consumer. A live producer moves `tail` and writes
+        // records meanwhile, so a failed check with the role held is that
+        // producer's, and attaching would be refused anyway.
+        if let Err(e) = Self::start(&ring) {
+            let held = ring.region.segment().is_some()
+                && ring.region.role_probe(ROLES[PRODUCER]).probe_exclusive()
+                    == crate::os::CreatorState::Alive;
+            return Err(if held {
+                Error::RoleTaken {
+                    name: ring.region.name().to_owned(),
+                    role: ROLES[PRODUCER],
+                }
+            } else {
+                e
+            });
+        }
+        let mut live = Liveness::attach(&ring.region, &ROLES, PRODUCER, false, CONSUMER, false)?;
+        // Again under the role lock, with the values this endpoint keeps; a
+        // failure now (a scribbler at work between the two) detaches cleanly.
+        let (pos, head) = match Self::start(&ring) {
+            Ok(start) => start,
+            Err(e) => {
+                live.detach(&ring.region);
+                return Err(e);
+            }
+        };
+        ring.region.u64(TAIL).store(pos, Ordering::Release);
+        Signal::at(&ring.region, NOT_FULL).register(opts.wait);
+        Ok(Producer {
+            ring,
+            live,
+            pos,
+            head,
+            zeroed: pos,
+            wait: opts.wait,
+        })
+    }
+
+    /// Reads `tail` and `head` once, validates them as a producer's start,
+    /// and steps over records committed after the last `tail` store;
+    /// returns where the next record goes, and `head`. Writes nothing.
+    fn start(ring: &Ring) -> Result<(u64, u64)> {
         // Read once, validate, use the locals.
         let tail = ring.region.u64(TAIL).load(Ordering::Acquire);
         // SYNC(head): Acquire, pairs with the consumer's Release in `release`.
@@ -486,16 +529,7 @@ impl Producer {
                 .region
                 .corrupted(format!("records run past the consumer's head {head}")));
         }
-        ring.region.u64(TAIL).store(pos, Ordering::Release);
-        Signal::at(&ring.region, NOT_FULL).register(opts.wait);
-        Ok(Producer {
-            ring,
-            live,
-            pos,
-            head,
-            zeroed: pos,
-            wait: opts.wait,
-        })
+        Ok((pos, head))
     }
 
     /// In-process pair on heap memory (tests; Miri).
