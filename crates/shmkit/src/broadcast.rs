@@ -96,7 +96,7 @@ fn subscriber_role(id: u32) -> String {
 const ROLES: [&str; 2] = ["publisher", "subscriber"];
 const PUBLISHER: usize = 0;
 const SUBSCRIBER: usize = 1;
-const NEXT: usize = 128;
+pub(crate) const NEXT: usize = 128;
 /// One more than the highest subscriber id taken (see the module docs).
 const IDS: usize = 256;
 /// Subscriber ids, and so live subscribers, at most.

@@ -303,6 +303,12 @@ pub struct Info {
     pub max_message: u64,
     /// Whether its creator finished setting it up.
     pub ready: bool,
+    /// How full it is, as its indices said when read: bytes of committed,
+    /// unreleased records (SPSC, headers included), messages waiting (MPMC),
+    /// or messages the ring still holds (broadcast). Peer-written words,
+    /// read without locking and clamped to `capacity`, so a snapshot for
+    /// display only.
+    pub used: u64,
 }
 
 /// Reads the queue header of a mapped segment (a read-only mapping will
@@ -313,18 +319,36 @@ pub struct Info {
 /// ```
 /// use shmkit::queue::{self, spsc};
 /// # let name = format!("doc-qinfo-{}", std::process::id());
-/// let _rx = spsc::Consumer::create(&name, 4096)?;
+/// let mut rx = spsc::Consumer::create(&name, 4096)?;
 /// let seg = shmkit::Segment::open(&name)?;
 /// let info = queue::inspect(&seg).unwrap().unwrap();
 /// assert_eq!((info.kind, info.capacity, info.ready), ("spsc", 4096, true));
+/// assert_eq!(info.used, 0);
+/// spsc::Producer::open(&name)?.send(b"hello")?;
+/// assert!(queue::inspect(&seg).unwrap().unwrap().used > 0); // a record waits
+/// rx.recv()?;
+/// assert_eq!(queue::inspect(&seg).unwrap().unwrap().used, 0);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn inspect(seg: &crate::Segment) -> Option<Result<Info, String>> {
-    Some(region::Region::inspect(seg)?.map(|(g, ready)| Info {
-        kind: g.kind.short(),
-        capacity: g.capacity,
-        max_message: g.max_message,
-        ready,
+    Some(region::Region::inspect(seg)?.map(|(g, ready)| {
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            seg.read_at(at, &mut b)
+                .map_or(0, |()| u64::from_ne_bytes(b))
+        };
+        let used = match g.kind {
+            region::Kind::Spsc => word(spsc::TAIL).saturating_sub(word(spsc::HEAD)),
+            region::Kind::Mpmc => word(mpmc::ENQUEUE).saturating_sub(word(mpmc::DEQUEUE)),
+            region::Kind::Broadcast => word(crate::broadcast::NEXT),
+        };
+        Info {
+            kind: g.kind.short(),
+            capacity: g.capacity,
+            max_message: g.max_message,
+            ready,
+            used: used.min(g.capacity),
+        }
     }))
 }
 

@@ -73,8 +73,8 @@ const PRODUCER: usize = 0;
 const CONSUMER: usize = 1;
 /// Heap-backed queues hand out ids from these counters.
 const ID_COUNTERS: usize = 72;
-const ENQUEUE: usize = 128;
-const DEQUEUE: usize = 256;
+pub(crate) const ENQUEUE: usize = 128;
+pub(crate) const DEQUEUE: usize = 256;
 const NOT_EMPTY: usize = 384;
 const NOT_FULL: usize = 448;
 const DATA: u64 = 1024;

@@ -133,8 +133,8 @@ use crate::{failpoint, Error, Result};
 const ROLES: [&str; 2] = ["producer", "consumer"];
 const PRODUCER: usize = 0;
 const CONSUMER: usize = 1;
-const TAIL: usize = 128;
-const HEAD: usize = 256;
+pub(crate) const TAIL: usize = 128;
+pub(crate) const HEAD: usize = 256;
 const NOT_EMPTY: usize = 384;
 const NOT_FULL: usize = 448;
 /// The padding record's length field.
