@@ -27,6 +27,7 @@ fn entry_json(e: &Entry, kind: Option<&Kind>) -> serde_json::Value {
             "queue": q.kind,
             "capacity": q.capacity,
             "max_message": q.max_message,
+            "used": q.used,
             "state": if q.ready { "ready" } else { "initialising" },
         }),
         Some(Kind::Corrupted(why)) => json!({ "error": why }),
@@ -79,12 +80,16 @@ fn classify(e: &Entry) -> Option<Kind> {
     Some(inspect::kind(&seg))
 }
 
-/// `spsc queue: 4 KiB ring, messages up to 4080 B`.
+/// `spsc queue: 4 KiB ring (16 B used), messages up to 4080 B`.
 fn queue_summary(q: &shmkit::queue::Info) -> String {
-    let room = if q.kind == "spsc" {
-        format!("{} ring", show::size(q.capacity))
-    } else {
-        format!("{} slots", q.capacity)
+    let room = match q.kind {
+        "spsc" => format!(
+            "{} ring ({} used)",
+            show::size(q.capacity),
+            show::size(q.used)
+        ),
+        "broadcast" => format!("{} slots ({} held)", q.capacity, q.used),
+        _ => format!("{} slots ({} waiting)", q.capacity, q.used),
     };
     format!(
         "{} queue: {room}, messages up to {} B{}",

@@ -459,6 +459,22 @@ fn info_shows_a_queues_live_endpoints() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(consumer.contains(&format!("pid {me} (")), "{text}");
     assert!(consumer.contains("alive"), "{text}");
+    assert!(text.contains("4.0 KiB ring (0 B used)"), "{text}");
+
+    // Two messages waiting: the fill level says so, in text and JSON.
+    let mut tx = shmkit::queue::spsc::Producer::open(&queue).unwrap();
+    tx.send(&[7u8; 100]).unwrap();
+    tx.send(&[7u8; 100]).unwrap();
+    let text = ok(&["info", &queue]);
+    assert!(!text.contains("(0 B used)"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["info", &queue, "--json"])).unwrap();
+    let used = json["shmkit"]["used"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        (200..=4096).contains(&used),
+        "two 100-byte records and headers: {json}"
+    );
 }
 
 #[test]
@@ -697,7 +713,7 @@ fn gc_scenario(base: &str) {
     );
     assert!(
         ls.lines().any(|l| l.starts_with(&queue)
-            && l.contains("spsc queue: 4.0 KiB ring, messages up to 4080 B")),
+            && l.contains("spsc queue: 4.0 KiB ring (0 B used), messages up to 4080 B")),
         "{ls}"
     );
     assert!(
