@@ -170,6 +170,10 @@ fn the_textbook_writer_and_reader_are_two_programs_held() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "Windows has no persistent names: a segment lives while a process has it open"
+)]
 fn the_textbook_writer_and_reader_are_two_programs_persist() {
     if let Some((role, args)) = role() {
         match role.as_str() {
@@ -334,9 +338,11 @@ fn one_publisher_reaches_two_subscriber_programs_with_every_message_in_order() {
 
 fn count(name: &str) -> shmkit::Result<()> {
     // Either program may start first and either may finish first: the name
-    // persists, so a late starter finds the counter, not a fresh one.
+    // persists, so a late starter finds the counter, not a fresh one. Windows
+    // has no persistent names: there the parent holds the counter open while
+    // the two programs run.
     let counter = Shared::<Counter>::options()
-        .persist(true)
+        .persist(cfg!(unix))
         .open_or_create(name)?;
     let c = counter.get();
     for _ in 0..INCREMENTS {
@@ -354,6 +360,8 @@ fn a_mutex_counter_incremented_by_two_programs_ends_at_their_sum() {
     let test = "a_mutex_counter_incremented_by_two_programs_ends_at_their_sum";
     let name = unique("count");
     let _c = Cleanup(name.clone());
+    #[cfg(windows)]
+    let _held = Shared::<Counter>::create(&name).unwrap();
     let a = Child::spawn(test, "counter", &[&name]);
     let b = Child::spawn(test, "counter", &[&name]);
     assert_exited_ok(a.wait_status(), "the first counter");
