@@ -12,11 +12,22 @@
 //!   processes use them through every API; none may panic, crash or hang
 //!   (`SHMKIT_SCRIBBLE_SEEDS=N` seeds, default 8).
 //!
+//! One test runs the scribbler, the truncation table (`truncate.rs`,
+//! compiled in here as module `truncate` for it; its cases take under a
+//! second) and the kill table, and asserts that no process they started
+//! ended by a signal, but for the `SIGKILL`s the kill table sends.
+//!
 //! Every child is a re-run of this test binary (see `common`).
 #![cfg(not(loom))]
 #![allow(missing_docs)] // test types
 
 mod common;
+// `truncate.rs` brings its own copy of `common`: the children it reaps are
+// recorded there.
+#[cfg(target_os = "linux")]
+#[path = "truncate.rs"]
+#[allow(clippy::duplicate_mod)]
+mod truncate;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1992,5 +2003,128 @@ fn scribbler_across_every_api_never_panics_crashes_or_hangs() {
         );
     } else {
         eprintln!("no cuts: segments cannot be cut short by path on this OS");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// No signals.
+// ---------------------------------------------------------------------------
+
+/// The scribbler, the truncation table (Linux) and the kill table, one after
+/// another on this thread: every child process they started was reaped, and
+/// ended by itself with no signal, or, killed on purpose, by `SIGKILL`. (Each suite also
+/// runs as its own test; this one checks how every process ended, which the
+/// suites check only where they look at an exit status.)
+#[test]
+fn no_process_of_the_scribbler_truncation_and_kill_suites_ends_by_a_signal() {
+    if let Some((r, args)) = role() {
+        return child(&r, &args);
+    }
+    let _ = (common::take_endings(), common::take_unreaped());
+    scribbler_across_every_api_never_panics_crashes_or_hangs();
+    let scribbled = common::take_endings();
+    kill_at_every_failpoint_and_survivors_recover_as_documented();
+    let killed = common::take_endings();
+    #[cfg(target_os = "linux")]
+    let (cut, cut_bad) = {
+        truncate::cases_without_signals();
+        truncate::take_unexpected_endings()
+    };
+    #[cfg(not(target_os = "linux"))]
+    let (cut, cut_bad) = {
+        eprintln!("no truncation table: segments cannot be cut short by path on this OS");
+        (0, Vec::<String>::new())
+    };
+    let kills = killed.iter().filter(|e| e.killed).count();
+    eprintln!(
+        "children reaped: scribbler suite {}, kill table {} ({kills} killed on purpose), \
+         truncation table {cut}",
+        scribbled.len(),
+        killed.len(),
+    );
+    // Every suite ran children, and the kill table killed some.
+    // One seed's worth at least: 19 users and 9 scribblers.
+    assert!(scribbled.len() >= 28, "{}", scribbled.len());
+    assert!(kills >= KILL_TABLE.len() - 1, "{kills} kills");
+    if cfg!(target_os = "linux") {
+        assert!(cut >= 30, "{cut}");
+    }
+    let mut bad = common::unexpected_endings(&[scribbled, killed].concat());
+    bad.extend(cut_bad);
+    // A child never reaped could have ended any way.
+    bad.extend(
+        common::take_unreaped()
+            .iter()
+            .map(|r| format!("{r}: never reaped")),
+    );
+    assert!(bad.is_empty(), "ended by a signal:\n{}", bad.join("\n"));
+}
+
+/// The check above fails for a child that a `SIGSEGV` or a `SIGBUS` ended,
+/// for one killed on purpose that ended otherwise, for a `SIGKILL` that was
+/// not on purpose, and for a child never reaped; a clean exit and a
+/// `SIGKILL` on purpose pass.
+#[cfg(unix)]
+#[test]
+fn a_child_ended_by_sigsegv_or_sigbus_is_an_unexpected_ending() {
+    const TEST: &str = "a_child_ended_by_sigsegv_or_sigbus_is_an_unexpected_ending";
+    if let Some((r, args)) = role() {
+        let signal: i32 = args[0].parse().unwrap();
+        if r == "raise" {
+            // SAFETY: `SIG_DFL` for a valid signal number, then `raise`:
+            // neither has memory-safety preconditions. (The default action
+            // first: Rust's runtime handles SIGSEGV and SIGBUS for stack
+            // overflows and returns from a raised one.)
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+        say("alive");
+        if r == "sleep" {
+            // Until killed (the parent's end of stdin closing does not end it).
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        return;
+    }
+    let segv = libc::SIGSEGV.to_string();
+    let bus = libc::SIGBUS.to_string();
+    Child::spawn(TEST, "raise", &[&segv]).wait_status();
+    Child::spawn(TEST, "raise", &[&bus]).wait_status();
+    Child::spawn(TEST, "exit", &["0"]).wait_status();
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    live.kill9();
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    assert!(live.wait_within(Duration::from_millis(1)).is_none());
+    let endings = common::take_endings();
+    assert_eq!(endings.len(), 5, "{endings:?}");
+    let bad = common::unexpected_endings(&endings);
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(bad[0].contains("SIGSEGV"), "{}", bad[0]);
+    assert!(bad[1].contains("SIGBUS"), "{}", bad[1]);
+    assert!(
+        bad[2].contains("SIGKILL") && bad[2].contains("not killed"),
+        "{}",
+        bad[2]
+    );
+    // Killed on purpose, but it had ended by itself: unexpected too.
+    let mut exited = endings[2].clone();
+    exited.killed = true;
+    assert_eq!(common::unexpected_endings(&[exited]).len(), 1);
+    // A handle dropped while its child runs: noted as never reaped.
+    assert!(common::take_unreaped().is_empty());
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    let pid = live.pid() as libc::pid_t;
+    drop(live);
+    assert_eq!(common::take_unreaped().len(), 1);
+    assert!(common::take_endings().is_empty());
+    // SAFETY: `kill` and `waitpid` of our own child, with a null status
+    // pointer (allowed): no memory-safety preconditions.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGKILL), 0);
+        assert_eq!(libc::waitpid(pid, std::ptr::null_mut(), 0), pid);
     }
 }
