@@ -8,9 +8,10 @@
 //!   the invariant checked after each kill (`SHMKIT_FAULT_ROUNDS=N` rounds
 //!   per protocol, default 20; `SHMKIT_FAULT_SEED` to replay a run);
 //! - **the scribbler**: a process writing seeded random bytes over live
-//!   segments, header, lock words, indices and payload alike, while other
-//!   processes use them through every API; none may panic, crash or hang
-//!   (`SHMKIT_SCRIBBLE_SEEDS=N` seeds, default 8).
+//!   segments, header, lock words, indices and payload alike, and (Linux)
+//!   cutting their files short and growing them back now and then, while
+//!   other processes use them through every API; none may panic, crash,
+//!   end by a signal or hang (`SHMKIT_SCRIBBLE_SEEDS=N` seeds, default 8).
 //!
 //! One test runs the scribbler, the truncation table (`truncate.rs`,
 //! compiled in here as module `truncate` for it; its cases take under a
