@@ -8,15 +8,27 @@
 //!   the invariant checked after each kill (`SHMKIT_FAULT_ROUNDS=N` rounds
 //!   per protocol, default 20; `SHMKIT_FAULT_SEED` to replay a run);
 //! - **the scribbler**: a process writing seeded random bytes over live
-//!   segments, header, lock words, indices and payload alike, while other
-//!   processes use them through every API; none may panic, crash or hang
-//!   (`SHMKIT_SCRIBBLE_SEEDS=N` seeds, default 8).
+//!   segments, header, lock words, indices and payload alike, and (Linux)
+//!   cutting their files short and growing them back now and then, while
+//!   other processes use them through every API; none may panic, crash,
+//!   end by a signal or hang (`SHMKIT_SCRIBBLE_SEEDS=N` seeds, default 8).
+//!
+//! One test runs the scribbler, the truncation table (`truncate.rs`,
+//! compiled in here as module `truncate` for it; its cases take under a
+//! second) and the kill table, and asserts that no process they started
+//! ended by a signal, but for the `SIGKILL`s the kill table sends.
 //!
 //! Every child is a re-run of this test binary (see `common`).
 #![cfg(not(loom))]
 #![allow(missing_docs)] // test types
 
 mod common;
+// `truncate.rs` brings its own copy of `common`: the children it reaps are
+// recorded there.
+#[cfg(target_os = "linux")]
+#[path = "truncate.rs"]
+#[allow(clippy::duplicate_mod)]
+mod truncate;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1454,10 +1466,18 @@ fn random_kills_broadcast() {
 /// How long each user works under the scribbler.
 const SCRIBBLE_TIME: Duration = Duration::from_millis(1500);
 
+/// How many times, at most, one scribbler cuts its segment short.
+const MAX_CUTS: u64 = 12;
+
 /// Writes seeded random bytes over the segment `name` for
 /// [`SCRIBBLE_TIME`]: half the writes in the first KiB (headers, lock words,
 /// indices), half anywhere; now and then the first KiB is put back as it
-/// was, so that users see many states, not only wreckage.
+/// was, so that users see many states, not only wreckage. On Linux it also
+/// cuts the segment's file short now and then (at most [`MAX_CUTS`] times),
+/// as any peer allowed to open it could, and grows it back a moment later:
+/// users whose access lands in the cut get `Error::Truncated`, never a
+/// `SIGBUS`. Elsewhere a segment cannot be shrunk by path (macOS refuses to
+/// resize a sized shared-memory object, Windows sections cannot shrink).
 fn scribble(name: &str, seed: u64) {
     let seg = Segment::open(name).unwrap();
     let mut rng = XorShift::new(seed ^ mix(name.len() as u64));
@@ -1465,11 +1485,17 @@ fn scribble(name: &str, seed: u64) {
     let mut saved = vec![0u8; hot];
     seg.read_at(0, &mut saved).unwrap();
     let end = Instant::now() + SCRIBBLE_TIME;
-    let mut writes = 0u64;
+    let (mut writes, mut cuts) = (0u64, 0u64);
     while Instant::now() < end {
         let r = rng.next();
         if r % 64 == 0 {
             seg.write_at(0, &saved).unwrap();
+            continue;
+        }
+        if r % 1024 == 1 && cuts < MAX_CUTS && cut_short(name, &mut rng) {
+            // The regrown file is zeros: give it its header back.
+            seg.write_at(0, &saved).unwrap();
+            cuts += 1;
             continue;
         }
         let span = if r & 64 == 0 { hot } else { seg.len() };
@@ -1509,14 +1535,48 @@ fn scribble(name: &str, seed: u64) {
     // `lock()` rightly waits for as a live owner; the restore ends that wait,
     // as the real owner's unlock would.
     seg.write_at(0, &saved).unwrap();
-    say(&format!("ok {writes} writes"));
+    say(&format!("ok {writes} writes {cuts} cuts"));
 }
 
-/// What a user got: how many calls gave data, and how many gave errors.
+/// `ftruncate`s the file of segment `name` to a seeded shorter length (none,
+/// 100 bytes, half, or anywhere below its size), keeps it so for up to
+/// 2 ms, then grows it back to its size. Returns whether it cut.
+#[cfg(target_os = "linux")]
+fn cut_short(name: &str, rng: &mut XorShift) -> bool {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/{name}"))
+        .unwrap();
+    let full = file.metadata().unwrap().len();
+    let short = match rng.below(4) {
+        0 => 0,
+        1 => 100,
+        2 => full / 2,
+        _ => rng.below(full),
+    };
+    file.set_len(short).unwrap();
+    std::thread::sleep(Duration::from_micros(rng.below(2000)));
+    file.set_len(full).unwrap();
+    true
+}
+
+/// Where segments cannot be cut short by path, the scribbler only writes.
+#[cfg(not(target_os = "linux"))]
+fn cut_short(_name: &str, _rng: &mut XorShift) -> bool {
+    false
+}
+
+/// The size of the plain segment under the scribbler.
+const SEGMENT_LEN: usize = 8192;
+
+/// What a user got: how many calls gave data, how many gave errors, and how
+/// many of those errors were `Error::Truncated` (the scribbler cut the
+/// segment under a mapping).
 #[derive(Default)]
 struct Tally {
     ok: u64,
     err: u64,
+    truncated: u64,
 }
 
 impl Tally {
@@ -1526,8 +1586,11 @@ impl Tally {
                 self.ok += 1;
                 Some(v)
             }
-            Err(_) => {
+            Err(e) => {
                 self.err += 1;
+                if let Error::Truncated { .. } = e {
+                    self.truncated += 1;
+                }
                 None
             }
         }
@@ -1535,8 +1598,10 @@ impl Tally {
 }
 
 /// A user of one API, working until [`SCRIBBLE_TIME`] is up; returns
-/// "OK ERR" counts. Any result is fine; a panic, a crash or a hang fails
-/// the test (the parent watches the exit status and the clock).
+/// "OK ERR TRUNCATED" counts. Any result is fine (after a cut, a user's
+/// calls may fail with `Error::Truncated` until it opens the name again); a
+/// panic, a crash or a hang fails the test (the parent watches the exit
+/// status and the clock).
 fn use_api(role: &str, name: &str, seed: u64) -> String {
     let mut rng = XorShift::new(seed ^ mix(role.len() as u64));
     let end = Instant::now() + SCRIBBLE_TIME;
@@ -1544,14 +1609,29 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
     let short = Duration::from_millis(5);
     match role {
         "use-segment" => {
-            let seg = Segment::open(name).unwrap();
+            let open = || Segment::options().timeout(short).open(name);
+            let mut kept = None;
             while Instant::now() < end {
+                let Some(seg) = kept.take().or_else(|| t.count(open())) else {
+                    std::thread::sleep(short);
+                    continue;
+                };
+                if seg.len() != SEGMENT_LEN {
+                    // Opened while cut short: open again once regrown.
+                    t.err += 1;
+                    continue;
+                }
+                let lost = t.truncated;
                 let mut buf = vec![0u8; rng.below(64) as usize];
                 let off = rng.below(seg.len() as u64 + 64) as usize;
                 t.count(seg.read_at(off, &mut buf));
                 let off = 1024 + rng.below(seg.len() as u64 - 1024) as usize;
                 t.count(seg.write_at(off, &buf[..buf.len().min(seg.len() - off)]));
-                t.count(Segment::open(name).map(drop));
+                t.count(open().map(drop));
+                if t.truncated == lost {
+                    kept = Some(seg);
+                }
+                // A mapping that lost its pages stays lost: open again.
             }
         }
         "use-shared" => {
@@ -1568,7 +1648,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
         }
         "use-mutex" => {
             let b = t.count(Shared::<Board>::options().timeout(short).open(name));
-            let Some(b) = b else { return "0 1".into() };
+            let Some(b) = b else { return "0 1 0".into() };
             let m = &b.get().lock;
             while Instant::now() < end {
                 let g = if rng.below(8) == 0 {
@@ -1605,7 +1685,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
         }
         "use-seqlock" => {
             let b = t.count(Shared::<Board>::options().timeout(short).open(name));
-            let Some(b) = b else { return "0 1".into() };
+            let Some(b) = b else { return "0 1 0".into() };
             let s = &b.get().seq;
             while Instant::now() < end {
                 if let Some(mut w) = t.count(s.writer()) {
@@ -1621,7 +1701,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
         }
         "use-event" => {
             let b = t.count(Shared::<Board>::options().timeout(short).open(name));
-            let Some(b) = b else { return "0 1".into() };
+            let Some(b) = b else { return "0 1 0".into() };
             let e = &b.get().ping;
             while Instant::now() < end {
                 match rng.below(4) {
@@ -1762,7 +1842,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
         }
         other => panic!("unknown role {other}"),
     }
-    format!("{} {}", t.ok, t.err)
+    format!("{} {} {}", t.ok, t.err, t.truncated)
 }
 
 /// One API under the scribbler: its segment, made by the parent, and the
@@ -1787,7 +1867,7 @@ fn make_targets(seed: u64) -> (Vec<Target>, Vec<Box<dyn std::any::Any>>) {
         "Segment",
         &["use-segment"],
         name.clone(),
-        Box::new(Segment::create(&name, 8192).unwrap()),
+        Box::new(Segment::create(&name, SEGMENT_LEN).unwrap()),
     );
     let name = n("shared");
     let s = Shared::<Rec>::create_with(&name, rec(1)).unwrap();
@@ -1854,6 +1934,9 @@ fn scribbler_across_every_api_never_panics_crashes_or_hangs() {
     let seeds = env_count("SHMKIT_SCRIBBLE_SEEDS", 8);
     let start = Instant::now();
     let (mut ok, mut err, mut runs) = (0u64, 0u64, 0u64);
+    // `Truncated` from a plain segment's calls comes only from a mapping
+    // that lost its pages (a queue also reports it for a zeroed header).
+    let (mut truncated, mut segment_truncated, mut cuts) = (0u64, 0u64, 0u64);
     let mut failed = Vec::new();
     for seed in 1..=seeds {
         let (targets, keep) = make_targets(seed);
@@ -1889,20 +1972,160 @@ fn scribbler_across_every_api_never_panics_crashes_or_hangs() {
                 failed.push(format!("{what}: said {line:?}"));
                 continue;
             };
-            if role != "scribbler" {
-                let (o, e) = counts.split_once(' ').unwrap();
-                ok += o.parse::<u64>().unwrap();
-                err += e.parse::<u64>().unwrap();
+            let n: Vec<u64> = counts.split(' ').filter_map(|w| w.parse().ok()).collect();
+            if role == "scribbler" {
+                // "W writes C cuts"
+                cuts += n[1];
+            } else {
+                ok += n[0];
+                err += n[1];
+                truncated += n[2];
+                if api == "Segment" {
+                    segment_truncated += n[2];
+                }
                 runs += 1;
             }
         }
         drop(keep);
     }
     eprintln!(
-        "{seeds} seeds, {runs} user processes over 9 APIs: {ok} calls gave data, {err} an error; {:?}",
+        "{seeds} seeds, {runs} user processes over 9 APIs: {ok} calls gave data, {err} an error \
+         ({truncated} Truncated, after {cuts} cuts); {:?}",
         start.elapsed()
     );
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     // The scribbler must have bitten, and the APIs must still have worked.
     assert!(ok > 0 && err > 0, "ok {ok}, errors {err}");
+    if cfg!(target_os = "linux") {
+        // The cuts must have been seen as what they are.
+        assert!(
+            cuts > 0 && segment_truncated > 0,
+            "{cuts} cuts, {segment_truncated} Truncated from Segment calls"
+        );
+    } else {
+        eprintln!("no cuts: segments cannot be cut short by path on this OS");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// No signals.
+// ---------------------------------------------------------------------------
+
+/// The scribbler, the truncation table (Linux) and the kill table, one after
+/// another on this thread: every child process they started was reaped, and
+/// ended by itself with no signal, or, killed on purpose, by `SIGKILL`. (Each suite also
+/// runs as its own test; this one checks how every process ended, which the
+/// suites check only where they look at an exit status.)
+#[test]
+fn no_process_of_the_scribbler_truncation_and_kill_suites_ends_by_a_signal() {
+    if let Some((r, args)) = role() {
+        return child(&r, &args);
+    }
+    let _ = (common::take_endings(), common::take_unreaped());
+    scribbler_across_every_api_never_panics_crashes_or_hangs();
+    let scribbled = common::take_endings();
+    kill_at_every_failpoint_and_survivors_recover_as_documented();
+    let killed = common::take_endings();
+    #[cfg(target_os = "linux")]
+    let (cut, cut_bad) = {
+        truncate::cases_without_signals();
+        truncate::take_unexpected_endings()
+    };
+    #[cfg(not(target_os = "linux"))]
+    let (cut, cut_bad) = {
+        eprintln!("no truncation table: segments cannot be cut short by path on this OS");
+        (0, Vec::<String>::new())
+    };
+    let kills = killed.iter().filter(|e| e.killed).count();
+    eprintln!(
+        "children reaped: scribbler suite {}, kill table {} ({kills} killed on purpose), \
+         truncation table {cut}",
+        scribbled.len(),
+        killed.len(),
+    );
+    // Every suite ran children, and the kill table killed some.
+    // One seed's worth at least: 19 users and 9 scribblers.
+    assert!(scribbled.len() >= 28, "{}", scribbled.len());
+    assert!(kills >= KILL_TABLE.len() - 1, "{kills} kills");
+    if cfg!(target_os = "linux") {
+        assert!(cut >= 30, "{cut}");
+    }
+    let mut bad = common::unexpected_endings(&[scribbled, killed].concat());
+    bad.extend(cut_bad);
+    // A child never reaped could have ended any way.
+    bad.extend(
+        common::take_unreaped()
+            .iter()
+            .map(|r| format!("{r}: never reaped")),
+    );
+    assert!(bad.is_empty(), "ended by a signal:\n{}", bad.join("\n"));
+}
+
+/// The check above fails for a child that a `SIGSEGV` or a `SIGBUS` ended,
+/// for one killed on purpose that ended otherwise, for a `SIGKILL` that was
+/// not on purpose, and for a child never reaped; a clean exit and a
+/// `SIGKILL` on purpose pass.
+#[cfg(unix)]
+#[test]
+fn a_child_ended_by_sigsegv_or_sigbus_is_an_unexpected_ending() {
+    const TEST: &str = "a_child_ended_by_sigsegv_or_sigbus_is_an_unexpected_ending";
+    if let Some((r, args)) = role() {
+        let signal: i32 = args[0].parse().unwrap();
+        if r == "raise" {
+            // SAFETY: `SIG_DFL` for a valid signal number, then `raise`:
+            // neither has memory-safety preconditions. (The default action
+            // first: Rust's runtime handles SIGSEGV and SIGBUS for stack
+            // overflows and returns from a raised one.)
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+        say("alive");
+        if r == "sleep" {
+            // Until killed (the parent's end of stdin closing does not end it).
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        return;
+    }
+    let segv = libc::SIGSEGV.to_string();
+    let bus = libc::SIGBUS.to_string();
+    Child::spawn(TEST, "raise", &[&segv]).wait_status();
+    Child::spawn(TEST, "raise", &[&bus]).wait_status();
+    Child::spawn(TEST, "exit", &["0"]).wait_status();
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    live.kill9();
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    assert!(live.wait_within(Duration::from_millis(1)).is_none());
+    let endings = common::take_endings();
+    assert_eq!(endings.len(), 5, "{endings:?}");
+    let bad = common::unexpected_endings(&endings);
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(bad[0].contains("SIGSEGV"), "{}", bad[0]);
+    assert!(bad[1].contains("SIGBUS"), "{}", bad[1]);
+    assert!(
+        bad[2].contains("SIGKILL") && bad[2].contains("not killed"),
+        "{}",
+        bad[2]
+    );
+    // Killed on purpose, but it had ended by itself: unexpected too.
+    let mut exited = endings[2].clone();
+    exited.killed = true;
+    assert_eq!(common::unexpected_endings(&[exited]).len(), 1);
+    // A handle dropped while its child runs: noted as never reaped.
+    assert!(common::take_unreaped().is_empty());
+    let mut live = Child::spawn(TEST, "sleep", &["0"]);
+    assert_eq!(live.recv(), "alive");
+    let pid = live.pid() as libc::pid_t;
+    drop(live);
+    assert_eq!(common::take_unreaped().len(), 1);
+    assert!(common::take_endings().is_empty());
+    // SAFETY: `kill` and `waitpid` of our own child, with a null status
+    // pointer (allowed): no memory-safety preconditions.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGKILL), 0);
+        assert_eq!(libc::waitpid(pid, std::ptr::null_mut(), 0), pid);
+    }
 }

@@ -427,6 +427,44 @@ fn shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Every case of this file in which no process should end by a signal (all
+/// but the two that check a foreign `SIGBUS` still ends the process), for
+/// `faults.rs`'s test that no process of the fault suites ends by a signal.
+#[allow(dead_code)] // this file's own binary runs the cases as tests
+pub(crate) fn cases_without_signals() {
+    segment_read_at_on_a_truncated_segment_is_an_error();
+    segment_write_at_on_a_truncated_segment_is_an_error();
+    read_only_segment_read_at_on_a_truncated_segment_is_an_error();
+    typed_set_on_a_truncated_segment_is_an_error();
+    typed_try_get_on_a_truncated_segment_is_an_error();
+    spsc_recv_timeout_on_a_truncated_queue_is_an_error();
+    spsc_try_send_on_a_truncated_queue_is_an_error();
+    mpmc_try_recv_on_a_truncated_queue_is_an_error();
+    broadcast_try_recv_on_a_truncated_ring_is_an_error();
+    broadcast_send_on_a_truncated_ring_is_an_error();
+    a_blocking_receive_finds_a_truncation_that_raised_no_fault();
+    shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults();
+    a_sparse_segment_in_a_full_dev_shm_is_no_space_not_sigbus();
+    a_read_write_open_reserves_a_sparse_segment_that_fits();
+    a_users_sigbus_handler_still_runs_for_faults_outside_shmkit();
+}
+
+/// How many children this thread reaped, and what breaks "every child was
+/// reaped and none ended by a signal" (`common::unexpected_endings`, and
+/// the children left unreaped), from this file's own copy of `common`,
+/// which keeps them.
+#[allow(dead_code)] // used only where `faults.rs` includes this file
+pub(crate) fn take_unexpected_endings() -> (usize, Vec<String>) {
+    let endings = common::take_endings();
+    let mut bad = common::unexpected_endings(&endings);
+    bad.extend(
+        common::take_unreaped()
+            .iter()
+            .map(|r| format!("{r}: never reaped")),
+    );
+    (endings.len(), bad)
+}
+
 /// A segment made as Python's `shared_memory` and many C programs make one,
 /// sized with `ftruncate` alone: sparse, its pages not yet allocated.
 fn sparse_foreign_segment(name: &str, len: u64) {

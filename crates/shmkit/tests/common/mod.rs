@@ -7,8 +7,9 @@
 //! so that they synchronise on messages and never on sleeps.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -73,10 +74,22 @@ pub fn command(test: &str, role: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// The path libtest gives the tests of the file that declared this module:
+/// empty for a test binary's own file, `NAME::` for a file that another
+/// test file includes as module `NAME` (as `faults.rs` includes
+/// `truncate.rs`), so that `--exact` finds the test there too.
+fn test_path_prefix() -> String {
+    // "crate::…::common": drop the crate and this module.
+    let path: Vec<&str> = module_path!().split("::").collect();
+    let within = &path[1..path.len() - 1];
+    within.iter().map(|m| format!("{m}::")).collect()
+}
+
 /// Adds the libtest arguments and role variables to `cmd`, whose program (or
 /// a wrapper's last argument) is this test binary.
 pub fn child_args(cmd: &mut Command, test: &str, role: &str, args: &[&str]) {
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
+    let test = format!("{}{test}", test_path_prefix());
+    cmd.args([&test, "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env("SHMKIT_ROLE", role)
         .env("SHMKIT_ARGS", args.join("\x1f"))
         .stdin(Stdio::piped())
@@ -84,16 +97,104 @@ pub fn child_args(cmd: &mut Command, test: &str, role: &str, args: &[&str]) {
         .stderr(Stdio::inherit());
 }
 
+/// How a child ended, as the parent that reaped it saw it.
+#[derive(Clone, Debug)]
+pub struct Ending {
+    /// The test the child re-ran, and its role in it.
+    pub role: String,
+    pub status: ExitStatus,
+    /// Whether the parent killed it on purpose ([`Child::kill9`]).
+    pub killed: bool,
+}
+
+thread_local! {
+    /// The endings of the children this thread reaped, oldest first. Per
+    /// thread: libtest runs each test on a thread of its own, so a test sees
+    /// only its own children.
+    static ENDINGS: RefCell<Vec<Ending>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// The children whose handle this thread dropped while they still ran
+    /// (never reaped, so how they end is not known), by test and role.
+    static UNREAPED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The endings of the children this thread reaped since the last call.
+pub fn take_endings() -> Vec<Ending> {
+    ENDINGS.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+/// The children this thread dropped, still running, since the last call.
+pub fn take_unreaped() -> Vec<String> {
+    UNREAPED.with(|u| std::mem::take(&mut *u.borrow_mut()))
+}
+
+/// The signal that ended a process, if one did.
+#[cfg(unix)]
+pub fn signal_of(status: ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(&status)
+}
+
+/// Windows has no signals: a process always ends with a code.
+#[cfg(not(unix))]
+pub fn signal_of(_status: ExitStatus) -> Option<i32> {
+    None
+}
+
+/// `SIGKILL`'s number, what [`Child::kill9`] sends on Unix.
+pub const SIGKILL: i32 = 9;
+
+/// The endings that break "no child ended by a signal, except by the
+/// `SIGKILL` its parent sent on purpose", one line each: a child ended by
+/// any signal that was not killed on purpose, and a child killed on purpose
+/// that did not end by `SIGKILL` (it had died another way before).
+pub fn unexpected_endings(endings: &[Ending]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for e in endings {
+        let signal = signal_of(e.status);
+        let fine = if e.killed && cfg!(unix) {
+            signal == Some(SIGKILL)
+        } else {
+            signal.is_none()
+        };
+        if !fine {
+            let how = if e.killed {
+                "killed on purpose"
+            } else {
+                "not killed"
+            };
+            bad.push(format!("{} ({how}): ended with {}", e.role, e.status));
+        }
+    }
+    bad
+}
+
 /// A running child and the lines it sends.
 pub struct Child {
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
+    /// Its test and role, for [`Ending`].
+    role: String,
+    /// Whether its ending is in [`ENDINGS`] already.
+    recorded: bool,
 }
 
 impl Child {
     /// Starts `cmd` (from [`command`]) and collects its lines.
     pub fn start(mut cmd: Command) -> Child {
+        let role = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "SHMKIT_ROLE")
+            .and_then(|(_, v)| v)
+            .map_or_else(String::new, |v| v.to_string_lossy().into_owned());
+        let args: Vec<_> = cmd.get_args().collect();
+        let test = args.windows(2).find(|w| w[1] == "--exact").map(|w| w[0]);
+        let role = match test {
+            Some(test) => format!("{} as {role}", test.to_string_lossy()),
+            None => role,
+        };
         let mut child = cmd.spawn().expect("spawn child process");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
@@ -118,6 +219,31 @@ impl Child {
             child,
             stdin,
             lines,
+            role,
+            recorded: false,
+        }
+    }
+
+    /// Notes how the child ended in [`ENDINGS`], once.
+    fn record(&mut self, status: ExitStatus, killed: bool) {
+        if !self.recorded {
+            self.recorded = true;
+            let role = self.role.clone();
+            let _ = ENDINGS.try_with(|e| {
+                e.borrow_mut().push(Ending {
+                    role,
+                    status,
+                    killed,
+                })
+            });
+        }
+    }
+
+    /// Kills the child with `SIGKILL` (on purpose), reaps it and records it.
+    fn kill_and_reap(&mut self) {
+        self.child.kill().unwrap();
+        if let Ok(status) = self.child.wait() {
+            self.record(status, true);
         }
     }
 
@@ -145,6 +271,9 @@ impl Child {
             Err(e) => {
                 let _ = self.child.kill();
                 let status = self.child.wait();
+                if let Ok(status) = status {
+                    self.record(status, false);
+                }
                 panic!("child sent no line ({e:?}); it ended with {status:?}");
             }
         }
@@ -163,11 +292,15 @@ impl Child {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.record(status, false);
                 return Some(status);
             }
             if std::time::Instant::now() >= deadline {
+                // Hung: killed, but not as a test's purpose.
                 let _ = self.child.kill();
-                let _ = self.child.wait();
+                if let Ok(status) = self.child.wait() {
+                    self.record(status, false);
+                }
                 return None;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -178,25 +311,31 @@ impl Child {
     pub fn wait_ok(mut self) {
         drop(self.stdin.take());
         let status = self.child.wait().unwrap();
+        self.record(status, false);
         assert!(status.success(), "child failed: {status}");
     }
 
     /// Waits for the child to exit and returns how it ended.
     pub fn wait_status(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        self.record(status, false);
+        status
     }
 
     /// How the child ended, if it has (without waiting).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().unwrap()
+        let status = self.child.try_wait().unwrap();
+        if let Some(status) = status {
+            self.record(status, false);
+        }
+        status
     }
 
     /// Kills the child with SIGKILL, reaps it, and returns the lines it
     /// sent that were not received yet.
     pub fn kill9_then_lines(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
+        self.kill_and_reap();
         // The reader thread ends at the end of the pipe.
         let mut lines = Vec::new();
         while let Ok(line) = self.lines.recv_timeout(LINE_TIMEOUT) {
@@ -207,8 +346,7 @@ impl Child {
 
     /// Kills the child with SIGKILL and reaps it.
     pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
+        self.kill_and_reap();
     }
 }
 
@@ -254,6 +392,25 @@ pub fn spawn_in_private_dev_shm(
         .arg(std::env::current_exe().unwrap());
     child_args(&mut cmd, test, role, args);
     Some(Child::start(cmd))
+}
+
+/// A child whose handle is dropped unreaped: recorded if it has ended, else
+/// noted as unreaped.
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => self.record(status, false),
+            _ => {
+                let role = self.role.clone();
+                // `try_with`: a handle dropped as the thread ends finds the
+                // list gone, and has no test left to tell.
+                let _ = UNREAPED.try_with(|u| u.borrow_mut().push(role));
+            }
+        }
+    }
 }
 
 /// Removes a queue (SPSC, MPMC or broadcast) and its lock files when dropped.
