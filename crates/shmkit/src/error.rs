@@ -111,10 +111,15 @@ pub enum Error {
     /// instead. The bytes the call read are not the segment's, and what it
     /// wrote reached nobody. This mapping stays unusable: every later call on
     /// it returns this error again, even if the segment is regrown.
+    ///
+    /// A queue also reports it when, about to wait, it finds its header's
+    /// magic number zeroed: what a shrink and regrow between two calls
+    /// leaves, and also what a peer that wiped the header leaves; the two
+    /// cannot be told apart.
     #[error(
-        "segment `{name}` was shrunk by another process while mapped here: this mapping no \
-         longer shows it; drop it and open the segment again, and find out which program \
-         truncates it (only its users may write it)"
+        "segment `{name}` was shrunk (or its header wiped) by another process while mapped \
+         here: this mapping no longer shows it; drop it and open the segment again, and find \
+         out which program truncates or overwrites it (only its users may write it)"
     )]
     Truncated {
         /// The segment's name.
