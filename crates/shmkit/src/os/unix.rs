@@ -613,6 +613,12 @@ impl RoleLock {
         self.problem.get().map(String::as_str)
     }
 
+    /// Records why the lock cannot be used, for a caller that found it held
+    /// by something that is no endpoint of the queue.
+    pub(crate) fn set_problem(&self, why: String) {
+        let _ = self.problem.set(why);
+    }
+
     /// `flock(LOCK_EX | LOCK_NB)`: `true` when taken; `false` if another
     /// holder has the lock, or if the lock cannot be used (then
     /// [`problem`](Self::problem) says why).

@@ -889,6 +889,12 @@ impl RoleLock {
         self.problem.get().map(String::as_str)
     }
 
+    /// Records why the lock cannot be used, for a caller that found it held
+    /// by something that is no endpoint of the queue.
+    pub(crate) fn set_problem(&self, why: String) {
+        let _ = self.problem.set(why);
+    }
+
     /// Which lock this is: a role has one event name, so always the same
     /// value (never 0 or `u64::MAX`, which the claim words reserve).
     pub(crate) fn identity(&self) -> Option<u64> {

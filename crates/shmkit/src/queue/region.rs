@@ -1000,6 +1000,22 @@ impl Liveness {
                             break;
                         }
                         if start.elapsed() > ATTACH_RETRY {
+                            // Held all along while no endpoint claims the
+                            // role through it: what holds it is no endpoint
+                            // (an object planted under the role's name, or a
+                            // stray holder). Go on without a usable lock, as
+                            // when it cannot be made: the claim keeps the
+                            // role exclusive (`claim` refuses a second
+                            // holder with `RoleUnverifiable`).
+                            let claimed = region.role_claim(own_role).load(Ordering::SeqCst);
+                            if claimed == FREE || claimed == NO_LOCK {
+                                own.set_problem(
+                                    "its liveness lock is held by a process that is no \
+                                     endpoint of the queue"
+                                        .into(),
+                                );
+                                break;
+                            }
                             return Err(Error::RoleTaken {
                                 name: region.name().to_owned(),
                                 role: roles[own_role],
