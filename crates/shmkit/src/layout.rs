@@ -1444,6 +1444,8 @@ atomic_loads! {
 
 /// The read side of a [`SeqLock`](crate::sync::SeqLock), through any handle:
 /// its readers only load.
+// Not under loom, where the sync types are not `Layout`.
+#[cfg(not(loom))]
 impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
     /// As [`SeqLock::read`](crate::sync::SeqLock::read).
     pub fn read(&self) -> T {
@@ -1470,6 +1472,8 @@ impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
 }
 
 /// The read side of an [`Event`](crate::sync::Event), through any handle.
+// Not under loom, where the sync types are not `Layout`.
+#[cfg(not(loom))]
 impl<A: Access> Ref<'_, crate::sync::Event, A> {
     /// As [`Event::is_signalled`](crate::sync::Event::is_signalled).
     pub fn is_signalled(&self) -> bool {
