@@ -36,7 +36,7 @@ for t in "${targets[@]}"; do
     echo "== fuzz: $t for ${secs}s"
     scratch="corpus-run/$t"
     rm -rf "$scratch"
-    mkdir -p "$scratch" "artifacts/$t"
+    mkdir -p "$scratch" "artifacts/$t" "corpus/$t"
     log="$(mktemp)"
     # -max_len: queue images are a few KiB; -timeout: a slow input is a hang.
     if ! cargo +nightly fuzz run "$t" "$scratch" "corpus/$t" -- \
