@@ -21,7 +21,7 @@ use std::sync::{Mutex as StdMutex, MutexGuard as StdGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView};
 use pyo3::{ffi, PyErr};
@@ -245,7 +245,7 @@ impl<'py> Data<'py> {
             return Ok(Data::Bytes(b.clone()));
         }
         let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
-            PyValueError::new_err(format!(
+            PyTypeError::new_err(format!(
                 "expected bytes or a buffer of bytes (bytearray, memoryview, numpy array), got {}",
                 obj.get_type()
                     .name()
@@ -321,17 +321,17 @@ fn timeout_error(py: Python<'_>, name: &str, waited: Option<Duration>) -> PyErr 
 /// A writable, C-contiguous byte buffer from Python, for `recv_into`.
 fn writable_buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
     let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
-        PyValueError::new_err(
+        PyTypeError::new_err(
             "recv_into needs a writable buffer of bytes (bytearray, memoryview, numpy uint8 array)",
         )
     })?;
     if buf.readonly() {
-        return Err(PyValueError::new_err(
+        return Err(PyTypeError::new_err(
             "recv_into needs a writable buffer: this one is read-only (bytes are immutable; use a bytearray)",
         ));
     }
     if !buf.is_c_contiguous() {
-        return Err(PyValueError::new_err(
+        return Err(PyTypeError::new_err(
             "recv_into needs a C-contiguous buffer",
         ));
     }
@@ -2038,7 +2038,7 @@ impl Mutex {
                 drop(g);
                 Ok(())
             }
-            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            None => Err(PyRuntimeError::new_err(
                 "release() of a shmkit Mutex that this object does not hold",
             )),
         }
@@ -2050,7 +2050,7 @@ impl Mutex {
                 g.mark_consistent();
                 Ok(())
             }
-            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            None => Err(PyRuntimeError::new_err(
                 "mark_consistent() needs the lock: call it while holding the Mutex (in the \
                  `except shmkit.OwnerDied` block, before release())",
             )),
