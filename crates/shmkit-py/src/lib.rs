@@ -21,15 +21,18 @@ use std::sync::{Mutex as StdMutex, MutexGuard as StdGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyAttributeError, PyBufferError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView};
 use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
+use shmkit::layout::{Prim, Ty, Value};
 use shmkit::queue::{mpmc, spsc, Options as QueueOptions, Peer, Wait};
 use shmkit::sync::{Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, TryLockError};
-use shmkit::{Error, SegmentOptions};
+use shmkit::{header, Error, SegmentOptions};
 
 /// The longest a blocking call waits with the GIL released before it checks
 /// for signals (Ctrl-C) and, if none is pending, waits again.
@@ -2215,6 +2218,226 @@ impl Event {
 }
 
 // ---------------------------------------------------------------------------
+// Typed segments: the layout a Rust `Shared<T>` stored in the header.
+
+/// A typed segment opened without a Python declaration of its type: the
+/// layout comes from the segment's header, and each primitive field is read
+/// and written on its own, with one atomic access of its width.
+#[pyclass(frozen, module = "shmkit", name = "TypedSegment")]
+struct Typed {
+    seg: shmkit::Segment,
+    ty: Ty,
+    data_offset: usize,
+    name: String,
+}
+
+/// Where `path` (`value`, `numbers[10]`, `inner.x`; `""` for the whole
+/// value) is in `ty`: its offset from the start of the value and its type.
+fn walk<'t>(ty: &'t Ty, path: &str) -> Result<(u64, &'t Ty), String> {
+    let mut ty = ty;
+    let mut offset = 0u64;
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after
+                .split_once(']')
+                .ok_or_else(|| format!("`{path}`: missing `]`"))?;
+            let Ty::Array(elem, len) = ty else {
+                return Err(format!("`{path}`: {} is not an array", ty.summary()));
+            };
+            let i: u32 = index
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{path}`: `{index}` is not an index"))?;
+            if i >= *len {
+                return Err(format!(
+                    "`{path}`: index {i} is out of range for {}",
+                    ty.summary()
+                ));
+            }
+            offset += u64::from(i) * elem.size();
+            ty = elem;
+            rest = tail;
+        } else {
+            let part = rest.strip_prefix('.').unwrap_or(rest);
+            let end = part.find(['.', '[']).unwrap_or(part.len());
+            let (field, tail) = part.split_at(end);
+            let Ty::Struct(st) = ty else {
+                return Err(format!("`{path}`: {} has no field `{field}`", ty.summary()));
+            };
+            let f = st.fields.iter().find(|f| f.name == field).ok_or_else(|| {
+                let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "`{path}`: `{}` has no field `{field}` (its fields: {})",
+                    st.name,
+                    names.join(", ")
+                )
+            })?;
+            offset += u64::from(f.offset);
+            ty = &f.ty;
+            rest = tail;
+        }
+    }
+    Ok((offset, ty))
+}
+
+impl Typed {
+    fn leaf(&self, path: &str) -> PyResult<(usize, Prim)> {
+        let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        match ty {
+            Ty::Prim(p) => Ok((self.data_offset + offset as usize, *p)),
+            other => Err(PyTypeError::new_err(format!(
+                "`{path}` is {}, not a number: index or name one of its parts",
+                other.summary()
+            ))),
+        }
+    }
+}
+
+#[pymethods]
+impl Typed {
+    /// Opens a typed segment that a Rust `Shared<T>` created, reading its
+    /// layout from the header.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, read_only=false, trust_owner=None, accept_mode=0, timeout=5.0))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        read_only: bool,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+        timeout: f64,
+    ) -> PyResult<Typed> {
+        let o = segment_options(None, read_only, false, trust_owner, accept_mode, timeout)?;
+        let wait = Duration::try_from_secs_f64(timeout).unwrap_or_default();
+        let seg = py.detach(|| o.open(name)).map_err(|e| to_py(py, e))?;
+        // Wait for the creator to publish the value, as `Shared::open` does.
+        let start = Instant::now();
+        loop {
+            match header::init_state(&seg).map_err(|e| to_py(py, e))? {
+                header::InitState::Ready => break,
+                header::InitState::Abandoned => {
+                    return Err(to_py(
+                        py,
+                        Error::InitAbandoned {
+                            name: name.to_owned(),
+                        },
+                    ))
+                }
+                _ if start.elapsed() >= wait => {
+                    return Err(to_py(
+                        py,
+                        Error::InitTimeout {
+                            name: name.to_owned(),
+                            waited: wait,
+                        },
+                    ))
+                }
+                _ => {
+                    py.check_signals()?;
+                    py.detach(|| std::thread::sleep(Duration::from_millis(1)));
+                }
+            }
+        }
+        let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        Ok(Typed {
+            name: name.to_owned(),
+            data_offset: h.data_offset as usize,
+            ty,
+            seg,
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stored layout in one line, e.g. `MySharedData { value: i32, ... }`.
+    #[getter]
+    fn layout(&self) -> String {
+        self.ty.summary()
+    }
+
+    /// What is at `path`: `("number", rust_type)`, `("array", length)` or
+    /// `("struct", [field names])`.
+    fn _kind<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (_, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        Ok(match ty {
+            Ty::Prim(p) => ("number", p.name()).into_pyobject(py)?.into_any(),
+            Ty::Array(_, len) => ("array", *len).into_pyobject(py)?.into_any(),
+            Ty::Struct(st) => {
+                let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
+                ("struct", names).into_pyobject(py)?.into_any()
+            }
+        })
+    }
+
+    /// Reads the number at `path` with one atomic load.
+    fn _get<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (at, prim) = self.leaf(path)?;
+        let mut buf = [0u8; 8];
+        let n = prim.size() as usize;
+        self.seg
+            .read_at(at, &mut buf[..n])
+            .map_err(|e| to_py(py, e))?;
+        Ok(match prim.value(&buf[..n]) {
+            Value::Unsigned(v) => v.into_pyobject(py)?.into_any(),
+            Value::Signed(v) => v.into_pyobject(py)?.into_any(),
+            // Through its shortest decimal form, so 1.45f32 reads as 1.45.
+            Value::F32(v) => v
+                .to_string()
+                .parse::<f64>()
+                .unwrap_or(f64::from(v))
+                .into_pyobject(py)?
+                .into_any(),
+            Value::F64(v) => v.into_pyobject(py)?.into_any(),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "`{path}` decoded to {other}, which is not a number"
+                )))
+            }
+        })
+    }
+
+    /// Writes the number at `path` with one atomic store, range-checked.
+    fn _set(&self, py: Python<'_>, path: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (at, prim) = self.leaf(path)?;
+        let is_float = matches!(prim, Prim::F32 | Prim::F64);
+        let text = if is_float {
+            value
+                .extract::<f64>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!("`{path}` is a {}: give a float", prim.name()))
+                })?
+                .to_string()
+        } else {
+            if value.is_instance_of::<pyo3::types::PyBool>()
+                || !value.is_instance_of::<pyo3::types::PyInt>()
+            {
+                return Err(PyTypeError::new_err(format!(
+                    "`{path}` is a {}: give an int",
+                    prim.name()
+                )));
+            }
+            value.str()?.to_string()
+        };
+        let bytes = prim
+            .parse(&text)
+            .map_err(|e| PyValueError::new_err(format!("`{path}`: {e}")))?;
+        self.seg.write_at(at, &bytes).map_err(|e| to_py(py, e))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TypedSegment(name={:?}, layout={:?})",
+            self.name,
+            self.ty.summary()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
 
 /// The compiled part of the `shmkit` package; import `shmkit` instead.
 #[pymodule]
@@ -2228,6 +2451,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscriber>()?;
     m.add_class::<Mutex>()?;
     m.add_class::<Event>()?;
+    m.add_class::<Typed>()?;
     m.add("MAX_NAME_LEN", shmkit::MAX_NAME_LEN)?;
     Ok(())
 }

@@ -143,3 +143,18 @@ def peer(rust_peer):
         if p.proc.poll() is None:
             p.proc.kill()
             p.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def shmkit_cli() -> str:
+    """The path of the Rust `shmkit` CLI (SHMKIT_CLI, or built with cargo)."""
+    given = os.environ.get("SHMKIT_CLI")
+    if given:
+        return given
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        pytest.skip("SKIPPED: no cargo to build the shmkit CLI (set SHMKIT_CLI)")
+    root = CRATE.parent.parent
+    subprocess.run([cargo, "build", "-q", "-p", "shmkit-cli"], cwd=root, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", str(root / "target"))
+    return str(Path(target) / "debug" / "shmkit")

@@ -27,6 +27,7 @@ from ._shmkit import (
     Publisher,
     Segment,
     Subscriber,
+    TypedSegment,
 )
 from .errors import (
     AlreadyExists,
@@ -43,6 +44,7 @@ from .errors import (
     ShmkitError,
     Timeout,
 )
+from .typed import Field, open_typed, typed_layout
 
 __all__ = [
     "MAX_NAME_LEN",
@@ -68,5 +70,9 @@ __all__ = [
     "ShmkitError",
     "Subscriber",
     "Timeout",
+    "Field",
+    "TypedSegment",
     "errors",
+    "open_typed",
+    "typed_layout",
 ]
