@@ -39,9 +39,11 @@ python3 -m venv "$venv"
 echo "== python: pip install ./$crate"
 CARGO_TARGET_DIR=$target "$venv/bin/pip" install -q "./$crate"
 
-echo "== python: the Rust peer the tests talk to"
-CARGO_TARGET_DIR=$target cargo build -q --release --manifest-path "$crate/Cargo.toml" --example rust_peer
-export SHMKIT_RUST_PEER=$target/release/examples/rust_peer
+echo "== python: the Rust programs the tests talk to (rust_peer, the shmkit CLI)"
+CARGO_TARGET_DIR=$target cargo build -q --manifest-path "$crate/Cargo.toml" --example rust_peer
+export SHMKIT_RUST_PEER=$target/debug/examples/rust_peer
+cargo build -q -p shmkit-cli
+export SHMKIT_CLI=${CARGO_TARGET_DIR:-$PWD/target}/debug/shmkit
 
 echo "== python: pytest"
 # From the repository root: the installed package is what is imported.

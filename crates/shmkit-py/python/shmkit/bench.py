@@ -182,13 +182,11 @@ _SLOTS = 64
 
 
 def _shm_producer(name: str, size: int, seconds: float) -> None:
-    from multiprocessing import resource_tracker, shared_memory
+    from multiprocessing import shared_memory
 
+    # A spawned child shares its parent's resource tracker, which removes
+    # the name only once both are gone: the parent unlinks it first.
     sm = shared_memory.SharedMemory(name=name)
-    try:
-        resource_tracker.unregister(sm._name, "shared_memory")  # cpython#82300
-    except Exception:
-        pass
     buf = sm.buf
     slot = 4 + size
     msg = bytes(size)
