@@ -487,16 +487,61 @@ pub struct OwnerDied<G> {
 
 impl<G> OwnerDied<G> {
     /// The guard, to inspect or repair the data.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(3u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let died = m.lock().unwrap_err();
+    /// let mut g = died.into_inner(); // the lock is held through `g`
+    /// assert_eq!(*g, 3);
+    /// *g = 0;
+    /// g.mark_consistent();
+    /// drop(g);
+    /// assert_eq!(*m.lock().unwrap(), 0);
+    /// ```
     pub fn into_inner(self) -> G {
         self.guard
     }
 
     /// The guard, borrowed.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(9u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let died = m.lock().unwrap_err();
+    /// assert_eq!(**died.get_ref(), 9);
+    /// assert!(died.get_ref().is_inconsistent());
+    /// ```
     pub fn get_ref(&self) -> &G {
         &self.guard
     }
 
     /// The guard, borrowed mutably.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(9u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let mut died = m.lock().unwrap_err();
+    /// **died.get_mut() = 1; // repair in place
+    /// died.get_mut().mark_consistent();
+    /// drop(died); // unlocks, consistent now
+    /// assert_eq!(*m.lock().unwrap(), 1);
+    /// ```
     pub fn get_mut(&mut self) -> &mut G {
         &mut self.guard
     }
@@ -576,6 +621,18 @@ impl<G> std::error::Error for TryLockError<G> {}
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`, in ordinary memory (for use
     /// between threads, or to copy into place before sharing).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// static COUNT: Mutex<u64> = Mutex::new(0); // `const`: fine in a static
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| *COUNT.lock().unwrap() += 1);
+    ///     }
+    /// });
+    /// assert_eq!(*COUNT.lock().unwrap(), 4);
+    /// ```
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
         Mutex {
@@ -777,6 +834,13 @@ impl<T> Mutex<T> {
     }
 
     /// The data, through exclusive access to the mutex itself (no locking).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = shmkit::sync::Mutex::new(1u8);
+    /// *m.get_mut() = 2; // `&mut` proves nobody else holds the lock
+    /// assert_eq!(*m.lock().unwrap(), 2);
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
@@ -834,6 +898,19 @@ unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> MutexGuard<'_, T> {
     /// Whether the data is still marked as left behind by a dead owner.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(0u32);
+    /// assert!(!m.lock().unwrap().is_inconsistent());
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let g = m.lock().unwrap_err().into_inner();
+    /// assert!(g.is_inconsistent());
+    /// ```
     pub fn is_inconsistent(&self) -> bool {
         self.inconsistent
     }
