@@ -83,6 +83,68 @@ pub use shmkit_derive::Layout;
 
 /// The header of typed segments, for tools that inspect them without knowing
 /// their Rust types (the `shmkit` CLI).
+///
+/// A typed segment starts with this 64-byte header, then the layout
+/// description ([`layout::Ty`]'s encoding), then the value at `data_offset`.
+/// Every field is fixed-width and little-endian, so 32-bit and 64-bit
+/// processes read the same header:
+///
+/// | offset | field         | type     | meaning                                         |
+/// |--------|---------------|----------|-------------------------------------------------|
+/// | 0      | `magic`       | [u8; 8]  | [`MAGIC`](header::MAGIC), `\x89SHMKIT\n`        |
+/// | 8      | `version`     | u32      | header format version, [`VERSION`](header::VERSION) |
+/// | 12     | `state`       | u32      | 0 while the creator initialises, [`READY`](header::READY) after |
+/// | 16     | `data_offset` | u32      | where the value starts                          |
+/// | 20     | `layout_len`  | u32      | bytes of layout description at offset 64        |
+/// | 24     | `data_size`   | u64      | `size_of::<T>()`                                |
+/// | 32     | `total_size`  | u64      | header + layout + value, in bytes               |
+/// | 40     | `creator_pid` | u32      | for display only; liveness never relies on it   |
+/// | 44     | `data_align`  | u32      | alignment of the value                          |
+/// | 48     | `layout_hash` | u64      | [`fnv1a`](header::fnv1a) of the layout description |
+/// | 56     | reserved      | u64      | zero                                            |
+///
+/// A tool opens the segment as a plain [`Segment`] and decodes the header
+/// from a copy, never in place:
+///
+/// ```
+/// use shmkit::header::{self, InitState, HEADER_LEN, MAGIC, READY};
+/// use shmkit::{Error, Segment, Shared};
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Reading {
+///     celsius: f32,
+///     sensor: u32,
+/// }
+///
+/// # let name = format!("doc-header-{}", std::process::id());
+/// let data = Shared::<Reading>::create(&name)?;
+///
+/// // Another program, which does not know `Reading`:
+/// let seg = Segment::options().read_only(true).open(&name)?;
+/// assert_eq!(header::init_state(&seg)?, InitState::Ready);
+/// let (head, ty) = header::read_header(&seg)?;
+/// assert_eq!(head.state, READY);
+/// assert_eq!(head.data_size, 8);
+/// assert_eq!(head.data_offset as usize, data.data_offset());
+/// assert_eq!(ty.summary(), "Reading");
+/// assert_eq!(ty.find("sensor").unwrap().0, 4); // offset within the value
+///
+/// // The same header from raw bytes, and the hash over the layout bytes.
+/// let mut raw = [0u8; HEADER_LEN];
+/// seg.read_at(0, &mut raw)?;
+/// assert_eq!(raw[..8], MAGIC);
+/// assert_eq!(header::Header::parse(&raw), Some(head.clone()));
+/// let mut layout = vec![0u8; head.layout_len as usize];
+/// seg.read_at(HEADER_LEN, &mut layout)?;
+/// assert_eq!(header::fnv1a(&layout), head.layout_hash);
+///
+/// // A segment without a header is refused, not misread.
+/// # let plain_name = format!("doc-header-plain-{}", std::process::id());
+/// let plain = Segment::create(&plain_name, 4096)?;
+/// assert!(matches!(header::read_header(&plain), Err(Error::NotTyped { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub mod header {
     pub use crate::shared::{
         fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC, READY, VERSION,
