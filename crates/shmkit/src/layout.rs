@@ -133,6 +133,17 @@
 //! struct S { a: u32 }
 //! ```
 //!
+//! An array over 4 GiB, the most a layout description records (a derived
+//! struct over 4 GiB is refused the same way):
+//! ```compile_fail
+//! let _ = <[u64; 1 << 29] as shmkit::Layout>::describe();
+//! ```
+//! while one just under compiles:
+//! ```
+//! let ty = <[u8; u32::MAX as usize] as shmkit::Layout>::describe();
+//! assert_eq!(ty.size(), u64::from(u32::MAX));
+//! ```
+//!
 //! While this compiles: explicit padding, nested structs, arrays, atomics.
 //! ```
 //! use std::sync::atomic::AtomicU32;
@@ -1634,7 +1645,14 @@ unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
             assert!(
                 N <= u32::MAX as usize,
                 "arrays in shared memory hold at most u32::MAX elements"
-            )
+            );
+            // A layout description records sizes in 32 bits, as the derive
+            // refuses larger structs.
+            assert!(
+                std::mem::size_of::<[T; N]>() <= u32::MAX as usize,
+                "arrays in shared memory are at most 4 GiB (u32::MAX bytes), \
+                 the most a layout description records"
+            );
         };
         Ty::Array(Box::new(T::describe()), N as u32)
     }
