@@ -79,6 +79,61 @@ pub use name::MAX_NAME_LEN;
 pub use segment::{Segment, SegmentOptions};
 pub use shared::{ReadOnlyShared, Shared, SharedOptions};
 /// `#[derive(shmkit::Layout)]`: see [`Layout`] and [`shmkit_derive::Layout`].
+///
+/// # Example
+/// The generated accessors, one field of each kind, written by one handle
+/// and read by a second, read-only one (another process would open the same
+/// name):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use shmkit::sync::SeqLock;
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f32, y: f32 }
+///
+/// #[derive(shmkit::Layout)]
+/// #[repr(C)]
+/// struct Data {
+///     value: u32,
+///     _pad: u32,
+///     numbers: [f64; 16],
+///     pos: Point,
+///     hits: AtomicU64,
+///     pose: SeqLock<[f64; 3]>,
+/// }
+///
+/// # let name = format!("doc-derive-{}", std::process::id());
+/// let data = shmkit::Shared::<Data>::create(&name)?;
+/// data.value().set(123)?;                           // a primitive
+/// data.numbers().at(10).set(1.45)?;                 // an array element
+/// data.pos().x().set(2.5)?;                         // a nested struct's field
+/// data.hits().in_place().fetch_add(1, Ordering::Relaxed); // an atomic
+/// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]); // a sync type
+///
+/// let peer = shmkit::Shared::<Data>::open_read_only(&name)?;
+/// assert_eq!(peer.value().get()?, 123);
+/// assert_eq!(peer.numbers().at(10).get()?, 1.45);
+/// assert_eq!(peer.numbers().len(), 16);
+/// assert!(peer.numbers().try_at(16).is_none());
+/// let pos: Point = peer.pos().get()?;                // a whole `Copy` struct
+/// assert_eq!((pos.x, pos.y), (2.5, 0.0));
+/// assert_eq!(peer.hits().load(Ordering::Relaxed)?, 1);
+/// assert_eq!(peer.pose().read(), [1.0, 2.0, 3.0]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// A read-only handle has no `set`:
+///
+/// ```compile_fail,E0599
+/// # #[derive(shmkit::Layout)]
+/// # #[repr(C)]
+/// # struct Data { value: u32 }
+/// # fn f(peer: &shmkit::ReadOnlyShared<Data>) {
+/// peer.value().set(1);
+/// # }
+/// ```
 pub use shmkit_derive::Layout;
 
 /// The header of typed segments, for tools that inspect them without knowing
