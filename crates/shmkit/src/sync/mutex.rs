@@ -1124,7 +1124,7 @@ mod tests {
 
     /// A second lock of a mutex this thread holds, at the same address:
     /// `try_lock` and `lock_timeout`, whatever the timeout, say `WouldBlock`
-    /// at once (`Duration::MAX` used to panic as a double lock).
+    /// at once, with `Duration::MAX` too, and never panic.
     #[test]
     fn relocking_a_held_mutex_with_a_timeout_gives_would_block_at_once() {
         let m = Mutex::new(1u32);
@@ -1141,7 +1141,7 @@ mod tests {
     /// word in it (as when the segment is dropped and another is mapped at
     /// the same address holding that word): this thread still counts as the
     /// holder, and `lock` waits as for a live owner until the word changes,
-    /// never a panic (it used to panic as a double lock).
+    /// never a panic.
     #[test]
     fn lock_on_a_word_left_by_a_leaked_guard_waits_instead_of_panicking() {
         let m = Mutex::new(9u32);
