@@ -1429,6 +1429,27 @@ pub unsafe trait Base {
 /// A `Ref` borrows the segment, so it cannot outlive the mapping. Its access
 /// `A` is its handle's: a `Ref` reached through a
 /// [`ReadOnlyShared`](crate::ReadOnlyShared) only reads.
+///
+/// # Example
+/// ```
+/// use shmkit::layout::Ref;
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f32, y: f32 }
+/// #[derive(shmkit::Layout)]
+/// #[repr(C)]
+/// struct Path { points: [Point; 8] }
+///
+/// // Any function can take a place, wherever it lives.
+/// fn shift(p: Ref<'_, Point>, dx: f32) -> shmkit::Result<()> {
+///     p.x().set(p.x().get()? + dx)
+/// }
+/// # let name = format!("doc-ref-{}", std::process::id());
+/// let path = shmkit::Shared::<Path>::create(&name)?;
+/// shift(path.points().at(3), 1.5)?;
+/// assert_eq!(path.points().at(3).get()?.x, 1.5);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct Ref<'a, T: Layout, A: Access = Writable> {
     seg: &'a Segment,
     ptr: NonNull<T>,
@@ -1902,7 +1923,17 @@ pub unsafe fn field<B: Base, F: Layout>(base: &B, offset: usize) -> Ref<'_, F, B
 #[repr(transparent)]
 pub struct NoFields<B>(B);
 
-/// The accessors of an array `[T; N]`.
+/// The accessors of an array `[T; N]`, reached by `Deref` from a handle to
+/// the array: `data.numbers().at(10)`.
+///
+/// # Example
+/// ```
+/// # let name = format!("doc-arrayfields-{}", std::process::id());
+/// let grid = shmkit::Shared::<[[u8; 3]; 2]>::create(&name)?;
+/// grid.at(1).at(2).set(9)?;
+/// assert_eq!(grid.load()?, [[0, 0, 0], [0, 0, 9]]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[repr(transparent)]
 pub struct ArrayFields<B, T, const N: usize>(B, PhantomData<T>);
 

@@ -1053,6 +1053,22 @@ impl<T: Layout> std::ops::Deref for ReadOnlyShared<T> {
 }
 
 /// Options for a [`Shared`], as [`SegmentOptions`] for a [`Segment`].
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// # let name = format!("doc-sharedoptions-{}", std::process::id());
+/// let data = shmkit::Shared::<[u32; 4]>::options()
+///     .mode(0o600)
+///     .timeout(Duration::from_secs(1))
+///     .create_with(&name, [1, 2, 3, 4])?;
+/// let peer = shmkit::Shared::<[u32; 4]>::options()
+///     .timeout(Duration::from_secs(1))
+///     .open(&name)?;
+/// assert_eq!(peer.at(3).get()?, 4);
+/// # drop(data);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SharedOptions<T: Layout> {
     seg: SegmentOptions,
     _t: PhantomData<T>,

@@ -886,6 +886,17 @@ impl<T> fmt::Debug for Mutex<T> {
 ///
 /// Not `Send`: the lock is owned by the thread that took it (its identity is
 /// in the lock word, and is what death detection checks).
+///
+/// # Example
+/// ```
+/// use shmkit::sync::{Mutex, TryLockError};
+/// let m = Mutex::new(String::from("a"));
+/// let mut g = m.lock().unwrap();
+/// g.push('b'); // `DerefMut` to the data
+/// assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+/// drop(g); // unlocks
+/// assert_eq!(*m.try_lock().unwrap(), "ab");
+/// ```
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
     inconsistent: bool,

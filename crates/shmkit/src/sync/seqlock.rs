@@ -370,6 +370,19 @@ impl<T> std::fmt::Debug for SeqLock<T> {
 /// The one writer of a [`SeqLock`]. Dropping it lets another writer in.
 ///
 /// Not `Send`: its identity is the thread that took it.
+///
+/// # Example
+/// ```
+/// let s = shmkit::sync::SeqLock::new(0u64);
+/// {
+///     let mut w = s.writer()?;
+///     w.write(&1);
+///     w.write(&2); // one writer, as many writes as it likes
+/// } // dropped: the next writer may come in
+/// assert_eq!(s.read(), 2);
+/// assert!(s.writer().is_ok());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SeqLockWriter<'a, T> {
     lock: &'a SeqLock<T>,
     /// The sequence number this writer last published (even): its own
