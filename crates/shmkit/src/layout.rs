@@ -403,6 +403,9 @@ impl Prim {
     /// Decodes a little-endian value of this type from `bytes` (exactly
     /// [`size`](Self::size) long) for display.
     ///
+    /// # Panics
+    /// If `bytes` is shorter than [`size`](Self::size).
+    ///
     /// # Example
     /// ```
     /// use shmkit::layout::Prim;
@@ -597,6 +600,11 @@ impl Ty {
     /// and the whole input must be used. The result is also checked for
     /// consistency (fields inside their struct, sizes adding up), so that code
     /// decoding values with it cannot read out of bounds.
+    ///
+    /// # Errors
+    /// A message naming what is wrong: an unknown tag or primitive code, a
+    /// length past the input, nesting or node counts over the limits,
+    /// trailing bytes, an oversized array, or an inconsistent struct.
     ///
     /// # Example
     /// ```
@@ -988,6 +996,9 @@ impl Prim {
     /// Decodes one little-endian value (`bytes` holds at least
     /// [`size`](Self::size) bytes).
     ///
+    /// # Panics
+    /// If `bytes` is shorter than [`size`](Self::size).
+    ///
     /// # Example
     /// ```
     /// use shmkit::layout::{Prim, Value};
@@ -1016,6 +1027,10 @@ impl Prim {
 
     /// Parses `text` as a value of this type, range-checked, into its
     /// little-endian bytes.
+    ///
+    /// # Errors
+    /// A message quoting `text` and the type if it is not a number of that
+    /// type or is out of its range.
     ///
     /// # Example
     /// ```
@@ -1058,6 +1073,9 @@ impl Ty {
     /// Decodes a value of this type from `bytes`, which may be shorter than
     /// the type claims (a hostile header): then it is an error, never a panic.
     /// Call it on a [`decode`](Self::decode)d, hence validated, description.
+    ///
+    /// # Errors
+    /// A message saying how many bytes the type needs and how many are there.
     ///
     /// # Example
     /// ```
@@ -1167,6 +1185,11 @@ impl Ty {
     /// its offset and type, or an error that says which part of the path
     /// does not exist.
     ///
+    /// # Errors
+    /// A message quoting the path: a missing field (listing the fields there
+    /// are), an index out of bounds or not a number, a missing `]`, or a path
+    /// that ends at an array or struct rather than one primitive.
+    ///
     /// # Example
     /// ```
     /// use shmkit::{layout::Prim, Layout};
@@ -1253,6 +1276,9 @@ pub struct Row {
 impl Row {
     /// This row's value, decoded from the whole value's bytes (which may be
     /// shorter than the layout claims: then an error, never a panic).
+    ///
+    /// # Errors
+    /// A message if the row's offset is past `data` or its bytes are short.
     ///
     /// # Example
     /// ```

@@ -140,6 +140,11 @@ impl Header {
     /// Checks the header against a segment of `seg_len` bytes, so that every
     /// range it names lies inside the segment.
     ///
+    /// # Errors
+    /// A message naming the first inconsistency: another format version, a
+    /// data offset that overlaps the layout or is misaligned, sizes that do
+    /// not add up, or more bytes than the segment has.
+    ///
     /// # Example
     /// ```
     /// use shmkit::header::{Header, HEADER_LEN};
