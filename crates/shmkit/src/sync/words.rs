@@ -64,7 +64,23 @@ fn holder(word: u64) -> Holder {
 /// let (holder, inconsistent) = mutex_state(u64::from_le_bytes(word));
 /// assert!(matches!(holder, Holder::Alive { .. }));
 /// assert!(!inconsistent);
-/// # drop(guard);
+/// drop(guard);
+///
+/// // A thread that ends holding the lock: the word names a dead holder.
+/// std::thread::scope(|s| {
+///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+/// });
+/// let state = || -> shmkit::Result<(Holder, bool)> {
+///     let mut word = [0u8; 8];
+///     seg.read_at(0, &mut word)?;
+///     Ok(mutex_state(u64::from_le_bytes(word)))
+/// };
+/// // The OS reports a joined thread gone a moment later: poll, boundedly.
+/// let start = std::time::Instant::now();
+/// while !matches!(state()?.0, Holder::Died { .. }) && start.elapsed().as_secs() < 5 {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// assert!(matches!(state()?.0, Holder::Died { .. }));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn mutex_state(word: u64) -> (Holder, bool) {
