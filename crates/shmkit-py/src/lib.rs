@@ -29,7 +29,7 @@ use pyo3::types::{PyBytes, PyMemoryView};
 use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
-use shmkit::layout::{Prim, Ty, Value};
+use shmkit::layout::{Field, Prim, StructTy, Ty, Value};
 use shmkit::queue::{mpmc, spsc, Options as QueueOptions, Peer, Wait};
 use shmkit::sync::{Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, TryLockError};
 use shmkit::{header, Error, SegmentOptions};
@@ -55,6 +55,7 @@ fn error_class(e: &Error) -> (&'static str, Vec<(&'static str, Attr)>) {
         Error::InvalidName { name: n, .. } => ("InvalidName", name(n)),
         Error::InvalidSize { name: n, .. } => ("InvalidSize", name(n)),
         Error::InvalidMode { name: n, .. } => ("InvalidMode", name(n)),
+        Error::InvalidLayout { name: n, .. } => ("InvalidLayout", name(n)),
         Error::AlreadyExists { name: n } => ("AlreadyExists", name(n)),
         Error::NotFound { name: n } => ("NotFound", name(n)),
         Error::PermissionDenied { name: n, .. } => ("PermissionDenied", name(n)),
@@ -2281,6 +2282,69 @@ fn walk<'t>(ty: &'t Ty, path: &str) -> Result<(u64, &'t Ty), String> {
     Ok((offset, ty))
 }
 
+/// A layout description from Python: `("prim", "u32")`,
+/// `("array", element, length)` or
+/// `("struct", name, size, align, [(field, offset, description), ...])`,
+/// as `shmkit.typed` builds it from a numpy dtype or a `ctypes.Structure`.
+fn ty_from_py(desc: &Bound<'_, PyAny>, depth: u32) -> PyResult<Ty> {
+    if depth > 32 {
+        return Err(PyValueError::new_err("layout nested more than 32 deep"));
+    }
+    let kind: String = desc.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "prim" => {
+            let name: String = desc.get_item(1)?.extract()?;
+            let prim = match name.as_str() {
+                "u8" => Prim::U8,
+                "i8" => Prim::I8,
+                "u16" => Prim::U16,
+                "i16" => Prim::I16,
+                "u32" => Prim::U32,
+                "i32" => Prim::I32,
+                "u64" => Prim::U64,
+                "i64" => Prim::I64,
+                "f32" => Prim::F32,
+                "f64" => Prim::F64,
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "`{other}` cannot be stored in a typed segment: use fixed-width \
+                         integers (u8..i64) or floats (f32, f64)"
+                    )))
+                }
+            };
+            Ok(Ty::Prim(prim))
+        }
+        "array" => {
+            let elem = ty_from_py(&desc.get_item(1)?, depth + 1)?;
+            let len: u32 = desc.get_item(2)?.extract()?;
+            Ok(Ty::Array(Box::new(elem), len))
+        }
+        "struct" => {
+            let name: String = desc.get_item(1)?.extract()?;
+            let size: u32 = desc.get_item(2)?.extract()?;
+            let align: u32 = desc.get_item(3)?.extract()?;
+            let mut fields = Vec::new();
+            for f in desc.get_item(4)?.try_iter()? {
+                let f = f?;
+                fields.push(Field {
+                    name: f.get_item(0)?.extract()?,
+                    offset: f.get_item(1)?.extract()?,
+                    ty: ty_from_py(&f.get_item(2)?, depth + 1)?,
+                });
+            }
+            Ok(Ty::Struct(StructTy {
+                name,
+                size,
+                align,
+                fields,
+            }))
+        }
+        other => Err(PyValueError::new_err(format!(
+            "unknown layout node {other:?}: expected \"prim\", \"array\" or \"struct\""
+        ))),
+    }
+}
+
 impl Typed {
     fn leaf(&self, path: &str) -> PyResult<(usize, Prim)> {
         let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
@@ -2354,6 +2418,34 @@ impl Typed {
     }
 
     /// The stored layout in one line, e.g. `MySharedData { value: i32, ... }`.
+    /// Creates a typed segment for a layout description (built by
+    /// `shmkit.create_typed`) holding `value`, as Rust's `Shared<T>` would.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, value, *, mode=None, persist=false))]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        mode: Option<u32>,
+        persist: bool,
+    ) -> PyResult<Typed> {
+        let ty = ty_from_py(layout, 0)?;
+        let value = Data::new(py, value)?;
+        let o = segment_options(mode, false, persist, None, 0, 5.0)?;
+        let bytes = value.as_slice();
+        let seg = py
+            .detach(|| header::create_described(&o, name, &ty, bytes))
+            .map_err(|e| to_py(py, e))?;
+        let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        Ok(Typed {
+            name: name.to_owned(),
+            data_offset: h.data_offset as usize,
+            ty,
+            seg,
+        })
+    }
+
     #[getter]
     fn layout(&self) -> String {
         self.ty.summary()

@@ -44,7 +44,7 @@ from .errors import (
     ShmkitError,
     Timeout,
 )
-from .typed import Field, open_typed, typed_layout
+from .typed import Field, create_typed, open_typed, typed_layout
 
 __all__ = [
     "MAX_NAME_LEN",
@@ -72,6 +72,7 @@ __all__ = [
     "Timeout",
     "Field",
     "TypedSegment",
+    "create_typed",
     "errors",
     "open_typed",
     "typed_layout",

@@ -585,3 +585,34 @@ class Event:
     def reset(self) -> None: ...
     def wait(self, timeout: float | None = None) -> bool:
         """Waits until signalled; ``False`` on timeout. Wakes for Ctrl-C."""
+
+class TypedSegment:
+    """A typed segment (the header Rust's ``Shared<T>`` writes), accessed
+    field by field; use ``shmkit.open_typed`` / ``shmkit.create_typed``."""
+
+    @staticmethod
+    def open(
+        name: str,
+        *,
+        read_only: bool = False,
+        trust_owner: Uids = None,
+        accept_mode: int = 0,
+        timeout: float = 5.0,
+    ) -> TypedSegment:
+        """Opens a typed segment, waiting up to ``timeout`` for its creator to publish it."""
+
+    @staticmethod
+    def create(
+        name: str, layout: tuple, value: Buffer, *, mode: int | None = None, persist: bool = False
+    ) -> TypedSegment:
+        """Creates one from a layout description (see ``shmkit.typed.describe``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def layout(self) -> str:
+        """The stored layout in one line."""
+
+    def _kind(self, path: str) -> tuple[str, object]: ...
+    def _get(self, path: str) -> int | float: ...
+    def _set(self, path: str, value: int | float) -> None: ...

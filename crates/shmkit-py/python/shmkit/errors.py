@@ -28,6 +28,10 @@ class InvalidMode(ShmkitError, ValueError):
     """A permission mode outside ``0o000..=0o777``."""
 
 
+class InvalidLayout(ShmkitError, ValueError):
+    """A layout given for a new typed segment is not one it can hold."""
+
+
 class AlreadyExists(ShmkitError, FileExistsError):
     """``create`` found the name taken; nothing was opened or changed."""
 
