@@ -358,8 +358,10 @@ fn fill_buffer(py: Python<'_>, buf: &PyBuffer<u8>, src: &[u8]) -> PyResult<()> {
 // ---------------------------------------------------------------------------
 // Segment
 
-/// A named block of shared memory (see the Python docstrings in
-/// `shmkit/_shmkit.pyi`).
+/// A named block of shared memory, mapped into this process. Any process
+/// that knows the name opens the same bytes. The creator removes the name
+/// when closed or collected, unless created with persist=True; an opener
+/// never removes it (there is no resource tracker).
 #[pyclass(frozen, module = "shmkit")]
 struct Segment {
     /// `None` once closed. Read-locked while a buffer is being exported.
@@ -422,6 +424,7 @@ impl Segment {
 
 #[pymethods]
 impl Segment {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, size, *, mode=None, persist=false, trust_owner=None, accept_mode=0, timeout=5.0))]
     #[allow(clippy::too_many_arguments)]
@@ -441,6 +444,7 @@ impl Segment {
             .map_err(|e| to_py(py, e))
     }
 
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, read_only=false, trust_owner=None, accept_mode=0, timeout=5.0))]
     fn open(
@@ -457,6 +461,7 @@ impl Segment {
             .map_err(|e| to_py(py, e))
     }
 
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, size, *, mode=None, persist=false, trust_owner=None, accept_mode=0, timeout=5.0))]
     #[allow(clippy::too_many_arguments)]
@@ -476,40 +481,48 @@ impl Segment {
             .map_err(|e| to_py(py, e))
     }
 
+    /// Removes a segment's name; mappings already open stay valid.
     #[staticmethod]
     fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
         shmkit::Segment::remove(name).map_err(|e| to_py(py, e))
     }
 
+    /// Whether a segment of that name exists.
     #[staticmethod]
     fn exists(py: Python<'_>, name: &str) -> PyResult<bool> {
         shmkit::Segment::exists(name).map_err(|e| to_py(py, e))
     }
 
+    /// The name, as given.
     #[getter]
     fn name(&self) -> &str {
         &self.name
     }
 
+    /// The size in bytes, as asked for (never rounded to pages).
     #[getter]
     fn size(&self) -> usize {
         self.len
     }
 
+    /// The size in bytes.
     fn __len__(&self) -> usize {
         self.len
     }
 
+    /// Whether this object created it.
     #[getter]
     fn created(&self) -> bool {
         self.created
     }
 
+    /// Whether it was opened read-only.
     #[getter]
     fn read_only(&self) -> bool {
         self.read_only
     }
 
+    /// Whether close() has run.
     #[getter]
     fn closed(&self) -> bool {
         self.inner
@@ -518,6 +531,7 @@ impl Segment {
             .is_none()
     }
 
+    /// Keep the name after this creator closes (True), or remove it then.
     #[setter]
     fn set_persist(&self, persist: bool) -> PyResult<()> {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
@@ -530,6 +544,7 @@ impl Segment {
         }
     }
 
+    /// Copies `size` bytes from `offset` (default: to the end), with atomic loads.
     #[pyo3(signature = (offset=0, size=None))]
     fn read<'py>(
         &self,
@@ -545,6 +560,7 @@ impl Segment {
         })
     }
 
+    /// Copies `data` (any byte buffer) in at `offset`, with atomic stores.
     #[pyo3(signature = (data, offset=0))]
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>, offset: usize) -> PyResult<()> {
         let data = Data::new(py, data)?;
@@ -554,16 +570,19 @@ impl Segment {
         })
     }
 
+    /// A zero-copy memoryview of the whole segment: NOT atomic, no synchronisation (the contract of SharedMemory.buf). It keeps the segment mapped; close() raises BufferError while one is alive.
     #[getter]
     fn buf_unsynchronized<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
         PyMemoryView::from(slf.as_any())
     }
 
+    /// How many buffers (memoryviews, numpy arrays) are exported now.
     #[getter]
     fn exports(&self) -> usize {
         self.exports.load(Ordering::SeqCst)
     }
 
+    /// Closes it (the creator also removes the name, unless persist).
     fn close(&self) -> PyResult<()> {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let n = self.exports.load(Ordering::SeqCst);
@@ -711,26 +730,31 @@ macro_rules! endpoint_common {
 
         #[pymethods]
         impl $t {
+            /// The name, as given.
             #[getter]
             fn name(&self) -> &str {
                 &self.name
             }
 
+            /// Whether close() has run.
             #[getter]
             fn closed(&self) -> bool {
                 lock(&self.inner).is_none()
             }
 
+            /// The other side: 'alive', 'not_yet', 'died' or 'closed'.
             #[getter]
             fn peer(&self) -> PyResult<&'static str> {
                 self.with(|e| Ok(peer_name(e.peer())))
             }
 
+            /// Whether this object created it.
             #[getter]
             fn created(&self) -> PyResult<bool> {
                 self.with(|e| Ok(e.created()))
             }
 
+            /// Closes it (the creator also removes the name, unless persist).
             fn close(&self) {
                 drop(lock(&self.inner).take());
             }
@@ -805,6 +829,7 @@ endpoint!(Consumer, spsc::Consumer, "consumer");
 
 #[pymethods]
 impl Producer {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -834,6 +859,7 @@ impl Producer {
         )
         .map(Self::wrap)
     }
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -862,6 +888,7 @@ impl Producer {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -892,21 +919,25 @@ impl Producer {
         .map(Self::wrap)
     }
 
+    /// The ring's size in bytes.
     #[getter]
     fn capacity(&self) -> PyResult<usize> {
         self.with(|p| Ok(p.capacity()))
     }
 
+    /// The largest message this queue carries.
     #[getter]
     fn max_message_len(&self) -> PyResult<usize> {
         self.with(|p| Ok(p.max_message_len()))
     }
 
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
     #[getter]
     fn wait(&self) -> PyResult<&'static str> {
         self.with(|p| Ok(wait_name(p.wait_strategy())))
     }
 
+    /// Sets how this endpoint waits.
     #[setter]
     fn set_wait(&self, wait: &str) -> PyResult<()> {
         let w = wait_arg(wait)?;
@@ -916,6 +947,7 @@ impl Producer {
         })
     }
 
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
     #[pyo3(signature = (data, timeout=None))]
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
         let timeout = timeout_arg(timeout)?;
@@ -944,6 +976,7 @@ impl Producer {
         }
     }
 
+    /// Sends if there is room now; False if the queue is full.
     fn try_send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
         let data = Data::new(py, data)?;
         self.with(|p| match p.try_send(data.as_slice()) {
@@ -1013,6 +1046,7 @@ impl Consumer {
 
 #[pymethods]
 impl Consumer {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1042,6 +1076,7 @@ impl Consumer {
         )
         .map(Self::wrap)
     }
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1070,6 +1105,7 @@ impl Consumer {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1100,16 +1136,19 @@ impl Consumer {
         .map(Self::wrap)
     }
 
+    /// The ring's size in bytes.
     #[getter]
     fn capacity(&self) -> PyResult<usize> {
         self.with(|c| Ok(c.capacity()))
     }
 
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
     #[getter]
     fn wait(&self) -> PyResult<&'static str> {
         self.with(|c| Ok(wait_name(c.wait_strategy())))
     }
 
+    /// Sets how this endpoint waits.
     #[setter]
     fn set_wait(&self, wait: &str) -> PyResult<()> {
         let w = wait_arg(wait)?;
@@ -1119,6 +1158,7 @@ impl Consumer {
         })
     }
 
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         self.recv_with(py, timeout, |m| {
@@ -1128,6 +1168,7 @@ impl Consumer {
         })
     }
 
+    /// The next message if one is there now, else None.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let mut g = lock(&self.inner);
         let c = g.as_mut().ok_or_else(|| closed_error("consumer"))?;
@@ -1144,6 +1185,7 @@ impl Consumer {
         }
     }
 
+    /// Receives into a writable byte buffer and returns the message's length.
     #[pyo3(signature = (buffer, timeout=None))]
     fn recv_into(
         &self,
@@ -1246,6 +1288,7 @@ fn named<T>(name: &str, r: shmkit::Result<T>) -> shmkit::Result<WithName<T>> {
 
 #[pymethods]
 impl MpmcProducer {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1278,6 +1321,7 @@ impl MpmcProducer {
         )
         .map(Self::wrap)
     }
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1306,6 +1350,7 @@ impl MpmcProducer {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1342,11 +1387,13 @@ impl MpmcProducer {
         .map(Self::wrap)
     }
 
+    /// The largest message this queue carries.
     #[getter]
     fn max_message_len(&self) -> PyResult<usize> {
         self.with(|p| Ok(p.max_message_len()))
     }
 
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
     #[pyo3(signature = (data, timeout=None))]
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
         let timeout = timeout_arg(timeout)?;
@@ -1375,6 +1422,7 @@ impl MpmcProducer {
         }
     }
 
+    /// Sends if there is room now; False if the queue is full.
     fn try_send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
         let data = Data::new(py, data)?;
         self.with(|p| match p.try_send(data.as_slice()) {
@@ -1473,6 +1521,7 @@ fn recv_into_bytes<T: RecvBytes + Send>(
 
 #[pymethods]
 impl MpmcConsumer {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1505,6 +1554,7 @@ impl MpmcConsumer {
         )
         .map(Self::wrap)
     }
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1533,6 +1583,7 @@ impl MpmcConsumer {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1569,21 +1620,25 @@ impl MpmcConsumer {
         .map(Self::wrap)
     }
 
+    /// The largest message this queue carries.
     #[getter]
     fn max_message_len(&self) -> PyResult<usize> {
         self.with(|c| Ok(c.max_message_len()))
     }
 
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let v = recv_bytes(py, &self.inner, &self.name, "consumer", timeout)?;
         Ok(PyBytes::new(py, &v))
     }
 
+    /// The next message if one is there now, else None.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         try_recv_bytes(py, &self.inner, "consumer")
     }
 
+    /// Receives into a writable byte buffer and returns the message's length.
     #[pyo3(signature = (buffer, timeout=None))]
     fn recv_into(
         &self,
@@ -1612,6 +1667,7 @@ impl MpmcConsumer {
 
 #[pymethods]
 impl Publisher {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1647,6 +1703,7 @@ impl Publisher {
         )
         .map(Self::wrap)
     }
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1675,6 +1732,7 @@ impl Publisher {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1711,21 +1769,25 @@ impl Publisher {
         .map(Self::wrap)
     }
 
+    /// The largest message this queue carries.
     #[getter]
     fn max_message_len(&self) -> PyResult<usize> {
         self.with(|p| Ok(p.max_message_len()))
     }
 
+    /// How many subscribers are attached now.
     #[getter]
     fn subscribers(&self) -> PyResult<usize> {
         self.with(|p| Ok(p.subscribers()))
     }
 
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let data = Data::new(py, data)?;
         self.with(|p| p.send(data.as_slice()).map_err(|e| to_py(py, e)))
     }
 
+    /// Waits until at least `n` subscribers are attached; returns how many are.
     #[pyo3(signature = (n, timeout=None))]
     fn wait_for_subscribers(
         &self,
@@ -1756,6 +1818,7 @@ impl Publisher {
 
 #[pymethods]
 impl Subscriber {
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1784,6 +1847,7 @@ impl Subscriber {
         )
         .map(Self::wrap)
     }
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
     #[allow(clippy::too_many_arguments)]
@@ -1820,25 +1884,30 @@ impl Subscriber {
         .map(Self::wrap)
     }
 
+    /// The number of the next message this subscriber reads.
     #[getter]
     fn cursor(&self) -> PyResult<u64> {
         self.with(|s| Ok(s.cursor()))
     }
 
+    /// Moves the cursor back to the oldest message still in the ring.
     fn rewind(&self, py: Python<'_>) -> PyResult<()> {
         self.with(|s| s.rewind().map_err(|e| to_py(py, e)))
     }
 
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let v = recv_bytes(py, &self.inner, &self.name, "subscriber", timeout)?;
         Ok(PyBytes::new(py, &v))
     }
 
+    /// The next message if one is there now, else None.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         try_recv_bytes(py, &self.inner, "subscriber")
     }
 
+    /// Receives into a writable byte buffer and returns the message's length.
     #[pyo3(signature = (buffer, timeout=None))]
     fn recv_into(
         &self,
@@ -1952,6 +2021,7 @@ fn try_lock_raw(raw: &'static RawMutex<u64>, timeout: Option<Duration>) -> Locke
 
 #[pymethods]
 impl Mutex {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, *, mode=None, persist=false))]
     fn create(py: Python<'_>, name: &str, mode: Option<u32>, persist: bool) -> PyResult<Mutex> {
@@ -1959,6 +2029,7 @@ impl Mutex {
         Mutex::wrap(o.create(name, SYNC_SEGMENT_LEN).map_err(|e| to_py(py, e))?)
     }
 
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, trust_owner=None, accept_mode=0))]
     fn open(
@@ -1971,6 +2042,7 @@ impl Mutex {
         Mutex::wrap(o.open(name).map_err(|e| to_py(py, e))?)
     }
 
+    /// Opens it, or creates it if there is none.
     #[staticmethod]
     #[pyo3(signature = (name, *, mode=None, persist=false))]
     fn open_or_create(
@@ -1986,21 +2058,25 @@ impl Mutex {
         )
     }
 
+    /// The name, as given.
     #[getter]
     fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether this object holds the lock.
     #[getter]
     fn locked(&self) -> bool {
         self.guard.is_some()
     }
 
+    /// Whether the held lock is marked as left by a dead owner.
     #[getter]
     fn inconsistent(&self) -> bool {
         self.guard.as_ref().is_some_and(|g| g.is_inconsistent())
     }
 
+    /// Locks, waiting up to `timeout` seconds (False on timeout); raises OwnerDied with the lock held if a previous owner died holding it.
     #[pyo3(signature = (timeout=None))]
     fn acquire(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         self.check_open()?;
@@ -2036,6 +2112,7 @@ impl Mutex {
         }
     }
 
+    /// Unlocks.
     fn release(&mut self) -> PyResult<()> {
         match self.guard.take() {
             Some(g) => {
@@ -2048,6 +2125,7 @@ impl Mutex {
         }
     }
 
+    /// Clears the dead-owner mark (only while holding the lock).
     fn mark_consistent(&mut self) -> PyResult<()> {
         match self.guard.as_mut() {
             Some(g) => {
@@ -2076,6 +2154,7 @@ impl Mutex {
         Ok(false)
     }
 
+    /// Closes it (the creator also removes the name, unless persist).
     fn close(&mut self) {
         self.guard = None;
         self.seg = None;
@@ -2140,6 +2219,7 @@ impl Event {
 
 #[pymethods]
 impl Event {
+    /// Creates it (see the type stubs for every option).
     #[staticmethod]
     #[pyo3(signature = (name, *, manual_reset=false, mode=None, persist=false))]
     fn create(
@@ -2156,6 +2236,7 @@ impl Event {
         )
     }
 
+    /// Opens an existing one by name.
     #[staticmethod]
     #[pyo3(signature = (name, *, trust_owner=None, accept_mode=0))]
     fn open(
@@ -2168,36 +2249,44 @@ impl Event {
         Event::wrap(o.open(name).map_err(|e| to_py(py, e))?, None)
     }
 
+    /// The name, as given.
     #[getter]
     fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether the event stays set until reset().
     #[getter]
     fn manual_reset(&self) -> bool {
         self.raw.mode() == EventMode::ManualReset
     }
 
+    /// Whether the event is signalled.
     fn is_set(&self) -> bool {
         self.raw.is_signalled()
     }
 
+    /// Signals the event (as notify_one).
     fn set(&self) {
         self.raw.notify_one();
     }
 
+    /// Wakes one waiter (or leaves the signal set).
     fn notify_one(&self) {
         self.raw.notify_one();
     }
 
+    /// Wakes every waiter.
     fn notify_all(&self) {
         self.raw.notify_all();
     }
 
+    /// Clears the signal.
     fn reset(&self) {
         self.raw.reset();
     }
 
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let timeout = timeout_arg(timeout)?;
@@ -2412,6 +2501,7 @@ impl Typed {
         })
     }
 
+    /// The name, as given.
     #[getter]
     fn name(&self) -> &str {
         &self.name
