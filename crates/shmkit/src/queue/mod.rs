@@ -244,9 +244,9 @@ impl Options {
 
     /// Accepts a queue segment owned by user `uid` (opening one of another
     /// owner is otherwise refused with
-    /// [`Error::UntrustedOwner`](crate::Error::UntrustedOwner)), and that
+    /// [`Error::UntrustedOwner`]), and that
     /// user's role lock files: a peer endpoint of user `uid` can then be
-    /// seen to die ([`Error::PeerDied`](crate::Error::PeerDied)); without
+    /// seen to die ([`Error::PeerDied`]); without
     /// it, lock files of other users are ignored and waits end by their
     /// timeouts. May be called several times. Without [`mode`](Self::mode)
     /// (an opener), also makes this endpoint's own lock file readable by
@@ -273,7 +273,7 @@ impl Options {
 
     /// Accepts a queue segment whose mode has these group/other write bits
     /// set (for example `0o666`); by default such a segment is refused with
-    /// [`Error::InsecureMode`](crate::Error::InsecureMode), as
+    /// [`Error::InsecureMode`], as
     /// [`SegmentOptions::accept_mode`](crate::SegmentOptions::accept_mode)
     /// says.
     ///

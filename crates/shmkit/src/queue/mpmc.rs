@@ -59,9 +59,9 @@
 //! | value                         | meaning                                   |
 //! |-------------------------------|-------------------------------------------|
 //! | `p`                           | free: a producer may claim it for `p`     |
-//! | `BUSY | id << 56 | p`         | producer `id` is writing message `p`      |
+//! | `BUSY \| id << 56 \| p`       | producer `id` is writing message `p`      |
 //! | `p + 1`                       | message `p` is ready                      |
-//! | `BUSY | READER | id << 56 | p` | consumer `id` is reading message `p`      |
+//! | `BUSY \| READER \| id << 56 \| p` | consumer `id` is reading message `p` |
 //! | `p + slots`                   | free for position `p + slots`             |
 //!
 //! A producer at position `p` may also find last lap's word (`p - slots + 1`,

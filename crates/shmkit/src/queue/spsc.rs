@@ -54,7 +54,7 @@
 //! # Record header word
 //! | bits  | meaning                                                         |
 //! |-------|-----------------------------------------------------------------|
-//! | 63-32 | tag: `(p / 8) as u32 | 1 << 31` for the record at position `p`  |
+//! | 63-32 | tag: `(p / 8) as u32 \| 1 << 31` for the record at position `p` |
 //! | 31-0  | payload length, or `u32::MAX` for padding to the ring's end     |
 //!
 //! A header word is `0` (not yet written) or carries the tag of its own
