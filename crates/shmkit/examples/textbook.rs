@@ -26,12 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let [_, role, name] = args.as_slice() {
         if role == "second" {
             let data = shmkit::Shared::<MySharedData>::open(name)?;
-            println!("second: Value is {}", data.value().get());
+            println!("second: Value is {}", data.value().get()?);
             println!(
                 "second: Letter is {}",
-                char::from(data.letter().get() as u8)
+                char::from(data.letter().get()? as u8)
             );
-            println!("second: 11th Number is {}", data.numbers().at(10).get());
+            println!("second: 11th Number is {}", data.numbers().at(10).get()?);
             data.value().set(456)?;
             return Ok(());
         }
@@ -53,6 +53,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !status.success() {
         return Err("the second process failed".into());
     }
-    println!("first:  Value is now {}", data.value().get());
+    println!("first:  Value is now {}", data.value().get()?);
     Ok(())
 }

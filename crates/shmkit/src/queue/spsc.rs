@@ -356,7 +356,7 @@ fn open_now(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<R
 /// let mut grant = tx.reserve(5)?;        // zero-copy: write in place
 /// grant.write_at(0, b"he")?;
 /// grant.write_at(2, b"llo")?;
-/// grant.commit();
+/// grant.commit()?;
 ///
 /// let msg = rx.read()?;                   // zero-copy: read in place
 /// let mut buf = [0u8; 5];
@@ -792,7 +792,7 @@ impl Producer {
     /// let mut grant = tx.reserve(8)?;
     /// grant.write_at(0, &42u64.to_le_bytes())?;
     /// assert_eq!(rx.try_recv()?, None); // not committed yet
-    /// grant.commit();
+    /// grant.commit()?;
     /// assert_eq!(rx.recv()?, 42u64.to_le_bytes());
     /// # Ok::<(), shmkit::Error>(())
     /// ```
@@ -813,11 +813,11 @@ impl Producer {
     /// # let name = format!("doc-spsc-reservet-{}", std::process::id());
     /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
     /// let mut rx = Consumer::open(&name)?;
-    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit();
+    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit()?;
     /// let full = tx.reserve_timeout(24, Duration::from_millis(10));
     /// assert!(matches!(full, Err(shmkit::Error::Timeout { .. })));
     /// assert_eq!(rx.recv()?.len(), 24); // frees the room
-    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit();
+    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit()?;
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<Grant<'_>> {
@@ -838,7 +838,7 @@ impl Producer {
     /// let mut rx = Consumer::open(&name)?;
     /// let mut grant = tx.try_reserve(24)?;
     /// grant.write_at(0, &[7; 24])?;
-    /// grant.commit();
+    /// grant.commit()?;
     /// assert!(matches!(tx.try_reserve(24), Err(shmkit::Error::Full { .. })));
     /// assert_eq!(rx.recv()?, [7; 24]);
     /// assert_eq!(tx.try_reserve(24)?.len(), 24); // room again (dropped: abandoned)
@@ -1074,7 +1074,7 @@ impl Grant<'_> {
     /// let mut rx = Consumer::open(&name)?;
     /// let grant = tx.reserve(0)?;
     /// assert!(grant.is_empty());
-    /// grant.commit();
+    /// grant.commit()?;
     /// assert_eq!(rx.recv()?, b"");
     /// # Ok::<(), shmkit::Error>(())
     /// ```
@@ -1097,7 +1097,7 @@ impl Grant<'_> {
     /// grant.write_at(3, b"def")?; // in any order
     /// grant.write_at(0, b"abc")?;
     /// assert!(matches!(grant.write_at(4, b"xyz"), Err(shmkit::Error::OutOfBounds { .. })));
-    /// grant.commit();
+    /// grant.commit()?;
     /// assert_eq!(rx.recv()?, b"abcdef");
     /// # Ok::<(), shmkit::Error>(())
     /// ```
@@ -1145,7 +1145,7 @@ impl Grant<'_> {
     /// let msg = rx_a.read()?;
     /// let mut grant = tx_b.reserve(msg.len())?;
     /// grant.copy_from(0, &msg)?;
-    /// grant.commit();
+    /// grant.commit()?;
     /// msg.release();
     ///
     /// assert_eq!(rx_b.recv()?, b"relayed");
@@ -1213,6 +1213,13 @@ impl Grant<'_> {
 
     /// Publishes the message to the consumer.
     ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: what was written reached nobody, and nothing is
+    /// published where the consumer can see it. A cut that this call's own
+    /// writes run into is found after them: the record went to a private
+    /// zero page, which no other process shares.
+    ///
     /// # Example
     /// ```
     /// use shmkit::queue::spsc::{Consumer, Producer};
@@ -1225,14 +1232,17 @@ impl Grant<'_> {
     /// assert_eq!(rx.try_recv()?, None);
     /// let mut grant = tx.reserve(3)?;
     /// grant.write_at(0, b"xyz")?;
-    /// grant.commit();
+    /// grant.commit()?;
     /// assert_eq!(rx.recv()?, b"xyz");
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     #[inline]
-    pub fn commit(self) {
+    pub fn commit(self) -> Result<()> {
+        let p = self.p;
+        p.ring.region.check_mapped()?;
         failpoint::hit("spsc-before-commit");
-        publish(self.p, self.len);
+        publish(p, self.len);
+        p.ring.region.check_mapped()
     }
 }
 
@@ -1648,7 +1658,7 @@ impl Consumer {
     /// assert!(rx.try_read()?.is_none());
     /// tx.send(b"in place")?;
     /// let msg = rx.try_read()?.expect("a message");
-    /// assert_eq!(msg.to_vec(), b"in place");
+    /// assert_eq!(msg.to_vec()?, b"in place");
     /// msg.release();
     /// assert!(rx.try_read()?.is_none());
     /// # Ok::<(), shmkit::Error>(())
@@ -1679,7 +1689,7 @@ impl Consumer {
     /// msg.read_at(0, &mut word)?;
     /// drop(msg); // not released: read again next time
     /// let again = rx.read()?;
-    /// assert_eq!(again.to_vec(), word);
+    /// assert_eq!(again.to_vec()?, word);
     /// again.release();
     /// assert_eq!(u32::from_le_bytes(word), 7);
     /// # Ok::<(), shmkit::Error>(())
@@ -2040,6 +2050,10 @@ impl Message<'_> {
 
     /// A copy of the whole message.
     ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: the bytes copied were not the message.
+    ///
     /// # Example
     /// ```
     /// use shmkit::queue::spsc::{Consumer, Producer};
@@ -2048,18 +2062,25 @@ impl Message<'_> {
     /// let mut tx = Producer::open(&name)?;
     /// tx.send(b"whole")?;
     /// let msg = rx.read()?;
-    /// assert_eq!(msg.to_vec(), b"whole");
+    /// assert_eq!(msg.to_vec()?, b"whole");
     /// msg.release();
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let v = self.copy();
+        self.c.ring.region.check_mapped()?;
+        Ok(v)
+    }
+
+    /// The whole message, unchecked: the caller checks the mapping.
+    fn copy(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
         self.c.ring.region.ring_load_padded(self.c.pos + 8, &mut v);
         v
     }
 
     fn take(self) -> Vec<u8> {
-        let v = self.to_vec();
+        let v = self.copy();
         self.release();
         v
     }
@@ -2182,15 +2203,15 @@ mod tests {
                 let mut g = p.reserve(len).unwrap();
                 g.write_at(split, &want[split..]).unwrap();
                 g.write_at(0, &want[..split]).unwrap();
-                g.commit();
+                g.commit().unwrap();
                 let m = c.read().unwrap();
-                assert_eq!(m.to_vec(), want, "len {len} split {split}");
+                assert_eq!(m.to_vec().unwrap(), want, "len {len} split {split}");
                 // Forward it into a bigger record, after `offset` other bytes.
                 for offset in [0, 3, 8, 13] {
                     let mut g = p2.reserve(len + offset).unwrap();
                     g.write_at(0, &vec![0xEE; offset]).unwrap();
                     g.copy_from(offset, &m).unwrap();
-                    g.commit();
+                    g.commit().unwrap();
                     let got = c2.recv().unwrap();
                     assert_eq!(&got[offset..], &want[..], "len {len} offset {offset}");
                     assert!(got[..offset].iter().all(|&b| b == 0xEE));
@@ -2275,7 +2296,7 @@ mod tests {
                 g.write_at(0, &vec![0xAB; offset + len + 5]).unwrap();
                 g.copy_from(offset, &m).unwrap();
                 assert!(g.copy_from(offset + 6, &m).is_err() || len == 0);
-                g.commit();
+                g.commit().unwrap();
                 m.release();
                 let got = cb.recv().unwrap();
                 assert_eq!(
@@ -2303,10 +2324,10 @@ mod tests {
         {
             // Not released.
             let m = c.try_read().unwrap().unwrap();
-            assert_eq!(m.to_vec(), b"xyz");
+            assert_eq!(m.to_vec().unwrap(), b"xyz");
         }
         let m = c.read().unwrap();
-        assert_eq!(m.to_vec(), b"xyz");
+        assert_eq!(m.to_vec().unwrap(), b"xyz");
         m.release();
         assert!(c.try_read().unwrap().is_none());
     }
