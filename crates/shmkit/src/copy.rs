@@ -202,8 +202,9 @@ fn chunk(addr: usize, left: usize) -> usize {
 /// (for fewer than 16 bytes: after the last word) (a failpoint in tests; an
 /// empty closure compiles away).
 ///
-/// First to last, as measured in `shmkit bench` with the queue's protocol
-/// model stored each way in rows of the same rounds (session 7): a 56-byte
+/// First to last, as measured in `shmkit bench` (a 2-core x86_64 Linux
+/// machine) with the queue's protocol model stored each way in rows of the
+/// same rounds: a 56-byte
 /// message, which shares one line with its header, made the round trip
 /// 1.12-1.19x the bare ping-pong stored first to last and 1.26-1.29x last to
 /// first; a 64-byte one (two lines) 1.32-1.40x against 1.38-1.42x, and
