@@ -1,12 +1,14 @@
 //! An MPMC queue: two producer processes and one consumer. Every message goes
-//! to exactly one consumer, whichever process sent it.
+//! to exactly one consumer, whichever process sent it. The producers stay
+//! attached until the consumer has every message, so that it never finds
+//! every producer closed while one is still to come.
 //!
 //! ```text
 //! cargo run -p shmkit --example mpmc
 //! ```
 
 use std::collections::BTreeSet;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use shmkit::queue::mpmc::{Consumer, Producer};
 
@@ -21,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for n in first..first + PER_PRODUCER {
                 tx.send(&n.to_le_bytes())?;
             }
+            // Stay attached until the consumer is done: once every producer
+            // has closed its end, `recv` says `Closed`, though the other
+            // producer may not have attached yet.
+            std::io::stdin().read_line(&mut String::new())?;
             return Ok(());
         }
     }
@@ -32,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let children = [0, PER_PRODUCER].map(|first| {
         Command::new(&exe)
             .args(["producer", &name, &first.to_string()])
+            .stdin(Stdio::piped())
             .spawn()
     });
 
@@ -42,7 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert!(seen.insert(n), "message {n} arrived twice");
     }
     for child in children {
-        let status = child?.wait()?;
+        let mut child = child?;
+        drop(child.stdin.take()); // end of input: the producer may go
+        let status = child.wait()?;
         assert!(status.success(), "a producer failed: {status}");
     }
     assert_eq!(seen.len() as u64, 2 * PER_PRODUCER);

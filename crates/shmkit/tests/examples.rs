@@ -33,7 +33,10 @@ fn examples_dir() -> &'static Result<PathBuf, String> {
             .ok_or("the test binary is not in PROFILE/deps")?;
         let dir = profile_dir.join("examples");
         let target_dir = profile_dir.parent().ok_or("no target directory")?;
-        let host_build = target_dir.join("CACHEDIR.TAG").exists();
+        // Cargo tags its target directory and, in a cross build, the
+        // `TRIPLE` directory inside it too: a tagged parent means `--target`.
+        let tagged = |dir: &Path| dir.join("CACHEDIR.TAG").exists();
+        let host_build = tagged(target_dir) && !target_dir.parent().is_some_and(tagged);
         match std::env::var_os("CARGO") {
             Some(cargo) if host_build => {
                 build(&cargo, target_dir, profile_dir)?;
