@@ -49,7 +49,7 @@ fn producer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..COUNT {
         let mut grant = tx.reserve(8)?; // in place: written into the ring
         grant.write_at(0, &i.to_le_bytes())?;
-        grant.commit();
+        grant.commit()?;
     }
     Ok(())
 }

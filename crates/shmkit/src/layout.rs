@@ -133,6 +133,17 @@
 //! struct S { a: u32 }
 //! ```
 //!
+//! An array over 4 GiB, the most a layout description records (a derived
+//! struct over 4 GiB is refused the same way):
+//! ```compile_fail
+//! let _ = <[u64; 1 << 29] as shmkit::Layout>::describe();
+//! ```
+//! while one just under compiles:
+//! ```
+//! let ty = <[u8; u32::MAX as usize] as shmkit::Layout>::describe();
+//! assert_eq!(ty.size(), u64::from(u32::MAX));
+//! ```
+//!
 //! While this compiles: explicit padding, nested structs, arrays, atomics.
 //! ```
 //! use std::sync::atomic::AtomicU32;
@@ -1331,10 +1342,19 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
     ///
-    /// If another process shrank the segment under this mapping, this
-    /// returns zeros where the value was lost, without a signal; use
-    /// [`try_get`](Self::try_get) to be told.
-    pub fn get(&self) -> T
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (on this or an earlier call): the bytes read were not the
+    /// segment's, and no signal reached this process.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-get-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
+    /// assert_eq!(n.place().get()?, 123);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T>
     where
         T: Plain,
     {
@@ -1342,30 +1362,10 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
         // SAFETY: the source range lies in the live mapping (`new`'s
         // contract), and this process only accesses it atomically (`copy`),
         // with loads only, which a read-only mapping allows; any bytes read
-        // make a valid `T` (`Layout`: every bit pattern is).
+        // make a valid `T` (`Layout`: every bit pattern is). A page lost to
+        // a peer's truncation reads as zeros (the SIGBUS guard), which the
+        // check below reports.
         unsafe { copy::load(self.ptr.as_ptr().cast(), bytes_of_mut(&mut value)) };
-        value
-    }
-
-    /// As [`get`](Self::get), and checks that the segment is still mapped.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] if another process shrank the segment under this
-    /// mapping (on this or an earlier call): the value read is not the
-    /// segment's.
-    ///
-    /// # Example
-    /// ```
-    /// # let name = format!("doc-tryget-{}", std::process::id());
-    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
-    /// assert_eq!(n.place().try_get()?, 123);
-    /// # Ok::<(), shmkit::Error>(())
-    /// ```
-    pub fn try_get(&self) -> Result<T>
-    where
-        T: Plain,
-    {
-        let value = self.get();
         self.seg.check_mapped()?;
         Ok(value)
     }
@@ -1418,14 +1418,20 @@ macro_rules! atomic_loads {
         impl<A: Access> Ref<'_, $atomic, A> {
             /// Loads the atomic, through any handle (a read-only one too:
             /// a load never writes).
-            pub fn load(&self, order: std::sync::atomic::Ordering) -> $int {
+            ///
+            /// # Errors
+            /// [`Error::Truncated`] if another process shrank the segment
+            /// under this mapping.
+            pub fn load(&self, order: std::sync::atomic::Ordering) -> Result<$int> {
                 // SAFETY:
                 // - the atomic is aligned and inside the live mapping
                 //   (`new`'s contract), which the borrow keeps alive;
                 // - it is accessed atomically, as by every process;
                 // - a load only reads, so a read-only mapping is fine, and
                 //   the reference does not leave this function.
-                unsafe { self.ptr.as_ref() }.load(order)
+                let value = unsafe { self.ptr.as_ref() }.load(order);
+                self.seg.check_mapped()?;
+                Ok(value)
             }
         }
     )*};
@@ -1639,7 +1645,14 @@ unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
             assert!(
                 N <= u32::MAX as usize,
                 "arrays in shared memory hold at most u32::MAX elements"
-            )
+            );
+            // A layout description records sizes in 32 bits, as the derive
+            // refuses larger structs.
+            assert!(
+                std::mem::size_of::<[T; N]>() <= u32::MAX as usize,
+                "arrays in shared memory are at most 4 GiB (u32::MAX bytes), \
+                 the most a layout description records"
+            );
         };
         Ty::Array(Box::new(T::describe()), N as u32)
     }

@@ -368,9 +368,9 @@ fn unready(seg: &Segment) -> Result<Unready> {
 /// data.numbers().at(10).set(1.45)?;
 ///
 /// let peer = shmkit::Shared::<Data>::open(&name)?;   // checked against `Data`
-/// assert_eq!(peer.value().get(), 123);
-/// assert_eq!(peer.numbers().at(10).get(), 1.45);
-/// assert_eq!(peer.load().letter, u16::from(b'X'));
+/// assert_eq!(peer.value().get()?, 123);
+/// assert_eq!(peer.numbers().at(10).get()?, 1.45);
+/// assert_eq!(peer.load()?.letter, u16::from(b'X'));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
@@ -483,8 +483,8 @@ impl<T: Layout> Shared<T> {
     /// let data = shmkit::Shared::<Data>::create(&name)?;
     /// data.value().set(7)?;
     /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
-    /// assert_eq!(reader.value().get(), 7);
-    /// assert_eq!(reader.load().value, 7);
+    /// assert_eq!(reader.value().get()?, 7);
+    /// assert_eq!(reader.load()?.value, 7);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn open_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
@@ -540,17 +540,12 @@ impl<T: Layout + Copy> Shared<T> {
     /// Copies the whole value out. Each aligned primitive is read atomically;
     /// the struct as a whole is not a snapshot if a peer writes meanwhile
     /// (use `shmkit::sync` for that).
-    pub fn load(&self) -> T {
-        self.place().get()
-    }
-
-    /// As [`load`](Self::load), and checks that the segment is still mapped.
     ///
     /// # Errors
     /// [`Error::Truncated`] if another process shrank the segment under this
-    /// mapping (see [`Ref::try_get`]).
-    pub fn try_load(&self) -> Result<T> {
-        self.place().try_get()
+    /// mapping (see [`Ref::get`]).
+    pub fn load(&self) -> Result<T> {
+        self.place().get()
     }
 
     /// Copies `value` in.
@@ -622,7 +617,7 @@ impl<T: Layout> std::ops::Deref for Shared<T> {
 /// let counters = shmkit::Shared::<Counters>::create(&name)?;
 /// counters.get().hits.fetch_add(3, Ordering::Relaxed);
 /// let reader = shmkit::Shared::<Counters>::open_read_only(&name)?;
-/// assert_eq!(reader.hits().load(Ordering::Relaxed), 3);
+/// assert_eq!(reader.hits().load(Ordering::Relaxed)?, 3);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
@@ -739,7 +734,11 @@ impl<T: Layout> ReadOnlyShared<T> {
 
 impl<T: Layout + Copy> ReadOnlyShared<T> {
     /// Copies the whole value out, as [`Shared::load`].
-    pub fn load(&self) -> T {
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping.
+    pub fn load(&self) -> Result<T> {
         self.place().get()
     }
 }
