@@ -921,6 +921,22 @@ impl Region {
 
 /// What an endpoint can tell about its peers, from their liveness locks and
 /// role states (never from pids).
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{spsc, Peer};
+/// # let name = format!("doc-peer-{}", std::process::id());
+/// let rx = spsc::Consumer::create(&name, 1024)?;
+/// assert_eq!(rx.peer(), Peer::NotYet); // worth waiting for
+/// let tx = spsc::Producer::open(&name)?;
+/// assert_eq!(rx.peer(), Peer::Alive);
+/// drop(tx);
+/// assert_eq!(rx.peer(), Peer::Closed); // gone for good: stop waiting
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// [`Died`](Peer::Died) is a peer process that ended without dropping
+/// its endpoint (killed, or crashed): the OS let its lock go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// Alive (or this platform cannot tell and it has not closed).
