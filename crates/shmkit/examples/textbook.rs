@@ -26,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let [_, role, name] = args.as_slice() {
         if role == "second" {
             let data = shmkit::Shared::<MySharedData>::open(name)?;
-            println!("second: Value is {}", data.value().get()?);
+            let value = data.value().get()?;
+            assert_eq!(value, 123, "the first process's write is visible here");
+            println!("second: Value is {value}");
             println!(
                 "second: Letter is {}",
                 char::from(data.letter().get()? as u8)
@@ -53,6 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !status.success() {
         return Err("the second process failed".into());
     }
-    println!("first:  Value is now {}", data.value().get()?);
+    let value = data.value().get()?;
+    assert_eq!(value, 456, "the second process's write is visible here");
+    println!("first:  Value is now {value}");
     Ok(())
 }

@@ -40,7 +40,7 @@ const INCREMENTS: u64 = 5000;
 /// How long a child waits for its peer before it gives up with an error.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// The textbook's struct, as the README's "Typed structs" section has it.
+/// The textbook's struct, as the README and docs/guide.md have it.
 #[derive(shmkit::Layout, Clone, Copy)]
 #[repr(C)]
 struct MySharedData {
