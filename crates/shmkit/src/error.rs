@@ -247,6 +247,20 @@ pub enum Error {
         difference: String,
     },
 
+    /// A layout description given at run time
+    /// ([`create_described`](crate::header::create_described)) is not one
+    /// that a typed segment can hold. Nothing was created.
+    #[error(
+        "invalid layout for segment `{name}`: {reason}; describe a #[repr(C)] struct of \
+         fixed-width numbers and arrays whose fields lie inside it, aligned"
+    )]
+    InvalidLayout {
+        /// The segment's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The segment is not a typed shmkit segment.
     #[error(
         "segment `{name}` is not a typed shmkit segment ({reason}): open it with Segment::open, \
@@ -513,6 +527,7 @@ impl Error {
             Error::UntrustedOwner { .. } => "UntrustedOwner",
             Error::InsecureMode { .. } => "InsecureMode",
             Error::LayoutMismatch { .. } => "LayoutMismatch",
+            Error::InvalidLayout { .. } => "InvalidLayout",
             Error::NotTyped { .. } => "NotTyped",
             Error::Corrupted { .. } => "Corrupted",
             Error::InitAbandoned { .. } => "InitAbandoned",

@@ -202,7 +202,8 @@ pub use shmkit_derive::Layout;
 /// ```
 pub mod header {
     pub use crate::shared::{
-        fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC, READY, VERSION,
+        create_described, fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC,
+        READY, VERSION,
     };
 }
 

@@ -215,6 +215,112 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Creates a typed segment for a layout known only at run time (a binding
+/// for another language, which has no Rust type to name), holding `value`:
+/// the same header, layout description and initialisation protocol as
+/// [`Shared::create_with`], so [`Shared::<T>::open`](Shared::open) accepts
+/// it when `T` describes as `ty`, and refuses it with
+/// [`Error::LayoutMismatch`] otherwise.
+///
+/// The value is placed at `ty`'s alignment (at least 64); its bytes are
+/// copied in as they are, little-endian as the description says.
+///
+/// # Errors
+/// [`Error::InvalidLayout`] if `ty` is not a consistent description (fields
+/// outside their struct, sizes that do not add up, alignment over
+/// [`MAX_ALIGN`]) or `value` is not `ty.size()` bytes; else as
+/// [`Segment::create`].
+///
+/// # Example
+/// ```
+/// use shmkit::layout::Ty;
+/// use shmkit::{header, Layout, Segment, Shared};
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f64, y: f64 }
+///
+/// # let name = format!("doc-described-{}", std::process::id());
+/// let ty: Ty = Point::describe();
+/// let mut value = 1.5f64.to_le_bytes().to_vec();
+/// value.extend(2.5f64.to_le_bytes());
+/// let seg = header::create_described(&Segment::options(), &name, &ty, &value)?;
+/// let p = Shared::<Point>::open(&name)?.load()?;
+/// assert_eq!((p.x, p.y), (1.5, 2.5));
+/// assert!(matches!(
+///     Shared::<[f64; 3]>::open(&name),
+///     Err(shmkit::Error::LayoutMismatch { .. })
+/// ));
+/// # drop(seg);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn create_described(
+    opts: &SegmentOptions,
+    name: &str,
+    ty: &Ty,
+    value: &[u8],
+) -> Result<Segment> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        name: name.to_owned(),
+        reason,
+    };
+    if opts.read_only {
+        return Err(Error::ReadOnly {
+            name: name.to_owned(),
+        });
+    }
+    let layout = ty.to_bytes();
+    // The decoder that openers use checks consistency; a description it
+    // would refuse is refused here, before anything is created.
+    match Ty::decode(&layout) {
+        Ok(back) if back == *ty => {}
+        Ok(_) => return Err(invalid("it does not survive encoding".into())),
+        Err(e) => return Err(invalid(e)),
+    }
+    let align = ty.align() as usize;
+    if align == 0 || !align.is_power_of_two() || align > MAX_ALIGN {
+        return Err(invalid(format!(
+            "alignment {align} is not a power of two up to {MAX_ALIGN}"
+        )));
+    }
+    if value.len() as u64 != ty.size() {
+        return Err(invalid(format!(
+            "the value has {} bytes but {} needs {}",
+            value.len(),
+            ty.summary(),
+            ty.size()
+        )));
+    }
+    let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align.max(64));
+    let total = data_offset + value.len();
+    let mut opts = opts.clone();
+    opts.hold_creator_lock = true;
+    let seg = opts.create(name, total)?;
+    let header = Header {
+        version: VERSION,
+        state: 0,
+        data_offset: data_offset as u32,
+        layout_len: layout.len() as u32,
+        data_size: value.len() as u64,
+        total_size: seg.len() as u64,
+        creator_pid: std::process::id(),
+        data_align: align as u32,
+        layout_hash: fnv1a(&layout),
+    };
+    seg.write_at(0, &header.to_bytes())?;
+    seg.write_at(HEADER_LEN, &layout)?;
+    seg.write_at(data_offset, value)?;
+    // SAFETY: the segment is at least `HEADER_LEN` long; the `state` word at
+    // offset 12 is 4-aligned (mappings are page-aligned), the mapping is
+    // writable (`create` maps it so), and the word is only accessed
+    // atomically.
+    let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
+    // SYNC(ready): publishes header, layout and value to openers.
+    state.store(READY, Ordering::Release);
+    seg.release_creator_lock();
+    Ok(seg)
+}
+
 /// Reads a typed segment's header and layout description, validated, without
 /// knowing its Rust type. Used by tools that inspect segments.
 ///
