@@ -30,7 +30,7 @@ use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
 use shmkit::layout::{Field, Prim, StructTy, Ty, Value};
-use shmkit::queue::{mpmc, spsc, Options as QueueOptions, Peer, Wait};
+use shmkit::queue::{channel, mpmc, spsc, Options as QueueOptions, Peer, Wait};
 use shmkit::sync::{Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, TryLockError};
 use shmkit::{header, Error, SegmentOptions};
 
@@ -2616,6 +2616,168 @@ impl Typed {
             self.name,
             self.ty.summary()
         )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed channels: an SPSC queue whose header stores its value type's layout.
+
+/// A layout description for Python, the inverse of [`ty_from_py`]:
+/// `("prim", "u32")`, `("array", element, length)` or
+/// `("struct", name, size, align, [(field, offset, description), ...])`.
+fn ty_to_py<'py>(py: Python<'py>, ty: &Ty) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match ty {
+        Ty::Prim(p) => ("prim", p.name()).into_pyobject(py)?.into_any(),
+        Ty::Array(elem, len) => ("array", ty_to_py(py, elem)?, *len)
+            .into_pyobject(py)?
+            .into_any(),
+        Ty::Struct(st) => {
+            let mut fields = Vec::with_capacity(st.fields.len());
+            for f in &st.fields {
+                fields.push(
+                    (f.name.as_str(), f.offset, ty_to_py(py, &f.ty)?)
+                        .into_pyobject(py)?
+                        .into_any(),
+                );
+            }
+            ("struct", st.name.as_str(), st.size, st.align, fields)
+                .into_pyobject(py)?
+                .into_any()
+        }
+    })
+}
+
+/// The optional expected layout of a channel being opened.
+fn expected_ty(layout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ty>> {
+    layout.map(|l| ty_from_py(l, 0)).transpose()
+}
+
+#[pymethods]
+impl Producer {
+    /// Creates a typed channel of `layout` (a description from
+    /// `shmkit.typed.describe`) with room for `count` values, as its sender.
+    /// Used by `shmkit.Sender`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, count, *, wait="spin_then_block", persist=false, mode=None))]
+    fn _create_channel(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        count: usize,
+        wait: &str,
+        persist: bool,
+        mode: Option<u32>,
+    ) -> PyResult<Self> {
+        let ty = ty_from_py(layout, 0)?;
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            5.0,
+            0.0,
+            mode,
+            None,
+            0,
+            |n: &str, o: &QueueOptions| channel::create_described_sender(n, &ty, count, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// Opens a typed channel as its sender: `(producer, stored layout)`,
+    /// refusing another layout than `layout` if given. Used by
+    /// `shmkit.Sender`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout=None, *, wait="spin_then_block", open_timeout=5.0, wait_for_creator=0.0, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn _open_channel<'py>(
+        py: Python<'py>,
+        name: &str,
+        layout: Option<&Bound<'py, PyAny>>,
+        wait: &str,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        trust_owner: Option<&Bound<'py, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<(Self, Bound<'py, PyAny>)> {
+        let expected = expected_ty(layout)?;
+        let (p, ty) = make_endpoint(
+            py,
+            name,
+            wait,
+            false,
+            open_timeout,
+            wait_for_creator,
+            None,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| channel::open_described_sender(n, expected.as_ref(), o),
+        )?;
+        Ok((Self::wrap(p), ty_to_py(py, &ty)?))
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// Creates a typed channel of `layout` with room for `count` values, as
+    /// its receiver. Used by `shmkit.Receiver`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, count, *, wait="spin_then_block", persist=false, mode=None))]
+    fn _create_channel(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        count: usize,
+        wait: &str,
+        persist: bool,
+        mode: Option<u32>,
+    ) -> PyResult<Self> {
+        let ty = ty_from_py(layout, 0)?;
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            5.0,
+            0.0,
+            mode,
+            None,
+            0,
+            |n: &str, o: &QueueOptions| channel::create_described_receiver(n, &ty, count, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// Opens a typed channel as its receiver: `(consumer, stored layout)`,
+    /// refusing another layout than `layout` if given. Used by
+    /// `shmkit.Receiver`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout=None, *, wait="spin_then_block", open_timeout=5.0, wait_for_creator=0.0, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn _open_channel<'py>(
+        py: Python<'py>,
+        name: &str,
+        layout: Option<&Bound<'py, PyAny>>,
+        wait: &str,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        trust_owner: Option<&Bound<'py, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<(Self, Bound<'py, PyAny>)> {
+        let expected = expected_ty(layout)?;
+        let (c, ty) = make_endpoint(
+            py,
+            name,
+            wait,
+            false,
+            open_timeout,
+            wait_for_creator,
+            None,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| channel::open_described_receiver(n, expected.as_ref(), o),
+        )?;
+        Ok((Self::wrap(c), ty_to_py(py, &ty)?))
     }
 }
 

@@ -271,6 +271,17 @@ class Producer(_Endpoint):
     def try_send(self, data: Buffer) -> bool:
         """Sends if there is room now; ``False`` if the queue is full."""
 
+    @staticmethod
+    def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
+                        persist: bool = False, mode: int | None = None) -> Producer:
+        """Creates a typed channel of a layout description; use ``shmkit.Sender``."""
+    @staticmethod
+    def _open_channel(name: str, layout: tuple | None = None, *, wait: str = "spin_then_block",
+                      open_timeout: float = 5.0, wait_for_creator: float = 0.0,
+                      trust_owner: int | list[int] | None = None,
+                      accept_mode: int = 0) -> tuple[Producer, tuple]:
+        """Opens a typed channel: (producer, stored layout); use ``shmkit.Sender``."""
+
 class Consumer(_Receiving):
     """The consumer of an SPSC byte queue."""
 
@@ -317,6 +328,17 @@ class Consumer(_Receiving):
     @property
     def capacity(self) -> int: ...
     wait: WaitStrategy
+
+    @staticmethod
+    def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
+                        persist: bool = False, mode: int | None = None) -> Consumer:
+        """Creates a typed channel of a layout description; use ``shmkit.Receiver``."""
+    @staticmethod
+    def _open_channel(name: str, layout: tuple | None = None, *, wait: str = "spin_then_block",
+                      open_timeout: float = 5.0, wait_for_creator: float = 0.0,
+                      trust_owner: int | list[int] | None = None,
+                      accept_mode: int = 0) -> tuple[Consumer, tuple]:
+        """Opens a typed channel: (consumer, stored layout); use ``shmkit.Receiver``."""
 
 class MpmcProducer(_Endpoint):
     """One of many producers of an MPMC queue (``shmkit.mpmc.Producer``)."""
