@@ -102,6 +102,8 @@ mod loom_tests;
 pub use event::{Event, EventMode};
 pub use mutex::{Mutex, MutexGuard, OwnerDied, TryLockError};
 pub use seqlock::{SeqLock, SeqLockWriter, WriterStatus};
+#[cfg(not(loom))]
+pub use seqlock::{SeqLockBytes, SeqLockBytesWriter};
 
 /// Bits 0..=29 of an owner word: the owner's thread id.
 const TID_MASK: u64 = 0x3FFF_FFFF;
