@@ -11,6 +11,8 @@
 //! rust_peer chan-send NAME COUNT        # create a channel of `Tick`, send COUNT of them
 //! rust_peer chan-recv NAME COUNT        # open a channel of `Tick`, print COUNT of them
 //! rust_peer chan-open-other NAME        # open it as a channel of `Other`: print the error
+//! rust_peer seqlock-write NAME COUNT    # open a Shared<SeqLock<Quad>>, write Quad(i, i, i, i)
+//! rust_peer seqlock-die NAME            # write Quad(1..), start a second write and stop half-way
 //! ```
 //!
 //! Each role prints `ready` once attached, so the parent can synchronise on
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{Options, Receiver, Sender};
+use shmkit::sync::SeqLock;
+use shmkit::Shared;
 
 /// The value type of the typed-channel roles; the Python tests describe it
 /// with the numpy dtype
@@ -48,6 +52,29 @@ impl Tick {
             side: (i % 2) as u8,
             _pad: [0; 3],
             levels: [f, f + 0.25, f + 0.5, f + 0.75],
+        }
+    }
+}
+
+/// The value of the SeqLock roles: numpy `[("a", "<u8"), ("b", "<u8"),
+/// ("c", "<u8"), ("d", "<u8")]`, named `Quad`. Every write makes all four
+/// equal, so a torn read shows as unequal fields.
+#[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Quad {
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+}
+
+impl Quad {
+    fn all(v: u64) -> Quad {
+        Quad {
+            a: v,
+            b: v,
+            c: v,
+            d: v,
         }
     }
 }
@@ -146,6 +173,27 @@ fn main() -> Res<()> {
             }
             Err(e) => println!("refused otherwise: {e}"),
         },
+        "seqlock-write" => {
+            let count: u64 = arg(2)?.parse()?;
+            let shared = Shared::<SeqLock<Quad>>::open(name)?;
+            let mut w = shared.get().writer()?;
+            ready();
+            for i in 1..=count {
+                w.write(&Quad::all(i));
+            }
+            println!("done");
+        }
+        "seqlock-die" => {
+            let shared = Shared::<SeqLock<Quad>>::open(name)?;
+            let mut w = shared.get().writer()?;
+            w.write(&Quad::all(1));
+            // Half of the next write's bytes, as a writer killed mid-copy
+            // leaves them; the parent kills this process now.
+            w.write_half_for_test(&Quad::all(2));
+            println!("half");
+            std::io::stdout().flush().ok();
+            std::thread::sleep(Duration::from_secs(60));
+        }
         "bench" => bench(name, arg(2)?.parse()?, arg(3)?.parse()?)?,
         "pingpong" => pingpong(name, arg(2)?.parse()?)?,
         other => return Err(format!("unknown role {other:?}").into()),

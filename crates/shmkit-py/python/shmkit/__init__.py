@@ -46,7 +46,7 @@ from .errors import (
     Timeout,
 )
 from .channel import Receiver, Sender
-from .typed import Field, create_typed, open_typed, typed_layout
+from .typed import Field, SeqLock, create_seqlock, create_typed, open_typed, typed_layout
 
 __all__ = [
     "MAX_NAME_LEN",
@@ -70,12 +70,14 @@ __all__ = [
     "Publisher",
     "Receiver",
     "Segment",
+    "SeqLock",
     "Sender",
     "ShmkitError",
     "Subscriber",
     "Timeout",
     "Field",
     "TypedSegment",
+    "create_seqlock",
     "create_typed",
     "errors",
     "open_typed",

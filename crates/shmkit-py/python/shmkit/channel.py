@@ -24,32 +24,7 @@ from typing import Any
 
 from . import errors
 from ._shmkit import Consumer, Producer
-from .typed import describe
-
-
-def dtype_of(desc: tuple) -> Any:
-    """The numpy dtype of a layout description (as ``describe`` makes it or a
-    channel stores it). Raises ``TypeError`` for a layout numpy cannot hold
-    (atomics, which only appear in Rust's in-place types)."""
-    import numpy as np
-
-    kind = desc[0]
-    if kind == "prim":
-        name = desc[1]
-        codes = {"u8": "<u1", "i8": "<i1", "u16": "<u2", "i16": "<i2", "u32": "<u4",
-                 "i32": "<i4", "u64": "<u8", "i64": "<i8", "f32": "<f4", "f64": "<f8"}
-        if name not in codes:
-            raise TypeError(f"a layout of {name} has no numpy dtype")
-        return np.dtype(codes[name])
-    if kind == "array":
-        return np.dtype((dtype_of(desc[1]), (int(desc[2]),)))
-    _, _name, size, _align, fields = desc
-    return np.dtype({
-        "names": [f[0] for f in fields],
-        "formats": [dtype_of(f[2]) for f in fields],
-        "offsets": [int(f[1]) for f in fields],
-        "itemsize": int(size),
-    })
+from .typed import describe, dtype_of
 
 
 def _summary(desc: tuple) -> str:

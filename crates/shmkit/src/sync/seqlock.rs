@@ -481,6 +481,7 @@ impl<T> Drop for SeqLockWriter<'_, T> {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 #[cfg(not(loom))]
+#[derive(Clone, Copy)]
 pub struct SeqLockBytes<'a> {
     seq: &'a AtomicU64,
     writer: &'a AtomicU64,
@@ -498,8 +499,9 @@ impl<'a> SeqLockBytes<'a> {
     /// Borrows the seqlock of `len`-byte values at `ptr`.
     ///
     /// # Safety
-    /// - `ptr` is 8-aligned and the `16 + 2 * len` bytes there stay mapped,
-    ///   readable and writable for `'a`;
+    /// - `ptr` is 8-aligned and the `16 + 2 * len` bytes there stay mapped
+    ///   and readable for `'a`, and writable too if [`writer`](Self::writer)
+    ///   is called (reading stores nothing);
     /// - every process and thread accesses those bytes only as a seqlock of
     ///   `len`-byte values: this type, or `SeqLock<T>` with
     ///   `size_of::<T>() == len` (all zeros is a valid one).
@@ -547,7 +549,8 @@ impl<'a> SeqLockBytes<'a> {
 
     fn store_slot(&self, n: u64, value: &[u8]) {
         debug_assert_eq!(value.len(), self.len);
-        // SAFETY: as in `load_slot`; the mapping is writable (`from_ptr`).
+        // SAFETY: as in `load_slot`; only a writer stores, and `from_ptr`'s
+        // caller made the mapping writable if a writer is taken.
         unsafe { crate::copy::store(self.slots.add((n % 2) as usize * self.len), value) }
     }
 
@@ -606,7 +609,7 @@ impl<'a> SeqLockBytes<'a> {
     ///
     /// # Errors
     /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
-    pub fn writer(&self) -> Result<SeqLockBytesWriter<'_, 'a>> {
+    pub fn writer(&self) -> Result<SeqLockBytesWriter<'a>> {
         let me = wait::current_owner();
         loop {
             let w = self.writer.load(Ordering::Relaxed);
@@ -625,7 +628,7 @@ impl<'a> SeqLockBytes<'a> {
             }
             return Ok(SeqLockBytesWriter {
                 seq: self.repair(),
-                lock: self,
+                lock: *self,
                 _not_send: PhantomData,
             });
         }
@@ -661,17 +664,19 @@ impl std::fmt::Debug for SeqLockBytes<'_> {
 }
 
 /// The one writer of a [`SeqLockBytes`]. Dropping it lets another writer in.
-/// Not `Send`: its identity is the thread that took it.
+/// Not `Send`: its identity is the thread that took it. It holds its own
+/// copy of the (two-word, pointer-sized) view, so it lives as long as the
+/// memory, not as the view it came from.
 #[cfg(not(loom))]
-pub struct SeqLockBytesWriter<'l, 'a> {
-    lock: &'l SeqLockBytes<'a>,
+pub struct SeqLockBytesWriter<'a> {
+    lock: SeqLockBytes<'a>,
     /// This writer's own copy of the last sequence number it published.
     seq: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 #[cfg(not(loom))]
-impl SeqLockBytesWriter<'_, '_> {
+impl SeqLockBytesWriter<'_> {
     /// Publishes `value`, as [`SeqLockWriter::write`].
     ///
     /// # Panics
@@ -707,7 +712,7 @@ impl SeqLockBytesWriter<'_, '_> {
 }
 
 #[cfg(not(loom))]
-impl Drop for SeqLockBytesWriter<'_, '_> {
+impl Drop for SeqLockBytesWriter<'_> {
     fn drop(&mut self) {
         // SYNC(writer): hands our last stores to the next writer.
         self.lock.writer.store(0, Ordering::Release);
