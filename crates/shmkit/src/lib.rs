@@ -65,6 +65,8 @@ pub mod queue;
 mod segment;
 mod shared;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod waitset;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]
@@ -80,6 +82,8 @@ pub use segment::{Segment, SegmentOptions};
 pub use shared::{ReadOnlyShared, Shared, SharedOptions};
 /// `#[derive(shmkit::Layout)]`: see [`Layout`] and [`shmkit_derive::Layout`].
 pub use shmkit_derive::Layout;
+#[cfg(not(loom))]
+pub use waitset::WaitSet;
 
 /// The header of typed segments, for tools that inspect them without knowing
 /// their Rust types (the `shmkit` CLI).
