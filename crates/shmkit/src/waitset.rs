@@ -452,12 +452,15 @@ impl<'a> WaitSet<'a> {
     /// ```
     /// use shmkit::{queue::spsc, WaitSet};
     /// # let name = format!("doc-ws-room-{}", std::process::id());
-    /// let mut rx = spsc::Consumer::create(&name, 64)?;
+    /// let mut rx = spsc::Consumer::create(&name, 1024)?;
     /// let mut set = WaitSet::new();
-    /// let k = set.add_room(spsc::Producer::open(&name)?, 40);
-    /// set.get_mut(k).unwrap().send(&[0; 40])?; // the ring is now full
+    /// let k = set.add_room(spsc::Producer::open(&name)?, 100);
+    /// let tx = set.get_mut(k).unwrap();
+    /// while tx.try_send(&[0; 100]).is_ok() {} // fill the ring
     /// assert!(set.wait_timeout(std::time::Duration::from_millis(10))?.is_empty());
-    /// rx.recv()?;
+    /// for _ in 0..3 {
+    ///     rx.recv()?; // room for 100 bytes, wherever the ring wraps
+    /// }
     /// assert!(set.wait()?[0].is(k));
     /// # Ok::<(), shmkit::Error>(())
     /// ```
