@@ -768,3 +768,32 @@ impl Drop for WaitSet<'_> {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux", not(miri)))]
+mod tests {
+    use super::*;
+
+    /// A kernel without `futex_waitv` (forced here): the set sleeps on one
+    /// word in short slices and still sees a message on another.
+    #[test]
+    fn without_futex_waitv_a_message_on_an_unwatched_word_still_wakes_the_set() {
+        crate::sync::disable_waitv_for_tests();
+        let base = format!("u{}-wsfb-", std::process::id());
+        let mut set = WaitSet::new();
+        let keys: Vec<_> = (0..3)
+            .map(|i| set.add(spsc::Consumer::create(&format!("{base}{i}"), 256).unwrap()))
+            .collect();
+        let mut tx = spsc::Producer::open(&format!("{base}2")).unwrap();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.send(b"late").unwrap();
+            tx
+        });
+        let ready = set.wait_timeout(Duration::from_secs(10)).unwrap();
+        drop(sender.join().unwrap());
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].is(keys[2]));
+        let got = set.get_mut(keys[2]).unwrap().try_recv().unwrap();
+        assert_eq!(got.as_deref(), Some(&b"late"[..]));
+    }
+}

@@ -92,7 +92,10 @@ fn waitset_over_64_queues_fed_by_four_processes_sees_each_message_once() {
             "stuck at {total} of {want} messages: {next:?}"
         );
         let ready = set.wait_timeout(Duration::from_secs(10)).unwrap();
-        assert!(!ready.is_empty(), "nothing ready for 10 s at {total} of {want}");
+        assert!(
+            !ready.is_empty(),
+            "nothing ready for 10 s at {total} of {want}"
+        );
         waits += 1;
         for r in ready {
             assert_eq!(r.status(), Status::Ready, "{r:?}");
@@ -155,9 +158,15 @@ fn waitset_shows_a_producer_killed_with_sigkill_as_peer_died() {
     let ready = set.wait().unwrap();
     assert_eq!(ready.len(), 1);
     assert!(ready[0].is(kd) && ready[0].status() == Status::Ready);
-    assert_eq!(set.get_mut(kd).unwrap().try_recv().unwrap().unwrap(), b"last words");
+    assert_eq!(
+        set.get_mut(kd).unwrap().try_recv().unwrap().unwrap(),
+        b"last words"
+    );
     // Alive and silent: nothing to report.
-    assert!(set.wait_timeout(Duration::from_millis(60)).unwrap().is_empty());
+    assert!(set
+        .wait_timeout(Duration::from_millis(60))
+        .unwrap()
+        .is_empty());
 
     // The set sleeps; the producer dies without a word.
     let killer = std::thread::spawn(move || {
@@ -172,7 +181,11 @@ fn waitset_shows_a_producer_killed_with_sigkill_as_peer_died() {
     assert_eq!(endings.len(), 1);
     assert_eq!(
         common::signal_of(endings[0].status),
-        if cfg!(unix) { Some(common::SIGKILL) } else { None },
+        if cfg!(unix) {
+            Some(common::SIGKILL)
+        } else {
+            None
+        },
         "{:?}",
         endings[0]
     );
@@ -192,7 +205,10 @@ fn waitset_shows_a_producer_killed_with_sigkill_as_peer_died() {
     // Removed, the dead queue is reported no more.
     let rx = set.remove(kd).unwrap();
     drop(rx);
-    assert!(set.wait_timeout(Duration::from_millis(30)).unwrap().is_empty());
+    assert!(set
+        .wait_timeout(Duration::from_millis(30))
+        .unwrap()
+        .is_empty());
 }
 
 /// The event at offset 0 of `seg`.
@@ -243,7 +259,10 @@ fn waitset_wakes_for_an_event_notified_by_another_process_and_for_deadlines() {
         assert!(!e.is_signalled());
     }
     child.wait_ok();
-    assert!(set.wait_timeout(Duration::from_millis(20)).unwrap().is_empty());
+    assert!(set
+        .wait_timeout(Duration::from_millis(20))
+        .unwrap()
+        .is_empty());
 
     // A deadline, while the event stays quiet.
     let soon = set.add_deadline(Instant::now() + Duration::from_millis(30));
@@ -287,8 +306,8 @@ fn waitset_mpmc_and_broadcast_members_across_processes() {
     let mut set = WaitSet::new();
     let kq = set.add(rx);
     // A spinning subscriber: the set still sleeps, and is still woken.
-    let sub = Subscriber::open_with(&t, &shmkit::queue::Options::default().wait(Wait::Spin))
-        .unwrap();
+    let sub =
+        Subscriber::open_with(&t, &shmkit::queue::Options::default().wait(Wait::Spin)).unwrap();
     let ks = set.add(sub);
     drop(publisher); // the child publishes from here on
     let mut child = Child::spawn(
@@ -375,7 +394,10 @@ fn waitset_reports_room_for_a_producer_across_processes() {
         sent += 1;
     }
     assert!(sent >= 3, "{sent}");
-    assert!(set.wait_timeout(Duration::from_millis(30)).unwrap().is_empty());
+    assert!(set
+        .wait_timeout(Duration::from_millis(30))
+        .unwrap()
+        .is_empty());
     child.send("take");
     let ready = set.wait_timeout(Duration::from_secs(10)).unwrap();
     assert!(ready.len() == 1 && ready[0].is(k) && ready[0].status() == Status::Ready);
@@ -389,5 +411,8 @@ fn an_empty_waitset_refuses_to_wait_forever() {
     let e = set.wait().unwrap_err();
     assert!(matches!(e, Error::EmptyWaitSet));
     assert!(e.to_string().contains("add an endpoint"));
-    assert!(set.wait_timeout(Duration::from_millis(1)).unwrap().is_empty());
+    assert!(set
+        .wait_timeout(Duration::from_millis(1))
+        .unwrap()
+        .is_empty());
 }
