@@ -275,15 +275,12 @@ fn waitset_wakes_for_an_event_notified_by_another_process_and_for_deadlines() {
     assert!(set.get(far).unwrap().next().is_some());
 }
 
-/// Unix only: the test hands the topic over to a child, which needs a name
-/// that outlives its creator's handle (`persist`).
-#[cfg(unix)]
 #[test]
 fn waitset_mpmc_and_broadcast_members_across_processes() {
     if let Some((r, args)) = role() {
         assert_eq!(r, "sender");
         let mut tx = mpmc::Producer::open(&args[0]).unwrap();
-        let mut publisher = Publisher::open(&args[1]).unwrap();
+        let mut publisher = Publisher::create(&args[1], 8, 64).unwrap();
         say("attached");
         for i in 0..50u8 {
             assert_eq!(hear(), "next");
@@ -299,23 +296,17 @@ fn waitset_mpmc_and_broadcast_members_across_processes() {
     let q = unique("ws-mpmc");
     let t = unique("ws-topic");
     let _c = (QueueCleanup(q.clone()), QueueCleanup(t.clone()));
-    let rx = mpmc::Consumer::create(&q, 8, 64).unwrap();
-    // Kept after this handle drops: the child becomes the publisher.
-    let kept = shmkit::queue::Options::default().persist(true);
-    let publisher = Publisher::create_with(&t, 8, 64, &kept).unwrap();
     let mut set = WaitSet::new();
-    let kq = set.add(rx);
-    // A spinning subscriber: the set still sleeps, and is still woken.
-    let sub =
-        Subscriber::open_with(&t, &shmkit::queue::Options::default().wait(Wait::Spin)).unwrap();
-    let ks = set.add(sub);
-    drop(publisher); // the child publishes from here on
+    let kq = set.add(mpmc::Consumer::create(&q, 8, 64).unwrap());
     let mut child = Child::spawn(
         "waitset_mpmc_and_broadcast_members_across_processes",
         "sender",
         &[&q, &t],
     );
     assert_eq!(child.recv(), "attached");
+    // A spinning subscriber: the set still sleeps, and is still woken.
+    let spin = shmkit::queue::Options::default().wait(Wait::Spin);
+    let ks = set.add(Subscriber::open_with(&t, &spin).unwrap());
     for i in 0..50u8 {
         child.send("next");
         let ready = set.wait_timeout(Duration::from_secs(10)).unwrap();
