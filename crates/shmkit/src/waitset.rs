@@ -64,8 +64,10 @@
 //! | macOS, FreeBSD | the first word's wait call, each sleep at most 100 µs (queue wakers make no system call there) |
 //!
 //! A peer killed with `kill -9` wakes nobody: the set checks its members'
-//! peers before its first sleep and then every 20 ms (as a blocked
-//! endpoint does), so a death shows within that.
+//! peers before it first sleeps after a member was added, and then before
+//! a sleep at most every 20 ms (as a blocked endpoint does), so a death
+//! shows within that. A peer found dead or closed is reported by every
+//! `wait` after that, at once.
 
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicU32;
@@ -390,6 +392,10 @@ pub struct WaitSet<'a> {
     /// Where the next sleep starts watching, when there are more words than
     /// one call can watch.
     rotation: usize,
+    /// When the members' peers were last checked (across calls, so that a
+    /// set waited on in a loop does not probe every peer each time it
+    /// sleeps); `None` after a member was added.
+    peers_checked: Option<Instant>,
 }
 
 impl Default for WaitSet<'_> {
@@ -413,6 +419,7 @@ impl<'a> WaitSet<'a> {
             places: Vec::new(),
             members: 0,
             rotation: 0,
+            peers_checked: None,
         }
     }
 
@@ -514,6 +521,7 @@ impl<'a> WaitSet<'a> {
             signal.register(Wait::Block);
         }
         self.members += 1;
+        self.peers_checked = None;
         let index = match self.places.iter().position(|p| p.entry.is_none()) {
             Some(i) => {
                 self.places[i].entry = Some(entry);
@@ -609,7 +617,6 @@ impl<'a> WaitSet<'a> {
         }
         let spin_rounds = (SPIN_POLLS / self.members.max(1)).max(1);
         let mut rounds = 0;
-        let mut peers_checked: Option<Instant> = None;
         let mut ready = Vec::new();
         let mut values: Vec<(usize, u32)> = Vec::new();
         loop {
@@ -626,10 +633,16 @@ impl<'a> WaitSet<'a> {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(ready);
             }
-            if peers_checked.is_none_or(|t| now.duration_since(t) >= LIVENESS_SLICE) {
-                peers_checked = Some(now);
+            if self
+                .peers_checked
+                .is_none_or(|t| now.duration_since(t) >= LIVENESS_SLICE)
+            {
+                self.peers_checked = Some(now);
                 self.check_peers(now, &mut ready);
                 if !ready.is_empty() {
+                    // Look again at the next wait: a gone peer stays
+                    // reported, at once, until a new one attaches.
+                    self.peers_checked = None;
                     return Ok(ready);
                 }
             }
