@@ -97,3 +97,8 @@ pub mod header {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of docs/waitset.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/waitset.md")]
+pub struct WaitSetDocDoctests;
