@@ -19,6 +19,25 @@ use std::io;
 /// let debug = format!("{e:?}");
 /// assert!(debug.starts_with("NotFound: no segment named `no-such-segment-here`"), "{debug}");
 /// ```
+///
+/// Acting on a variant: the name was taken, so join the existing segment.
+///
+/// ```
+/// use shmkit::{Error, Segment};
+/// # let name = format!("doc-error-{}", std::process::id());
+/// let first = Segment::create(&name, 64)?;
+/// let seg = match Segment::create(&name, 64) {
+///     Err(Error::AlreadyExists { name }) => Segment::open(&name)?,
+///     other => other?,
+/// };
+/// assert!(!seg.created());
+///
+/// let err = Segment::create("bad/name", 64).unwrap_err();
+/// assert!(matches!(&err, Error::InvalidName { reason, .. } if reason.contains("character")));
+/// assert!(err.to_string().contains("A-Z a-z 0-9 . _ -"), "the message says what a name may be");
+/// # drop(first);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -555,4 +574,20 @@ pub(crate) const ACCESS_HINT: &str = "it belongs to another user or its mode doe
      in; ask its owner to widen its mode, or run as that user";
 
 /// `Result` with shmkit's [`Error`].
+///
+/// # Example
+/// ```
+/// fn first_byte(name: &str) -> shmkit::Result<u8> {
+///     let seg = shmkit::Segment::open(name)?;
+///     let mut b = [0u8];
+///     seg.read_at(0, &mut b)?;
+///     Ok(b[0])
+/// }
+/// # let name = format!("doc-result-{}", std::process::id());
+/// let seg = shmkit::Segment::create(&name, 8)?;
+/// seg.write_at(0, &[5])?;
+/// assert_eq!(first_byte(&name)?, 5);
+/// assert!(first_byte("doc-result-missing").is_err());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

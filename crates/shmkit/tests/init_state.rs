@@ -58,7 +58,10 @@ fn a_scribbled_state_word_is_corrupted_while_its_creator_lives() {
         &[&name],
     );
     assert_eq!(creator.recv(), "ready");
-    assert_eq!(Shared::<Data>::open(&name).unwrap().load().value, 7);
+    assert_eq!(
+        Shared::<Data>::open(&name).unwrap().load().unwrap().value,
+        7
+    );
     // A scribbler writes four bytes over the state word.
     let scribbler = Segment::open(&name).unwrap();
     scribbler

@@ -108,7 +108,7 @@ impl Link for QueueLink {
         if self.zero_copy {
             let mut g = self.tx.reserve(self.msg.len())?;
             g.write_at(0, &self.msg)?;
-            g.commit();
+            g.commit()?;
         } else {
             self.tx.send(&self.msg)?;
         }
@@ -196,7 +196,7 @@ impl Transport for ShmkitQueue {
                 Ok(m) if self.zero_copy => {
                     let mut g = tx.reserve(m.len())?;
                     g.copy_from(0, &m)?;
-                    g.commit();
+                    g.commit()?;
                     m.release();
                 }
                 Ok(m) => {

@@ -4,8 +4,8 @@
 //! The mappings are backed by the paging file (`INVALID_HANDLE_VALUE`), named
 //! `Local\NAME` (this logon session) or, with [`SegmentOptions::global`],
 //! `Global\NAME` (the whole machine). Where Windows differs from POSIX, the
-//! differences are the OS's own and are not papered over; the README's
-//! "Windows differences" section lists them for users:
+//! differences are the OS's own and are not papered over; the "Windows"
+//! section of docs/platforms.md lists them for users:
 //!
 //! - **Lifetime.** A mapping exists while some process has a handle to it; it
 //!   disappears with the last one. There is no unlink, so

@@ -104,9 +104,10 @@
 //! `head` and `tail`, first-to-last stores) with no checks at all. Each
 //! of the three changes above brought the 64-byte round trip closer to it
 //! in alternating runs of two builds (copy and zero-copy both by 5-10%).
-//! In the README's runs (session 7) the queue is within 0.02x of the model
-//! at 8 and 56 bytes, and below it zero-copy at 64; by copy at 64 bytes it
-//! is about 0.1x above it, a gap not yet explained.
+//! With `shmkit bench --only latency --sizes 8,56,64` on a 2-core x86_64
+//! Linux machine the queue is within 0.02x of the model at 8 and 56 bytes,
+//! and below it zero-copy at 64; by copy at 64 bytes it is about 0.1x above
+//! it, a gap not yet explained.
 //!
 //! # Crashes
 //! - A producer that dies before [`Grant::commit`] leaves nothing visible:
@@ -330,7 +331,7 @@ fn open_now(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<R
 /// let mut grant = tx.reserve(5)?;        // zero-copy: write in place
 /// grant.write_at(0, b"he")?;
 /// grant.write_at(2, b"llo")?;
-/// grant.commit();
+/// grant.commit()?;
 ///
 /// let msg = rx.read()?;                   // zero-copy: read in place
 /// let mut buf = [0u8; 5];
@@ -838,7 +839,7 @@ impl Grant<'_> {
     /// let msg = rx_a.read()?;
     /// let mut grant = tx_b.reserve(msg.len())?;
     /// grant.copy_from(0, &msg)?;
-    /// grant.commit();
+    /// grant.commit()?;
     /// msg.release();
     ///
     /// assert_eq!(rx_b.recv()?, b"relayed");
@@ -905,10 +906,20 @@ impl Grant<'_> {
     }
 
     /// Publishes the message to the consumer.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: what was written reached nobody, and nothing is
+    /// published where the consumer can see it. A cut that this call's own
+    /// writes run into is found after them: the record went to a private
+    /// zero page, which no other process shares.
     #[inline]
-    pub fn commit(self) {
+    pub fn commit(self) -> Result<()> {
+        let p = self.p;
+        p.ring.region.check_mapped()?;
         failpoint::hit("spsc-before-commit");
-        publish(self.p, self.len);
+        publish(p, self.len);
+        p.ring.region.check_mapped()
     }
 }
 
@@ -1418,14 +1429,25 @@ impl Message<'_> {
     }
 
     /// A copy of the whole message.
-    pub fn to_vec(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: the bytes copied were not the message.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let v = self.copy();
+        self.c.ring.region.check_mapped()?;
+        Ok(v)
+    }
+
+    /// The whole message, unchecked: the caller checks the mapping.
+    fn copy(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
         self.c.ring.region.ring_load_padded(self.c.pos + 8, &mut v);
         v
     }
 
     fn take(self) -> Vec<u8> {
-        let v = self.to_vec();
+        let v = self.copy();
         self.release();
         v
     }
@@ -1574,15 +1596,15 @@ mod tests {
                 let mut g = p.reserve(len).unwrap();
                 g.write_at(split, &want[split..]).unwrap();
                 g.write_at(0, &want[..split]).unwrap();
-                g.commit();
+                g.commit().unwrap();
                 let m = c.read().unwrap();
-                assert_eq!(m.to_vec(), want, "len {len} split {split}");
+                assert_eq!(m.to_vec().unwrap(), want, "len {len} split {split}");
                 // Forward it into a bigger record, after `offset` other bytes.
                 for offset in [0, 3, 8, 13] {
                     let mut g = p2.reserve(len + offset).unwrap();
                     g.write_at(0, &vec![0xEE; offset]).unwrap();
                     g.copy_from(offset, &m).unwrap();
-                    g.commit();
+                    g.commit().unwrap();
                     let got = c2.recv().unwrap();
                     assert_eq!(&got[offset..], &want[..], "len {len} offset {offset}");
                     assert!(got[..offset].iter().all(|&b| b == 0xEE));
@@ -1667,7 +1689,7 @@ mod tests {
                 g.write_at(0, &vec![0xAB; offset + len + 5]).unwrap();
                 g.copy_from(offset, &m).unwrap();
                 assert!(g.copy_from(offset + 6, &m).is_err() || len == 0);
-                g.commit();
+                g.commit().unwrap();
                 m.release();
                 let got = cb.recv().unwrap();
                 assert_eq!(
@@ -1695,10 +1717,10 @@ mod tests {
         {
             // Not released.
             let m = c.try_read().unwrap().unwrap();
-            assert_eq!(m.to_vec(), b"xyz");
+            assert_eq!(m.to_vec().unwrap(), b"xyz");
         }
         let m = c.read().unwrap();
-        assert_eq!(m.to_vec(), b"xyz");
+        assert_eq!(m.to_vec().unwrap(), b"xyz");
         m.release();
         assert!(c.try_read().unwrap().is_none());
     }
