@@ -599,13 +599,11 @@ impl<'a> WaitSet<'a> {
     /// nothing was ready by then.
     ///
     /// # Errors
-    /// None so far; the `Result` leaves room for trouble of the set itself.
+    /// [`Error::EmptyWaitSet`] for an empty set and a timeout too long to
+    /// end (past what [`Instant`] holds), which would never return.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Vec<Ready>> {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.wait_until(Some(deadline)),
-            None if self.is_empty() => Ok(Vec::new()),
-            None => self.wait_until(None),
-        }
+        // A timeout past what `Instant` holds waits as `wait` does.
+        self.wait_until(Instant::now().checked_add(timeout))
     }
 
     /// The loop: poll every member; spin a few rounds; then check peers
