@@ -406,4 +406,8 @@ fn an_empty_waitset_refuses_to_wait_forever() {
         .wait_timeout(Duration::from_millis(1))
         .unwrap()
         .is_empty());
+    assert!(matches!(
+        set.wait_timeout(Duration::MAX),
+        Err(Error::EmptyWaitSet)
+    ));
 }
