@@ -828,6 +828,7 @@ impl Subscriber {
 }
 
 /// What a [`WaitSet`](crate::WaitSet) needs of a subscriber.
+#[cfg(not(loom))]
 impl Subscriber {
     /// The topic's name.
     pub(crate) fn queue_name(&self) -> &str {

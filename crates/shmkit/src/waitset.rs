@@ -844,3 +844,56 @@ mod windows_tests {
         assert!(crate::os::wake::SIGNALLED.load(Ordering::Relaxed) > before);
     }
 }
+
+#[cfg(all(test, not(miri)))]
+mod event_tests {
+    use super::*;
+    use crate::sync::EventMode;
+
+    /// A `notify_all` while the set sleeps registered on an auto-reset
+    /// event wakes it through the generation (no signal is left set), and
+    /// a manual-reset event is reported while set.
+    #[test]
+    fn notify_all_wakes_a_set_that_sleeps_on_the_event() {
+        let e = Event::new(EventMode::AutoReset);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let mut set = WaitSet::new();
+                let k = set.add(&e);
+                let ready = set.wait_timeout(Duration::from_secs(10)).unwrap();
+                ready.len() == 1 && ready[0].is(k)
+            });
+            let start = Instant::now();
+            while e.sleepers() == 0 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "the set never slept"
+                );
+                std::thread::yield_now();
+            }
+            e.notify_all();
+            assert!(waiter.join().unwrap());
+        });
+        assert!(!e.is_signalled());
+        assert_eq!(e.sleepers(), 0);
+
+        let m = Event::new(EventMode::ManualReset);
+        let mut set = WaitSet::new();
+        let k = set.add(&m);
+        assert!(set
+            .wait_timeout(Duration::from_millis(5))
+            .unwrap()
+            .is_empty());
+        m.notify_one();
+        for _ in 0..2 {
+            assert!(set.wait().unwrap()[0].is(k));
+        }
+        m.reset();
+        assert!(set
+            .wait_timeout(Duration::from_millis(5))
+            .unwrap()
+            .is_empty());
+        drop(set);
+        assert_eq!(m.sleepers(), 0);
+    }
+}

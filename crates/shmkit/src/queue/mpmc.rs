@@ -561,6 +561,7 @@ impl Producer {
 /// What a [`WaitSet`](crate::WaitSet) needs of the MPMC endpoints: the
 /// signal the other role wakes, and a look at the next slot that claims
 /// nothing.
+#[cfg(not(loom))]
 impl Producer {
     /// The queue's name.
     pub(crate) fn queue_name(&self) -> &str {
@@ -592,6 +593,7 @@ impl Producer {
     }
 }
 
+#[cfg(not(loom))]
 impl Consumer {
     /// The queue's name.
     pub(crate) fn queue_name(&self) -> &str {

@@ -1494,6 +1494,7 @@ impl Consumer {
 
 /// What a [`WaitSet`](crate::WaitSet) needs of the SPSC endpoints: the
 /// signal their peer wakes, and a look at the ring that takes nothing.
+#[cfg(not(loom))]
 impl Producer {
     /// The `not_full` signal, which the consumer wakes after a release.
     pub(crate) fn room_signal(&self) -> Signal<'_> {
@@ -1517,6 +1518,7 @@ impl Producer {
     }
 }
 
+#[cfg(not(loom))]
 impl Consumer {
     /// The `not_empty` signal, which the producer wakes after a commit.
     pub(crate) fn message_signal(&self) -> Signal<'_> {

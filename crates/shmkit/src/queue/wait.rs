@@ -92,6 +92,7 @@ impl<'a> Signal<'a> {
 
     /// The `seq` word that sleepers on this signal wait on, for a
     /// [`WaitSet`](crate::WaitSet) that sleeps on many at once.
+    #[cfg(not(loom))]
     pub(crate) fn seq_word(&self) -> &'a AtomicU32 {
         self.seq()
     }
@@ -100,6 +101,7 @@ impl<'a> Signal<'a> {
     /// module docs): counts one more waiter and returns `seq` read after
     /// that; the caller re-checks its condition, then sleeps on `seq` with
     /// this value, then calls [`disarm`](Self::disarm).
+    #[cfg(not(loom))]
     pub(crate) fn arm(&self) -> u32 {
         self.waiters().fetch_add(1, Ordering::SeqCst);
         // SYNC(wake): read `seq` after registering, then re-check.
@@ -107,6 +109,7 @@ impl<'a> Signal<'a> {
     }
 
     /// Undoes [`arm`](Self::arm).
+    #[cfg(not(loom))]
     pub(crate) fn disarm(&self) {
         self.waiters().fetch_sub(1, Ordering::SeqCst);
     }

@@ -413,6 +413,8 @@ impl Event {
 pub struct Watch {
     registered: bool,
     generation: u32,
+    /// A `notify_all` went by while registered, seen when leaving.
+    notified: bool,
 }
 
 /// How a [`WaitSet`](crate::WaitSet) waits on an event: the same protocol
@@ -429,6 +431,9 @@ impl Event {
     /// auto-reset mode, together with the registration) or, while
     /// registered, a `notify_all` went by.
     pub(crate) fn watch_fired(&self, w: &mut Watch) -> bool {
+        if std::mem::take(&mut w.notified) {
+            return true;
+        }
         // SYNC(event): acquires what the notifier did before notifying.
         let mut s = self.state.load(Ordering::Acquire);
         loop {
@@ -478,10 +483,16 @@ impl Event {
         (s, true)
     }
 
-    /// Leaves the sleepers, if registered.
+    /// Leaves the sleepers, if registered, noting a `notify_all` that went
+    /// by meanwhile (the next [`watch_fired`](Self::watch_fired) reports
+    /// it: once unregistered, the generation alone no longer tells).
     pub(crate) fn watch_disarm(&self, w: &mut Watch) {
         if std::mem::take(&mut w.registered) {
-            self.state.fetch_sub(SLEEPER, Ordering::Relaxed);
+            // SYNC(event): acquires what a `notify_all` did before it.
+            let old = self.state.fetch_sub(SLEEPER, Ordering::Acquire);
+            if old / GENERATION != w.generation {
+                w.notified = true;
+            }
         }
     }
 
