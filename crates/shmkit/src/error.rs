@@ -357,7 +357,7 @@ pub enum Error {
     /// A queue endpoint's peer died (its liveness lock was dropped by the
     /// OS) and nothing is left to receive, or no room will ever be made.
     #[error(
-        "the {peer} of queue `{name}` died: attach a new {peer} (it picks up where the \
+        "the {peer} of queue `{name}` died: attach a new one (it picks up where the \
          dead one stopped), or remove the queue"
     )]
     PeerDied {
@@ -368,7 +368,7 @@ pub enum Error {
     },
 
     /// A queue endpoint's peer closed its end and nothing is left to receive.
-    #[error("the {peer} of queue `{name}` closed its end: attach a new {peer} to go on")]
+    #[error("the {peer} of queue `{name}` closed: attach a new one to go on")]
     Closed {
         /// The queue's name.
         name: String,

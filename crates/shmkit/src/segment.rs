@@ -813,8 +813,8 @@ impl SegmentOptions {
     /// use shmkit::Segment;
     /// let opts = Segment::options();
     /// assert!(matches!(opts.open(&name), Err(shmkit::Error::NotFound { .. })));
-    /// let seg = Segment::create(&name, 128)?;
-    /// let peer = opts.open(&name)?;
+    /// let seg = Segment::create(&name, 4096)?; // a whole page: Windows
+    /// let peer = opts.open(&name)?;           // rounds an opener's length up
     /// assert_eq!(peer.len(), seg.len());
     /// # Ok::<(), shmkit::Error>(())
     /// ```
