@@ -1115,6 +1115,31 @@ impl Subscriber {
     }
 }
 
+/// What a [`WaitSet`](crate::WaitSet) needs of a subscriber.
+#[cfg(not(loom))]
+impl Subscriber {
+    /// The topic's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.ring.region.name()
+    }
+
+    /// The signal the publisher wakes after each message.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, SIGNAL)
+    }
+
+    /// Whether [`try_recv`](Self::try_recv) would return something now (a
+    /// message, or [`Error::Lagged`]); looks at the cursor's slot only.
+    pub(crate) fn has_message(&self) -> Result<bool> {
+        let c = self.cursor;
+        let r = &self.ring.region;
+        // SYNC(slot): Acquire, as in `poll_once`.
+        let s = r.u64(self.ring.slot(c)).load(Ordering::Acquire);
+        r.check_mapped()?;
+        Ok(s >= 2 * c + 2)
+    }
+}
+
 /// Copies `msg` into the payload at `at` (8-aligned) in whole 8-byte
 /// atomic stores, the last one padded with zeros. Reader and writer race by
 /// design in a seqlock; using one access size on both sides keeps the race

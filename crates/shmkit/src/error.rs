@@ -390,6 +390,14 @@ pub enum Error {
         peer: &'static str,
     },
 
+    /// [`WaitSet::wait`](crate::WaitSet::wait) on a set with no member,
+    /// which would never return.
+    #[error(
+        "wait on an empty WaitSet would never return: add an endpoint, an event or a timer \
+         first, or use wait_timeout"
+    )]
+    EmptyWaitSet,
+
     /// A role that only one process may hold is held by a live process.
     #[error(
         "the {role} of queue `{name}` is already attached in a live process: a queue has one \
@@ -540,6 +548,7 @@ impl Error {
             Error::LockTimeout { .. } => "LockTimeout",
             Error::PeerDied { .. } => "PeerDied",
             Error::Closed { .. } => "Closed",
+            Error::EmptyWaitSet => "EmptyWaitSet",
             Error::RoleTaken { .. } => "RoleTaken",
             Error::RoleUnverifiable { .. } => "RoleUnverifiable",
             Error::Timeout { .. } => "Timeout",
