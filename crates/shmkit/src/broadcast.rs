@@ -224,6 +224,8 @@ pub struct Publisher {
     /// The running total of messages declared missed (`gaps`, see the
     /// module docs): this endpoint's own.
     gaps: u32,
+    /// Set by [`abandon`](Self::abandon): the drop leaves as a death.
+    abandoned: bool,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -379,6 +381,7 @@ impl Publisher {
             live,
             next,
             gaps,
+            abandoned: false,
         })
     }
 
@@ -533,6 +536,33 @@ impl Publisher {
         self.send_inner(msg, missed)
     }
 
+    /// Lets go of the topic as a killed publisher would, so that its
+    /// subscribers end with [`Error::PeerDied`] (once they have read what
+    /// was published), not [`Error::Closed`]. For a re-publisher whose own
+    /// source died (a bridge whose remote publisher or link was lost): its
+    /// readers learn the truth about the source. A new publisher may take
+    /// over as after a crash. Where the liveness lock cannot be used, the
+    /// subscribers cannot tell a death from a publisher gone quiet, as
+    /// after a real crash.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcab-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"last words")?;
+    /// tx.abandon();
+    /// assert_eq!(rx.recv()?, b"last words");
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::PeerDied { .. })));
+    /// # drop(rx);
+    /// # let _ = shmkit::queue::remove(&name); // the lock files a death leaves
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn abandon(mut self) {
+        self.abandoned = true;
+    }
+
     fn send_inner(&mut self, msg: &[u8], missed: u32) -> Result<()> {
         if msg.len() as u64 > self.ring.max {
             return Err(Error::MessageTooLarge {
@@ -570,6 +600,13 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        if self.abandoned {
+            // As a killed process leaves it: lock files stay too, so that
+            // subscribers' probes find the lock free, not missing.
+            self.live.abandon(&self.ring.region);
+            Signal::at(&self.ring.region, SIGNAL).notify();
+            return;
+        }
         self.live.detach(&self.ring.region);
         Signal::at(&self.ring.region, SIGNAL).notify();
         if self.ring.remove_locks {

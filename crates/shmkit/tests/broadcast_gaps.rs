@@ -200,3 +200,38 @@ fn a_broadcast_ring_of_format_version_1_is_refused_by_name() {
     }
     drop(tx);
 }
+
+/// A publisher in a child abandons the topic and stays alive: the
+/// subscriber reads what was published, then gets `PeerDied` (not
+/// `Closed`), while the child is still running; a new publisher can take
+/// over. The child then exits with status 0.
+#[test]
+fn an_abandoned_publisher_reads_as_dead_while_its_process_lives() {
+    const TEST: &str = "an_abandoned_publisher_reads_as_dead_while_its_process_lives";
+    if let Some((_, args)) = role() {
+        let mut tx = Publisher::open(&args[0]).unwrap();
+        tx.send(b"before").unwrap();
+        tx.abandon();
+        say("abandoned");
+        assert_eq!(common::hear(), "exit");
+        return;
+    }
+    let name = unique("bc-abandon");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = Subscriber::open_or_create(&name, 8, 64).unwrap();
+    let mut child = Child::spawn(TEST, "pub", &[&name]);
+    assert_eq!(child.recv(), "abandoned");
+    let t = Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(t).unwrap(), b"before");
+    let r = rx.recv_timeout(t);
+    assert!(matches!(r, Err(Error::PeerDied { .. })), "{r:?}");
+    assert!(
+        child.exited().is_none(),
+        "the child should still be running"
+    );
+    let mut tx = Publisher::open(&name).unwrap();
+    tx.send(b"successor").unwrap();
+    assert_eq!(rx.recv_timeout(t).unwrap(), b"successor");
+    child.send("exit");
+    assert!(child.wait_status().success());
+}

@@ -1131,6 +1131,18 @@ impl Liveness {
         }
     }
 
+    /// Leaves as a killed process would: the lock goes, the state stays
+    /// `ATTACHED` and the claim stays (a successor holding the same lock
+    /// file takes it over), so that peers read a death. Single-holder roles
+    /// only.
+    pub(crate) fn abandon(&mut self, region: &Region) {
+        debug_assert!(!self.own_shared);
+        region
+            .role_count(self.own_role)
+            .fetch_sub(1, Ordering::SeqCst);
+        release(self.own.take());
+    }
+
     /// Marks this endpoint closed (unless others of its role live on), then
     /// drops its lock.
     pub(crate) fn detach(&mut self, region: &Region) {
