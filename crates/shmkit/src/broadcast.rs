@@ -329,6 +329,26 @@ impl Publisher {
         self.ring.created()
     }
 
+    /// The ring's slot count (a power of two): how many messages it holds.
+    pub fn slots(&self) -> u64 {
+        self.ring.slots
+    }
+
+    /// The largest message the ring carries, in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcgeo{}-{}", line!(), std::process::id());
+    /// let tx = shmkit::broadcast::Publisher::create(&name, 5, 100)?;
+    /// let rx = shmkit::broadcast::Subscriber::open(&name)?;
+    /// assert_eq!((tx.slots(), tx.max_message()), (8, 100));
+    /// assert_eq!((rx.slots(), rx.max_message()), (8, 100));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn max_message(&self) -> u64 {
+        self.ring.max
+    }
+
     fn attach(ring: Ring) -> Result<Publisher> {
         // Check before attaching, so that an open refused for a scribbled
         // ring leaves no trace: an attached-then-gone publisher reads as a
@@ -721,6 +741,26 @@ impl Subscriber {
     /// Whether this endpoint created the ring (rather than opened it).
     pub fn created(&self) -> bool {
         self.ring.created()
+    }
+
+    /// The ring's slot count (a power of two): how many messages it holds.
+    pub fn slots(&self) -> u64 {
+        self.ring.slots
+    }
+
+    /// The largest message the ring carries, in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcgeo{}-{}", line!(), std::process::id());
+    /// let tx = shmkit::broadcast::Publisher::create(&name, 5, 100)?;
+    /// let rx = shmkit::broadcast::Subscriber::open(&name)?;
+    /// assert_eq!((tx.slots(), tx.max_message()), (8, 100));
+    /// assert_eq!((rx.slots(), rx.max_message()), (8, 100));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn max_message(&self) -> u64 {
+        self.ring.max
     }
 
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
