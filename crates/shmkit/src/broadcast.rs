@@ -42,6 +42,7 @@
 //! | 0      | common queue header (`capacity` = slot count, power of 2) |
 //! | 64     | role states: publisher u32, subscribers u32             |
 //! | 128    | `next` u64: the number of the next message to publish   |
+//! | 136    | `gaps` u32: the publisher's gap total (see below)        |
 //! | 256    | `ids` u32: one more than the highest subscriber id taken  |
 //! | 384    | wake words (subscribers sleep here)                     |
 //! | 512    | slots, `slot_stride` bytes each (a multiple of 64)      |
@@ -73,7 +74,11 @@
 //! it is told, summed, is exact as long as fewer than 2^32 messages are
 //! declared missed between two of its reads. A subscriber that attaches
 //! after message 0 (or rewinds past it) takes the first message it reads as
-//! its baseline: what was missed before it came is not its loss. Since
+//! its baseline: what was missed before it came is not its loss. The
+//! publisher also keeps its total in the header, so that gaps declared after
+//! the last message ([`Publisher::declare_gap`]) reach subscribers too: one
+//! that finds the publisher gone compares its baseline with that total and
+//! reports the difference as `Lagged` before `Closed` or `PeerDied`. Since
 //! `gaps`, the broadcast format is at version 2; a ring of version 1 is
 //! refused with [`Error::FormatVersion`](crate::Error).
 //!
@@ -122,6 +127,8 @@ const SIGNAL: usize = 384;
 const SLOT_HEADER: u64 = 16;
 /// Offset of `gaps` in a slot (see the module docs).
 const GAPS: usize = 12;
+/// The publisher's gap total, in the header.
+const GAPS_TOTAL: usize = 136;
 const MAX_SLOTS: u64 = 1 << 24;
 const MAX_MESSAGE: u64 = 1 << 30;
 
@@ -389,13 +396,7 @@ impl Publisher {
         }
         // Go on with the gap total of the last message published, so that
         // subscribers see no gap that was not declared.
-        let mut gaps = 0;
-        if next > 0 {
-            let slot = ring.slot(next - 1);
-            if ring.region.u64(slot).load(Ordering::Acquire) == 2 * (next - 1) + 2 {
-                gaps = ring.region.u32(slot + GAPS).load(Ordering::Relaxed);
-            }
-        }
+        let gaps = ring.region.u32(GAPS_TOTAL).load(Ordering::Acquire);
         Ok(Publisher {
             ring,
             live,
@@ -583,6 +584,36 @@ impl Publisher {
         self.abandoned = true;
     }
 
+    /// Declares that `missed` messages never reached this publisher, with
+    /// no message to follow yet (a bridge whose link dropped the last
+    /// messages before the remote publisher closed). Subscribers get
+    /// [`Error::Lagged`] with them before the next message, or before
+    /// [`Error::Closed`] or [`Error::PeerDied`] if none comes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcdg-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"one")?;
+    /// tx.declare_gap(2); // two more were lost upstream, then it closed
+    /// drop(tx);
+    /// assert_eq!(rx.recv()?, b"one");
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Lagged { missed: 2, .. })));
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn declare_gap(&mut self, missed: u32) {
+        self.gaps = self.gaps.wrapping_add(missed);
+        // SYNC(gaps): Release, read by subscribers that find the publisher
+        // gone (its role state is stored after this).
+        self.ring
+            .region
+            .u32(GAPS_TOTAL)
+            .store(self.gaps, Ordering::Release);
+    }
+
     fn send_inner(&mut self, msg: &[u8], missed: u32) -> Result<()> {
         if msg.len() as u64 > self.ring.max {
             return Err(Error::MessageTooLarge {
@@ -609,7 +640,10 @@ impl Publisher {
         r.u64(slot).store(2 * n + 2, Ordering::Release);
         failpoint::hit("broadcast-before-next");
         self.next = n + 1;
-        self.gaps = gaps;
+        if missed != 0 {
+            self.gaps = gaps;
+            r.u32(GAPS_TOTAL).store(gaps, Ordering::Release);
+        }
         // SYNC(next): Release; read by subscribers that join or lag.
         r.u64(NEXT).store(n + 1, Ordering::Release);
         Signal::at(r, SIGNAL).notify();
@@ -975,8 +1009,23 @@ impl Subscriber {
             || poll(ring, cursor, gaps, buf),
             || live.peer(&ring.region),
             ROLES[PUBLISHER],
-        )?;
-        self.finish(p)
+        );
+        match p {
+            Ok(p) => self.finish(p),
+            Err(e @ (Error::Closed { .. } | Error::PeerDied { .. })) => {
+                // Gaps declared after the last message: reported once,
+                // before the end.
+                // SYNC(gaps): Acquire, pairs with the publisher's Release.
+                let total = ring.region.u32(GAPS_TOTAL).load(Ordering::Acquire);
+                match gaps.replace(total) {
+                    Some(g) if g != total => {
+                        self.finish(Polled::Lagged(u64::from(total.wrapping_sub(g))))
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
