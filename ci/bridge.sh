@@ -66,7 +66,7 @@ for l in a:ab a:ac b:ba c:ca; do ip -n "$N${l%%:*}" link set "$N${l##*:}" up; do
 # every process of the host joins it (and the host's network namespace).
 for x in a b c; do
     ip netns exec "$N$x" unshare -m --propagation private \
-        sh -c 'mount -t tmpfs -o size=256m tmpfs /dev/shm && exec sleep 100000' &
+        sh -c 'mount -t tmpfs -o size=512m tmpfs /dev/shm && exec sleep 100000' &
     HOLD[$x]=$!
 done
 sleep 0.5
@@ -206,6 +206,39 @@ sleep 0.5
 f=$(grep '"name":"f1"' "$WORK/bridge_f.log" | tail -n 1)
 echo "$f" | grep -q '"oversized":1,"garbage":3,"stale":1' || fail "bridge status: $f"
 say "bad input: unknown names, geometry mismatch, garbage, oversized, stale: ok"
+
+# Benchmark (BENCH=1; not part of CI): round trips A -> B -> A across the
+# veth, raw zenoh pub/sub against the bridge, and the local round trip on A
+# with and without the bridge exporting it. Figures for docs/bridge.md.
+if [ -n "${BENCH:-}" ]; then
+    n64=${BENCH_N:-3000}; n64k=${BENCH_NK:-500}
+    for size_n in "64 $n64" "65536 $n64k"; do
+        set -- $size_n
+        bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460
+        sleep 0.5
+        host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" | tee -a "$WORK/bench.txt"
+        kill "$PID_rpong" 2>/dev/null || true
+    done
+    bg bba a "$BR" --listen tcp/10.77.1.1:7461 --export bping --import bpong --status-ms 100000
+    bg bbb b "$BR" --connect tcp/10.77.1.1:7461 --import bping --export bpong --status-ms 100000
+    for size_n in "64 $n64" "65536 $n64k"; do
+        set -- $size_n
+        bg bpong b "$PROBE" bcpong bping bpong
+        host a "$PROBE" bcping bping bpong "$1" "$2" bridge | tee -a "$WORK/bench.txt"
+        kill -INT "$PID_bpong" 2>/dev/null || true; sleep 3
+    done
+    for mode in alone exported; do
+        if [ $mode = exported ]; then
+            bg bbl a "$BR" --listen tcp/10.77.1.1:7462 --export lping --status-ms 100000
+        fi
+        bg lpong a "$PROBE" bcpong lping lpong
+        host a "$PROBE" bcping lping lpong 64 "$n64" "local-$mode" | tee -a "$WORK/bench.txt"
+        kill -INT "$PID_lpong" 2>/dev/null || true; sleep 1
+    done
+    cp "$WORK/bench.txt" "${BENCH_OUT:-/tmp/shmkit-bridge-bench.txt}"
+    kill -INT "$PID_bba" "$PID_bbb" "$PID_bbl" 2>/dev/null || true
+    sleep 1
+fi
 
 # 6. Ctrl-C: every bridge stops cleanly (status 0, last line "stopped").
 for b in bridge_a bridge_b bridge_c bridge_f; do

@@ -261,7 +261,7 @@ fn main() {
         }
         "bcpong" => {
             let mut rx = open_sub(arg(1), Duration::from_secs(120));
-            let mut tx = Publisher::create(arg(2), 1024, 65536).unwrap();
+            let mut tx = Publisher::create(arg(2), 256, 65536).unwrap();
             println!("ready");
             loop {
                 match rx.recv_timeout(Duration::from_secs(30)) {
@@ -273,7 +273,7 @@ fn main() {
         }
         "bcping" => {
             let (size, n) = (num(3) as usize, num(4));
-            let mut tx = Publisher::create(arg(1), 1024, 65536).unwrap();
+            let mut tx = Publisher::create(arg(1), 256, 65536).unwrap();
             let mut rx = open_sub(arg(2), Duration::from_secs(120));
             tx.wait_for_subscribers(1, Duration::from_secs(60)).unwrap();
             // Let the far side attach: ping until an echo comes.
