@@ -12,7 +12,7 @@ use crate::scan::{self, Entry};
 use crate::show;
 
 /// Everything `ls` and `info` say about one segment, as JSON (the stable
-/// schema documented in the README).
+/// schema documented in docs/cli.md).
 fn entry_json(e: &Entry, kind: Option<&Kind>) -> serde_json::Value {
     let shmkit = match kind {
         Some(Kind::Typed(t)) => json!({

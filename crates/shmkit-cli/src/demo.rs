@@ -58,14 +58,16 @@ pub fn run(half: Option<Half>) -> Result<()> {
     }
 }
 
-fn letter(data: &Shared<MySharedData>) -> char {
-    char::from_u32(u32::from(data.letter().get())).unwrap_or(char::REPLACEMENT_CHARACTER)
+fn letter(data: &Shared<MySharedData>) -> shmkit::Result<char> {
+    let letter = data.letter().get()?;
+    Ok(char::from_u32(u32::from(letter)).unwrap_or(char::REPLACEMENT_CHARACTER))
 }
 
-fn show(data: &Shared<MySharedData>, who: &str) {
-    println!("{who}Value is {}", data.value().get());
-    println!("{who}Letter is {}", letter(data));
-    println!("{who}11th Number is {}", data.numbers().at(10).get());
+fn show(data: &Shared<MySharedData>, who: &str) -> shmkit::Result<()> {
+    println!("{who}Value is {}", data.value().get()?);
+    println!("{who}Letter is {}", letter(data)?);
+    println!("{who}11th Number is {}", data.numbers().at(10).get()?);
+    Ok(())
 }
 
 fn create(name: &str, persist: bool) -> Result<Shared<MySharedData>> {
@@ -88,7 +90,7 @@ fn write(name: &str, persist: bool) -> Result<()> {
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    show(&data, "");
+    show(&data, "")?;
     Ok(())
 }
 
@@ -96,7 +98,7 @@ fn read(name: &str, answer: bool, who: &str) -> Result<()> {
     let data =
         Shared::<MySharedData>::open(name).with_context(|| format!("opening segment `{name}`"))?;
     println!("{who}opened `{name}` by name (pid {})", std::process::id());
-    show(&data, who);
+    show(&data, who)?;
     if answer {
         data.value().set(456)?;
         data.letter().set(u16::from(b'Y'))?;
@@ -134,6 +136,6 @@ fn both() -> Result<()> {
     }
     std::io::stdout().flush()?;
     println!("first:  now sees:");
-    show(&data, "first:  ");
+    show(&data, "first:  ")?;
     Ok(())
 }

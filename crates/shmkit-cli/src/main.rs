@@ -34,7 +34,7 @@ enum Command {
     ///   shmkit ls --all
     #[command(verbatim_doc_comment)]
     Ls {
-        /// Machine-readable output (schema in the README).
+        /// Machine-readable output (schema in docs/cli.md).
         #[arg(long)]
         json: bool,
         /// Also list the role lock files of removed queues (else counted).
@@ -51,7 +51,7 @@ enum Command {
     Info {
         /// The segment's name.
         name: String,
-        /// Machine-readable output (schema in the README).
+        /// Machine-readable output (schema in docs/cli.md).
         #[arg(long)]
         json: bool,
     },

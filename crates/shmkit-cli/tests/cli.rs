@@ -341,12 +341,12 @@ fn set_writes_fields_checked_against_the_stored_layout() {
         text.contains("value = 7 (i32)") && text.contains("numbers[10] = 2.5 (f32)"),
         "{text}"
     );
-    assert_eq!(data.value().get(), 7);
-    assert_eq!(data.numbers().at(10).get(), 2.5);
+    assert_eq!(data.value().get().unwrap(), 7);
+    assert_eq!(data.numbers().at(10).get().unwrap(), 2.5);
     // All assignments are checked before any is written.
     let err = fails(&["set", &name, "value=9", "letter=70000"]);
     assert!(err.contains("not a valid u16"), "{err}");
-    assert_eq!(data.value().get(), 7);
+    assert_eq!(data.value().get().unwrap(), 7);
     let err = fails(&["set", &name, "colour=1"]);
     assert!(
         err.contains("no field `colour`") && err.contains("value, letter, _pad, numbers"),

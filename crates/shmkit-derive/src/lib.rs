@@ -34,6 +34,29 @@ use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident};
 ///
 /// `#[shmkit(in_place)]` also implements `shmkit::InPlace`, for structs made
 /// only of atomics, which may be borrowed in place.
+///
+/// # Generated accessors
+/// For each field `f` of type `F` the derive generates a method `f()`, with
+/// the field's own visibility, on the struct's accessor type. A
+/// `shmkit::Shared<S>`, a `shmkit::ReadOnlyShared<S>` and a
+/// `shmkit::layout::Ref<S>` reach those methods by `Deref`, and each returns
+/// a `shmkit::layout::Ref<F>` for the field, which in turn reaches `F`'s own
+/// accessors. So a path through the struct reads as it would in C:
+///
+/// | field type `F`            | `data.f()` gives a `Ref<F>` with                     |
+/// |---------------------------|------------------------------------------------------|
+/// | a primitive (`u32`, `f64`)| `.get()` and `.set(v)`: one atomic copy each         |
+/// | an array `[T; N]`         | `.at(i)` (panics past `N`), `.try_at(i)`, `.len()`; `.get()`/`.set()` for the whole array of a `Copy` `T` |
+/// | a derived struct          | its fields' methods (`data.pos().x().set(1.0)`); `.get()`/`.set()` for the whole struct if it is `Copy` |
+/// | an atomic (`AtomicU32`)   | `.load(order)` through any handle; `.in_place()` (a `&AtomicU32`) through a writable one |
+/// | a `shmkit::sync` type     | `.in_place()` (the `Mutex`, `Event` or `SeqLock` itself) through a writable handle; `.read()` of a `SeqLock`, `.is_signalled()` of an `Event` through any |
+///
+/// A `Ref` copies in and out and never hands out a reference into bytes a
+/// peer may write, except to atomics and the sync types. Reached through a
+/// `ReadOnlyShared`, a `Ref` has no `set` at all: writing through a
+/// read-only handle does not compile. An example of each row, run as a
+/// doctest of the `shmkit` crate, heads this macro's page in `shmkit`'s
+/// documentation.
 #[proc_macro_derive(Layout, attributes(shmkit))]
 pub fn derive_layout(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

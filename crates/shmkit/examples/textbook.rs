@@ -26,12 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let [_, role, name] = args.as_slice() {
         if role == "second" {
             let data = shmkit::Shared::<MySharedData>::open(name)?;
-            println!("second: Value is {}", data.value().get());
+            let value = data.value().get()?;
+            assert_eq!(value, 123, "the first process's write is visible here");
+            println!("second: Value is {value}");
             println!(
                 "second: Letter is {}",
-                char::from(data.letter().get() as u8)
+                char::from(data.letter().get()? as u8)
             );
-            println!("second: 11th Number is {}", data.numbers().at(10).get());
+            println!("second: 11th Number is {}", data.numbers().at(10).get()?);
             data.value().set(456)?;
             return Ok(());
         }
@@ -53,6 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !status.success() {
         return Err("the second process failed".into());
     }
-    println!("first:  Value is now {}", data.value().get());
+    let value = data.value().get()?;
+    assert_eq!(value, 456, "the second process's write is visible here");
+    println!("first:  Value is now {value}");
     Ok(())
 }

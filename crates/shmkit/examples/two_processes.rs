@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut answer = [0u8; 30];
     seg.read_at(500, &mut answer)?;
+    assert_eq!(&answer, b"Hello back from the second one");
     println!("first:  read back {:?}", String::from_utf8_lossy(&answer));
     Ok(())
     // `seg` is dropped here: its name is removed, as the textbook's Dispose.
@@ -54,6 +55,7 @@ fn second(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     let seg = Segment::open(name)?;
     let mut greeting = [0u8; 28];
     seg.read_at(0, &mut greeting)?;
+    assert_eq!(&greeting, b"Hello from the first process");
     println!(
         "second: opened `{name}` ({} bytes) and read {:?}",
         seg.len(),

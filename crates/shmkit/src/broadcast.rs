@@ -252,6 +252,19 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`Segment::create`](crate::Segment::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-create-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?; // 4 slots of up to 64 bytes
+    /// let mut a = Subscriber::open(&name)?;         // in other processes, usually
+    /// let mut b = Subscriber::open(&name)?;
+    /// tx.send(b"to all")?;
+    /// assert_eq!(a.recv()?, b"to all"); // every subscriber gets every message
+    /// assert_eq!(b.recv()?, b"to all");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, slots: usize, max_message: usize) -> Result<Publisher> {
         Self::create_with(name, slots, max_message, &QueueOptions::default())
     }
@@ -261,6 +274,19 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`create`](Self::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::Options;
+    /// # let name = format!("doc-bc-createwith-{}", std::process::id());
+    /// let opts = Options::default().mode(0o600); // this user only (the default)
+    /// let mut tx = Publisher::create_with(&name, 8, 64, &opts)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"private")?;
+    /// assert_eq!(rx.recv()?, b"private");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(
         name: &str,
         slots: usize,
@@ -280,6 +306,24 @@ impl Publisher {
     /// publisher holds the role and whether it lives cannot be told (a
     /// liveness lock file that cannot be used); [`Error::NotTyped`] or [`Error::Corrupted`]
     /// if the segment is no intact broadcast ring.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-popen-{}", std::process::id());
+    /// let mut rx = Subscriber::open_or_create(&name, 8, 64)?; // keeps the ring
+    /// let mut first = Publisher::open(&name)?;
+    /// first.send(b"0")?;
+    /// // One publisher at a time:
+    /// assert!(matches!(Publisher::open(&name), Err(shmkit::Error::RoleTaken { .. })));
+    /// assert_eq!(rx.recv()?, b"0");
+    /// drop(first);
+    /// let mut second = Publisher::open(&name)?; // goes on with message 1
+    /// second.send(b"1")?;
+    /// assert_eq!(rx.recv()?, b"1");
+    /// assert_eq!(rx.cursor(), 2);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Publisher> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -288,6 +332,22 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::Options;
+    /// use std::time::Duration;
+    /// # let name = format!("doc-bc-popenwith-{}", std::process::id());
+    /// let opts = Options::default().wait_for_creator(Duration::from_millis(20));
+    /// // Nobody creates it within 20 ms:
+    /// assert!(matches!(Publisher::open_with(&name, &opts), Err(shmkit::Error::NotFound { .. })));
+    /// let mut rx = Subscriber::open_or_create(&name, 8, 64)?;
+    /// let mut tx = Publisher::open_with(&name, &opts)?;
+    /// tx.send(b"found")?;
+    /// assert_eq!(rx.recv()?, b"found");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Publisher> {
         let (region, g) = open_region(name, opts)?;
         Publisher::attach(Ring::new(region, g, opts))
@@ -321,6 +381,20 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-bc-poocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Block);
+    /// let mut tx = Publisher::open_or_create_with(&name, 8, 64, &opts)?;
+    /// let mut rx = Subscriber::open_or_create_with(&name, 8, 64, &opts)?;
+    /// assert!(tx.created() && !rx.created());
+    /// tx.send(b"x")?;
+    /// assert_eq!(rx.recv()?, b"x");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(
         name: &str,
         slots: usize,
@@ -332,6 +406,17 @@ impl Publisher {
     }
 
     /// Whether this endpoint created the ring (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-pcreated-{}", std::process::id());
+    /// let rx = Subscriber::open_or_create(&name, 8, 64)?;
+    /// let tx = Publisher::open_or_create(&name, 8, 64)?;
+    /// assert!(rx.created());
+    /// assert!(!tx.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.ring.created()
     }
@@ -429,12 +514,43 @@ impl Publisher {
     }
 
     /// The largest message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::Publisher;
+    /// # let name = format!("doc-bc-max-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 100)?;
+    /// assert_eq!(tx.max_message_len(), 100);
+    /// tx.send(&[0; 100])?;
+    /// assert!(matches!(
+    ///     tx.send(&[0; 101]),
+    ///     Err(shmkit::Error::MessageTooLarge { len: 101, max: 100, .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn max_message_len(&self) -> usize {
         self.ring.max as usize
     }
 
     /// Whether any subscriber is alive (closed, dead and never-attached are
     /// told apart as far as the role state allows).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::Peer;
+    /// # let name = format!("doc-bc-ppeer-{}", std::process::id());
+    /// let tx = Publisher::create(&name, 8, 64)?;
+    /// assert_eq!(tx.peer(), Peer::NotYet);
+    /// let a = Subscriber::open(&name)?;
+    /// let b = Subscriber::open(&name)?;
+    /// assert_eq!(tx.peer(), Peer::Alive);
+    /// drop(a);
+    /// assert_eq!(tx.peer(), Peer::Alive); // b is still there
+    /// drop(b);
+    /// assert_eq!(tx.peer(), Peer::Closed);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.live.peer(&self.ring.region)
     }
@@ -526,6 +642,23 @@ impl Publisher {
     /// # Errors
     /// [`Error::MessageTooLarge`]; [`Error::Truncated`] if another process
     /// shrank the segment under this mapping.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-send-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// assert_eq!((rx.recv()?, rx.recv()?), (b"a".to_vec(), b"b".to_vec()));
+    /// for i in 0..100u8 {
+    ///     tx.send(&[i])?; // a slow subscriber never holds the publisher up
+    /// }
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Lagged { .. })));
+    /// assert_eq!(rx.recv()?, [97]); // it goes on with what the ring still holds
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_inner(msg, 0)
     }
@@ -735,6 +868,20 @@ impl Subscriber {
     /// # Errors
     /// As [`Segment::open`](crate::Segment::open); [`Error::NotTyped`] or
     /// [`Error::Corrupted`] if the segment is no intact broadcast ring.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-sopen-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// tx.send(b"before")?;
+    /// tx.send(b"newest")?;
+    /// let mut rx = Subscriber::open(&name)?; // starts at the newest message
+    /// assert_eq!(rx.recv()?, b"newest");
+    /// tx.send(b"after")?;
+    /// assert_eq!(rx.recv()?, b"after");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Subscriber> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -743,6 +890,18 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-bc-sopenwith-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open_with(&name, &Options::default().wait(Wait::Block))?;
+    /// tx.send(b"woken")?;
+    /// assert_eq!(rx.recv()?, b"woken");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Subscriber> {
         let (region, g) = open_region(name, opts)?;
         Subscriber::attach(Ring::new(region, g, opts), opts)
@@ -754,6 +913,19 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`Publisher::create`] and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-sooc-{}", std::process::id());
+    /// let mut a = Subscriber::open_or_create(&name, 8, 64)?; // creates
+    /// let mut b = Subscriber::open_or_create(&name, 8, 64)?; // opens
+    /// assert!(a.created() && !b.created());
+    /// let mut tx = Publisher::open(&name)?;
+    /// tx.send(b"both")?;
+    /// assert_eq!((a.recv()?, b.recv()?), (b"both".to_vec(), b"both".to_vec()));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Subscriber> {
         Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
     }
@@ -762,6 +934,20 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-bc-soocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Spin);
+    /// let mut rx = Subscriber::open_or_create_with(&name, 8, 64, &opts)?;
+    /// assert!(rx.created());
+    /// let mut tx = Publisher::open(&name)?;
+    /// tx.send(b"spun")?;
+    /// assert_eq!(rx.recv()?, b"spun");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(
         name: &str,
         slots: usize,
@@ -773,6 +959,17 @@ impl Subscriber {
     }
 
     /// Whether this endpoint created the ring (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-screated-{}", std::process::id());
+    /// let tx = Publisher::create(&name, 8, 64)?;
+    /// let rx = Subscriber::open_or_create(&name, 8, 64)?;
+    /// assert!(tx.created());
+    /// assert!(!rx.created()); // it opened the publisher's ring
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.ring.created()
     }
@@ -925,11 +1122,45 @@ impl Subscriber {
 
     /// The number of the next message this subscriber reads (messages are
     /// numbered from 0 since the ring was created).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-cursor-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// for _ in 0..5 {
+    ///     tx.send(b"m")?; // messages 0 to 4
+    /// }
+    /// let mut rx = Subscriber::open(&name)?;
+    /// assert_eq!(rx.cursor(), 4); // the newest
+    /// rx.recv()?;
+    /// assert_eq!(rx.cursor(), 5);
+    /// rx.rewind()?;
+    /// assert_eq!(rx.cursor(), 0); // the oldest the 8 slots still hold
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn cursor(&self) -> u64 {
         self.cursor
     }
 
     /// Whether the publisher is alive, closed, dead, or not attached yet.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use shmkit::queue::Peer;
+    /// # let name = format!("doc-bc-speer-{}", std::process::id());
+    /// let mut rx = Subscriber::open_or_create(&name, 8, 64)?;
+    /// assert_eq!(rx.peer(), Peer::NotYet);
+    /// let mut tx = Publisher::open(&name)?;
+    /// assert_eq!(rx.peer(), Peer::Alive);
+    /// tx.send(b"bye")?;
+    /// drop(tx);
+    /// assert_eq!(rx.peer(), Peer::Closed);
+    /// assert_eq!(rx.recv()?, b"bye"); // what was published is still read
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.live.peer(&self.ring.region)
     }
@@ -941,6 +1172,21 @@ impl Subscriber {
     /// [`Error::Lagged`] (then the cursor has moved on: call again);
     /// [`Error::Corrupted`]; [`Error::PeerDied`] or [`Error::Closed`] if the
     /// publisher is gone.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-recvinto-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// let mut buf = Vec::with_capacity(64);
+    /// for msg in [&b"a longer one"[..], b"short"] {
+    ///     tx.send(msg)?;
+    ///     rx.recv_into(&mut buf)?; // cleared first, allocation kept
+    ///     assert_eq!(buf, msg);
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         self.recv_inner(buf, None)
     }
@@ -949,6 +1195,21 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`recv_into`](Self::recv_into).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-recv-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// let reader = std::thread::spawn(move || -> shmkit::Result<Vec<Vec<u8>>> {
+    ///     Ok(vec![rx.recv()?, rx.recv()?]) // waits for each
+    /// });
+    /// tx.send(b"one")?;
+    /// tx.send(b"two")?;
+    /// assert_eq!(reader.join().unwrap()?, [b"one".to_vec(), b"two".to_vec()]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.recv_inner(&mut v, None)?;
@@ -959,6 +1220,20 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`recv_into`](Self::recv_into), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-bc-recvt-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// let quiet = rx.recv_timeout(Duration::from_millis(10));
+    /// assert!(matches!(quiet, Err(shmkit::Error::Timeout { .. })));
+    /// tx.send(b"news")?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(1))?, b"news");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.recv_inner(&mut v, Some(timeout))?;
@@ -969,6 +1244,19 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`recv_into`](Self::recv_into), without the waiting ones.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-tryrecv-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// assert_eq!(rx.try_recv()?, None);
+    /// tx.send(b"ready")?;
+    /// assert_eq!(rx.try_recv()?, Some(b"ready".to_vec()));
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
         let mut v = Vec::new();
         match poll(&self.ring, &mut self.cursor, &mut self.gaps, &mut v)? {
@@ -1026,6 +1314,31 @@ impl Subscriber {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What a [`WaitSet`](crate::WaitSet) needs of a subscriber.
+#[cfg(not(loom))]
+impl Subscriber {
+    /// The topic's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.ring.region.name()
+    }
+
+    /// The signal the publisher wakes after each message.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, SIGNAL)
+    }
+
+    /// Whether [`try_recv`](Self::try_recv) would return something now (a
+    /// message, or [`Error::Lagged`]); looks at the cursor's slot only.
+    pub(crate) fn has_message(&self) -> Result<bool> {
+        let c = self.cursor;
+        let r = &self.ring.region;
+        // SYNC(slot): Acquire, as in `poll_once`.
+        let s = r.u64(self.ring.slot(c)).load(Ordering::Acquire);
+        r.check_mapped()?;
+        Ok(s >= 2 * c + 2)
     }
 }
 

@@ -202,18 +202,15 @@ fn chunk(addr: usize, left: usize) -> usize {
 /// (for fewer than 16 bytes: after the last word) (a failpoint in tests; an
 /// empty closure compiles away).
 ///
-/// First to last, as measured in `shmkit bench` with the queue's protocol
-/// model stored each way in rows of the same rounds (session 7): a 56-byte
-/// message, which shares one line with its header, made the round trip
-/// 1.12-1.19x the bare ping-pong stored first to last and 1.26-1.29x last to
-/// first; a 64-byte one (two lines) 1.32-1.40x against 1.38-1.42x, and
-/// 1.39-1.44x storing its second line's part first. (Last to first had been
-/// chosen to store into the header's line just before the header itself,
-/// from runs whose p50s were rounded to the clock's 10 ns step.) One loop
-/// matters too: the 64-byte round trip was 5-8% slower with the copy split
-/// into two loops (the split point, the end of the header's line, moves
-/// from message to message), and slower still with two calls of a one-loop
-/// copy.
+/// First to last, in one loop, because that measured fastest: with the
+/// queue's protocol model stored each way in rows of the same `shmkit bench`
+/// rounds (a 2-core x86_64 Linux machine), storing first to last gave the
+/// shorter round trip for a 56-byte message (which shares one cache line
+/// with its header) and for a 64-byte one (two lines), and splitting the
+/// copy into two loops at the end of the header's line (a point that moves
+/// from message to message) made the 64-byte round trip slower. Those
+/// comparison rows are not part of the current `shmkit bench`: re-measure
+/// with both orders before changing this one.
 ///
 /// # Safety
 /// - `dst` must be 8-aligned, and `dst .. dst + src.len().next_multiple_of(8)`

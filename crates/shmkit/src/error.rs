@@ -19,6 +19,25 @@ use std::io;
 /// let debug = format!("{e:?}");
 /// assert!(debug.starts_with("NotFound: no segment named `no-such-segment-here`"), "{debug}");
 /// ```
+///
+/// Acting on a variant: the name was taken, so join the existing segment.
+///
+/// ```
+/// use shmkit::{Error, Segment};
+/// # let name = format!("doc-error-{}", std::process::id());
+/// let first = Segment::create(&name, 64)?;
+/// let seg = match Segment::create(&name, 64) {
+///     Err(Error::AlreadyExists { name }) => Segment::open(&name)?,
+///     other => other?,
+/// };
+/// assert!(!seg.created());
+///
+/// let err = Segment::create("bad/name", 64).unwrap_err();
+/// assert!(matches!(&err, Error::InvalidName { reason, .. } if reason.contains("character")));
+/// assert!(err.to_string().contains("A-Z a-z 0-9 . _ -"), "the message says what a name may be");
+/// # drop(first);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -228,6 +247,20 @@ pub enum Error {
         difference: String,
     },
 
+    /// A layout description given at run time
+    /// ([`create_described`](crate::header::create_described)) is not one
+    /// that a typed segment can hold. Nothing was created.
+    #[error(
+        "invalid layout for segment `{name}`: {reason}; describe a #[repr(C)] struct of \
+         fixed-width numbers and arrays whose fields lie inside it, aligned"
+    )]
+    InvalidLayout {
+        /// The segment's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The segment is not a typed shmkit segment.
     #[error(
         "segment `{name}` is not a typed shmkit segment ({reason}): open it with Segment::open, \
@@ -356,7 +389,7 @@ pub enum Error {
     /// A queue endpoint's peer died (its liveness lock was dropped by the
     /// OS) and nothing is left to receive, or no room will ever be made.
     #[error(
-        "the {peer} of queue `{name}` died: attach a new {peer} (it picks up where the \
+        "the {peer} of queue `{name}` died: attach a new one (it picks up where the \
          dead one stopped), or remove the queue"
     )]
     PeerDied {
@@ -367,13 +400,21 @@ pub enum Error {
     },
 
     /// A queue endpoint's peer closed its end and nothing is left to receive.
-    #[error("the {peer} of queue `{name}` closed its end: attach a new {peer} to go on")]
+    #[error("the {peer} of queue `{name}` closed: attach a new one to go on")]
     Closed {
         /// The queue's name.
         name: String,
         /// The role that closed ("producer", "consumer", "publisher").
         peer: &'static str,
     },
+
+    /// [`WaitSet::wait`](crate::WaitSet::wait) on a set with no member,
+    /// which would never return.
+    #[error(
+        "wait on an empty WaitSet would never return: add an endpoint, an event or a timer \
+         first, or use wait_timeout"
+    )]
+    EmptyWaitSet,
 
     /// A role that only one process may hold is held by a live process.
     #[error(
@@ -512,6 +553,7 @@ impl Error {
             Error::UntrustedOwner { .. } => "UntrustedOwner",
             Error::InsecureMode { .. } => "InsecureMode",
             Error::LayoutMismatch { .. } => "LayoutMismatch",
+            Error::InvalidLayout { .. } => "InvalidLayout",
             Error::NotTyped { .. } => "NotTyped",
             Error::Corrupted { .. } => "Corrupted",
             Error::FormatVersion { .. } => "FormatVersion",
@@ -525,6 +567,7 @@ impl Error {
             Error::LockTimeout { .. } => "LockTimeout",
             Error::PeerDied { .. } => "PeerDied",
             Error::Closed { .. } => "Closed",
+            Error::EmptyWaitSet => "EmptyWaitSet",
             Error::RoleTaken { .. } => "RoleTaken",
             Error::RoleUnverifiable { .. } => "RoleUnverifiable",
             Error::Timeout { .. } => "Timeout",
@@ -565,4 +608,20 @@ pub(crate) const ACCESS_HINT: &str = "it belongs to another user or its mode doe
      in; ask its owner to widen its mode, or run as that user";
 
 /// `Result` with shmkit's [`Error`].
+///
+/// # Example
+/// ```
+/// fn first_byte(name: &str) -> shmkit::Result<u8> {
+///     let seg = shmkit::Segment::open(name)?;
+///     let mut b = [0u8];
+///     seg.read_at(0, &mut b)?;
+///     Ok(b[0])
+/// }
+/// # let name = format!("doc-result-{}", std::process::id());
+/// let seg = shmkit::Segment::create(&name, 8)?;
+/// seg.write_at(0, &[5])?;
+/// assert_eq!(first_byte(&name)?, 5);
+/// assert!(first_byte("doc-result-missing").is_err());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

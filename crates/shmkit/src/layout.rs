@@ -133,6 +133,17 @@
 //! struct S { a: u32 }
 //! ```
 //!
+//! An array over 4 GiB, the most a layout description records (a derived
+//! struct over 4 GiB is refused the same way):
+//! ```compile_fail
+//! let _ = <[u64; 1 << 29] as shmkit::Layout>::describe();
+//! ```
+//! while one just under compiles:
+//! ```
+//! let ty = <[u8; u32::MAX as usize] as shmkit::Layout>::describe();
+//! assert_eq!(ty.size(), u64::from(u32::MAX));
+//! ```
+//!
 //! While this compiles: explicit padding, nested structs, arrays, atomics.
 //! ```
 //! use std::sync::atomic::AtomicU32;
@@ -331,6 +342,14 @@ const PRIMS: [Prim; 18] = [
 
 impl Prim {
     /// Size in bytes, which is also its alignment in the description.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::Prim;
+    /// assert_eq!(Prim::U16.size(), 2);
+    /// assert_eq!(Prim::AtomicU64.size(), 8);
+    /// assert_eq!(Prim::F32.size(), 4);
+    /// ```
     pub fn size(self) -> u32 {
         use Prim::*;
         match self {
@@ -342,6 +361,13 @@ impl Prim {
     }
 
     /// The Rust name: `u32`, `f64`, `AtomicU64`...
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::Prim;
+    /// assert_eq!(Prim::F64.name(), "f64");
+    /// assert_eq!(Prim::AtomicI32.name(), "AtomicI32");
+    /// ```
     pub fn name(self) -> &'static str {
         use Prim::*;
         match self {
@@ -376,6 +402,16 @@ impl Prim {
 
     /// Decodes a little-endian value of this type from `bytes` (exactly
     /// [`size`](Self::size) long) for display.
+    ///
+    /// # Panics
+    /// If `bytes` is shorter than [`size`](Self::size).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::Prim;
+    /// assert_eq!(Prim::I16.format(&(-2i16).to_le_bytes()), "-2");
+    /// assert_eq!(Prim::F32.format(&1.45f32.to_le_bytes()), "1.45");
+    /// ```
     pub fn format(self, bytes: &[u8]) -> String {
         use Prim::*;
         let b = |n: usize| -> [u8; 8] {
@@ -446,6 +482,16 @@ const TAG_STRUCT: u8 = 3;
 
 impl Ty {
     /// Size in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::Layout;
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, numbers: [f32; 50] }
+    /// assert_eq!(Data::describe().size(), 204);
+    /// assert_eq!(<[u64; 3]>::describe().size(), 24);
+    /// ```
     pub fn size(&self) -> u64 {
         match self {
             Ty::Prim(p) => u64::from(p.size()),
@@ -455,6 +501,17 @@ impl Ty {
     }
 
     /// Alignment in bytes, the same in 32-bit and 64-bit processes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::Layout;
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { a: u32, _pad: u32, b: u64 }
+    /// // 8 on every target, although `u64` is only 4-aligned on i686.
+    /// assert_eq!(Data::describe().align(), 8);
+    /// assert_eq!(<[u16; 5]>::describe().align(), 2);
+    /// ```
     pub fn align(&self) -> u32 {
         match self {
             Ty::Prim(p) => p.size(),
@@ -464,6 +521,17 @@ impl Ty {
     }
 
     /// A short name: `u32`, `[f32; 50]`, `MySharedData`.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::Layout;
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct MySharedData { value: u32 }
+    /// assert_eq!(MySharedData::describe().summary(), "MySharedData");
+    /// assert_eq!(<[f32; 50]>::describe().summary(), "[f32; 50]");
+    /// assert_eq!(u64::describe().summary(), "u64");
+    /// ```
     pub fn summary(&self) -> String {
         match self {
             Ty::Prim(p) => p.name().to_owned(),
@@ -479,6 +547,15 @@ impl Ty {
     /// array:  2, len: u32, elem
     /// struct: 3, name, size: u32, align: u32, nfields: u32, { name, offset: u32, ty }*
     /// name:   len: u16, UTF-8 bytes
+    /// ```
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::Layout;
+    /// let mut out = vec![0xAA]; // appended to, not replaced
+    /// <[u8; 4]>::describe().encode(&mut out);
+    /// // tag 2 (array), length 4 (u32 LE), then the element: tag 1, code of u8
+    /// assert_eq!(out, [0xAA, 2, 4, 0, 0, 0, 1, 1]);
     /// ```
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
@@ -504,6 +581,14 @@ impl Ty {
     }
 
     /// The encoding as a new vector.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Ty, Layout};
+    /// let ty = <[i32; 2]>::describe();
+    /// let bytes = ty.to_bytes();
+    /// assert_eq!(Ty::decode(&bytes), Ok(ty));
+    /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode(&mut out);
@@ -515,6 +600,27 @@ impl Ty {
     /// and the whole input must be used. The result is also checked for
     /// consistency (fields inside their struct, sizes adding up), so that code
     /// decoding values with it cannot read out of bounds.
+    ///
+    /// # Errors
+    /// A message naming what is wrong: an unknown tag or primitive code, a
+    /// length past the input, nesting or node counts over the limits,
+    /// trailing bytes, an oversized array, or an inconsistent struct.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Ty, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Point { x: f64, y: f64 }
+    /// let bytes = Point::describe().to_bytes();
+    /// assert_eq!(Ty::decode(&bytes), Ok(Point::describe()));
+    /// // Hostile input is an error, never a panic or a huge allocation.
+    /// assert!(Ty::decode(&bytes[..bytes.len() - 1]).is_err());
+    /// assert!(Ty::decode(&[2, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+    /// let mut extra = bytes.clone();
+    /// extra.push(0);
+    /// assert!(Ty::decode(&extra).unwrap_err().contains("trailing"));
+    /// ```
     pub fn decode(bytes: &[u8]) -> std::result::Result<Ty, String> {
         let mut r = Reader {
             bytes,
@@ -889,6 +995,17 @@ pub struct Leaf {
 impl Prim {
     /// Decodes one little-endian value (`bytes` holds at least
     /// [`size`](Self::size) bytes).
+    ///
+    /// # Panics
+    /// If `bytes` is shorter than [`size`](Self::size).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::{Prim, Value};
+    /// assert_eq!(Prim::I8.value(&[0xFF]), Value::Signed(-1));
+    /// assert_eq!(Prim::U8.value(&[0xFF]), Value::Unsigned(255));
+    /// assert_eq!(Prim::F64.value(&2.5f64.to_le_bytes()), Value::F64(2.5));
+    /// ```
     pub fn value(self, bytes: &[u8]) -> Value {
         use Prim::*;
         let mut b = [0u8; 8];
@@ -910,6 +1027,19 @@ impl Prim {
 
     /// Parses `text` as a value of this type, range-checked, into its
     /// little-endian bytes.
+    ///
+    /// # Errors
+    /// A message quoting `text` and the type if it is not a number of that
+    /// type or is out of its range.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::Prim;
+    /// assert_eq!(Prim::U16.parse(" 513 "), Ok(vec![1, 2]));
+    /// assert_eq!(Prim::F32.parse("1.5"), Ok(1.5f32.to_le_bytes().to_vec()));
+    /// let err = Prim::U8.parse("256").unwrap_err();
+    /// assert!(err.contains("not a valid u8"), "{err}");
+    /// ```
     pub fn parse(self, text: &str) -> std::result::Result<Vec<u8>, String> {
         use Prim::*;
         let text = text.trim();
@@ -943,6 +1073,29 @@ impl Ty {
     /// Decodes a value of this type from `bytes`, which may be shorter than
     /// the type claims (a hostile header): then it is an error, never a panic.
     /// Call it on a [`decode`](Self::decode)d, hence validated, description.
+    ///
+    /// # Errors
+    /// A message saying how many bytes the type needs and how many are there.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Value, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Pair { a: u16, b: i16 }
+    /// let ty = Pair::describe();
+    /// let mut bytes = 7u16.to_le_bytes().to_vec();
+    /// bytes.extend((-3i16).to_le_bytes());
+    /// assert_eq!(
+    ///     ty.read_value(&bytes),
+    ///     Ok(Value::Struct(vec![
+    ///         ("a".into(), Value::Unsigned(7)),
+    ///         ("b".into(), Value::Signed(-3)),
+    ///     ]))
+    /// );
+    /// assert_eq!(ty.read_value(&bytes).unwrap().to_string(), "{ a: 7, b: -3 }");
+    /// assert!(ty.read_value(&bytes[..3]).unwrap_err().contains("needs 4 bytes"));
+    /// ```
     pub fn read_value(&self, bytes: &[u8]) -> std::result::Result<Value, String> {
         if (bytes.len() as u64) < self.size() {
             return Err(format!(
@@ -980,6 +1133,18 @@ impl Ty {
     /// Every primitive in this type with its path and offset, in memory
     /// order. Arrays longer than `max_array` contribute only their first
     /// `max_array` elements.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Prim, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, numbers: [f32; 50] }
+    /// let leaves = Data::describe().leaves(2);
+    /// let paths: Vec<_> = leaves.iter().map(|l| (l.path.as_str(), l.offset)).collect();
+    /// assert_eq!(paths, [("value", 0), ("numbers[0]", 4), ("numbers[1]", 8)]);
+    /// assert_eq!(leaves[1].prim, Prim::F32);
+    /// ```
     pub fn leaves(&self, max_array: usize) -> Vec<Leaf> {
         let mut out = Vec::new();
         self.collect_leaves(String::new(), 0, max_array, &mut out);
@@ -1019,6 +1184,27 @@ impl Ty {
     /// Finds the primitive at `path` (`value`, `numbers[10]`, `inner.x`):
     /// its offset and type, or an error that says which part of the path
     /// does not exist.
+    ///
+    /// # Errors
+    /// A message quoting the path: a missing field (listing the fields there
+    /// are), an index out of bounds or not a number, a missing `]`, or a path
+    /// that ends at an array or struct rather than one primitive.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Prim, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Point { x: f32, y: f32 }
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, points: [Point; 4] }
+    /// let ty = Data::describe();
+    /// assert_eq!(ty.find("points[2].y"), Ok((4 + 2 * 8 + 4, Prim::F32)));
+    /// assert!(ty.find("points[4].y").unwrap_err().contains("out of bounds"));
+    /// assert!(ty.find("valu").unwrap_err().contains("fields: value, points"));
+    /// assert!(ty.find("points").unwrap_err().contains("not a single value"));
+    /// ```
     pub fn find(&self, path: &str) -> std::result::Result<(u64, Prim), String> {
         let mut ty = self;
         let mut offset = 0u64;
@@ -1090,6 +1276,22 @@ pub struct Row {
 impl Row {
     /// This row's value, decoded from the whole value's bytes (which may be
     /// shorter than the layout claims: then an error, never a panic).
+    ///
+    /// # Errors
+    /// A message if the row's offset is past `data` or its bytes are short.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Value, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, numbers: [u8; 2], _pad: [u8; 2] }
+    /// let rows = Data::describe().rows();
+    /// let data = [9, 0, 0, 0, 1, 2, 0, 0];
+    /// assert_eq!(rows[0].value(&data), Ok(Value::Unsigned(9)));
+    /// assert_eq!(rows[1].value(&data), Ok(Value::Array(vec![Value::Unsigned(1), Value::Unsigned(2)])));
+    /// assert!(rows[1].value(&data[..5]).is_err()); // too short: an error, not a panic
+    /// ```
     pub fn value(&self, data: &[u8]) -> std::result::Result<Value, String> {
         let start = usize::try_from(self.offset).map_err(|_| "offset too large".to_string())?;
         let bytes = data
@@ -1102,6 +1304,22 @@ impl Row {
 impl Ty {
     /// The rows of a value of this type: struct fields flattened, arrays
     /// (of primitives or of structs) kept whole.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::Layout;
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Point { x: f32, y: f32 }
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, pos: Point, numbers: [f32; 3] }
+    /// let rows = Data::describe().rows();
+    /// let paths: Vec<_> = rows.iter().map(|r| (r.path.as_str(), r.offset)).collect();
+    /// assert_eq!(paths, [("value", 0), ("pos.x", 4), ("pos.y", 8), ("numbers", 12)]);
+    /// assert_eq!(rows[3].ty.summary(), "[f32; 3]");
+    /// assert_eq!(u64::describe().rows()[0].path, "(value)");
+    /// ```
     pub fn rows(&self) -> Vec<Row> {
         fn walk(ty: &Ty, path: String, offset: u64, out: &mut Vec<Row>) {
             match ty {
@@ -1134,6 +1352,17 @@ impl Ty {
 
 impl Value {
     /// The value for a human: arrays longer than 16 elements are cut.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::layout::Value;
+    /// let v = Value::Array((0..20).map(Value::Unsigned).collect());
+    /// assert_eq!(
+    ///     v.short(),
+    ///     "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, ... 4 more]"
+    /// );
+    /// assert_eq!(Value::F32(1.45).short(), "1.45");
+    /// ```
     pub fn short(&self) -> String {
         match self {
             Value::Array(items) if items.len() > 16 => {
@@ -1226,6 +1455,27 @@ pub unsafe trait Base {
 /// A `Ref` borrows the segment, so it cannot outlive the mapping. Its access
 /// `A` is its handle's: a `Ref` reached through a
 /// [`ReadOnlyShared`](crate::ReadOnlyShared) only reads.
+///
+/// # Example
+/// ```
+/// use shmkit::layout::Ref;
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f32, y: f32 }
+/// #[derive(shmkit::Layout)]
+/// #[repr(C)]
+/// struct Path { points: [Point; 8] }
+///
+/// // Any function can take a place, wherever it lives.
+/// fn shift(p: Ref<'_, Point>, dx: f32) -> shmkit::Result<()> {
+///     p.x().set(p.x().get()? + dx)
+/// }
+/// # let name = format!("doc-ref-{}", std::process::id());
+/// let path = shmkit::Shared::<Path>::create(&name)?;
+/// shift(path.points().at(3), 1.5)?;
+/// assert_eq!(path.points().at(3).get()?.x, 1.5);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct Ref<'a, T: Layout, A: Access = Writable> {
     seg: &'a Segment,
     ptr: NonNull<T>,
@@ -1251,6 +1501,18 @@ impl<'a, T: Layout, A: Access> Ref<'a, T, A> {
     }
 
     /// The offset of this place from the start of the segment.
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, numbers: [f32; 50] }
+    /// # let name = format!("doc-offset-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// assert_eq!(data.place().offset(), data.data_offset());
+    /// assert_eq!(data.numbers().at(2).offset(), data.data_offset() + 4 + 2 * 4);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn offset(&self) -> usize {
         self.ptr.as_ptr() as usize - self.seg.as_ptr() as usize
     }
@@ -1331,10 +1593,19 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
     /// load, so it is never torn; a larger value may mix a peer's old and new
     /// writes (use `shmkit::sync` for consistent snapshots).
     ///
-    /// If another process shrank the segment under this mapping, this
-    /// returns zeros where the value was lost, without a signal; use
-    /// [`try_get`](Self::try_get) to be told.
-    pub fn get(&self) -> T
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping (on this or an earlier call): the bytes read were not the
+    /// segment's, and no signal reached this process.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-get-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
+    /// assert_eq!(n.place().get()?, 123);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn get(&self) -> Result<T>
     where
         T: Plain,
     {
@@ -1342,30 +1613,10 @@ impl<T: Layout, A: Access> Ref<'_, T, A> {
         // SAFETY: the source range lies in the live mapping (`new`'s
         // contract), and this process only accesses it atomically (`copy`),
         // with loads only, which a read-only mapping allows; any bytes read
-        // make a valid `T` (`Layout`: every bit pattern is).
+        // make a valid `T` (`Layout`: every bit pattern is). A page lost to
+        // a peer's truncation reads as zeros (the SIGBUS guard), which the
+        // check below reports.
         unsafe { copy::load(self.ptr.as_ptr().cast(), bytes_of_mut(&mut value)) };
-        value
-    }
-
-    /// As [`get`](Self::get), and checks that the segment is still mapped.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] if another process shrank the segment under this
-    /// mapping (on this or an earlier call): the value read is not the
-    /// segment's.
-    ///
-    /// # Example
-    /// ```
-    /// # let name = format!("doc-tryget-{}", std::process::id());
-    /// let n = shmkit::Shared::<u64>::create_with(&name, 123)?;
-    /// assert_eq!(n.place().try_get()?, 123);
-    /// # Ok::<(), shmkit::Error>(())
-    /// ```
-    pub fn try_get(&self) -> Result<T>
-    where
-        T: Plain,
-    {
-        let value = self.get();
         self.seg.check_mapped()?;
         Ok(value)
     }
@@ -1378,6 +1629,21 @@ impl<T: Layout> Ref<'_, T, Writable> {
     /// [`Error::ReadOnly`] if the segment is mapped read-only;
     /// [`Error::Truncated`] if another process shrank the segment under this
     /// mapping (the value reached nobody).
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, numbers: [f32; 50] }
+    /// # let name = format!("doc-set-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.value().set(123)?;
+    /// data.numbers().at(10).set(1.45)?;
+    /// let peer = shmkit::Shared::<Data>::open(&name)?;
+    /// assert_eq!(peer.value().get()?, 123);
+    /// assert_eq!(peer.numbers().at(10).get()?, 1.45);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set(&self, value: T) -> Result<()>
     where
         T: Plain,
@@ -1389,6 +1655,16 @@ impl<T: Layout> Ref<'_, T, Writable> {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] if the segment is mapped read-only.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-setref-{}", std::process::id());
+    /// let big = shmkit::Shared::<[u64; 4096]>::create(&name)?;
+    /// let table = Box::new([7u64; 4096]); // 32 KiB: copied from the heap, not the stack
+    /// big.place().set_ref(&table)?;
+    /// assert_eq!(big.at(4095).get()?, 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set_ref(&self, value: &T) -> Result<()>
     where
         T: Plain,
@@ -1401,6 +1677,23 @@ impl<T: InPlace> Ref<'_, T, Writable> {
     /// Borrows a value made only of atomics in place. Only a writable handle
     /// offers it: every method of `&T` may write (a `Mutex`'s `lock`, an
     /// atomic's `store`).
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use shmkit::sync::Mutex;
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { hits: AtomicU64, total: Mutex<u64> }
+    /// # let name = format!("doc-inplace-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.hits().in_place().fetch_add(2, Ordering::Relaxed);
+    /// *data.total().in_place().lock().unwrap() += 10;
+    /// let peer = shmkit::Shared::<Data>::open(&name)?;
+    /// assert_eq!(peer.hits().load(Ordering::Relaxed)?, 2);
+    /// assert_eq!(*peer.total().in_place().lock().unwrap(), 10);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn in_place(&self) -> &T {
         // SAFETY:
         // - the pointer is aligned and inside the live mapping, which the
@@ -1418,14 +1711,31 @@ macro_rules! atomic_loads {
         impl<A: Access> Ref<'_, $atomic, A> {
             /// Loads the atomic, through any handle (a read-only one too:
             /// a load never writes).
-            pub fn load(&self, order: std::sync::atomic::Ordering) -> $int {
+            ///
+            /// # Errors
+            /// [`Error::Truncated`] if another process shrank the segment
+            /// under this mapping.
+            ///
+            /// # Example
+            /// ```
+            /// use std::sync::atomic::{AtomicU32, Ordering};
+            /// # let name = format!("doc-atomicload-{}", std::process::id());
+            /// let n = shmkit::Shared::<[AtomicU32; 2]>::create(&name)?;
+            /// n.at(1).in_place().store(5, Ordering::Release);
+            /// let reader = shmkit::Shared::<[AtomicU32; 2]>::open_read_only(&name)?;
+            /// assert_eq!(reader.at(1).load(Ordering::Acquire)?, 5);
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
+            pub fn load(&self, order: std::sync::atomic::Ordering) -> Result<$int> {
                 // SAFETY:
                 // - the atomic is aligned and inside the live mapping
                 //   (`new`'s contract), which the borrow keeps alive;
                 // - it is accessed atomically, as by every process;
                 // - a load only reads, so a read-only mapping is fine, and
                 //   the reference does not leave this function.
-                unsafe { self.ptr.as_ref() }.load(order)
+                let value = unsafe { self.ptr.as_ref() }.load(order);
+                self.seg.check_mapped()?;
+                Ok(value)
             }
         }
     )*};
@@ -1448,11 +1758,39 @@ atomic_loads! {
 #[cfg(not(loom))]
 impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
     /// As [`SeqLock::read`](crate::sync::SeqLock::read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { pose: SeqLock<[f64; 3]> }
+    /// # let name = format!("doc-refseq-{}-read", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]);
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.pose().read(), [1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read(&self) -> T {
         self.loads_only().read()
     }
 
     /// As [`SeqLock::try_read`](crate::sync::SeqLock::try_read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { pose: SeqLock<[f64; 3]> }
+    /// # let name = format!("doc-refseq-{}-tryread", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]);
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.pose().try_read(), Some([1.0, 2.0, 3.0])); // no writer racing it
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_read(&self) -> Option<T> {
         self.loads_only().try_read()
     }
@@ -1461,11 +1799,43 @@ impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
     ///
     /// # Errors
     /// [`Error::WriterDied`] if the writer died in the middle of a write.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { pose: SeqLock<[f64; 3]> }
+    /// # let name = format!("doc-refseq-{}-readchecked", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]);
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.pose().read_checked()?, [1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read_checked(&self) -> Result<T> {
         self.loads_only().read_checked()
     }
 
     /// As [`SeqLock::writer_status`](crate::sync::SeqLock::writer_status).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { pose: SeqLock<[f64; 3]> }
+    /// # let name = format!("doc-refseq-{}-writerstatus", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]);
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.pose().writer_status(), WriterStatus::None);
+    /// let pose = data.pose();
+    /// let w = pose.in_place().writer()?;
+    /// assert_eq!(reader.pose().writer_status(), WriterStatus::Alive);
+    /// # drop(w);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn writer_status(&self) -> crate::sync::WriterStatus {
         self.loads_only().writer_status()
     }
@@ -1476,11 +1846,41 @@ impl<T: Layout + Copy, A: Access> Ref<'_, crate::sync::SeqLock<T>, A> {
 #[cfg(not(loom))]
 impl<A: Access> Ref<'_, crate::sync::Event, A> {
     /// As [`Event::is_signalled`](crate::sync::Event::is_signalled).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { ready: Event }
+    /// # let name = format!("doc-refev-{}-sig", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert!(!reader.ready().is_signalled());
+    /// data.ready().in_place().notify_one();
+    /// assert!(reader.ready().is_signalled());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_signalled(&self) -> bool {
         self.loads_only().is_signalled()
     }
 
     /// As [`Event::mode`](crate::sync::Event::mode).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { ready: Event }
+    /// # let name = format!("doc-refev-{}-mode", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
+    /// assert_eq!(reader.ready().mode(), EventMode::AutoReset);
+    /// data.ready().in_place().set_mode(EventMode::ManualReset);
+    /// assert_eq!(reader.ready().mode(), EventMode::ManualReset);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn mode(&self) -> crate::sync::EventMode {
         self.loads_only().mode()
     }
@@ -1549,7 +1949,17 @@ pub unsafe fn field<B: Base, F: Layout>(base: &B, offset: usize) -> Ref<'_, F, B
 #[repr(transparent)]
 pub struct NoFields<B>(B);
 
-/// The accessors of an array `[T; N]`.
+/// The accessors of an array `[T; N]`, reached by `Deref` from a handle to
+/// the array: `data.numbers().at(10)`.
+///
+/// # Example
+/// ```
+/// # let name = format!("doc-arrayfields-{}", std::process::id());
+/// let grid = shmkit::Shared::<[[u8; 3]; 2]>::create(&name)?;
+/// grid.at(1).at(2).set(9)?;
+/// assert_eq!(grid.load()?, [[0, 0, 0], [0, 0, 9]]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[repr(transparent)]
 pub struct ArrayFields<B, T, const N: usize>(B, PhantomData<T>);
 
@@ -1558,12 +1968,37 @@ impl<B: Base, T: Layout, const N: usize> ArrayFields<B, T, N> {
     ///
     /// # Panics
     /// If `i >= N`, like indexing a slice.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-at-{}", std::process::id());
+    /// let nums = shmkit::Shared::<[f32; 50]>::create(&name)?;
+    /// nums.at(10).set(1.45)?;
+    /// assert_eq!(nums.at(10).get()?, 1.45);
+    /// assert_eq!(nums.load()?[10], 1.45);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    /// Past the end it panics, as slice indexing does:
+    /// ```should_panic
+    /// # let name = format!("doc-at-panic-{}", std::process::id());
+    /// let nums = shmkit::Shared::<[f32; 50]>::create(&name).unwrap();
+    /// nums.at(50); // index 50 out of bounds for an array of 50
+    /// ```
     pub fn at(&self, i: usize) -> Ref<'_, T, B::Access> {
         self.try_at(i)
             .unwrap_or_else(|| panic!("index {i} out of bounds for an array of {N}"))
     }
 
     /// Element `i`, or `None` if `i >= N`.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-tryat-{}", std::process::id());
+    /// let nums = shmkit::Shared::<[u8; 4]>::create(&name)?;
+    /// assert!(nums.try_at(3).is_some());
+    /// assert!(nums.try_at(4).is_none());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_at(&self, i: usize) -> Option<Ref<'_, T, B::Access>> {
         (i < N).then(|| {
             // SAFETY: element `i < N` of a `[T; N]` at `addr` lies inside it
@@ -1573,11 +2008,31 @@ impl<B: Base, T: Layout, const N: usize> ArrayFields<B, T, N> {
     }
 
     /// The number of elements, `N`.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-arrlen-{}", std::process::id());
+    /// let nums = shmkit::Shared::<[u16; 12]>::create(&name)?;
+    /// assert_eq!(nums.len(), 12);
+    /// for i in 0..nums.len() {
+    ///     nums.at(i).set(i as u16)?;
+    /// }
+    /// assert_eq!(nums.load()?[11], 11);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         N
     }
 
     /// Whether `N` is zero.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-arrempty-{}", std::process::id());
+    /// let nums = shmkit::Shared::<[u16; 12]>::create(&name)?;
+    /// assert!(!nums.is_empty());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         N == 0
     }
@@ -1639,7 +2094,14 @@ unsafe impl<T: Layout, const N: usize> Layout for [T; N] {
             assert!(
                 N <= u32::MAX as usize,
                 "arrays in shared memory hold at most u32::MAX elements"
-            )
+            );
+            // A layout description records sizes in 32 bits, as the derive
+            // refuses larger structs.
+            assert!(
+                std::mem::size_of::<[T; N]>() <= u32::MAX as usize,
+                "arrays in shared memory are at most 4 GiB (u32::MAX bytes), \
+                 the most a layout description records"
+            );
         };
         Ty::Array(Box::new(T::describe()), N as u32)
     }

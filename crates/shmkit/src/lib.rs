@@ -65,6 +65,8 @@ pub mod queue;
 mod segment;
 mod shared;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod waitset;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]
@@ -79,13 +81,133 @@ pub use name::MAX_NAME_LEN;
 pub use segment::{Segment, SegmentOptions};
 pub use shared::{ReadOnlyShared, Shared, SharedOptions};
 /// `#[derive(shmkit::Layout)]`: see [`Layout`] and [`shmkit_derive::Layout`].
+///
+/// # Example
+/// The generated accessors, one field of each kind, written by one handle
+/// and read by a second, read-only one (another process would open the same
+/// name):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use shmkit::sync::SeqLock;
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f32, y: f32 }
+///
+/// #[derive(shmkit::Layout)]
+/// #[repr(C)]
+/// struct Data {
+///     value: u32,
+///     _pad: u32,
+///     numbers: [f64; 16],
+///     pos: Point,
+///     hits: AtomicU64,
+///     pose: SeqLock<[f64; 3]>,
+/// }
+///
+/// # let name = format!("doc-derive-{}", std::process::id());
+/// let data = shmkit::Shared::<Data>::create(&name)?;
+/// data.value().set(123)?;                           // a primitive
+/// data.numbers().at(10).set(1.45)?;                 // an array element
+/// data.pos().x().set(2.5)?;                         // a nested struct's field
+/// data.hits().in_place().fetch_add(1, Ordering::Relaxed); // an atomic
+/// data.pose().in_place().writer()?.write(&[1.0, 2.0, 3.0]); // a sync type
+///
+/// let peer = shmkit::Shared::<Data>::open_read_only(&name)?;
+/// assert_eq!(peer.value().get()?, 123);
+/// assert_eq!(peer.numbers().at(10).get()?, 1.45);
+/// assert_eq!(peer.numbers().len(), 16);
+/// assert!(peer.numbers().try_at(16).is_none());
+/// let pos: Point = peer.pos().get()?;                // a whole `Copy` struct
+/// assert_eq!((pos.x, pos.y), (2.5, 0.0));
+/// assert_eq!(peer.hits().load(Ordering::Relaxed)?, 1);
+/// assert_eq!(peer.pose().read(), [1.0, 2.0, 3.0]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// A read-only handle has no `set`:
+///
+/// ```compile_fail,E0599
+/// # #[derive(shmkit::Layout)]
+/// # #[repr(C)]
+/// # struct Data { value: u32 }
+/// # fn f(peer: &shmkit::ReadOnlyShared<Data>) {
+/// peer.value().set(1);
+/// # }
+/// ```
 pub use shmkit_derive::Layout;
+#[cfg(not(loom))]
+pub use waitset::WaitSet;
 
 /// The header of typed segments, for tools that inspect them without knowing
 /// their Rust types (the `shmkit` CLI).
+///
+/// A typed segment starts with this 64-byte header, then the layout
+/// description ([`layout::Ty`]'s encoding), then the value at `data_offset`.
+/// Every field is fixed-width and little-endian, so 32-bit and 64-bit
+/// processes read the same header:
+///
+/// | offset | field         | type     | meaning                                         |
+/// |--------|---------------|----------|-------------------------------------------------|
+/// | 0      | `magic`       | [u8; 8]  | [`MAGIC`](header::MAGIC), `\x89SHMKIT\n`        |
+/// | 8      | `version`     | u32      | header format version, [`VERSION`](header::VERSION) |
+/// | 12     | `state`       | u32      | 0 while the creator initialises, [`READY`](header::READY) after |
+/// | 16     | `data_offset` | u32      | where the value starts                          |
+/// | 20     | `layout_len`  | u32      | bytes of layout description at offset 64        |
+/// | 24     | `data_size`   | u64      | `size_of::<T>()`                                |
+/// | 32     | `total_size`  | u64      | header + layout + value, in bytes               |
+/// | 40     | `creator_pid` | u32      | for display only; liveness never relies on it   |
+/// | 44     | `data_align`  | u32      | alignment of the value                          |
+/// | 48     | `layout_hash` | u64      | [`fnv1a`](header::fnv1a) of the layout description |
+/// | 56     | reserved      | u64      | zero                                            |
+///
+/// A tool opens the segment as a plain [`Segment`] and decodes the header
+/// from a copy, never in place:
+///
+/// ```
+/// use shmkit::header::{self, InitState, HEADER_LEN, MAGIC, READY};
+/// use shmkit::{Error, Segment, Shared};
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Reading {
+///     celsius: f32,
+///     sensor: u32,
+/// }
+///
+/// # let name = format!("doc-header-{}", std::process::id());
+/// let data = Shared::<Reading>::create(&name)?;
+///
+/// // Another program, which does not know `Reading`:
+/// let seg = Segment::options().read_only(true).open(&name)?;
+/// assert_eq!(header::init_state(&seg)?, InitState::Ready);
+/// let (head, ty) = header::read_header(&seg)?;
+/// assert_eq!(head.state, READY);
+/// assert_eq!(head.data_size, 8);
+/// assert_eq!(head.data_offset as usize, data.data_offset());
+/// assert_eq!(ty.summary(), "Reading");
+/// assert_eq!(ty.find("sensor").unwrap().0, 4); // offset within the value
+///
+/// // The same header from raw bytes, and the hash over the layout bytes.
+/// let mut raw = [0u8; HEADER_LEN];
+/// seg.read_at(0, &mut raw)?;
+/// assert_eq!(raw[..8], MAGIC);
+/// assert_eq!(header::Header::parse(&raw), Some(head.clone()));
+/// let mut layout = vec![0u8; head.layout_len as usize];
+/// seg.read_at(HEADER_LEN, &mut layout)?;
+/// assert_eq!(header::fnv1a(&layout), head.layout_hash);
+///
+/// // A segment without a header is refused, not misread.
+/// # let plain_name = format!("doc-header-plain-{}", std::process::id());
+/// let plain = Segment::create(&plain_name, 4096)?;
+/// assert!(matches!(header::read_header(&plain), Err(Error::NotTyped { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub mod header {
     pub use crate::shared::{
-        fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC, READY, VERSION,
+        create_described, fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC,
+        READY, VERSION,
     };
 }
 
@@ -93,3 +215,13 @@ pub mod header {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide's examples (docs/guide.md), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+pub struct GuideDoctests;
+
+/// The examples of docs/waitset.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/waitset.md")]
+pub struct WaitSetDocDoctests;

@@ -3,6 +3,22 @@
 use crate::{Error, Result};
 
 /// The longest portable name: macOS allows 31 bytes including the leading `/`.
+///
+/// # Example
+/// ```
+/// use shmkit::{Error, Segment, MAX_NAME_LEN};
+/// # let pid = std::process::id();
+/// let longest = format!("{:x<1$}", format!("doc-{pid}-"), MAX_NAME_LEN);
+/// assert_eq!(longest.len(), 30);
+/// let seg = Segment::create(&longest, 64)?;
+/// assert_eq!(seg.name(), longest);
+///
+/// let too_long = format!("{longest}x");
+/// let err = Segment::create(&too_long, 64).unwrap_err();
+/// assert!(matches!(err, Error::InvalidName { .. }));
+/// assert!(err.to_string().contains("longer than 30"), "{err}");
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub const MAX_NAME_LEN: usize = 30;
 
 /// A segment name that passed the portable naming rule.

@@ -133,6 +133,15 @@ impl Segment {
 
     /// A builder for the less common choices: mode, read-only, persistence,
     /// trust.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-options-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// let reader = shmkit::Segment::options().read_only(true).open(&name)?;
+    /// assert!(reader.is_read_only() && !seg.is_read_only());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn options() -> SegmentOptions {
         SegmentOptions::default()
     }
@@ -167,11 +176,35 @@ impl Segment {
     ///
     /// # Errors
     /// [`Error::InvalidName`], or [`Error::Io`] if the OS cannot tell.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-exists-{}", std::process::id());
+    /// assert!(!shmkit::Segment::exists(&name)?);
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// assert!(shmkit::Segment::exists(&name)?);
+    /// drop(seg); // the creator removes the name
+    /// assert!(!shmkit::Segment::exists(&name)?);
+    /// assert!(matches!(
+    ///     shmkit::Segment::exists("no/slash"),
+    ///     Err(shmkit::Error::InvalidName { .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn exists(name: &str) -> Result<bool> {
         os::exists(&Name::new(name)?)
     }
 
     /// The segment's name, as given.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-name-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// assert_eq!(seg.name(), name);
+    /// assert!(!seg.name().starts_with('/')); // the POSIX `/` is not part of it
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.name.as_str()
     }
@@ -183,6 +216,19 @@ impl Segment {
     /// created): Windows does not record a mapping's size, so `len` is the
     /// size of the mapped region, rounded up to whole pages (4096 bytes).
     /// The bytes past the creator's size read as zero.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-len-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 1000)?;
+    /// assert_eq!(seg.len(), 1000); // not rounded up to a page
+    /// let peer = shmkit::Segment::open(&name)?;
+    /// # #[cfg(unix)]
+    /// assert_eq!(peer.len(), 1000);
+    /// # #[cfg(windows)]
+    /// # assert_eq!(peer.len(), 4096);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[allow(clippy::len_without_is_empty)] // a segment is never empty
     pub fn len(&self) -> usize {
         self.map.len()
@@ -190,11 +236,31 @@ impl Segment {
 
     /// Whether this `Segment` created the segment (and so removes its name on
     /// drop, unless persistent).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-created-{}", std::process::id());
+    /// let first = shmkit::Segment::create(&name, 64)?;
+    /// let second = shmkit::Segment::open(&name)?;
+    /// assert!(first.created());
+    /// assert!(!second.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.created
     }
 
     /// Whether the segment is mapped without write access.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-isro-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// let ro = shmkit::Segment::options().read_only(true).open(&name)?;
+    /// assert!(!seg.is_read_only());
+    /// assert!(ro.is_read_only());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
@@ -202,18 +268,60 @@ impl Segment {
     /// Keeps the name after this `Segment` is dropped (`true`), or removes it
     /// then (`false`; only takes effect for the creator). No effect on
     /// Windows, where the segment lives while any process holds it.
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// # let name = format!("doc-setpersist-{}", std::process::id());
+    /// let mut seg = shmkit::Segment::create(&name, 64)?;
+    /// seg.set_persist(true); // decided after the fact: keep it
+    /// drop(seg);
+    /// assert!(shmkit::Segment::exists(&name)?);
+    /// shmkit::Segment::remove(&name)?;
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set_persist(&mut self, persist: bool) {
         self.persist = persist;
     }
 
     /// The address of the first byte. Reading or writing through it is up to
     /// the caller's own `unsafe` code; the bytes may change at any time.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-asptr-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// seg.write_at(3, &[7])?;
+    /// let p = seg.as_ptr();
+    /// assert!(!p.is_null());
+    /// // SAFETY: offset 3 lies in the 64-byte mapping, which outlives `p`'s
+    /// // use, and no other process knows this name, so nothing writes the
+    /// // byte during the read.
+    /// let byte = unsafe { p.add(3).read() };
+    /// assert_eq!(byte, 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.map.ptr()
     }
 
     /// The address of the first byte, for writing. Writing through it on a
     /// read-only segment faults.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-asmutptr-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// // SAFETY: offset 10 lies in the 64-byte writable mapping, which
+    /// // outlives the write, and no other process knows this name, so
+    /// // nothing else accesses the byte meanwhile.
+    /// unsafe { seg.as_mut_ptr().add(10).write(42) };
+    /// let mut byte = [0u8; 1];
+    /// seg.read_at(10, &mut byte)?;
+    /// assert_eq!(byte, [42]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn as_mut_ptr(&self) -> *mut u8 {
         self.map.ptr()
     }
@@ -346,6 +454,19 @@ impl Segment {
     /// process, no other mapping in this process, no raw pointer. A peer
     /// that writes anyway makes this undefined behaviour, which is why the
     /// safe API copies instead.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-asslice-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 16)?;
+    /// seg.write_at(0, b"abc")?;
+    /// // SAFETY: no other process knows this name and nothing in this one
+    /// // writes the segment while `bytes` is alive.
+    /// let bytes = unsafe { seg.as_slice() };
+    /// assert_eq!(bytes.len(), 16);
+    /// assert_eq!(&bytes[..4], b"abc\0");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY:
         // - `ptr..ptr + len` is one live mapping of `len` readable bytes that
@@ -362,6 +483,25 @@ impl Segment {
     /// # Safety
     /// Nobody else may read or write the segment while the slice is alive:
     /// no other process, no other mapping in this process, no raw pointer.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-asmutslice-{}", std::process::id());
+    /// let mut seg = shmkit::Segment::create(&name, 16)?;
+    /// // SAFETY: no other process knows this name and the slice is the
+    /// // only access to the segment while it is alive.
+    /// let bytes = unsafe { seg.as_mut_slice()? };
+    /// bytes[..2].copy_from_slice(b"ok");
+    /// let mut back = [0u8; 2];
+    /// seg.read_at(0, &mut back)?;
+    /// assert_eq!(&back, b"ok");
+    ///
+    /// let mut ro = shmkit::Segment::options().read_only(true).open(&name)?;
+    /// // SAFETY: the call fails before any slice exists.
+    /// let err = unsafe { ro.as_mut_slice() }.unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::ReadOnly { .. }));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub unsafe fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
         self.check_writable()?;
         // SAFETY:
@@ -438,12 +578,44 @@ impl SegmentOptions {
     /// Permission bits for a new segment (default `0o600`), applied exactly,
     /// whatever the process umask. Opening a segment with this mode is then
     /// accepted too (see [`accept_mode`](Self::accept_mode)).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-mode-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let seg = Segment::options().mode(0o640).create(&name, 64)?;
+    /// # #[cfg(target_os = "linux")]
+    /// # {
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let meta = std::fs::metadata(format!("/dev/shm/{name}")).unwrap();
+    /// assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    /// # }
+    /// // Only permission bits are accepted.
+    /// let err = Segment::options().mode(0o4755).create("doc-bad-mode", 64).unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::InvalidMode { mode: 0o4755, .. }));
+    /// # drop(seg);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = Some(mode);
         self
     }
 
     /// Maps without write access: writing methods return [`Error::ReadOnly`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-readonly-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let writer = Segment::create(&name, 64)?;
+    /// writer.write_at(0, b"x")?;
+    /// let reader = Segment::options().read_only(true).open(&name)?;
+    /// let mut buf = [0u8; 1];
+    /// reader.read_at(0, &mut buf)?;
+    /// assert_eq!(&buf, b"x");
+    /// assert!(matches!(reader.write_at(0, b"y"), Err(shmkit::Error::ReadOnly { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read_only(&mut self, read_only: bool) -> &mut Self {
         self.read_only = read_only;
         self
@@ -454,6 +626,24 @@ impl SegmentOptions {
     ///
     /// On Windows `create` refuses `persist(true)` with
     /// [`Error::Unsupported`]: a mapping there dies with its last handle.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-persist-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// # #[cfg(unix)] {
+    /// drop(Segment::options().persist(true).create(&name, 64)?);
+    /// let later = Segment::open(&name)?; // still there
+    /// assert!(!later.created());
+    /// Segment::remove(&name)?; // the owner's job now
+    /// # }
+    /// # #[cfg(windows)]
+    /// # assert!(matches!(
+    /// #     Segment::options().persist(true).create(&name, 64),
+    /// #     Err(shmkit::Error::Unsupported { .. })
+    /// # ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn persist(&mut self, persist: bool) -> &mut Self {
         self.persist = persist;
         self
@@ -461,6 +651,18 @@ impl SegmentOptions {
 
     /// Accepts segments owned by user `uid` as well as by this process's
     /// effective user. May be called several times.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-trust-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let seg = Segment::create(&name, 64)?;
+    /// // Trust root as well (say, a daemon's segment); this process's own
+    /// // user stays trusted.
+    /// let peer = Segment::options().trust_owner(0).open(&name)?;
+    /// assert!(!peer.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn trust_owner(&mut self, uid: u32) -> &mut Self {
         self.trusted_owners.push(uid);
         self
@@ -471,6 +673,20 @@ impl SegmentOptions {
     /// refused with [`Error::InsecureMode`], read-only opens included: a
     /// third user could change it under you. Another user's world-writable
     /// segment needs [`trust_owner`](Self::trust_owner) as well.
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// # let name = format!("doc-acceptmode-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let shared = Segment::options().mode(0o666).create(&name, 64)?;
+    /// let err = Segment::open(&name).unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::InsecureMode { .. }));
+    /// let peer = Segment::options().accept_mode(0o666).open(&name)?;
+    /// assert_eq!(peer.len(), 64);
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn accept_mode(&mut self, mode: u32) -> &mut Self {
         self.accept_mode = mode;
         self
@@ -480,6 +696,26 @@ impl SegmentOptions {
     /// is still creating (default 5 s). A creator that died before sizing the
     /// segment ends the wait after 50 ms with [`Error::Empty`] where its
     /// liveness lock tells (Linux, FreeBSD).
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::time::{Duration, Instant};
+    /// # let name = format!("doc-timeout-{}", std::process::id());
+    /// // An empty object under the name, as a creator leaves it between
+    /// // `shm_open` and `ftruncate`.
+    /// let path = format!("/dev/shm/{name}");
+    /// std::fs::File::create(&path).unwrap();
+    /// let start = Instant::now();
+    /// let result = shmkit::Segment::options()
+    ///     .timeout(Duration::from_millis(200))
+    ///     .open(&name);
+    /// std::fs::remove_file(&path).unwrap();
+    /// assert!(matches!(result, Err(shmkit::Error::Empty { .. })));
+    /// assert!(start.elapsed() < Duration::from_secs(4)); // not the 5 s default
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
         self
@@ -493,6 +729,18 @@ impl SegmentOptions {
     ///
     /// On POSIX this is accepted and has no effect: POSIX names are already
     /// machine-wide.
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// # let name = format!("doc-global-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let seg = Segment::options().global(true).create(&name, 64)?;
+    /// assert!(Segment::open(&name).is_ok()); // the same name either way
+    /// # drop(seg);
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn global(&mut self, global: bool) -> &mut Self {
         self.global = global;
         self
@@ -529,6 +777,16 @@ impl SegmentOptions {
     ///
     /// # Errors
     /// As [`Segment::create`], and [`Error::InvalidMode`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-optcreate-{}", std::process::id());
+    /// let opts = shmkit::Segment::options();
+    /// let seg = opts.create(&name, 128)?;
+    /// assert!(seg.created() && seg.len() == 128);
+    /// assert!(matches!(opts.create(&name, 0), Err(shmkit::Error::InvalidSize { len: 0, .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(&self, name: &str, len: usize) -> Result<Segment> {
         let name = self.check(name, Some(len))?;
         let map = os::create(&name, len, self)?;
@@ -548,6 +806,18 @@ impl SegmentOptions {
     ///
     /// # Errors
     /// As [`Segment::open`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-optopen-{}", std::process::id());
+    /// use shmkit::Segment;
+    /// let opts = Segment::options();
+    /// assert!(matches!(opts.open(&name), Err(shmkit::Error::NotFound { .. })));
+    /// let seg = Segment::create(&name, 4096)?; // a whole page: Windows
+    /// let peer = opts.open(&name)?;           // rounds an opener's length up
+    /// assert_eq!(peer.len(), seg.len());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(&self, name: &str) -> Result<Segment> {
         let name = self.check(name, None)?;
         let map = os::open(&name, self)?;
@@ -564,6 +834,18 @@ impl SegmentOptions {
     ///
     /// # Errors
     /// As [`Segment::open_or_create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-optooc-{}", std::process::id());
+    /// let opts = shmkit::Segment::options();
+    /// let first = opts.open_or_create(&name, 64)?;
+    /// assert!(first.created());
+    /// // The existing segment is shorter than asked for.
+    /// let err = opts.open_or_create(&name, 8192).unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::TooSmall { needed: 8192, .. }));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(&self, name: &str, len: usize) -> Result<Segment> {
         self.check(name, Some(len))?;
         // Each turn either creates, or opens what another process created.

@@ -90,6 +90,19 @@ pub struct Header {
 
 impl Header {
     /// Decodes the fixed header; `None` if the magic is not shmkit's.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::header::{Header, HEADER_LEN, READY};
+    /// # let name = format!("doc-hparse-{}", std::process::id());
+    /// let data = shmkit::Shared::<[u32; 4]>::create(&name)?;
+    /// let mut raw = [0u8; HEADER_LEN];
+    /// data.segment().read_at(0, &mut raw)?;
+    /// let header = Header::parse(&raw).unwrap();
+    /// assert_eq!((header.state, header.data_size), (READY, 16));
+    /// assert_eq!(Header::parse(&[0; HEADER_LEN]), None); // no magic: not shmkit's
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn parse(bytes: &[u8; HEADER_LEN]) -> Option<Header> {
         if bytes[..8] != MAGIC {
             return None;
@@ -126,6 +139,27 @@ impl Header {
 
     /// Checks the header against a segment of `seg_len` bytes, so that every
     /// range it names lies inside the segment.
+    ///
+    /// # Errors
+    /// A message naming the first inconsistency: another format version, a
+    /// data offset that overlaps the layout or is misaligned, sizes that do
+    /// not add up, or more bytes than the segment has.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::header::{Header, HEADER_LEN};
+    /// # let name = format!("doc-hvalidate-{}", std::process::id());
+    /// let data = shmkit::Shared::<[u32; 4]>::create(&name)?;
+    /// let seg = data.segment();
+    /// let mut raw = [0u8; HEADER_LEN];
+    /// seg.read_at(0, &mut raw)?;
+    /// let header = Header::parse(&raw).unwrap();
+    /// assert_eq!(header.validate(seg.len()), Ok(()));
+    /// // A header that claims more than the segment holds is refused.
+    /// let err = header.validate(HEADER_LEN).unwrap_err();
+    /// assert!(err.contains("the segment has 64"), "{err}");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn validate(&self, seg_len: usize) -> std::result::Result<(), String> {
         if self.version != VERSION {
             return Err(format!(
@@ -167,10 +201,124 @@ impl Header {
 }
 
 /// FNV-1a, 64-bit: a stable hash for quick comparison and display.
+///
+/// # Example
+/// ```
+/// use shmkit::header::fnv1a;
+/// assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325); // the offset basis
+/// assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+/// assert_ne!(fnv1a(b"ab"), fnv1a(b"ba"));
+/// ```
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Creates a typed segment for a layout known only at run time (a binding
+/// for another language, which has no Rust type to name), holding `value`:
+/// the same header, layout description and initialisation protocol as
+/// [`Shared::create_with`], so [`Shared::<T>::open`](Shared::open) accepts
+/// it when `T` describes as `ty`, and refuses it with
+/// [`Error::LayoutMismatch`] otherwise.
+///
+/// The value is placed at `ty`'s alignment (at least 64); its bytes are
+/// copied in as they are, little-endian as the description says.
+///
+/// # Errors
+/// [`Error::InvalidLayout`] if `ty` is not a consistent description (fields
+/// outside their struct, sizes that do not add up, alignment over
+/// [`MAX_ALIGN`]) or `value` is not `ty.size()` bytes; else as
+/// [`Segment::create`].
+///
+/// # Example
+/// ```
+/// use shmkit::layout::Ty;
+/// use shmkit::{header, Layout, Segment, Shared};
+///
+/// #[derive(shmkit::Layout, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point { x: f64, y: f64 }
+///
+/// # let name = format!("doc-described-{}", std::process::id());
+/// let ty: Ty = Point::describe();
+/// let mut value = 1.5f64.to_le_bytes().to_vec();
+/// value.extend(2.5f64.to_le_bytes());
+/// let seg = header::create_described(&Segment::options(), &name, &ty, &value)?;
+/// let p = Shared::<Point>::open(&name)?.load()?;
+/// assert_eq!((p.x, p.y), (1.5, 2.5));
+/// assert!(matches!(
+///     Shared::<[f64; 3]>::open(&name),
+///     Err(shmkit::Error::LayoutMismatch { .. })
+/// ));
+/// # drop(seg);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn create_described(
+    opts: &SegmentOptions,
+    name: &str,
+    ty: &Ty,
+    value: &[u8],
+) -> Result<Segment> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        name: name.to_owned(),
+        reason,
+    };
+    if opts.read_only {
+        return Err(Error::ReadOnly {
+            name: name.to_owned(),
+        });
+    }
+    let layout = ty.to_bytes();
+    // The decoder that openers use checks consistency; a description it
+    // would refuse is refused here, before anything is created.
+    match Ty::decode(&layout) {
+        Ok(back) if back == *ty => {}
+        Ok(_) => return Err(invalid("it does not survive encoding".into())),
+        Err(e) => return Err(invalid(e)),
+    }
+    let align = ty.align() as usize;
+    if align == 0 || !align.is_power_of_two() || align > MAX_ALIGN {
+        return Err(invalid(format!(
+            "alignment {align} is not a power of two up to {MAX_ALIGN}"
+        )));
+    }
+    if value.len() as u64 != ty.size() {
+        return Err(invalid(format!(
+            "the value has {} bytes but {} needs {}",
+            value.len(),
+            ty.summary(),
+            ty.size()
+        )));
+    }
+    let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align.max(64));
+    let total = data_offset + value.len();
+    let mut opts = opts.clone();
+    opts.hold_creator_lock = true;
+    let seg = opts.create(name, total)?;
+    let header = Header {
+        version: VERSION,
+        state: 0,
+        data_offset: data_offset as u32,
+        layout_len: layout.len() as u32,
+        data_size: value.len() as u64,
+        total_size: seg.len() as u64,
+        creator_pid: std::process::id(),
+        data_align: align as u32,
+        layout_hash: fnv1a(&layout),
+    };
+    seg.write_at(0, &header.to_bytes())?;
+    seg.write_at(HEADER_LEN, &layout)?;
+    seg.write_at(data_offset, value)?;
+    // SAFETY: the segment is at least `HEADER_LEN` long; the `state` word at
+    // offset 12 is 4-aligned (mappings are page-aligned), the mapping is
+    // writable (`create` maps it so), and the word is only accessed
+    // atomically.
+    let state = unsafe { AtomicU32::from_ptr(seg.as_mut_ptr().add(STATE_OFFSET).cast()) };
+    // SYNC(ready): publishes header, layout and value to openers.
+    state.store(READY, Ordering::Release);
+    seg.release_creator_lock();
+    Ok(seg)
 }
 
 /// Reads a typed segment's header and layout description, validated, without
@@ -179,6 +327,22 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// # Errors
 /// [`Error::NotTyped`] if there is no shmkit header, [`Error::Corrupted`] if
 /// it is inconsistent.
+///
+/// # Example
+/// ```
+/// use shmkit::{header, Error, Segment};
+/// # let name = format!("doc-readheader-{}", std::process::id());
+/// let _data = shmkit::Shared::<[u32; 4]>::create(&name)?;
+/// let seg = Segment::open(&name)?; // a tool without the Rust type
+/// let (head, ty) = header::read_header(&seg)?;
+/// assert_eq!(ty.summary(), "[u32; 4]");
+/// assert_eq!(head.data_size, ty.size());
+///
+/// # let plain_name = format!("doc-readheader-p-{}", std::process::id());
+/// let plain = Segment::create(&plain_name, 4096)?;
+/// assert!(matches!(header::read_header(&plain), Err(Error::NotTyped { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn read_header(seg: &Segment) -> Result<(Header, Ty)> {
     let not_typed = |reason: String| Error::NotTyped {
         name: seg.name().to_owned(),
@@ -228,6 +392,16 @@ pub enum InitState {
 
 impl InitState {
     /// `ready`, `initialising`, `abandoned` or `unknown`.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::header::{init_state, InitState};
+    /// assert_eq!(InitState::Abandoned.as_str(), "abandoned");
+    /// # let name = format!("doc-initstr-{}", std::process::id());
+    /// let data = shmkit::Shared::<u64>::create(&name)?;
+    /// assert_eq!(init_state(data.segment())?.as_str(), "ready");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             InitState::Ready => "ready",
@@ -248,6 +422,22 @@ impl InitState {
 /// [`Segment::create`] or another program looks like that);
 /// [`Error::Corrupted`] if it is not ready and its header is garbage (a
 /// `state` word that no creator writes, another format version).
+///
+/// # Example
+/// ```
+/// use shmkit::header::{init_state, InitState};
+/// use shmkit::{Error, Segment};
+/// # let name = format!("doc-initstate-{}", std::process::id());
+/// let _data = shmkit::Shared::<u64>::create(&name)?;
+/// let seg = Segment::options().read_only(true).open(&name)?;
+/// assert_eq!(init_state(&seg)?, InitState::Ready);
+///
+/// // Zeros, as a plain segment holds, are no typed segment at all.
+/// # let plain_name = format!("doc-initstate-p-{}", std::process::id());
+/// let plain = Segment::create(&plain_name, 4096)?;
+/// assert!(matches!(init_state(&plain), Err(Error::NotTyped { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn init_state(seg: &Segment) -> Result<InitState> {
     if seg.len() < HEADER_LEN {
         return Err(Error::NotTyped {
@@ -368,9 +558,9 @@ fn unready(seg: &Segment) -> Result<Unready> {
 /// data.numbers().at(10).set(1.45)?;
 ///
 /// let peer = shmkit::Shared::<Data>::open(&name)?;   // checked against `Data`
-/// assert_eq!(peer.value().get(), 123);
-/// assert_eq!(peer.numbers().at(10).get(), 1.45);
-/// assert_eq!(peer.load().letter, u16::from(b'X'));
+/// assert_eq!(peer.value().get()?, 123);
+/// assert_eq!(peer.numbers().at(10).get()?, 1.45);
+/// assert_eq!(peer.load()?.letter, u16::from(b'X'));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
@@ -398,6 +588,22 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, letter: u16, _pad: u16 }
+    /// # let name = format!("doc-shcreate-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// assert!(data.segment().created());
+    /// assert_eq!(data.value().get()?, 0); // zero-filled
+    /// assert!(matches!(
+    ///     shmkit::Shared::<Data>::create(&name),
+    ///     Err(shmkit::Error::AlreadyExists { .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str) -> Result<Self> {
         Self::options().create(name)
     }
@@ -407,6 +613,16 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shcreatewith-{}", std::process::id());
+    /// let table = shmkit::Shared::<[u16; 3]>::create_with(&name, [1, 2, 3])?;
+    /// let peer = shmkit::Shared::<[u16; 3]>::open(&name)?;
+    /// assert_eq!(peer.load()?, [1, 2, 3]);
+    /// # drop(table);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(name: &str, value: T) -> Result<Self> {
         Self::options().create_with(name, value)
     }
@@ -446,6 +662,17 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shooc-{}", std::process::id());
+    /// let a = shmkit::Shared::<u64>::open_or_create(&name)?;
+    /// a.place().set(5)?;
+    /// let b = shmkit::Shared::<u64>::open_or_create(&name)?; // opens `a`'s
+    /// assert!(a.segment().created() && !b.segment().created());
+    /// assert_eq!(b.load()?, 5);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str) -> Result<Self> {
         Self::options().open_or_create(name)
     }
@@ -456,6 +683,20 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shcreateraw-{}", std::process::id());
+    /// let raw = shmkit::Shared::<[u32; 2]>::create_raw(&name)?;
+    /// raw.at(1).set(0x0102_0304)?;
+    /// assert_eq!(raw.data_offset(), 0); // no header: the value is the segment
+    /// // What a C program mapping the segment sees, byte for byte:
+    /// let plain = shmkit::Segment::open(&name)?;
+    /// let mut bytes = [0u8; 8];
+    /// plain.read_at(0, &mut bytes)?;
+    /// assert_eq!(bytes, [0, 0, 0, 0, 4, 3, 2, 1]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_raw(name: &str) -> Result<Self> {
         Self::options().create_raw(name)
     }
@@ -464,6 +705,22 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`Segment::open`], and [`Error::TooSmall`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shopenraw-{}", std::process::id());
+    /// // A segment made by another program (here, as plain bytes).
+    /// let other = shmkit::Segment::create(&name, 16)?;
+    /// other.write_at(4, &7u32.to_le_bytes())?;
+    /// let view = shmkit::Shared::<[u32; 4]>::open_raw(&name)?;
+    /// assert_eq!(view.at(1).get()?, 7);
+    /// # #[cfg(unix)] // Windows rounds an opened segment's size up to a page
+    /// assert!(matches!(
+    ///     shmkit::Shared::<[u64; 4]>::open_raw(&name),
+    ///     Err(shmkit::Error::TooSmall { needed: 32, .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_raw(name: &str) -> Result<Self> {
         Self::options().open_raw(name)
     }
@@ -483,8 +740,8 @@ impl<T: Layout> Shared<T> {
     /// let data = shmkit::Shared::<Data>::create(&name)?;
     /// data.value().set(7)?;
     /// let reader = shmkit::Shared::<Data>::open_read_only(&name)?;
-    /// assert_eq!(reader.value().get(), 7);
-    /// assert_eq!(reader.load().value, 7);
+    /// assert_eq!(reader.value().get()?, 7);
+    /// assert_eq!(reader.load()?.value, 7);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn open_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
@@ -496,11 +753,34 @@ impl<T: Layout> Shared<T> {
     ///
     /// # Errors
     /// As [`open_raw`](Self::open_raw).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shopenrawro-{}", std::process::id());
+    /// let other = shmkit::Segment::create(&name, 8)?;
+    /// other.write_at(0, &1.5f64.to_le_bytes())?;
+    /// let view = shmkit::Shared::<f64>::open_raw_read_only(&name)?;
+    /// assert_eq!(view.load()?, 1.5);
+    /// assert!(view.segment().is_read_only());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_raw_read_only(name: &str) -> Result<ReadOnlyShared<T>> {
         Self::options().open_raw_read_only(name)
     }
 
     /// The options builder: mode, persistence, trust, timeout.
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// # let name = format!("doc-shoptions-{}", std::process::id());
+    /// let data = shmkit::Shared::<u64>::options().persist(true).create(&name)?;
+    /// drop(data);
+    /// assert_eq!(shmkit::Shared::<u64>::open(&name)?.load()?, 0); // still there
+    /// shmkit::Segment::remove(&name)?;
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn options() -> SharedOptions<T> {
         // Every constructor goes through here: refuse an over-aligned `T` at
         // build time.
@@ -512,6 +792,16 @@ impl<T: Layout> Shared<T> {
     }
 
     /// The whole value as a typed place.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shplace-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create(&name)?;
+    /// n.place().set(42)?;
+    /// assert_eq!(n.place().get()?, 42);
+    /// assert_eq!(n.place().offset(), n.data_offset());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn place(&self) -> Ref<'_, T> {
         // SAFETY:
         // - `Shared::at`, the only constructor, checked that the `T` at
@@ -524,11 +814,31 @@ impl<T: Layout> Shared<T> {
     }
 
     /// The segment underneath.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shsegment-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create(&name)?;
+    /// assert_eq!(n.segment().name(), name);
+    /// assert!(n.segment().len() >= n.data_offset() + 8);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn segment(&self) -> &Segment {
         &self.seg
     }
 
     /// Where the value starts in the segment (0 for raw segments).
+    ///
+    /// # Example
+    /// ```
+    /// # let pid = std::process::id();
+    /// let typed = shmkit::Shared::<u64>::create(&format!("doc-shoff-{pid}"))?;
+    /// assert!(typed.data_offset() >= shmkit::header::HEADER_LEN);
+    /// assert_eq!(typed.data_offset() % 8, 0);
+    /// let raw = shmkit::Shared::<u64>::create_raw(&format!("doc-shoff-raw-{pid}"))?;
+    /// assert_eq!(raw.data_offset(), 0);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn data_offset(&self) -> usize {
         self.offset
     }
@@ -540,23 +850,44 @@ impl<T: Layout + Copy> Shared<T> {
     /// Copies the whole value out. Each aligned primitive is read atomically;
     /// the struct as a whole is not a snapshot if a peer writes meanwhile
     /// (use `shmkit::sync` for that).
-    pub fn load(&self) -> T {
-        self.place().get()
-    }
-
-    /// As [`load`](Self::load), and checks that the segment is still mapped.
     ///
     /// # Errors
     /// [`Error::Truncated`] if another process shrank the segment under this
-    /// mapping (see [`Ref::try_get`]).
-    pub fn try_load(&self) -> Result<T> {
-        self.place().try_get()
+    /// mapping (see [`Ref::get`]).
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, letter: u16, _pad: u16 }
+    /// # let name = format!("doc-shload-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.value().set(9)?;
+    /// let copy: Data = data.load()?;
+    /// assert_eq!((copy.value, copy.letter), (9, 0));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn load(&self) -> Result<T> {
+        self.place().get()
     }
 
     /// Copies `value` in.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only segment.
+    ///
+    /// # Example
+    /// ```
+    /// #[derive(shmkit::Layout, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, letter: u16, _pad: u16 }
+    /// # let name = format!("doc-shstore-{}", std::process::id());
+    /// let data = shmkit::Shared::<Data>::create(&name)?;
+    /// data.store(&Data { value: 1, letter: 2, _pad: 0 })?;
+    /// let peer = shmkit::Shared::<Data>::open(&name)?;
+    /// assert_eq!(peer.letter().get()?, 2);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn store(&self, value: &T) -> Result<()> {
         self.place().set_ref(value)
     }
@@ -564,6 +895,27 @@ impl<T: Layout + Copy> Shared<T> {
 
 impl<T: InPlace> Shared<T> {
     /// Borrows a value made only of atomics in place.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use shmkit::sync::Mutex;
+    /// #[derive(shmkit::Layout)]
+    /// #[shmkit(in_place)]
+    /// #[repr(C)]
+    /// struct Counters { hits: AtomicU64, misses: AtomicU64 }
+    /// # let name = format!("doc-shget-{}", std::process::id());
+    /// let counters = shmkit::Shared::<Counters>::create(&name)?;
+    /// counters.get().hits.fetch_add(1, Ordering::Relaxed);
+    /// let peer = shmkit::Shared::<Counters>::open(&name)?;
+    /// assert_eq!(peer.get().hits.load(Ordering::Relaxed), 1);
+    ///
+    /// # let name2 = format!("doc-shget-m-{}", std::process::id());
+    /// let total = shmkit::Shared::<Mutex<u64>>::create(&name2)?;
+    /// *total.get().lock().unwrap() += 3;
+    /// assert_eq!(*total.get().lock().unwrap(), 3);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn get(&self) -> &T {
         // SAFETY:
         // - the value lies inside the mapping, at an address aligned for `T`
@@ -622,7 +974,7 @@ impl<T: Layout> std::ops::Deref for Shared<T> {
 /// let counters = shmkit::Shared::<Counters>::create(&name)?;
 /// counters.get().hits.fetch_add(3, Ordering::Relaxed);
 /// let reader = shmkit::Shared::<Counters>::open_read_only(&name)?;
-/// assert_eq!(reader.hits().load(Ordering::Relaxed), 3);
+/// assert_eq!(reader.hits().load(Ordering::Relaxed)?, 3);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
@@ -716,6 +1068,16 @@ impl<T: Layout> std::fmt::Debug for ReadOnlyShared<T> {
 
 impl<T: Layout> ReadOnlyShared<T> {
     /// The value as a typed place that only reads.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-roplace-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create_with(&name, 8)?;
+    /// let reader = shmkit::Shared::<u64>::open_read_only(&name)?;
+    /// assert_eq!(reader.place().get()?, 8);
+    /// # drop(n);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn place(&self) -> Ref<'_, T, ReadOnly> {
         // SAFETY:
         // - `checked_place`, which every constructor calls, checked that the
@@ -727,11 +1089,30 @@ impl<T: Layout> ReadOnlyShared<T> {
     }
 
     /// The segment underneath.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-rosegment-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create(&name)?;
+    /// let reader = shmkit::Shared::<u64>::open_read_only(&name)?;
+    /// assert!(reader.segment().is_read_only());
+    /// assert!(!n.segment().is_read_only());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn segment(&self) -> &Segment {
         &self.seg
     }
 
     /// Where the value starts in the segment (0 for raw segments).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-rooffset-{}", std::process::id());
+    /// let n = shmkit::Shared::<u64>::create(&name)?;
+    /// let reader = shmkit::Shared::<u64>::open_read_only(&name)?;
+    /// assert_eq!(reader.data_offset(), n.data_offset());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn data_offset(&self) -> usize {
         self.offset
     }
@@ -739,7 +1120,21 @@ impl<T: Layout> ReadOnlyShared<T> {
 
 impl<T: Layout + Copy> ReadOnlyShared<T> {
     /// Copies the whole value out, as [`Shared::load`].
-    pub fn load(&self) -> T {
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the segment under this
+    /// mapping.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-roload-{}", std::process::id());
+    /// let n = shmkit::Shared::<[i8; 2]>::create_with(&name, [-1, 1])?;
+    /// let reader = shmkit::Shared::<[i8; 2]>::open_read_only(&name)?;
+    /// assert_eq!(reader.load()?, [-1, 1]);
+    /// # drop(n);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn load(&self) -> Result<T> {
         self.place().get()
     }
 }
@@ -769,6 +1164,22 @@ impl<T: Layout> std::ops::Deref for ReadOnlyShared<T> {
 }
 
 /// Options for a [`Shared`], as [`SegmentOptions`] for a [`Segment`].
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// # let name = format!("doc-sharedoptions-{}", std::process::id());
+/// let data = shmkit::Shared::<[u32; 4]>::options()
+///     .mode(0o600)
+///     .timeout(Duration::from_secs(1))
+///     .create_with(&name, [1, 2, 3, 4])?;
+/// let peer = shmkit::Shared::<[u32; 4]>::options()
+///     .timeout(Duration::from_secs(1))
+///     .open(&name)?;
+/// assert_eq!(peer.at(3).get()?, 4);
+/// # drop(data);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SharedOptions<T: Layout> {
     seg: SegmentOptions,
     _t: PhantomData<T>,
@@ -776,30 +1187,97 @@ pub struct SharedOptions<T: Layout> {
 
 impl<T: Layout> SharedOptions<T> {
     /// See [`SegmentOptions::mode`].
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::unix::fs::PermissionsExt;
+    /// # let name = format!("doc-shmode-{}", std::process::id());
+    /// let data = shmkit::Shared::<u64>::options().mode(0o640).create(&name)?;
+    /// let meta = std::fs::metadata(format!("/dev/shm/{name}")).unwrap();
+    /// assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    /// # drop(data);
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.seg.mode(mode);
         self
     }
 
     /// See [`SegmentOptions::persist`].
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// # let name = format!("doc-shpersist-{}", std::process::id());
+    /// drop(shmkit::Shared::<u32>::options().persist(true).create_with(&name, 7)?);
+    /// assert_eq!(shmkit::Shared::<u32>::open(&name)?.load()?, 7);
+    /// shmkit::Segment::remove(&name)?;
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn persist(&mut self, persist: bool) -> &mut Self {
         self.seg.persist(persist);
         self
     }
 
     /// See [`SegmentOptions::trust_owner`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shtrust-{}", std::process::id());
+    /// let data = shmkit::Shared::<u64>::create(&name)?;
+    /// // Root is trusted as well; this process's own user stays trusted.
+    /// let peer = shmkit::Shared::<u64>::options().trust_owner(0).open(&name)?;
+    /// assert_eq!(peer.data_offset(), data.data_offset());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn trust_owner(&mut self, uid: u32) -> &mut Self {
         self.seg.trust_owner(uid);
         self
     }
 
     /// See [`SegmentOptions::accept_mode`].
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use shmkit::{Error, Shared};
+    /// # let name = format!("doc-shaccept-{}", std::process::id());
+    /// let data = Shared::<u64>::options().mode(0o666).create(&name)?;
+    /// assert!(matches!(Shared::<u64>::open(&name), Err(Error::InsecureMode { .. })));
+    /// let peer = Shared::<u64>::options().accept_mode(0o666).open(&name)?;
+    /// assert_eq!(peer.load()?, 0);
+    /// # drop(data);
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn accept_mode(&mut self, mode: u32) -> &mut Self {
         self.seg.accept_mode(mode);
         self
     }
 
     /// How long an opener waits for the creator to finish (default 5 s).
+    ///
+    /// # Example
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::time::{Duration, Instant};
+    /// # let name = format!("doc-shtimeout-{}", std::process::id());
+    /// // An empty object under the name, as a creator leaves it before sizing it.
+    /// let path = format!("/dev/shm/{name}");
+    /// std::fs::File::create(&path).unwrap();
+    /// let start = Instant::now();
+    /// let result = shmkit::Shared::<u64>::options()
+    ///     .timeout(Duration::from_millis(200))
+    ///     .open(&name);
+    /// std::fs::remove_file(&path).unwrap();
+    /// assert!(matches!(result, Err(shmkit::Error::Empty { .. })));
+    /// assert!(start.elapsed() < Duration::from_secs(4)); // not the 5 s default
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.seg.timeout(timeout);
         self
@@ -818,6 +1296,15 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shocreate-{}", std::process::id());
+    /// let opts = shmkit::Shared::<[u8; 16]>::options();
+    /// let data = opts.create(&name)?;
+    /// assert_eq!(data.load()?, [0; 16]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(&self, name: &str) -> Result<Shared<T>> {
         self.create_inner(name, None)
     }
@@ -826,6 +1313,15 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shocreatewith-{}", std::process::id());
+    /// let data = shmkit::Shared::<u32>::options().create_with(&name, 99)?;
+    /// assert_eq!(shmkit::Shared::<u32>::open(&name)?.load()?, 99);
+    /// # drop(data);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(&self, name: &str, value: T) -> Result<Shared<T>> {
         self.create_inner(name, Some(&value))
     }
@@ -890,6 +1386,18 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Shared::open`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shoopen-{}", std::process::id());
+    /// let _data = shmkit::Shared::<u32>::create(&name)?;
+    /// let opts = shmkit::Shared::<u32>::options();
+    /// assert!(opts.open(&name).is_ok());
+    /// // The same segment opened as another type is refused.
+    /// let err = shmkit::Shared::<u64>::options().open(&name).unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::LayoutMismatch { .. }));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
         let offset = Self::check(&seg, self.seg.timeout)?;
@@ -900,6 +1408,16 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Shared::open`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shoopenro-{}", std::process::id());
+    /// let data = shmkit::Shared::<u32>::create_with(&name, 4)?;
+    /// let reader = shmkit::Shared::<u32>::options().open_read_only(&name)?;
+    /// assert_eq!(reader.load()?, 4);
+    /// # drop(data);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
         let mut opts = self.seg.clone();
         opts.read_only(true);
@@ -917,6 +1435,17 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Shared::open_or_create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shooc2-{}", std::process::id());
+    /// let opts = shmkit::Shared::<u32>::options();
+    /// let a = opts.open_or_create(&name)?;
+    /// let b = opts.open_or_create(&name)?;
+    /// a.place().set(3)?;
+    /// assert_eq!(b.load()?, 3);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(&self, name: &str) -> Result<Shared<T>> {
         // A new segment is zero-filled already: no `T` to make (see
         // `create_inner`).
@@ -929,6 +1458,33 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Shared::open_or_create`].
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// # let name = format!("doc-shoocwith-{}", std::process::id());
+    /// let calls = AtomicU32::new(0);
+    /// let opts = shmkit::Shared::<[u8; 4]>::options();
+    /// let handles = std::thread::scope(|s| {
+    ///     let threads: Vec<_> = (0..4)
+    ///         .map(|_| {
+    ///             s.spawn(|| {
+    ///                 let init = || {
+    ///                     calls.fetch_add(1, Ordering::Relaxed);
+    ///                     *b"init"
+    ///                 };
+    ///                 let data = opts.open_or_create_with(&name, init).unwrap();
+    ///                 assert_eq!(&data.load().unwrap(), b"init"); // every one sees it
+    ///                 data // kept alive: the creator's drop would remove the name
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     threads.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+    /// });
+    /// assert_eq!(calls.load(Ordering::Relaxed), 1); // exactly one initialised it
+    /// assert_eq!(handles.iter().filter(|h| h.segment().created()).count(), 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(&self, name: &str, init: impl FnOnce() -> T) -> Result<Shared<T>> {
         self.open_or_create_inner(name, Some(init))
     }
@@ -1050,6 +1606,15 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shocreateraw-{}", std::process::id());
+    /// let raw = shmkit::Shared::<u64>::options().create_raw(&name)?;
+    /// assert_eq!(raw.data_offset(), 0);
+    /// assert_eq!(raw.segment().len(), 8);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.create(name, std::mem::size_of::<T>().max(1))?;
         Shared::at(seg, 0)
@@ -1059,6 +1624,16 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`Segment::open`], and [`Error::TooSmall`].
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shoopenraw-{}", std::process::id());
+    /// let _raw = shmkit::Shared::<u64>::create_raw(&name)?;
+    /// let view = shmkit::Shared::<[u32; 2]>::options().open_raw(&name)?;
+    /// view.at(0).set(1)?;
+    /// assert_eq!(_raw.load()?, 1); // little-endian: the low half
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_raw(&self, name: &str) -> Result<Shared<T>> {
         let seg = self.seg.open(name)?;
         Self::check_raw(&seg)?;
@@ -1070,6 +1645,16 @@ impl<T: Layout> SharedOptions<T> {
     ///
     /// # Errors
     /// As [`open_raw`](Self::open_raw).
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-shoopenrawro-{}", std::process::id());
+    /// let raw = shmkit::Shared::<u16>::create_raw(&name)?;
+    /// raw.place().set(0xBEEF)?;
+    /// let view = shmkit::Shared::<[u8; 2]>::options().open_raw_read_only(&name)?;
+    /// assert_eq!(view.load()?, [0xEF, 0xBE]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_raw_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
         let mut opts = self.seg.clone();
         opts.read_only(true);

@@ -48,8 +48,8 @@ fn page_aligned_values_are_aligned_in_every_process_and_every_run() {
             addr(&typed) % 4096,
             addr(&raw) % 4096,
             addr(&line) % 256,
-            typed.load().words[511],
-            line.a().get(),
+            typed.load().unwrap().words[511],
+            line.a().get().unwrap(),
         ));
         return;
     }

@@ -220,7 +220,7 @@ fn child(role: &str, args: &[String]) {
                 // In place: reserve, write_at, commit.
                 let mut g = tx.reserve(last.len()).unwrap();
                 g.write_at(0, &last).unwrap();
-                g.commit();
+                g.commit().unwrap();
             } else {
                 tx.send(&last).unwrap();
             }
@@ -591,7 +591,7 @@ fn run_case(point: &str, scenario: Scenario) {
                 assert!(matches!(err, Error::NotFound { .. }), "{point}: {err}");
             }
             let s = Shared::<Rec>::create_with(&name, rec(8)).unwrap();
-            assert_eq!(Shared::<Rec>::open(&name).unwrap().load(), rec(8));
+            assert_eq!(Shared::<Rec>::open(&name).unwrap().load().unwrap(), rec(8));
             drop(s);
         }
         QueueCreate => {
@@ -1135,7 +1135,7 @@ fn random_kills_typed_init() {
             .open(&name);
         match r {
             Ok(s) => {
-                assert!(whole(&s.load()), "round {round}: torn value");
+                assert!(whole(&s.load().unwrap()), "round {round}: torn value");
                 seen[0] += 1;
             }
             Err(Error::NotFound { .. }) => seen[1] += 1,
@@ -1638,9 +1638,9 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
             while Instant::now() < end {
                 let s = Shared::<Rec>::options().timeout(short).open(name);
                 if let Some(s) = t.count(s) {
-                    let _ = s.load();
-                    let _ = s.id().get();
-                    let _ = s.words().at(rng.below(31) as usize).get();
+                    t.count(s.load());
+                    t.count(s.id().get());
+                    t.count(s.words().at(rng.below(31) as usize).get());
                     t.count(s.words().at(rng.below(31) as usize).set(rng.next()));
                     t.count(s.store(&rec(rng.next())));
                 }
@@ -1745,7 +1745,7 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
                         if let Some(mut g) = t.count(tx.reserve_timeout(64, short)) {
                             t.count(g.write_at(0, &[7; 64]));
                             t.count(g.write_at(60, &[7; 8]));
-                            g.commit();
+                            t.count(g.commit());
                         }
                     }
                 }

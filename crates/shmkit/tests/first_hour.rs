@@ -40,7 +40,7 @@ const INCREMENTS: u64 = 5000;
 /// How long a child waits for its peer before it gives up with an error.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// The textbook's struct, as the README's "Typed structs" section has it.
+/// The textbook's struct, as the README and docs/guide.md have it.
 #[derive(shmkit::Layout, Clone, Copy)]
 #[repr(C)]
 struct MySharedData {
@@ -99,7 +99,7 @@ fn textbook_writer(name: &str, how: &str) -> shmkit::Result<()> {
         return Ok(());
     }
     assert_eq!(hear(), "check");
-    let seen = data.load();
+    let seen = data.load().unwrap();
     say(&format!(
         "sees {} {} {}",
         seen.value, seen.letter, seen.numbers[10]
@@ -110,7 +110,7 @@ fn textbook_writer(name: &str, how: &str) -> shmkit::Result<()> {
 /// The textbook's second program: opens by name, reads, writes new values.
 fn textbook_reader(name: &str) -> shmkit::Result<()> {
     let data = Shared::<MySharedData>::open(name)?;
-    let seen = data.load();
+    let seen = data.load().unwrap();
     say(&format!(
         "read {} {} {}",
         seen.value, seen.letter, seen.numbers[10]
@@ -139,7 +139,7 @@ fn textbook(how: &str) {
     match writer.take() {
         None => {
             let data = Shared::<MySharedData>::open(&name).unwrap();
-            assert_eq!(data.value().get(), 456);
+            assert_eq!(data.value().get().unwrap(), 456);
             shmkit::Segment::remove(&name).unwrap();
         }
         Some(mut writer) => {

@@ -58,7 +58,10 @@ fn a_scribbled_state_word_is_corrupted_while_its_creator_lives() {
         &[&name],
     );
     assert_eq!(creator.recv(), "ready");
-    assert_eq!(Shared::<Data>::open(&name).unwrap().load().value, 7);
+    assert_eq!(
+        Shared::<Data>::open(&name).unwrap().load().unwrap().value,
+        7
+    );
     // A scribbler writes four bytes over the state word.
     let scribbler = Segment::open(&name).unwrap();
     scribbler
@@ -102,6 +105,62 @@ fn a_zero_filled_segment_of_a_live_raw_creator_is_not_typed() {
     assert!(creator.exited().is_none());
     creator.send("done");
     creator.wait_ok();
+}
+
+/// Every queue and ring endpoint opening a live raw creator's segment of
+/// zeros, or one whose first bytes a scribbler overwrote, is told it is no
+/// queue, never that its creator died.
+#[test]
+fn a_zero_filled_or_scribbled_segment_opened_as_a_queue_is_not_typed() {
+    if let Some((_, args)) = role() {
+        let seg = Segment::create(&args[0], 64 << 10).unwrap();
+        if args[1] == "scribbled" {
+            seg.write_at(0, b"garbage!").unwrap();
+        }
+        say("ready");
+        common::hear();
+        drop(seg);
+        return;
+    }
+    for content in ["zeros", "scribbled"] {
+        let name = unique("zeros-queue");
+        let _c = Cleanup(name.clone());
+        let _q = QueueCleanup(name.clone());
+        let mut creator = Child::spawn(
+            "a_zero_filled_or_scribbled_segment_opened_as_a_queue_is_not_typed",
+            "creator",
+            &[&name, content],
+        );
+        assert_eq!(creator.recv(), "ready");
+        let short = shmkit::queue::Options::default().open_timeout(Duration::from_millis(200));
+        let errors = [
+            ("spsc consumer", Consumer::open_with(&name, &short).err()),
+            ("spsc producer", Producer::open_with(&name, &short).err()),
+            (
+                "mpmc consumer",
+                shmkit::queue::mpmc::Consumer::open_with(&name, &short).err(),
+            ),
+            (
+                "mpmc producer",
+                shmkit::queue::mpmc::Producer::open_with(&name, &short).err(),
+            ),
+            (
+                "subscriber",
+                shmkit::broadcast::Subscriber::open_with(&name, &short).err(),
+            ),
+        ];
+        for (what, err) in errors {
+            let err = err.unwrap_or_else(|| panic!("{content}: {what} opened a non-queue"));
+            assert!(
+                matches!(err, Error::NotTyped { .. }),
+                "{content}: {what}: {err}"
+            );
+            assert!(!advises_removal(&err), "{content}: {what}: {err}");
+        }
+        assert!(creator.exited().is_none());
+        creator.send("done");
+        creator.wait_ok();
+    }
 }
 
 /// Python's `SharedMemory(create=True)` makes a zero-filled segment and keeps

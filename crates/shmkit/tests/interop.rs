@@ -188,10 +188,10 @@ fn mixed(seed: u64) -> Mixed {
 /// The side that opens checks the creator's value, then writes its own, by
 /// fields and whole; the creator checks that.
 fn check_then_write(data: &Shared<Mixed>, expect: u64, write: u64) {
-    assert_eq!(data.load(), mixed(expect));
-    assert_eq!(data.big().get(), mixed(expect).big);
-    assert_eq!(data.inner().y().get(), mixed(expect).inner.y);
-    assert_eq!(data.bigs().at(2).get(), mixed(expect).bigs[2]);
+    assert_eq!(data.load().unwrap(), mixed(expect));
+    assert_eq!(data.big().get().unwrap(), mixed(expect).big);
+    assert_eq!(data.inner().y().get().unwrap(), mixed(expect).inner.y);
+    assert_eq!(data.bigs().at(2).get().unwrap(), mixed(expect).bigs[2]);
     let new = mixed(write);
     data.store(&new).unwrap();
     // The same values again, through the field accessors.
@@ -225,7 +225,7 @@ fn typed_segment_is_shared_both_ways() {
                 let data = Shared::<Mixed>::create_with(name, mixed(3)).unwrap();
                 say(&format!("offset {}", data.data_offset()));
                 assert_eq!(hear(), "check");
-                assert_eq!(data.load(), mixed(4));
+                assert_eq!(data.load().unwrap(), mixed(4));
                 say("checked");
             }
             other => panic!("unknown role {other}"),
@@ -248,7 +248,7 @@ fn typed_segment_is_shared_both_ways() {
     assert_eq!(peer.recv(), ours, "layout descriptions differ");
     assert_eq!(peer.recv(), format!("offset {}", data.data_offset()));
     assert_eq!(peer.recv(), "wrote");
-    assert_eq!(data.load(), mixed(2));
+    assert_eq!(data.load().unwrap(), mixed(2));
     peer.wait_ok();
 
     // The peer creates, this side opens.
@@ -469,7 +469,7 @@ fn spsc_send(tx: &mut spsc::Producer, stream: u64) {
         if i % 3 == 0 {
             let mut g = tx.reserve(m.len()).unwrap();
             g.write_at(0, &m).unwrap();
-            g.commit();
+            g.commit().unwrap();
         } else {
             tx.send(&m).unwrap();
         }

@@ -78,24 +78,24 @@ fn a_read_only_handle_reads_a_live_segment_written_by_another_process() {
     }
 
     let check = |hits: u64, pair: [u64; 2], signalled: bool, value: u64, last: u32| {
-        assert_eq!(board.hits().load(Ordering::Relaxed), hits);
+        assert_eq!(board.hits().load(Ordering::Relaxed).unwrap(), hits);
         assert_eq!(board.snapshot().read(), pair);
         assert_eq!(board.snapshot().try_read(), Some(pair));
         assert_eq!(board.snapshot().read_checked().unwrap(), pair);
         assert_eq!(board.snapshot().writer_status(), WriterStatus::None);
         assert_eq!(board.ready().is_signalled(), signalled);
         assert_eq!(board.ready().mode(), EventMode::ManualReset);
-        assert_eq!(plain.value().get(), value);
-        assert_eq!(plain.numbers().at(2).get(), 3);
+        assert_eq!(plain.value().get().unwrap(), value);
+        assert_eq!(plain.numbers().at(2).get().unwrap(), 3);
         assert_eq!(
-            plain.load(),
+            plain.load().unwrap(),
             Plain {
                 value,
                 numbers: [1, 2, 3, 4]
             }
         );
-        assert_eq!(raw.place().at(3).get(), last);
-        assert_eq!(raw.load(), [10, 20, 30, last]);
+        assert_eq!(raw.place().at(3).get().unwrap(), last);
+        assert_eq!(raw.load().unwrap(), [10, 20, 30, last]);
     };
     check(41, [1, 2], true, 7, 40);
     // The owner writes on; the reader sees it.
@@ -120,9 +120,9 @@ fn read_only_handles_are_their_own_type_and_writable_ones_stay_writable() {
     board.get().hits.store(3, Ordering::Relaxed);
     board.hits().in_place().fetch_add(1, Ordering::Relaxed);
     *board.get().guard.lock().unwrap() += 1;
-    assert_eq!(board.hits().load(Ordering::Relaxed), 4);
+    assert_eq!(board.hits().load(Ordering::Relaxed).unwrap(), 4);
     let reader: shmkit::ReadOnlyShared<Board> = Shared::open_read_only(&name).unwrap();
-    assert_eq!(reader.hits().load(Ordering::Relaxed), 4);
+    assert_eq!(reader.hits().load(Ordering::Relaxed).unwrap(), 4);
     assert_eq!(reader.data_offset(), board.data_offset());
     // A read-only open of a segment of another layout is refused as a
     // writable one is.

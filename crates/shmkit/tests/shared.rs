@@ -96,9 +96,9 @@ fn values_cross_between_processes_both_ways() {
         let data = Shared::<again::MySharedData>::open(&args[0]).unwrap();
         say(&format!(
             "{} {} {}",
-            data.value().get(),
-            char::from(data.letter().get() as u8),
-            data.numbers().at(10).get()
+            data.value().get().unwrap(),
+            char::from(data.letter().get().unwrap() as u8),
+            data.numbers().at(10).get().unwrap()
         ));
         data.value().set(456).unwrap();
         data.letter().set(u16::from(b'Y')).unwrap();
@@ -116,7 +116,7 @@ fn values_cross_between_processes_both_ways() {
     assert_eq!(child.recv(), "123 X 1.45");
     assert_eq!(child.recv(), "written");
     child.wait_ok();
-    let now = data.load();
+    let now = data.load().unwrap();
     assert_eq!(
         (now.value, now.letter, now.numbers[10]),
         (456, u16::from(b'Y'), 2.5)
@@ -136,7 +136,7 @@ fn stampede_of_16_has_one_initialiser_and_all_see_its_value() {
                 sample()
             })
             .unwrap();
-        let v = data.load();
+        let v = data.load().unwrap();
         say(&format!(
             "{} {} {}",
             data.segment().created(),
@@ -357,7 +357,7 @@ fn a_scribbled_header_is_corrupted_not_a_crash() {
         seg.write_at(offset, &saved).unwrap();
     }
     assert_eq!(
-        Shared::<MySharedData>::open(&name).unwrap().load(),
+        Shared::<MySharedData>::open(&name).unwrap().load().unwrap(),
         sample()
     );
 }
@@ -370,8 +370,8 @@ fn read_only_typed_segments_only_read() {
     // `compile_fail` examples of `ReadOnlyShared`); reading works.
     let ro = Shared::<MySharedData>::open_read_only(&name).unwrap();
     assert!(ro.segment().is_read_only());
-    assert_eq!(ro.value().get(), 123);
-    assert_eq!(ro.load(), sample());
+    assert_eq!(ro.value().get().unwrap(), 123);
+    assert_eq!(ro.load().unwrap(), sample());
 }
 
 #[test]
@@ -380,8 +380,9 @@ fn array_access_checks_its_bounds() {
     let data = Shared::<MySharedData>::create(&name).unwrap();
     assert_eq!(data.numbers().len(), 50);
     assert!(data.numbers().try_at(50).is_none());
-    let caught =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| data.numbers().at(50).get()));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        data.numbers().at(50).get().unwrap()
+    }));
     assert!(caught.is_err());
 }
 
@@ -421,9 +422,9 @@ shm.close()
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "123 X 1.45");
-    assert_eq!(data.value().get(), 789);
+    assert_eq!(data.value().get().unwrap(), 789);
     let raw = Shared::<MySharedData>::open_raw(&name).unwrap();
-    assert_eq!(raw.value().get(), 789);
+    assert_eq!(raw.value().get().unwrap(), 789);
     let small = unique("rawsmall");
     let _s = Segment::create(&small, 100).unwrap();
     assert!(matches!(
@@ -452,13 +453,13 @@ fn a_typed_segment_larger_than_the_stack_creates_and_opens() {
             let huge = Shared::<Huge>::create(&name).unwrap();
             huge.words().at(524_287).set(7).unwrap();
             let opened = Shared::<Huge>::open(&name).unwrap();
-            assert_eq!(opened.words().at(524_287).get(), 7);
+            assert_eq!(opened.words().at(524_287).get().unwrap(), 7);
             let same = Shared::<Huge>::open_or_create(&name).unwrap();
             assert!(!same.segment().created());
-            assert_eq!(same.words().at(0).get(), 0);
+            assert_eq!(same.words().at(0).get().unwrap(), 0);
             let made = Shared::<Huge>::open_or_create(&second).unwrap();
             assert!(made.segment().created());
-            assert_eq!(made.words().at(524_287).get(), 0);
+            assert_eq!(made.words().at(524_287).get().unwrap(), 0);
             let raw = Shared::<Huge>::create_raw(&unique("huge-raw")).unwrap();
             assert_eq!(raw.segment().len(), 4 << 20);
         })

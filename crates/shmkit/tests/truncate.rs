@@ -182,14 +182,14 @@ fn typed_set_on_a_truncated_segment_is_an_error() {
 }
 
 #[test]
-fn typed_try_get_on_a_truncated_segment_is_an_error() {
+fn typed_get_on_a_truncated_segment_is_an_error() {
     if let Some((_, args)) = role() {
         let s = Shared::<Big>::open(&args[0]).unwrap();
-        assert_eq!(s.place().try_get().unwrap()[4095], 123);
-        return victim(&args[0], || s.place().try_get().map(drop));
+        assert_eq!(s.place().get().unwrap()[4095], 123);
+        return victim(&args[0], || s.place().get().map(drop));
     }
     table(
-        "typed_try_get_on_a_truncated_segment_is_an_error",
+        "typed_get_on_a_truncated_segment_is_an_error",
         |name| Shared::<Big>::create_with(name, [123; 4096]).unwrap(),
         |_| {},
     );
@@ -240,6 +240,61 @@ fn spsc_try_send_on_a_truncated_queue_is_an_error() {
                 assert_eq!(c.recv().unwrap().len(), FILL);
             }
         },
+    );
+}
+
+/// A victim consumer's role: holds a message read before the cut, copies
+/// it after.
+#[test]
+fn spsc_message_to_vec_on_a_truncated_queue_is_an_error() {
+    if let Some((_, args)) = role() {
+        let mut c = spsc::Consumer::open(&args[0]).unwrap();
+        for _ in 0..3 {
+            assert_eq!(c.recv().unwrap().len(), FILL);
+        }
+        let m = c.read().unwrap();
+        assert_eq!(m.to_vec().unwrap(), b"first");
+        return victim(&args[0], || m.to_vec().map(drop));
+    }
+    table(
+        "spsc_message_to_vec_on_a_truncated_queue_is_an_error",
+        |name| {
+            let mut p = spsc::Producer::create(name, LEN).unwrap();
+            for _ in 0..3 {
+                p.send(&[1; FILL]).unwrap();
+            }
+            p.send(b"first").unwrap();
+            p
+        },
+        |_| {},
+    );
+}
+
+/// A victim producer's role: fills a grant past the second page before the
+/// cut and commits it after; then a send on the same mapping.
+#[test]
+fn spsc_grant_commit_on_a_truncated_queue_is_an_error() {
+    if let Some((_, args)) = role() {
+        let name = &args[0];
+        let mut p = spsc::Producer::open(name).unwrap();
+        for _ in 0..3 {
+            p.send(&[1; FILL]).unwrap();
+        }
+        let mut g = p.reserve(64).unwrap();
+        g.write_at(0, &[2; 64]).unwrap();
+        say("ready");
+        assert_eq!(hear(), "go");
+        assert_truncated(g.commit(), name, "commit after the cut");
+        say("truncated");
+        assert_eq!(hear(), "again");
+        assert_truncated(p.try_send(&[3; 64]), name, "later send");
+        say("still");
+        return;
+    }
+    table(
+        "spsc_grant_commit_on_a_truncated_queue_is_an_error",
+        |name| spsc::Consumer::create(name, LEN).unwrap(),
+        |_| {},
     );
 }
 
@@ -374,13 +429,13 @@ fn shared_open_while_a_peer_shrinks_and_regrows_the_file_never_faults() {
         let until = std::time::Instant::now() + Duration::from_millis(500);
         while std::time::Instant::now() < until {
             match Shared::<Big>::open(&args[0]) {
-                Ok(s) => match s.try_load() {
+                Ok(s) => match s.load() {
                     Ok(v) => {
                         assert!(v == [123; 4096] || v.iter().all(|&x| x == 0 || x == 123));
                         ok += 1;
                     }
                     Err(Error::Truncated { .. }) => truncated += 1,
-                    Err(e) => panic!("try_load: {e:?}"),
+                    Err(e) => panic!("load: {e:?}"),
                 },
                 Err(Error::Truncated { .. }) => truncated += 1,
                 Err(e) => {
@@ -436,9 +491,11 @@ pub(crate) fn cases_without_signals() {
     segment_write_at_on_a_truncated_segment_is_an_error();
     read_only_segment_read_at_on_a_truncated_segment_is_an_error();
     typed_set_on_a_truncated_segment_is_an_error();
-    typed_try_get_on_a_truncated_segment_is_an_error();
+    typed_get_on_a_truncated_segment_is_an_error();
     spsc_recv_timeout_on_a_truncated_queue_is_an_error();
     spsc_try_send_on_a_truncated_queue_is_an_error();
+    spsc_message_to_vec_on_a_truncated_queue_is_an_error();
+    spsc_grant_commit_on_a_truncated_queue_is_an_error();
     mpmc_try_recv_on_a_truncated_queue_is_an_error();
     broadcast_try_recv_on_a_truncated_ring_is_an_error();
     broadcast_send_on_a_truncated_ring_is_an_error();

@@ -53,7 +53,7 @@ pub struct BenchArgs {
     /// Run only one table.
     #[arg(long, value_enum)]
     only: Option<Only>,
-    /// Machine-readable output (schema in the README); no progress bar.
+    /// Machine-readable output (schema in docs/benchmarks.md); no progress bar.
     #[arg(long)]
     json: bool,
     /// Also draw the latency distributions into this SVG file.

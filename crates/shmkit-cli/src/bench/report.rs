@@ -443,7 +443,7 @@ fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |v| json!(v))
 }
 
-/// The machine-readable report (schema in the README).
+/// The machine-readable report (schema in docs/benchmarks.md).
 pub fn to_json(out: &Outcome, sum: &Summary) -> Value {
     let m = &out.machine;
     let s = &out.settings;

@@ -137,6 +137,21 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`Producer::create`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-screate-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::create(&name, 100)?; // room for 100 values at least
+    /// let mut rx = Receiver::<u64>::open(&name)?;     // in another process, usually
+    /// for v in 0..100 {
+    ///     tx.try_send(&v)?;
+    /// }
+    /// for v in 0..100 {
+    ///     assert_eq!(rx.recv()?, v);
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, count: usize) -> Result<Self> {
         Self::create_with(name, count, &QueueOptions::default())
     }
@@ -145,6 +160,17 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`Producer::create`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender, Wait};
+    /// # let name = format!("doc-chan-screatewith-{}", std::process::id());
+    /// let mut tx = Sender::<f64>::create_with(&name, 16, &Options::default().wait(Wait::Block))?;
+    /// let mut rx = Receiver::<f64>::open(&name)?;
+    /// tx.send(&2.5)?;
+    /// assert_eq!(rx.recv()?, 2.5);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
         let ring = create_channel::<T>(name, count, opts)?;
         Ok(Sender {
@@ -158,6 +184,19 @@ impl<T: Layout + Copy> Sender<T> {
     /// # Errors
     /// As [`Producer::open`]; [`Error::LayoutMismatch`], naming the first
     /// difference, if the channel carries another type.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-sopen-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create(&name, 16)?;
+    /// // Another type is refused, naming the difference:
+    /// assert!(matches!(Sender::<u32>::open(&name), Err(shmkit::Error::LayoutMismatch { .. })));
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// tx.send(&7)?;
+    /// assert_eq!(rx.recv()?, 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -166,6 +205,26 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-chan-sopenwith-{}", std::process::id());
+    /// let receiver = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || -> shmkit::Result<u64> {
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         Receiver::<u64>::create(&name, 16)?.recv()
+    ///     })
+    /// };
+    /// // Started before the channel exists: waits up to 5 s for it.
+    /// let opts = Options::default().wait_for_creator(Duration::from_secs(5));
+    /// let mut tx = Sender::<u64>::open_with(&name, &opts)?;
+    /// tx.send(&99)?;
+    /// assert_eq!(receiver.join().unwrap()?, 99);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
         let ring = open_channel::<T>(name, opts)?;
         Ok(Sender {
@@ -179,6 +238,18 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-sooc-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::open_or_create(&name, 16)?; // whichever starts first
+    /// let mut rx = Receiver::<u64>::open_or_create(&name, 16)?;
+    /// assert!(tx.created() && !rx.created());
+    /// tx.send(&1)?;
+    /// assert_eq!(rx.recv()?, 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str, count: usize) -> Result<Self> {
         Self::open_or_create_with(name, count, &QueueOptions::default())
     }
@@ -187,6 +258,19 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender, Wait};
+    /// # let name = format!("doc-chan-soocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Spin);
+    /// let mut tx = Sender::<u64>::open_or_create_with(&name, 16, &opts)?;
+    /// let mut rx = Receiver::<u64>::open_or_create_with(&name, 16, &opts)?;
+    /// assert!(tx.created() && !rx.created());
+    /// tx.send(&2)?;
+    /// assert_eq!(rx.recv()?, 2);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
         let ring = open_or_create_channel::<T>(name, count, opts)?;
         Ok(Sender {
@@ -196,6 +280,17 @@ impl<T: Layout + Copy> Sender<T> {
     }
 
     /// Whether this endpoint created the channel (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-screated-{}", std::process::id());
+    /// let tx = Sender::<u64>::create(&name, 16)?;
+    /// let rx = Receiver::<u64>::open(&name)?;
+    /// assert!(tx.created());
+    /// assert!(!rx.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.p.created()
     }
@@ -204,6 +299,19 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`Producer::send`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-ssend-{}", std::process::id());
+    /// let mut tx = Sender::<[u32; 4]>::create(&name, 16)?;
+    /// let mut rx = Receiver::<[u32; 4]>::open(&name)?;
+    /// tx.send(&[1, 2, 3, 4])?;
+    /// tx.send(&[5, 6, 7, 8])?;
+    /// assert_eq!(rx.recv()?, [1, 2, 3, 4]);
+    /// assert_eq!(rx.recv()?, [5, 6, 7, 8]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send(&mut self, value: &T) -> Result<()> {
         self.p.send(bytes_of(value))
     }
@@ -212,6 +320,23 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`Producer::try_send`]: [`Error::Full`] if there is no room.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-strysend-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::create(&name, 2)?;
+    /// let mut rx = Receiver::<u64>::open(&name)?;
+    /// let mut sent = 0u64;
+    /// while tx.try_send(&sent).is_ok() {
+    ///     sent += 1; // room for 2 at least (the ring is rounded up)
+    /// }
+    /// assert!(sent >= 2);
+    /// assert!(matches!(tx.try_send(&sent), Err(shmkit::Error::Full { .. })));
+    /// assert_eq!(rx.recv()?, 0);
+    /// tx.try_send(&sent)?; // room again
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_send(&mut self, value: &T) -> Result<()> {
         self.p.try_send(bytes_of(value))
     }
@@ -220,11 +345,39 @@ impl<T: Layout + Copy> Sender<T> {
     ///
     /// # Errors
     /// As [`Producer::send_timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-chan-ssendt-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::create(&name, 2)?;
+    /// let mut rx = Receiver::<u64>::open(&name)?;
+    /// while tx.try_send(&1).is_ok() {}
+    /// let full = tx.send_timeout(&2, Duration::from_millis(10));
+    /// assert!(matches!(full, Err(shmkit::Error::Timeout { .. })));
+    /// assert_eq!(rx.recv()?, 1);
+    /// tx.send_timeout(&2, Duration::from_secs(1))?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send_timeout(&mut self, value: &T, timeout: Duration) -> Result<()> {
         self.p.send_timeout(bytes_of(value), timeout)
     }
 
     /// Whether the receiver is alive, closed, dead, or not attached yet.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Peer, Receiver, Sender};
+    /// # let name = format!("doc-chan-speer-{}", std::process::id());
+    /// let tx = Sender::<u64>::create(&name, 16)?;
+    /// assert_eq!(tx.peer(), Peer::NotYet);
+    /// let rx = Receiver::<u64>::open(&name)?;
+    /// assert_eq!(tx.peer(), Peer::Alive);
+    /// drop(rx);
+    /// assert_eq!(tx.peer(), Peer::Closed);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.p.peer()
     }
@@ -248,6 +401,17 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`Consumer::create`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-rcreate-{}", std::process::id());
+    /// let mut rx = Receiver::<i32>::create(&name, 64)?;
+    /// let mut tx = Sender::<i32>::open(&name)?; // in another process, usually
+    /// tx.send(&-1)?;
+    /// assert_eq!(rx.recv()?, -1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, count: usize) -> Result<Self> {
         Self::create_with(name, count, &QueueOptions::default())
     }
@@ -256,6 +420,17 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`Consumer::create`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender, Wait};
+    /// # let name = format!("doc-chan-rcreatewith-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create_with(&name, 64, &Options::default().wait(Wait::Spin))?;
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// tx.send(&3)?;
+    /// assert_eq!(rx.recv()?, 3);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
         let ring = create_channel::<T>(name, count, opts)?;
         Ok(Receiver {
@@ -269,6 +444,21 @@ impl<T: Layout + Copy> Receiver<T> {
     /// # Errors
     /// As [`Consumer::open`]; [`Error::LayoutMismatch`], naming the first
     /// difference, if the channel carries another type.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Receiver, Sender};
+    /// # let name = format!("doc-chan-ropen-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::create(&name, 16)?;
+    /// tx.send(&5)?;
+    /// let mut rx = Receiver::<u64>::open(&name)?;
+    /// assert_eq!(rx.recv()?, 5);
+    /// // A queue of bytes is no channel:
+    /// # let bytes = format!("doc-chan-ropen-bytes-{}", std::process::id());
+    /// let _q = spsc::Producer::create(&bytes, 1024)?;
+    /// assert!(matches!(Receiver::<u64>::open(&bytes), Err(shmkit::Error::NotAChannel { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -277,6 +467,20 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-chan-ropenwith-{}", std::process::id());
+    /// let opts = Options::default().open_timeout(Duration::from_secs(1));
+    /// assert!(matches!(Receiver::<u64>::open_with(&name, &opts), Err(shmkit::Error::NotFound { .. })));
+    /// let mut tx = Sender::<u64>::create(&name, 16)?;
+    /// let mut rx = Receiver::<u64>::open_with(&name, &opts)?;
+    /// tx.send(&8)?;
+    /// assert_eq!(rx.recv()?, 8);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
         let ring = open_channel::<T>(name, opts)?;
         Ok(Receiver {
@@ -290,6 +494,18 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-rooc-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::open_or_create(&name, 16)?; // whichever starts first
+    /// let mut tx = Sender::<u64>::open_or_create(&name, 16)?;
+    /// assert!(rx.created() && !tx.created());
+    /// tx.send(&4)?;
+    /// assert_eq!(rx.recv()?, 4);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str, count: usize) -> Result<Self> {
         Self::open_or_create_with(name, count, &QueueOptions::default())
     }
@@ -298,6 +514,19 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Options, Receiver, Sender, Wait};
+    /// # let name = format!("doc-chan-roocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Block);
+    /// let mut rx = Receiver::<u64>::open_or_create_with(&name, 16, &opts)?;
+    /// let mut tx = Sender::<u64>::open_or_create_with(&name, 16, &opts)?;
+    /// assert!(rx.created() && !tx.created());
+    /// tx.send(&6)?;
+    /// assert_eq!(rx.recv()?, 6);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(name: &str, count: usize, opts: &QueueOptions) -> Result<Self> {
         let ring = open_or_create_channel::<T>(name, count, opts)?;
         Ok(Receiver {
@@ -307,6 +536,17 @@ impl<T: Layout + Copy> Receiver<T> {
     }
 
     /// Whether this endpoint created the channel (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-rcreated-{}", std::process::id());
+    /// let rx = Receiver::<u64>::create(&name, 16)?;
+    /// let tx = Sender::<u64>::open(&name)?;
+    /// assert!(rx.created());
+    /// assert!(!tx.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.c.created()
     }
@@ -346,6 +586,24 @@ impl<T: Layout + Copy> Receiver<T> {
     /// # Errors
     /// As [`Consumer::recv`]; [`Error::WrongSizeMessage`] for a message of
     /// the wrong size (skipped: receive again to go on).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Receiver, Sender};
+    /// # let name = format!("doc-chan-rrecv-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create(&name, 16)?;
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// tx.send(&10)?;
+    /// assert_eq!(rx.recv()?, 10);
+    /// drop(tx);
+    /// // A byte producer may write a message of the wrong size: it is skipped.
+    /// let mut raw = spsc::Producer::open(&name)?;
+    /// raw.send(b"abc")?;
+    /// raw.send(&11u64.to_ne_bytes())?;
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::WrongSizeMessage { len: 3, size: 8, .. })));
+    /// assert_eq!(rx.recv()?, 11);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<T> {
         let r = self.c.read().and_then(Self::decode);
         r.map_err(|e| self.named(e))
@@ -355,6 +613,20 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`recv`](Self::recv), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-chan-rrecvt-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create(&name, 16)?;
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// let empty = rx.recv_timeout(Duration::from_millis(10));
+    /// assert!(matches!(empty, Err(shmkit::Error::Timeout { .. })));
+    /// tx.send(&12)?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(1))?, 12);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T> {
         let r = self.c.read_timeout(timeout).and_then(Self::decode);
         r.map_err(|e| self.named(e))
@@ -364,6 +636,19 @@ impl<T: Layout + Copy> Receiver<T> {
     ///
     /// # Errors
     /// As [`recv`](Self::recv).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Receiver, Sender};
+    /// # let name = format!("doc-chan-rtryrecv-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create(&name, 16)?;
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// assert_eq!(rx.try_recv()?, None);
+    /// tx.send(&13)?;
+    /// assert_eq!(rx.try_recv()?, Some(13));
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<T>> {
         let r = match self.c.try_read() {
             Ok(Some(m)) => Self::decode(m).map(Some),
@@ -374,6 +659,22 @@ impl<T: Layout + Copy> Receiver<T> {
     }
 
     /// Whether the sender is alive, closed, dead, or not attached yet.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{Peer, Receiver, Sender};
+    /// # let name = format!("doc-chan-rpeer-{}", std::process::id());
+    /// let mut rx = Receiver::<u64>::create(&name, 16)?;
+    /// assert_eq!(rx.peer(), Peer::NotYet);
+    /// let mut tx = Sender::<u64>::open(&name)?;
+    /// assert_eq!(rx.peer(), Peer::Alive);
+    /// tx.send(&14)?;
+    /// drop(tx);
+    /// assert_eq!(rx.peer(), Peer::Closed);
+    /// assert_eq!(rx.recv()?, 14);
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.c.peer()
     }

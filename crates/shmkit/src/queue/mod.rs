@@ -119,6 +119,18 @@ impl Default for Options {
 
 impl Options {
     /// How this endpoint waits (default [`Wait::SpinThenBlock`]).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Options, Wait};
+    /// # let name = format!("doc-qopt-wait-{}", std::process::id());
+    /// let mut rx = spsc::Consumer::create_with(&name, 1024, &Options::default().wait(Wait::Block))?;
+    /// let mut tx = spsc::Producer::open_with(&name, &Options::default().wait(Wait::Spin))?;
+    /// assert_eq!((rx.wait_strategy(), tx.wait_strategy()), (Wait::Block, Wait::Spin));
+    /// tx.send(b"mixed")?;
+    /// assert_eq!(rx.recv()?, b"mixed");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self
@@ -127,6 +139,22 @@ impl Options {
     /// Keeps the queue's name when the creating endpoint is dropped (default
     /// `false`: the creator removes the name, as [`Segment`](crate::Segment)
     /// does). Use it when the creator may exit before the other side opens.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{self, spsc, Options};
+    /// # #[cfg(unix)] { // Windows has no persistent names: a mapping dies with its last handle
+    /// # let name = format!("doc-qopt-persist-{}", std::process::id());
+    /// let mut tx = spsc::Producer::create_with(&name, 1024, &Options::default().persist(true))?;
+    /// tx.send(b"kept")?;
+    /// drop(tx); // the creator exits; the queue stays
+    /// let mut rx = spsc::Consumer::open(&name)?;
+    /// assert_eq!(rx.recv()?, b"kept");
+    /// drop(rx);
+    /// queue::remove(&name)?; // a persistent queue is removed by hand
+    /// # }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
         self
@@ -134,6 +162,20 @@ impl Options {
 
     /// How long `open` waits for a queue that its creator is still
     /// initialising (default 5 s).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Options};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-qopt-opent-{}", std::process::id());
+    /// // An opener that gives a slow creator 30 s instead of 5:
+    /// let opts = Options::default().open_timeout(Duration::from_secs(30));
+    /// let mut rx = spsc::Consumer::create(&name, 1024)?;
+    /// let mut tx = spsc::Producer::open_with(&name, &opts)?; // set up: no wait
+    /// tx.send(b"x")?;
+    /// assert_eq!(rx.recv()?, b"x");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = timeout;
         self
@@ -183,6 +225,18 @@ impl Options {
     /// `0o660` gives `0o640`), so that a peer of another user can probe it.
     ///
     /// [`SegmentOptions::mode`]: crate::SegmentOptions::mode
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Options};
+    /// # let name = format!("doc-qopt-mode-{}", std::process::id());
+    /// let mut rx = spsc::Consumer::create_with(&name, 1024, &Options::default().mode(0o640))?;
+    /// // Group-readable, writable by this user only: opens need no more options.
+    /// let mut tx = spsc::Producer::open(&name)?;
+    /// tx.send(b"shared")?;
+    /// assert_eq!(rx.recv()?, b"shared");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
@@ -190,9 +244,9 @@ impl Options {
 
     /// Accepts a queue segment owned by user `uid` (opening one of another
     /// owner is otherwise refused with
-    /// [`Error::UntrustedOwner`](crate::Error::UntrustedOwner)), and that
+    /// [`Error::UntrustedOwner`]), and that
     /// user's role lock files: a peer endpoint of user `uid` can then be
-    /// seen to die ([`Error::PeerDied`](crate::Error::PeerDied)); without
+    /// seen to die ([`Error::PeerDied`]); without
     /// it, lock files of other users are ignored and waits end by their
     /// timeouts. May be called several times. Without [`mode`](Self::mode)
     /// (an opener), also makes this endpoint's own lock file readable by
@@ -219,9 +273,21 @@ impl Options {
 
     /// Accepts a queue segment whose mode has these group/other write bits
     /// set (for example `0o666`); by default such a segment is refused with
-    /// [`Error::InsecureMode`](crate::Error::InsecureMode), as
+    /// [`Error::InsecureMode`], as
     /// [`SegmentOptions::accept_mode`](crate::SegmentOptions::accept_mode)
     /// says.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc, Options};
+    /// # let name = format!("doc-qopt-accept-{}", std::process::id());
+    /// let rx = spsc::Consumer::create_with(&name, 1024, &Options::default().mode(0o666))?;
+    /// # #[cfg(unix)] // on Windows the mode is a DACL and this check does not apply
+    /// assert!(matches!(spsc::Producer::open(&name), Err(shmkit::Error::InsecureMode { .. })));
+    /// let tx = spsc::Producer::open_with(&name, &Options::default().accept_mode(0o666))?;
+    /// assert_eq!(tx.peer(), shmkit::queue::Peer::Alive);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn accept_mode(mut self, mode: u32) -> Self {
         self.accept_mode = mode;
         self

@@ -12,6 +12,38 @@
 //! the shared positions only move forward, helped along by whoever sees a
 //! claimed slot.
 //!
+//! # Example
+//! Producers in several processes (here threads) feed one queue; each
+//! message reaches exactly one consumer.
+//! ```
+//! use shmkit::queue::mpmc::{Consumer, Producer};
+//!
+//! # let name = format!("doc-mpmc-mod-{}", std::process::id());
+//! let mut rx = Consumer::create(&name, 64, 16)?; // 64 slots of up to 16 bytes
+//! let producers = (0..3u32)
+//!     .map(|p| {
+//!         let mut tx = Producer::open(&name)?;
+//!         Ok(std::thread::spawn(move || -> shmkit::Result<()> {
+//!             for i in 0..100u32 {
+//!                 tx.send(&(p * 1000 + i).to_le_bytes())?;
+//!             }
+//!             Ok(())
+//!         }))
+//!     })
+//!     .collect::<shmkit::Result<Vec<_>>>()?;
+//! let mut got: Vec<u32> = (0..300)
+//!     .map(|_| Ok(u32::from_le_bytes(rx.recv()?.try_into().unwrap())))
+//!     .collect::<shmkit::Result<_>>()?;
+//! for p in producers {
+//!     p.join().unwrap()?;
+//! }
+//! got.sort();
+//! let sent: Vec<u32> = (0..3).flat_map(|p| (0..100).map(move |i| p * 1000 + i)).collect();
+//! assert_eq!(got, sent); // every message once
+//! assert_eq!(rx.try_recv()?, None);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
 //! # Segment layout
 //! | offset | what                                                    |
 //! |--------|---------------------------------------------------------|
@@ -27,9 +59,9 @@
 //! | value                         | meaning                                   |
 //! |-------------------------------|-------------------------------------------|
 //! | `p`                           | free: a producer may claim it for `p`     |
-//! | `BUSY | id << 56 | p`         | producer `id` is writing message `p`      |
+//! | `BUSY \| id << 56 \| p`       | producer `id` is writing message `p`      |
 //! | `p + 1`                       | message `p` is ready                      |
-//! | `BUSY | READER | id << 56 | p` | consumer `id` is reading message `p`      |
+//! | `BUSY \| READER \| id << 56 \| p` | consumer `id` is reading message `p` |
 //! | `p + slots`                   | free for position `p + slots`             |
 //!
 //! A producer at position `p` may also find last lap's word (`p - slots + 1`,
@@ -346,7 +378,7 @@ pub struct Consumer {
 }
 
 macro_rules! endpoint_common {
-    ($t:ident, $reader:expr, $what:literal) => {
+    ($t:ident, $reader:expr_2021, $what:literal) => {
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
@@ -361,6 +393,22 @@ macro_rules! endpoint_common {
             ///
             /// # Errors
             /// As [`Segment::create`](crate::Segment::create).
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-create-{}", std::process::id());
+            /// // Either role may create the queue; the others open it by name.
+            /// let mut rx = Consumer::create(&name, 10, 256)?; // 16 slots of up to 256 bytes
+            /// let mut tx = Producer::open(&name)?;
+            /// tx.send(b"job 1")?;
+            /// assert_eq!(rx.recv()?, b"job 1");
+            /// assert!(matches!(
+            ///     Producer::create(&name, 16, 256),
+            ///     Err(shmkit::Error::AlreadyExists { .. })
+            /// ));
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn create(name: &str, slots: usize, max_message: usize) -> Result<Self> {
                 Self::create_with(name, slots, max_message, &QueueOptions::default())
             }
@@ -369,6 +417,19 @@ macro_rules! endpoint_common {
             ///
             /// # Errors
             /// As [`Segment::create`](crate::Segment::create).
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// use shmkit::queue::{Options, Wait};
+            /// # let name = format!("doc-mpmc-createwith-{}", std::process::id());
+            /// let opts = Options::default().wait(Wait::Block);
+            /// let mut tx = Producer::create_with(&name, 16, 64, &opts)?;
+            /// let mut rx = Consumer::open_with(&name, &opts)?;
+            /// tx.send(b"blocking")?;
+            /// assert_eq!(rx.recv()?, b"blocking");
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn create_with(
                 name: &str,
                 slots: usize,
@@ -388,6 +449,22 @@ macro_rules! endpoint_common {
             /// As [`Segment::open`](crate::Segment::open); [`Error::RoleTaken`]
             /// if 64 live processes hold the role; [`Error::NotTyped`] or
             /// [`Error::Corrupted`] if the segment is no intact MPMC queue.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-open-{}", std::process::id());
+            /// let mut tx = Producer::create(&name, 16, 64)?;
+            /// let mut a = Consumer::open(&name)?;
+            /// let mut b = Consumer::open(&name)?;
+            /// tx.send(b"one")?;
+            /// tx.send(b"two")?;
+            /// // Each message goes to one consumer only.
+            /// assert_eq!(a.recv()?, b"one");
+            /// assert_eq!(b.recv()?, b"two");
+            /// assert_eq!(a.try_recv()?, None);
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn open(name: &str) -> Result<Self> {
                 Self::open_with(name, &QueueOptions::default())
             }
@@ -396,6 +473,22 @@ macro_rules! endpoint_common {
             ///
             /// # Errors
             /// As `open`.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// use shmkit::queue::Options;
+            /// use std::time::Duration;
+            /// # let name = format!("doc-mpmc-openwith-{}", std::process::id());
+            /// let opts = Options::default().wait_for_creator(Duration::from_millis(20));
+            /// // Nobody creates it within 20 ms:
+            /// assert!(matches!(Producer::open_with(&name, &opts), Err(shmkit::Error::NotFound { .. })));
+            /// let mut rx = Consumer::create(&name, 16, 64)?;
+            /// let mut tx = Producer::open_with(&name, &opts)?;
+            /// tx.send(b"found")?;
+            /// assert_eq!(rx.recv()?, b"found");
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Self> {
                 let (region, g) =
                     super::open_waiting(opts, || Region::open(name, Kind::Mpmc, opts))?;
@@ -412,6 +505,20 @@ macro_rules! endpoint_common {
             ///
             /// # Errors
             /// As `create` and `open`.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-ooc-{}", std::process::id());
+            /// // Every process may start first; the first creates, the others open.
+            /// let mut tx = Producer::open_or_create(&name, 16, 64)?;
+            /// let mut rx = Consumer::open_or_create(&name, 1024, 1024)?;
+            /// assert!(tx.created() && !rx.created());
+            /// assert_eq!(rx.max_message_len(), 64); // the creator's geometry
+            /// tx.send(b"x")?;
+            /// assert_eq!(rx.recv()?, b"x");
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn open_or_create(name: &str, slots: usize, max_message: usize) -> Result<Self> {
                 Self::open_or_create_with(name, slots, max_message, &QueueOptions::default())
             }
@@ -420,6 +527,20 @@ macro_rules! endpoint_common {
             ///
             /// # Errors
             /// As `open_or_create`.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// use shmkit::queue::{Options, Wait};
+            /// # let name = format!("doc-mpmc-oocw-{}", std::process::id());
+            /// let opts = Options::default().wait(Wait::Spin);
+            /// let mut rx = Consumer::open_or_create_with(&name, 16, 64, &opts)?;
+            /// let mut tx = Producer::open_or_create_with(&name, 16, 64, &opts)?;
+            /// assert!(rx.created() && !tx.created());
+            /// tx.send(b"y")?;
+            /// assert_eq!(rx.recv()?, b"y");
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn open_or_create_with(
                 name: &str,
                 slots: usize,
@@ -438,22 +559,77 @@ macro_rules! endpoint_common {
             }
 
             /// Whether this endpoint created the queue (rather than opened it).
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-created-{}", std::process::id());
+            /// let tx = Producer::create(&name, 16, 64)?;
+            /// let rx = Consumer::open(&name)?;
+            /// assert!(tx.created());
+            /// assert!(!rx.created());
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn created(&self) -> bool {
                 self.side.region.segment().is_some_and(|s| s.created())
             }
 
             /// The largest message.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-max-{}", std::process::id());
+            /// let mut tx = Producer::create(&name, 16, 100)?;
+            /// let rx = Consumer::open(&name)?;
+            /// assert_eq!((tx.max_message_len(), rx.max_message_len()), (100, 100));
+            /// assert!(matches!(
+            ///     tx.send(&[0; 101]),
+            ///     Err(shmkit::Error::MessageTooLarge { len: 101, max: 100, .. })
+            /// ));
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn max_message_len(&self) -> usize {
                 self.side.max as usize
             }
 
             /// Whether any process of the other role is alive, all closed,
             /// dead, or none attached yet.
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::{mpmc::{Consumer, Producer}, Peer};
+            /// # let name = format!("doc-mpmc-peer-{}", std::process::id());
+            /// let rx = Consumer::create(&name, 16, 64)?;
+            /// assert_eq!(rx.peer(), Peer::NotYet);
+            /// let a = Producer::open(&name)?;
+            /// let b = Producer::open(&name)?;
+            /// assert_eq!((rx.peer(), a.peer()), (Peer::Alive, Peer::Alive));
+            /// drop(a);
+            /// assert_eq!(rx.peer(), Peer::Alive); // b still produces
+            /// drop(b);
+            /// assert_eq!(rx.peer(), Peer::Closed);
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn peer(&self) -> Peer {
                 self.side.live.peer(&self.side.region)
             }
 
             /// This endpoint's id in its role (0 to 63).
+            ///
+            /// # Example
+            /// ```
+            /// use shmkit::queue::mpmc::{Consumer, Producer};
+            /// # let name = format!("doc-mpmc-id-{}", std::process::id());
+            /// let rx = Consumer::create(&name, 16, 64)?;
+            /// let a = Producer::open(&name)?;
+            /// let b = Producer::open(&name)?;
+            /// assert_eq!((rx.id(), a.id(), b.id()), (0, 0, 1)); // per role
+            /// drop(a);
+            /// let c = Producer::open(&name)?;
+            /// assert_eq!(c.id(), 0); // the lowest free id
+            /// # Ok::<(), shmkit::Error>(())
+            /// ```
             pub fn id(&self) -> u64 {
                 self.side.id
             }
@@ -501,6 +677,21 @@ impl Producer {
     /// # Errors
     /// [`Error::MessageTooLarge`]; [`Error::PeerDied`] / [`Error::Closed`] if
     /// the queue is full and no consumer is left; [`Error::Corrupted`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-send-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// for i in 0..3u8 {
+    ///     tx.send(&[i; 4])?;
+    /// }
+    /// for i in 0..3u8 {
+    ///     assert_eq!(rx.recv()?, [i; 4]); // in order, from one producer
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_inner(msg, None)
     }
@@ -509,6 +700,22 @@ impl Producer {
     ///
     /// # Errors
     /// As [`send`](Self::send), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-mpmc-sendt-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 2, 64)?; // two slots
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.send_timeout(b"a", Duration::from_secs(1))?;
+    /// tx.send_timeout(b"b", Duration::from_secs(1))?;
+    /// let full = tx.send_timeout(b"c", Duration::from_millis(10));
+    /// assert!(matches!(full, Err(shmkit::Error::Timeout { .. })));
+    /// assert_eq!(rx.recv()?, b"a");
+    /// tx.send_timeout(b"c", Duration::from_secs(1))?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
         self.send_inner(msg, Some(timeout))
     }
@@ -517,6 +724,21 @@ impl Producer {
     ///
     /// # Errors
     /// As [`send`](Self::send), and [`Error::Full`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-trysend-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 2, 64)?; // two slots
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.try_send(b"a")?;
+    /// tx.try_send(b"b")?;
+    /// assert!(matches!(tx.try_send(b"c"), Err(shmkit::Error::Full { .. })));
+    /// assert_eq!(rx.recv()?, b"a");
+    /// tx.try_send(b"c")?;
+    /// assert_eq!((rx.recv()?, rx.recv()?), (b"b".to_vec(), b"c".to_vec()));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         self.check(msg)?;
         if try_enqueue(&self.side, msg)? {
@@ -555,6 +777,76 @@ impl Producer {
             || side.live.peer(&side.region),
             "consumers",
         )
+    }
+}
+
+/// What a [`WaitSet`](crate::WaitSet) needs of the MPMC endpoints: the
+/// signal the other role wakes, and a look at the next slot that claims
+/// nothing.
+#[cfg(not(loom))]
+impl Producer {
+    /// The queue's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.side.region.name()
+    }
+
+    /// The `not_full` signal, which consumers wake after each take.
+    pub(crate) fn room_signal(&self) -> Signal<'_> {
+        Signal::at(&self.side.region, NOT_FULL)
+    }
+
+    /// Whether [`try_send`](Self::try_send) may find a free slot now: `false`
+    /// only where it would report the queue full. A slot held by a dead
+    /// process is freed here, as `try_send` would.
+    pub(crate) fn has_room(&self) -> Result<bool> {
+        let side = &self.side;
+        let pos = side.index(ENQUEUE)?;
+        // SYNC(slot): Acquire, as in `try_enqueue_once`.
+        let w = side.seq(pos).load(Ordering::Acquire);
+        side.region.check_mapped()?;
+        let prev = pos.wrapping_sub(side.slots);
+        if pos >= side.slots && w == prev + 1 {
+            return Ok(false);
+        }
+        if pos >= side.slots && w & BUSY != 0 && w & POS_MASK == prev {
+            return Ok(side.free_if_dead(prev, w));
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(not(loom))]
+impl Consumer {
+    /// The queue's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.side.region.name()
+    }
+
+    /// The `not_empty` signal, which producers wake after each message.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.side.region, NOT_EMPTY)
+    }
+
+    /// Whether [`try_recv`](Self::try_recv) may find a message now: `false`
+    /// only where it would report the queue empty. A slot held by a dead
+    /// process is freed here, as `try_recv` would.
+    pub(crate) fn has_message(&self) -> Result<bool> {
+        let side = &self.side;
+        let pos = side.index(DEQUEUE)?;
+        // SYNC(slot): Acquire, as in `try_dequeue_once`.
+        let w = side.seq(pos).load(Ordering::Acquire);
+        side.region.check_mapped()?;
+        if w == pos {
+            return Ok(false);
+        }
+        let prev = pos.wrapping_sub(side.slots);
+        if pos >= side.slots && w & (BUSY | READER) == BUSY | READER && w & POS_MASK == prev {
+            return Ok(side.free_if_dead(prev, w));
+        }
+        if w & (BUSY | READER) == BUSY && w & POS_MASK == pos {
+            return Ok(side.free_if_dead(pos, w));
+        }
+        Ok(true)
     }
 }
 
@@ -651,6 +943,28 @@ impl Consumer {
     /// # Errors
     /// [`Error::PeerDied`] / [`Error::Closed`] if the queue is empty and no
     /// producer is left; [`Error::Corrupted`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-recv-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// // Producers opened first: a consumer whose producers have all closed
+    /// // stops waiting.
+    /// let workers = (0..2u8)
+    ///     .map(|w| {
+    ///         let mut tx = Producer::open(&name)?;
+    ///         Ok(std::thread::spawn(move || tx.send(&[w])))
+    ///     })
+    ///     .collect::<shmkit::Result<Vec<_>>>()?;
+    /// let mut got = vec![rx.recv()?, rx.recv()?]; // waits for both
+    /// got.sort();
+    /// assert_eq!(got, [[0], [1]]);
+    /// for w in workers {
+    ///     w.join().unwrap()?;
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.recv_inner(&mut v, None)?;
@@ -661,6 +975,21 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`recv`](Self::recv).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-recvinto-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let mut buf = Vec::with_capacity(64);
+    /// for msg in [&b"long message"[..], b"short"] {
+    ///     tx.send(msg)?;
+    ///     rx.recv_into(&mut buf)?; // cleared first, allocation kept
+    ///     assert_eq!(buf, msg);
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         self.recv_inner(buf, None)
     }
@@ -669,6 +998,20 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`recv`](Self::recv), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-mpmc-recvt-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let empty = rx.recv_timeout(Duration::from_millis(10));
+    /// assert!(matches!(empty, Err(shmkit::Error::Timeout { .. })));
+    /// tx.send(b"in time")?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(1))?, b"in time");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.recv_inner(&mut v, Some(timeout))?;
@@ -679,6 +1022,19 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`recv`](Self::recv).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-tryrecv-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// assert_eq!(rx.try_recv()?, None);
+    /// tx.send(b"ready")?;
+    /// assert_eq!(rx.try_recv()?, Some(b"ready".to_vec()));
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
         let mut v = Vec::new();
         Ok(try_dequeue(&self.side, &mut v)?.then_some(v))

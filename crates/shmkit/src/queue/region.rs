@@ -865,15 +865,42 @@ impl Region {
         let region = Region::from_segment(seg).with_lock_options(opts);
         let start = Instant::now();
         let mut pause = Duration::from_micros(50);
+        // Whether this opener saw the creator's lock held: a header of zeros
+        // whose lock was held and is free now lost its creator, while one
+        // whose lock was never seen held may be no queue at all (a segment
+        // made by `Segment::create`, Python or C), which must not be called
+        // abandoned: that error's advice is to remove it.
+        let mut creator_seen = false;
         loop {
             // SYNC(queue-ready): Acquire, pairs with `create`'s Release.
             if region.u32(STATE).load(Ordering::Acquire) == READY {
                 break;
             }
             let creator = region.segment().map(Segment::creator_state);
+            creator_seen |= creator == Some(CreatorState::Alive);
             if creator == Some(CreatorState::Gone)
                 && region.u32(STATE).load(Ordering::Acquire) != READY
             {
+                // The magic number before the state: a scribbled or foreign
+                // header is not an abandoned queue.
+                let mut raw = [0u8; 64];
+                region.load(0, &mut raw);
+                region.check_mapped()?;
+                if raw == [0; 64] && !creator_seen {
+                    return Err(Error::NotTyped {
+                        name: name.to_owned(),
+                        reason: "it holds only zeros where a queue's header goes: it was made \
+                                 by Segment::create or another program, or its creator has not \
+                                 written the header yet"
+                            .into(),
+                    });
+                }
+                if raw != [0; 64] && raw[..8] != MAGIC {
+                    return Err(Error::NotTyped {
+                        name: name.to_owned(),
+                        reason: "no shmkit queue magic number".into(),
+                    });
+                }
                 return Err(Error::InitAbandoned {
                     name: name.to_owned(),
                 });
@@ -941,6 +968,22 @@ impl Region {
 
 /// What an endpoint can tell about its peers, from their liveness locks and
 /// role states (never from pids).
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{spsc, Peer};
+/// # let name = format!("doc-peer-{}", std::process::id());
+/// let rx = spsc::Consumer::create(&name, 1024)?;
+/// assert_eq!(rx.peer(), Peer::NotYet); // worth waiting for
+/// let tx = spsc::Producer::open(&name)?;
+/// assert_eq!(rx.peer(), Peer::Alive);
+/// drop(tx);
+/// assert_eq!(rx.peer(), Peer::Closed); // gone for good: stop waiting
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// [`Died`](Peer::Died) is a peer process that ended without dropping
+/// its endpoint (killed, or crashed): the OS let its lock go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// Alive (or this platform cannot tell and it has not closed).

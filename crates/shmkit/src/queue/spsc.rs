@@ -6,6 +6,33 @@
 //! the next record, not a shared tail index, so in the steady state only the
 //! record's own cache lines cross between the CPUs.
 //!
+//! # Example
+//! A consumer creates the queue; a producer (here a thread, usually another
+//! process) opens it by name and sends; messages arrive whole and in order.
+//! ```
+//! use shmkit::queue::spsc::{Consumer, Producer};
+//!
+//! # let name = format!("doc-spsc-mod-{}", std::process::id());
+//! let mut rx = Consumer::create(&name, 1 << 16)?;
+//! let producer = {
+//!     let name = name.clone();
+//!     std::thread::spawn(move || -> shmkit::Result<()> {
+//!         let mut tx = Producer::open(&name)?;
+//!         for i in 0..100u32 {
+//!             tx.send(&i.to_le_bytes())?;
+//!         }
+//!         Ok(())
+//!     })
+//! };
+//! for i in 0..100u32 {
+//!     assert_eq!(rx.recv()?, i.to_le_bytes());
+//! }
+//! producer.join().unwrap()?;
+//! // The producer has closed and everything it sent was received:
+//! assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
 //! # Segment layout
 //! | offset | what                                                        |
 //! |--------|-------------------------------------------------------------|
@@ -27,7 +54,7 @@
 //! # Record header word
 //! | bits  | meaning                                                         |
 //! |-------|-----------------------------------------------------------------|
-//! | 63-32 | tag: `(p / 8) as u32 | 1 << 31` for the record at position `p`  |
+//! | 63-32 | tag: `(p / 8) as u32 \| 1 << 31` for the record at position `p` |
 //! | 31-0  | payload length, or `u32::MAX` for padding to the ring's end     |
 //!
 //! A header word is `0` (not yet written) or carries the tag of its own
@@ -104,9 +131,10 @@
 //! `head` and `tail`, first-to-last stores) with no checks at all. Each
 //! of the three changes above brought the 64-byte round trip closer to it
 //! in alternating runs of two builds (copy and zero-copy both by 5-10%).
-//! In the README's runs (session 7) the queue is within 0.02x of the model
-//! at 8 and 56 bytes, and below it zero-copy at 64; by copy at 64 bytes it
-//! is about 0.1x above it, a gap not yet explained.
+//! With `shmkit bench --only latency --sizes 8,56,64` on a 2-core x86_64
+//! Linux machine the queue is within 0.02x of the model at 8 and 56 bytes,
+//! and below it zero-copy at 64; by copy at 64 bytes it is about 0.1x above
+//! it, a gap not yet explained.
 //!
 //! # Crashes
 //! - A producer that dies before [`Grant::commit`] leaves nothing visible:
@@ -330,7 +358,7 @@ fn open_now(name: &str, opts: &QueueOptions, type_hash: Option<u64>) -> Result<R
 /// let mut grant = tx.reserve(5)?;        // zero-copy: write in place
 /// grant.write_at(0, b"he")?;
 /// grant.write_at(2, b"llo")?;
-/// grant.commit();
+/// grant.commit()?;
 ///
 /// let msg = rx.read()?;                   // zero-copy: read in place
 /// let mut buf = [0u8; 5];
@@ -369,6 +397,20 @@ impl Producer {
     ///
     /// # Errors
     /// As [`Segment::create`](crate::Segment::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-pcreate-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1000)?; // a ring of 1024 bytes
+    /// assert_eq!(tx.capacity(), 1024);
+    /// let mut rx = Consumer::open(&name)?;         // in another process, usually
+    /// tx.send(b"ping")?;
+    /// assert_eq!(rx.recv()?, b"ping");
+    /// // The name is taken until the creating endpoint is dropped.
+    /// assert!(matches!(Producer::create(&name, 1024), Err(shmkit::Error::AlreadyExists { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, capacity: usize) -> Result<Producer> {
         Self::create_with(name, capacity, &QueueOptions::default())
     }
@@ -377,6 +419,20 @@ impl Producer {
     ///
     /// # Errors
     /// As [`Segment::create`](crate::Segment::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-spsc-pcreatewith-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Block);
+    /// let mut tx = Producer::create_with(&name, 4096, &opts)?;
+    /// assert_eq!(tx.wait_strategy(), Wait::Block);
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.send(b"blocking producer")?;
+    /// assert_eq!(rx.recv()?, b"blocking producer");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(name: &str, capacity: usize, opts: &QueueOptions) -> Result<Producer> {
         Producer::attach(create(name, capacity, opts, 0)?, opts)
     }
@@ -390,6 +446,23 @@ impl Producer {
     /// producer holds the role and whether it lives cannot be told (a
     /// liveness lock file that cannot be used); [`Error::NotTyped`] or
     /// [`Error::Corrupted`] if the segment is no intact SPSC queue.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-popen-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 4096)?;
+    /// let mut first = Producer::open(&name)?;
+    /// first.send(b"one")?;
+    /// // One producer at a time:
+    /// assert!(matches!(Producer::open(&name), Err(shmkit::Error::RoleTaken { .. })));
+    /// drop(first);
+    /// let mut second = Producer::open(&name)?; // goes on after "one"
+    /// second.send(b"two")?;
+    /// assert_eq!(rx.recv()?, b"one");
+    /// assert_eq!(rx.recv()?, b"two");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Producer> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -398,6 +471,20 @@ impl Producer {
     ///
     /// # Errors
     /// As [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-spsc-popenwith-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 4096)?;
+    /// let opts = Options::default().wait(Wait::Spin);
+    /// let mut tx = Producer::open_with(&name, &opts)?;
+    /// assert_eq!(tx.wait_strategy(), Wait::Spin);
+    /// tx.send(b"spun")?;
+    /// assert_eq!(rx.recv()?, b"spun");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Producer> {
         Producer::attach(open(name, opts, None)?, opts)
     }
@@ -430,6 +517,22 @@ impl Producer {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-spsc-poocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Block);
+    /// let mut tx = Producer::open_or_create_with(&name, 4096, &opts)?;
+    /// assert!(tx.created());
+    /// let mut rx = Consumer::open_or_create_with(&name, 64, &opts)?;
+    /// assert!(!rx.created());
+    /// assert_eq!(rx.capacity(), 4096); // the creator's
+    /// tx.send(b"x")?;
+    /// assert_eq!(rx.recv()?, b"x");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(
         name: &str,
         capacity: usize,
@@ -439,6 +542,17 @@ impl Producer {
     }
 
     /// Whether this endpoint created the queue (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-pcreated-{}", std::process::id());
+    /// let rx = Consumer::create(&name, 1024)?;
+    /// let tx = Producer::open(&name)?;
+    /// assert!(!tx.created());
+    /// assert!(rx.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.ring.created()
     }
@@ -545,26 +659,81 @@ impl Producer {
     }
 
     /// The queue's name.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::Producer;
+    /// # let name = format!("doc-spsc-pname-{}", std::process::id());
+    /// let tx = Producer::create(&name, 1024)?;
+    /// assert_eq!(tx.name(), name);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.ring.region.name()
     }
 
     /// The ring's size in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::Producer;
+    /// # let name = format!("doc-spsc-pcap-{}", std::process::id());
+    /// let tx = Producer::create(&name, 3000)?;
+    /// assert_eq!(tx.capacity(), 4096); // rounded up to a power of two
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.ring.cap as usize
     }
 
     /// The largest message this queue carries: capacity minus 16 bytes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-pmax-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let _rx = Consumer::open(&name)?;
+    /// assert_eq!(tx.max_message_len(), 1008);
+    /// tx.send(&[0; 1008])?;
+    /// assert!(matches!(
+    ///     tx.send(&[0; 1009]),
+    ///     Err(shmkit::Error::MessageTooLarge { len: 1009, max: 1008, .. })
+    /// ));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn max_message_len(&self) -> usize {
         self.ring.max as usize
     }
 
     /// How this endpoint waits.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::Producer, Wait};
+    /// # let name = format!("doc-spsc-pwaits-{}", std::process::id());
+    /// let tx = Producer::create(&name, 1024)?;
+    /// assert_eq!(tx.wait_strategy(), Wait::SpinThenBlock); // the default
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait_strategy(&self) -> Wait {
         self.wait
     }
 
     /// Changes how this endpoint waits.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::{Consumer, Producer}, Wait};
+    /// # let name = format!("doc-spsc-psetwait-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.set_wait(Wait::Block);
+    /// assert_eq!(tx.wait_strategy(), Wait::Block);
+    /// tx.send(b"still flows")?;
+    /// assert_eq!(rx.recv()?, b"still flows");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set_wait(&mut self, wait: Wait) {
         let signal = Signal::at(&self.ring.region, NOT_FULL);
         signal.register(wait);
@@ -573,6 +742,19 @@ impl Producer {
     }
 
     /// Whether the consumer is alive, closed, dead, or not attached yet.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::{Consumer, Producer}, Peer};
+    /// # let name = format!("doc-spsc-ppeer-{}", std::process::id());
+    /// let tx = Producer::create(&name, 1024)?;
+    /// assert_eq!(tx.peer(), Peer::NotYet);
+    /// let rx = Consumer::open(&name)?;
+    /// assert_eq!(tx.peer(), Peer::Alive);
+    /// drop(rx);
+    /// assert_eq!(tx.peer(), Peer::Closed);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.live.peer(&self.ring.region)
     }
@@ -602,6 +784,20 @@ impl Producer {
     /// [`Error::MessageTooLarge`]; [`Error::PeerDied`] or [`Error::Closed`]
     /// if the queue is full and the consumer is gone; [`Error::Corrupted`]
     /// if the consumer's index is invalid.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-reserve-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 4096)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// let mut grant = tx.reserve(8)?;
+    /// grant.write_at(0, &42u64.to_le_bytes())?;
+    /// assert_eq!(rx.try_recv()?, None); // not committed yet
+    /// grant.commit()?;
+    /// assert_eq!(rx.recv()?, 42u64.to_le_bytes());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>> {
         self.reserve_inner(len, None)
@@ -611,6 +807,21 @@ impl Producer {
     ///
     /// # Errors
     /// As [`reserve`](Self::reserve), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-spsc-reservet-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit()?;
+    /// let full = tx.reserve_timeout(24, Duration::from_millis(10));
+    /// assert!(matches!(full, Err(shmkit::Error::Timeout { .. })));
+    /// assert_eq!(rx.recv()?.len(), 24); // frees the room
+    /// tx.reserve_timeout(24, Duration::from_secs(1))?.commit()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<Grant<'_>> {
         self.reserve_inner(len, Some(timeout))
     }
@@ -620,6 +831,21 @@ impl Producer {
     /// # Errors
     /// As [`reserve`](Self::reserve), and [`Error::Full`] if there is no room
     /// now.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-tryreserve-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
+    /// let mut rx = Consumer::open(&name)?;
+    /// let mut grant = tx.try_reserve(24)?;
+    /// grant.write_at(0, &[7; 24])?;
+    /// grant.commit()?;
+    /// assert!(matches!(tx.try_reserve(24), Err(shmkit::Error::Full { .. })));
+    /// assert_eq!(rx.recv()?, [7; 24]);
+    /// assert_eq!(tx.try_reserve(24)?.len(), 24); // room again (dropped: abandoned)
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_reserve(&mut self, len: usize) -> Result<Grant<'_>> {
         let len = self.check_len(len)?;
         let room = poll_room(
@@ -681,6 +907,21 @@ impl Producer {
     ///
     /// # Errors
     /// As [`reserve`](Self::reserve).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-send-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 4096)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.send(b"first")?;
+    /// tx.send(b"")?; // empty messages are messages too
+    /// tx.send(b"third")?;
+    /// assert_eq!(rx.recv()?, b"first");
+    /// assert_eq!(rx.recv()?, b"");
+    /// assert_eq!(rx.recv()?, b"third");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         let g = self.reserve(msg.len())?;
@@ -692,6 +933,22 @@ impl Producer {
     ///
     /// # Errors
     /// As [`reserve_timeout`](Self::reserve_timeout).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-spsc-sendt-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.send_timeout(&[1; 24], Duration::from_secs(1))?;
+    /// let full = tx.send_timeout(&[2; 24], Duration::from_millis(10));
+    /// assert!(matches!(full, Err(shmkit::Error::Timeout { .. })));
+    /// assert_eq!(rx.recv()?, [1; 24]);
+    /// tx.send_timeout(&[2; 24], Duration::from_secs(1))?;
+    /// assert_eq!(rx.recv()?, [2; 24]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
         let g = self.reserve_timeout(msg.len(), timeout)?;
         g.fill_and_commit(msg);
@@ -703,6 +960,20 @@ impl Producer {
     /// # Errors
     /// As [`try_reserve`](Self::try_reserve): [`Error::Full`] if there is no
     /// room.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-trysend-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.try_send(&[1; 24])?;
+    /// assert!(matches!(tx.try_send(&[2; 24]), Err(shmkit::Error::Full { .. })));
+    /// assert_eq!(rx.recv()?, [1; 24]);
+    /// tx.try_send(&[2; 24])?;
+    /// assert_eq!(rx.recv()?, [2; 24]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         let sent = self.try_reserve(msg.len()).map(|g| g.fill_and_commit(msg));
         self.ring.region.check_mapped()?;
@@ -781,11 +1052,34 @@ impl std::fmt::Debug for Grant<'_> {
 
 impl Grant<'_> {
     /// The message's length, as reserved.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::Producer;
+    /// # let name = format!("doc-spsc-glen-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let grant = tx.reserve(100)?;
+    /// assert_eq!(grant.len(), 100);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len as usize
     }
 
     /// Whether the message is empty.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-gempty-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// let grant = tx.reserve(0)?;
+    /// assert!(grant.is_empty());
+    /// grant.commit()?;
+    /// assert_eq!(rx.recv()?, b"");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -794,6 +1088,21 @@ impl Grant<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if the range does not fit in the message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-gwrite-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// let mut grant = tx.reserve(6)?;
+    /// grant.write_at(3, b"def")?; // in any order
+    /// grant.write_at(0, b"abc")?;
+    /// assert!(matches!(grant.write_at(4, b"xyz"), Err(shmkit::Error::OutOfBounds { .. })));
+    /// grant.commit()?;
+    /// assert_eq!(rx.recv()?, b"abcdef");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline]
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
         let end = offset.checked_add(data.len());
@@ -838,7 +1147,7 @@ impl Grant<'_> {
     /// let msg = rx_a.read()?;
     /// let mut grant = tx_b.reserve(msg.len())?;
     /// grant.copy_from(0, &msg)?;
-    /// grant.commit();
+    /// grant.commit()?;
     /// msg.release();
     ///
     /// assert_eq!(rx_b.recv()?, b"relayed");
@@ -905,10 +1214,37 @@ impl Grant<'_> {
     }
 
     /// Publishes the message to the consumer.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: what was written reached nobody, and nothing is
+    /// published where the consumer can see it. A cut that this call's own
+    /// writes run into is found after them: the record went to a private
+    /// zero page, which no other process shares.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-gcommit-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 1024)?;
+    /// let mut rx = Consumer::open(&name)?;
+    /// let mut grant = tx.reserve(3)?;
+    /// grant.write_at(0, b"abc")?;
+    /// drop(grant); // not committed: abandoned
+    /// assert_eq!(rx.try_recv()?, None);
+    /// let mut grant = tx.reserve(3)?;
+    /// grant.write_at(0, b"xyz")?;
+    /// grant.commit()?;
+    /// assert_eq!(rx.recv()?, b"xyz");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline]
-    pub fn commit(self) {
+    pub fn commit(self) -> Result<()> {
+        let p = self.p;
+        p.ring.region.check_mapped()?;
         failpoint::hit("spsc-before-commit");
-        publish(self.p, self.len);
+        publish(p, self.len);
+        p.ring.region.check_mapped()
     }
 }
 
@@ -1018,6 +1354,18 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`Segment::create`](crate::Segment::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-ccreate-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1 << 16)?;
+    /// assert_eq!(rx.capacity(), 65536);
+    /// let mut tx = Producer::open(&name)?; // in another process, usually
+    /// tx.send(b"hello")?;
+    /// assert_eq!(rx.recv()?, b"hello");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, capacity: usize) -> Result<Consumer> {
         Self::create_with(name, capacity, &QueueOptions::default())
     }
@@ -1026,6 +1374,19 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`Segment::create`](crate::Segment::create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-spsc-ccreatewith-{}", std::process::id());
+    /// let mut rx = Consumer::create_with(&name, 4096, &Options::default().wait(Wait::Spin))?;
+    /// assert_eq!(rx.wait_strategy(), Wait::Spin);
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(b"fast")?;
+    /// assert_eq!(rx.recv()?, b"fast");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(name: &str, capacity: usize, opts: &QueueOptions) -> Result<Consumer> {
         Consumer::attach(create(name, capacity, opts, 0)?, opts)
     }
@@ -1035,6 +1396,21 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`Producer::open`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-copen-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 4096)?;
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// let mut first = Consumer::open(&name)?;
+    /// assert_eq!(first.recv()?, b"a");
+    /// drop(first);
+    /// let mut second = Consumer::open(&name)?; // starts after what was released
+    /// assert_eq!(second.recv()?, b"b");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Consumer> {
         Self::open_with(name, &QueueOptions::default())
     }
@@ -1043,6 +1419,21 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`Producer::open`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::Options;
+    /// use std::time::Duration;
+    /// # let name = format!("doc-spsc-copenwith-{}", std::process::id());
+    /// let opts = Options::default().open_timeout(Duration::from_secs(1));
+    /// assert!(matches!(Consumer::open_with(&name, &opts), Err(shmkit::Error::NotFound { .. })));
+    /// let mut tx = Producer::create(&name, 4096)?;
+    /// let mut rx = Consumer::open_with(&name, &opts)?;
+    /// tx.send(b"found")?;
+    /// assert_eq!(rx.recv()?, b"found");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_with(name: &str, opts: &QueueOptions) -> Result<Consumer> {
         Consumer::attach(open(name, opts, None)?, opts)
     }
@@ -1052,6 +1443,18 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-cooc-{}", std::process::id());
+    /// let mut rx = Consumer::open_or_create(&name, 4096)?; // whichever starts first
+    /// let mut tx = Producer::open_or_create(&name, 4096)?;
+    /// assert!(rx.created() && !tx.created());
+    /// tx.send(b"y")?;
+    /// assert_eq!(rx.recv()?, b"y");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Consumer> {
         Self::open_or_create_with(name, capacity, &QueueOptions::default())
     }
@@ -1060,6 +1463,21 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use shmkit::queue::{Options, Wait};
+    /// # let name = format!("doc-spsc-coocw-{}", std::process::id());
+    /// let opts = Options::default().wait(Wait::Spin);
+    /// let mut rx = Consumer::open_or_create_with(&name, 4096, &opts)?;
+    /// assert!(rx.created());
+    /// assert_eq!(rx.wait_strategy(), Wait::Spin);
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(b"z")?;
+    /// assert_eq!(rx.recv()?, b"z");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create_with(
         name: &str,
         capacity: usize,
@@ -1069,6 +1487,17 @@ impl Consumer {
     }
 
     /// Whether this endpoint created the queue (rather than opened it).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-ccreated-{}", std::process::id());
+    /// let tx = Producer::create(&name, 1024)?;
+    /// let rx = Consumer::open(&name)?;
+    /// assert!(tx.created());
+    /// assert!(!rx.created());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.ring.created()
     }
@@ -1131,21 +1560,62 @@ impl Consumer {
     }
 
     /// The queue's name.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::Consumer;
+    /// # let name = format!("doc-spsc-cname-{}", std::process::id());
+    /// let rx = Consumer::create(&name, 1024)?;
+    /// assert_eq!(rx.name(), name);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.ring.region.name()
     }
 
     /// The ring's size in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-ccap-{}", std::process::id());
+    /// let _tx = Producer::create(&name, 10)?;
+    /// let rx = Consumer::open(&name)?;
+    /// assert_eq!(rx.capacity(), 64); // the smallest ring, as created
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.ring.cap as usize
     }
 
     /// How this endpoint waits.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::Consumer, Options, Wait};
+    /// # let name = format!("doc-spsc-cwaits-{}", std::process::id());
+    /// let rx = Consumer::create_with(&name, 1024, &Options::default().wait(Wait::Block))?;
+    /// assert_eq!(rx.wait_strategy(), Wait::Block);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait_strategy(&self) -> Wait {
         self.wait
     }
 
     /// Changes how this endpoint waits.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::{Consumer, Producer}, Wait};
+    /// # let name = format!("doc-spsc-csetwait-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// rx.set_wait(Wait::Spin); // for a latency-critical stretch
+    /// assert_eq!(rx.wait_strategy(), Wait::Spin);
+    /// tx.send(b"now")?;
+    /// assert_eq!(rx.recv()?, b"now");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set_wait(&mut self, wait: Wait) {
         let signal = Signal::at(&self.ring.region, NOT_EMPTY);
         signal.register(wait);
@@ -1154,6 +1624,22 @@ impl Consumer {
     }
 
     /// Whether the producer is alive, closed, dead, or not attached yet.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::{spsc::{Consumer, Producer}, Peer};
+    /// # let name = format!("doc-spsc-cpeer-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// assert_eq!(rx.peer(), Peer::NotYet);
+    /// let mut tx = Producer::open(&name)?;
+    /// assert_eq!(rx.peer(), Peer::Alive);
+    /// tx.send(b"last")?;
+    /// drop(tx);
+    /// assert_eq!(rx.peer(), Peer::Closed);
+    /// assert_eq!(rx.recv()?, b"last"); // what was sent is still delivered
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn peer(&self) -> Peer {
         self.live.peer(&self.ring.region)
     }
@@ -1164,6 +1650,21 @@ impl Consumer {
     ///
     /// # Errors
     /// [`Error::Corrupted`] if the record there is invalid.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-tryread-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// assert!(rx.try_read()?.is_none());
+    /// tx.send(b"in place")?;
+    /// let msg = rx.try_read()?.expect("a message");
+    /// assert_eq!(msg.to_vec()?, b"in place");
+    /// msg.release();
+    /// assert!(rx.try_read()?.is_none());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn try_read(&mut self) -> Result<Option<Message<'_>>> {
         let polled = poll_read(&self.ring, &mut self.pos);
@@ -1177,6 +1678,24 @@ impl Consumer {
     /// # Errors
     /// [`Error::Corrupted`]; [`Error::PeerDied`] or [`Error::Closed`] if the
     /// queue is empty and the producer is gone.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-read-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(&7u32.to_le_bytes())?;
+    /// let msg = rx.read()?;
+    /// let mut word = [0u8; 4];
+    /// msg.read_at(0, &mut word)?;
+    /// drop(msg); // not released: read again next time
+    /// let again = rx.read()?;
+    /// assert_eq!(again.to_vec()?, word);
+    /// again.release();
+    /// assert_eq!(u32::from_le_bytes(word), 7);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn read(&mut self) -> Result<Message<'_>> {
         self.read_fast(None)
@@ -1186,6 +1705,22 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`read`](Self::read), and [`Error::Timeout`].
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-spsc-readt-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let empty = rx.read_timeout(Duration::from_millis(10));
+    /// assert!(matches!(empty, Err(shmkit::Error::Timeout { .. })));
+    /// tx.send(b"late")?;
+    /// let msg = rx.read_timeout(Duration::from_secs(1))?;
+    /// assert_eq!(msg.len(), 4);
+    /// msg.release();
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
         self.read_fast(Some(timeout))
@@ -1252,6 +1787,20 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`read`](Self::read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-recv-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let sender = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || Producer::open(&name)?.send(b"from afar"))
+    /// };
+    /// assert_eq!(rx.recv()?, b"from afar"); // waits for it
+    /// sender.join().unwrap()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<Vec<u8>> {
         let m = self.read()?;
         let v = m.take();
@@ -1264,6 +1813,21 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`read`](Self::read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-recvinto-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let mut buf = Vec::with_capacity(64);
+    /// for word in [&b"one"[..], b"three", b"two"] {
+    ///     tx.send(word)?;
+    ///     rx.recv_into(&mut buf)?;
+    ///     assert_eq!(buf, word);
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         let m = self.read()?;
         buf.clear();
@@ -1277,6 +1841,20 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`read_timeout`](Self::read_timeout).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// use std::time::Duration;
+    /// # let name = format!("doc-spsc-recvt-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let empty = rx.recv_timeout(Duration::from_millis(10));
+    /// assert!(matches!(empty, Err(shmkit::Error::Timeout { .. })));
+    /// tx.send(b"in time")?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(1))?, b"in time");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         let m = self.read_timeout(timeout)?;
         let v = m.take();
@@ -1289,6 +1867,19 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`try_read`](Self::try_read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-tryrecv-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// assert_eq!(rx.try_recv()?, None);
+    /// tx.send(b"ready")?;
+    /// assert_eq!(rx.try_recv()?, Some(b"ready".to_vec()));
+    /// assert_eq!(rx.try_recv()?, None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
         let v = self.try_read()?.map(Message::take);
         self.ring.region.check_mapped()?;
@@ -1381,11 +1972,37 @@ impl std::fmt::Debug for Message<'_> {
 
 impl Message<'_> {
     /// The message's length.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-mlen-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(&[0; 300])?;
+    /// let msg = rx.read()?;
+    /// assert_eq!(msg.len(), 300);
+    /// msg.release();
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len as usize
     }
 
     /// Whether the message is empty.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-mempty-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(b"")?;
+    /// let msg = rx.read()?;
+    /// assert!(msg.is_empty());
+    /// msg.release();
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -1394,6 +2011,22 @@ impl Message<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if the range is not within the message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-mreadat-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(b"header:body")?;
+    /// let msg = rx.read()?;
+    /// let mut body = [0u8; 4];
+    /// msg.read_at(7, &mut body)?; // only the part it needs
+    /// assert_eq!(&body, b"body");
+    /// assert!(matches!(msg.read_at(8, &mut body), Err(shmkit::Error::OutOfBounds { .. })));
+    /// msg.release();
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let end = offset.checked_add(buf.len());
@@ -1418,20 +2051,59 @@ impl Message<'_> {
     }
 
     /// A copy of the whole message.
-    pub fn to_vec(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if another process shrank the queue's segment
+    /// under this mapping: the bytes copied were not the message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-mtovec-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// tx.send(b"whole")?;
+    /// let msg = rx.read()?;
+    /// assert_eq!(msg.to_vec()?, b"whole");
+    /// msg.release();
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let v = self.copy();
+        self.c.ring.region.check_mapped()?;
+        Ok(v)
+    }
+
+    /// The whole message, unchecked: the caller checks the mapping.
+    fn copy(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
         self.c.ring.region.ring_load_padded(self.c.pos + 8, &mut v);
         v
     }
 
     fn take(self) -> Vec<u8> {
-        let v = self.to_vec();
+        let v = self.copy();
         self.release();
         v
     }
 
     /// Frees the message's room for the producer. Until then it stays in the
     /// queue, also for a consumer that attaches after this one died.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-mrelease-{}", std::process::id());
+    /// let mut tx = Producer::create(&name, 64)?; // a 64-byte ring: room for one 24-byte message
+    /// let mut rx = Consumer::open(&name)?;
+    /// tx.send(&[1; 24])?;
+    /// let msg = rx.read()?;
+    /// assert!(matches!(tx.try_send(&[2; 24]), Err(shmkit::Error::Full { .. })));
+    /// msg.release(); // its room is free again
+    /// tx.try_send(&[2; 24])?;
+    /// assert_eq!(rx.recv()?, [2; 24]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline(always)]
     pub fn release(self) {
         failpoint::hit("spsc-before-release");
@@ -1467,6 +2139,49 @@ impl Producer {
 impl Consumer {
     pub(crate) fn from_ring(ring: Ring, opts: &QueueOptions) -> Result<Consumer> {
         Consumer::attach(ring, opts)
+    }
+}
+
+/// What a [`WaitSet`](crate::WaitSet) needs of the SPSC endpoints: the
+/// signal their peer wakes, and a look at the ring that takes nothing.
+#[cfg(not(loom))]
+impl Producer {
+    /// The `not_full` signal, which the consumer wakes after a release.
+    pub(crate) fn room_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, NOT_FULL)
+    }
+
+    /// Whether a message of `len` bytes fits now, as
+    /// [`try_reserve`](Self::try_reserve) would find (writing the padding
+    /// record it would write); an error is what `try_reserve` would return.
+    pub(crate) fn has_room_for(&mut self, len: usize) -> Result<bool> {
+        let len = self.check_len(len)?;
+        let room = poll_room(
+            &self.ring,
+            &mut self.pos,
+            &mut self.head,
+            &mut self.zeroed,
+            len,
+        );
+        self.ring.region.check_mapped()?;
+        room
+    }
+}
+
+#[cfg(not(loom))]
+impl Consumer {
+    /// The `not_empty` signal, which the producer wakes after a commit.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, NOT_EMPTY)
+    }
+
+    /// Whether [`try_read`](Self::try_read) would find a message now (it
+    /// may step over a padding record, as `try_read` does); an error is
+    /// what `try_read` would return.
+    pub(crate) fn has_message(&mut self) -> Result<bool> {
+        let polled = poll_read(&self.ring, &mut self.pos);
+        self.ring.region.check_mapped()?;
+        Ok(polled?.is_some())
     }
 }
 
@@ -1533,15 +2248,15 @@ mod tests {
                 let mut g = p.reserve(len).unwrap();
                 g.write_at(split, &want[split..]).unwrap();
                 g.write_at(0, &want[..split]).unwrap();
-                g.commit();
+                g.commit().unwrap();
                 let m = c.read().unwrap();
-                assert_eq!(m.to_vec(), want, "len {len} split {split}");
+                assert_eq!(m.to_vec().unwrap(), want, "len {len} split {split}");
                 // Forward it into a bigger record, after `offset` other bytes.
                 for offset in [0, 3, 8, 13] {
                     let mut g = p2.reserve(len + offset).unwrap();
                     g.write_at(0, &vec![0xEE; offset]).unwrap();
                     g.copy_from(offset, &m).unwrap();
-                    g.commit();
+                    g.commit().unwrap();
                     let got = c2.recv().unwrap();
                     assert_eq!(&got[offset..], &want[..], "len {len} offset {offset}");
                     assert!(got[..offset].iter().all(|&b| b == 0xEE));
@@ -1626,7 +2341,7 @@ mod tests {
                 g.write_at(0, &vec![0xAB; offset + len + 5]).unwrap();
                 g.copy_from(offset, &m).unwrap();
                 assert!(g.copy_from(offset + 6, &m).is_err() || len == 0);
-                g.commit();
+                g.commit().unwrap();
                 m.release();
                 let got = cb.recv().unwrap();
                 assert_eq!(
@@ -1654,10 +2369,10 @@ mod tests {
         {
             // Not released.
             let m = c.try_read().unwrap().unwrap();
-            assert_eq!(m.to_vec(), b"xyz");
+            assert_eq!(m.to_vec().unwrap(), b"xyz");
         }
         let m = c.read().unwrap();
-        assert_eq!(m.to_vec(), b"xyz");
+        assert_eq!(m.to_vec().unwrap(), b"xyz");
         m.release();
         assert!(c.try_read().unwrap().is_none());
     }

@@ -102,6 +102,14 @@ pub struct Event {
 
 impl Event {
     /// A new, unsignalled event in ordinary memory.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// let e = Event::new(EventMode::ManualReset);
+    /// assert_eq!(e.mode(), EventMode::ManualReset);
+    /// assert!(!e.is_signalled());
+    /// ```
     pub fn new(mode: EventMode) -> Self {
         Event {
             state: AtomicU32::new(0),
@@ -139,12 +147,33 @@ impl Event {
     }
 
     /// Sets the mode. Meant for the creator, before the event is shared.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// # let name = format!("doc-evmode-{}", std::process::id());
+    /// let seg = shmkit::Segment::create(&name, 64)?;
+    /// // SAFETY: the mapping is page-aligned, 64 bytes, zeroed (an auto-reset
+    /// // event), outlives `e`, and is used only as this event.
+    /// let e = unsafe { Event::from_ptr(seg.as_ptr()) };
+    /// assert_eq!(e.mode(), EventMode::AutoReset); // all zeros
+    /// e.set_mode(EventMode::ManualReset); // before any peer opens it
+    /// assert_eq!(e.mode(), EventMode::ManualReset);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn set_mode(&self, mode: EventMode) {
         self.mode
             .store(u32::from(mode == EventMode::ManualReset), Ordering::Relaxed);
     }
 
     /// The current mode.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{Event, EventMode};
+    /// assert_eq!(Event::default().mode(), EventMode::AutoReset);
+    /// assert_eq!(Event::new(EventMode::ManualReset).mode(), EventMode::ManualReset);
+    /// ```
     pub fn mode(&self) -> EventMode {
         if self.mode.load(Ordering::Relaxed) == 0 {
             EventMode::AutoReset
@@ -154,6 +183,16 @@ impl Event {
     }
 
     /// Whether the signal is set right now.
+    ///
+    /// # Example
+    /// ```
+    /// let e = shmkit::sync::Event::default(); // auto-reset
+    /// assert!(!e.is_signalled());
+    /// e.notify_one(); // nobody waits: the signal stays pending
+    /// assert!(e.is_signalled());
+    /// e.wait(); // consumes it
+    /// assert!(!e.is_signalled());
+    /// ```
     pub fn is_signalled(&self) -> bool {
         self.state.load(Ordering::Relaxed) & SIGNALLED != 0
     }
@@ -165,11 +204,47 @@ impl Event {
     }
 
     /// Clears the signal (meant for manual-reset events).
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use shmkit::sync::{Event, EventMode};
+    /// let e = Event::new(EventMode::ManualReset);
+    /// e.notify_one();
+    /// assert!(e.wait_timeout(Duration::ZERO)); // set: returns at once
+    /// e.reset();
+    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
+    /// ```
     pub fn reset(&self) {
         self.state.fetch_and(!SIGNALLED, Ordering::Relaxed);
     }
 
     /// Blocks until notified (`futex(FUTEX_WAIT)` on Linux).
+    ///
+    /// # Example
+    /// Two mappings of one named segment, as two processes would have; the
+    /// notifier here is a thread that opens the segment by name.
+    /// ```
+    /// use shmkit::{sync::Event, Segment};
+    /// # let name = format!("doc-evwait-{}", std::process::id());
+    /// let seg = Segment::create(&name, 64)?;
+    /// // SAFETY: page-aligned, zeroed (an unsignalled auto-reset event),
+    /// // outlives `e`, and is used only as this event by everyone.
+    /// let e = unsafe { Event::from_ptr(seg.as_ptr()) };
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let peer = Segment::open(&name).unwrap();
+    ///         peer.write_at(8, &[42]).unwrap(); // the message, then the signal
+    ///         // SAFETY: as above, for the peer's own mapping.
+    ///         unsafe { Event::from_ptr(peer.as_ptr()) }.notify_one();
+    ///     });
+    ///     e.wait();
+    /// });
+    /// let mut msg = [0u8];
+    /// seg.read_at(8, &mut msg)?;
+    /// assert_eq!(msg, [42]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait(&self) {
         self.wait_until(None);
     }
@@ -274,6 +349,16 @@ impl Event {
 
     /// Sets the signal and, if anyone sleeps, wakes one waiter
     /// (`futex(FUTEX_WAKE, 1)`); in manual-reset mode, wakes all of them.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let e = shmkit::sync::Event::default();
+    /// e.notify_one();
+    /// e.notify_one(); // collapses into the one pending signal
+    /// assert!(e.wait_timeout(Duration::ZERO));
+    /// assert!(!e.wait_timeout(Duration::from_millis(5)), "consumed by the first wait");
+    /// ```
     pub fn notify_one(&self) {
         // SYNC(event): releases what we did before notifying.
         let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
@@ -321,6 +406,103 @@ impl Event {
         }
     }
 }
+/// A [`WaitSet`](crate::WaitSet)'s registration on an [`Event`]: whether it
+/// is counted among the sleepers, and the generation it saw then.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub struct Watch {
+    registered: bool,
+    generation: u32,
+    /// A `notify_all` went by while registered, seen when leaving.
+    notified: bool,
+}
+
+/// How a [`WaitSet`](crate::WaitSet) waits on an event: the same protocol
+/// as [`Event::wait`] (see "No lost wake-up" above), split into steps so
+/// that the set can sleep on many words at once.
+#[cfg(not(loom))]
+impl Event {
+    /// The state word, which notifiers wake.
+    pub(crate) fn state_word(&self) -> &AtomicU32 {
+        &self.state
+    }
+
+    /// Whether a wait would return now: the signal is set (consumed, in
+    /// auto-reset mode, together with the registration) or, while
+    /// registered, a `notify_all` went by.
+    pub(crate) fn watch_fired(&self, w: &mut Watch) -> bool {
+        if std::mem::take(&mut w.notified) {
+            return true;
+        }
+        // SYNC(event): acquires what the notifier did before notifying.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & SIGNALLED != 0 {
+                if self.mode() == EventMode::ManualReset {
+                    return true;
+                }
+                let new = (s & !SIGNALLED).wrapping_sub(if w.registered { SLEEPER } else { 0 });
+                // SYNC(event)
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        w.registered = false;
+                        return true;
+                    }
+                    Err(now) => s = now,
+                }
+                continue;
+            }
+            return w.registered && s / GENERATION != w.generation;
+        }
+    }
+
+    /// Registers as a sleeper (once) and returns the word's value to sleep
+    /// on, and whether the registration holds; without it (the count is
+    /// full) the caller must not sleep longer than `UNREGISTERED_POLL`.
+    pub(crate) fn watch_arm(&self, w: &mut Watch) -> (u32, bool) {
+        let mut s = self.state.load(Ordering::Acquire);
+        while !w.registered {
+            if s & SLEEPERS == SLEEPERS {
+                return (s, false);
+            }
+            match self
+                .state
+                .compare_exchange(s, s + SLEEPER, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    s += SLEEPER;
+                    w.registered = true;
+                    w.generation = s / GENERATION;
+                }
+                Err(now) => s = now,
+            }
+        }
+        (s, true)
+    }
+
+    /// Leaves the sleepers, if registered, noting a `notify_all` that went
+    /// by meanwhile (the next [`watch_fired`](Self::watch_fired) reports
+    /// it: once unregistered, the generation alone no longer tells).
+    pub(crate) fn watch_disarm(&self, w: &mut Watch) {
+        if std::mem::take(&mut w.registered) {
+            // SYNC(event): acquires what a `notify_all` did before it.
+            let old = self.state.fetch_sub(SLEEPER, Ordering::Acquire);
+            if old / GENERATION != w.generation {
+                w.notified = true;
+            }
+        }
+    }
+
+    /// The longest a registered set may sleep on the word: a notifier
+    /// killed before its wake-up leaves only the set signal to find.
+    pub(crate) const WATCH_SLICE: Duration = NOTIFIER_DEATH_POLL;
+    /// The longest an unregistered set may sleep on the word.
+    pub(crate) const WATCH_UNREGISTERED_SLICE: Duration = UNREGISTERED_POLL;
+}
+
 impl Default for Event {
     fn default() -> Self {
         Event::new(EventMode::AutoReset)

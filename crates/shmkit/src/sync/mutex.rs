@@ -487,16 +487,61 @@ pub struct OwnerDied<G> {
 
 impl<G> OwnerDied<G> {
     /// The guard, to inspect or repair the data.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(3u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let died = m.lock().unwrap_err();
+    /// let mut g = died.into_inner(); // the lock is held through `g`
+    /// assert_eq!(*g, 3);
+    /// *g = 0;
+    /// g.mark_consistent();
+    /// drop(g);
+    /// assert_eq!(*m.lock().unwrap(), 0);
+    /// ```
     pub fn into_inner(self) -> G {
         self.guard
     }
 
     /// The guard, borrowed.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(9u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let died = m.lock().unwrap_err();
+    /// assert_eq!(**died.get_ref(), 9);
+    /// assert!(died.get_ref().is_inconsistent());
+    /// ```
     pub fn get_ref(&self) -> &G {
         &self.guard
     }
 
     /// The guard, borrowed mutably.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(9u32);
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let mut died = m.lock().unwrap_err();
+    /// **died.get_mut() = 1; // repair in place
+    /// died.get_mut().mark_consistent();
+    /// drop(died); // unlocks, consistent now
+    /// assert_eq!(*m.lock().unwrap(), 1);
+    /// ```
     pub fn get_mut(&mut self) -> &mut G {
         &mut self.guard
     }
@@ -576,6 +621,18 @@ impl<G> std::error::Error for TryLockError<G> {}
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`, in ordinary memory (for use
     /// between threads, or to copy into place before sharing).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// static COUNT: Mutex<u64> = Mutex::new(0); // `const`: fine in a static
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| *COUNT.lock().unwrap() += 1);
+    ///     }
+    /// });
+    /// assert_eq!(*COUNT.lock().unwrap(), 4);
+    /// ```
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
         Mutex {
@@ -777,6 +834,13 @@ impl<T> Mutex<T> {
     }
 
     /// The data, through exclusive access to the mutex itself (no locking).
+    ///
+    /// # Example
+    /// ```
+    /// let mut m = shmkit::sync::Mutex::new(1u8);
+    /// *m.get_mut() = 2; // `&mut` proves nobody else holds the lock
+    /// assert_eq!(*m.lock().unwrap(), 2);
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
@@ -822,6 +886,17 @@ impl<T> fmt::Debug for Mutex<T> {
 ///
 /// Not `Send`: the lock is owned by the thread that took it (its identity is
 /// in the lock word, and is what death detection checks).
+///
+/// # Example
+/// ```
+/// use shmkit::sync::{Mutex, TryLockError};
+/// let m = Mutex::new(String::from("a"));
+/// let mut g = m.lock().unwrap();
+/// g.push('b'); // `DerefMut` to the data
+/// assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+/// drop(g); // unlocks
+/// assert_eq!(*m.try_lock().unwrap(), "ab");
+/// ```
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
     inconsistent: bool,
@@ -834,6 +909,19 @@ unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> MutexGuard<'_, T> {
     /// Whether the data is still marked as left behind by a dead owner.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(0u32);
+    /// assert!(!m.lock().unwrap().is_inconsistent());
+    /// std::thread::scope(|s| {
+    ///     // A thread that ends holding the lock is a dead owner.
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let g = m.lock().unwrap_err().into_inner();
+    /// assert!(g.is_inconsistent());
+    /// ```
     pub fn is_inconsistent(&self) -> bool {
         self.inconsistent
     }
@@ -1047,7 +1135,7 @@ mod tests {
 
     /// A second lock of a mutex this thread holds, at the same address:
     /// `try_lock` and `lock_timeout`, whatever the timeout, say `WouldBlock`
-    /// at once (`Duration::MAX` used to panic as a double lock).
+    /// at once, with `Duration::MAX` too, and never panic.
     #[test]
     fn relocking_a_held_mutex_with_a_timeout_gives_would_block_at_once() {
         let m = Mutex::new(1u32);
@@ -1064,7 +1152,7 @@ mod tests {
     /// word in it (as when the segment is dropped and another is mapped at
     /// the same address holding that word): this thread still counts as the
     /// holder, and `lock` waits as for a live owner until the word changes,
-    /// never a panic (it used to panic as a double lock).
+    /// never a panic.
     #[test]
     fn lock_on_a_word_left_by_a_leaked_guard_waits_instead_of_panicking() {
         let m = Mutex::new(9u32);

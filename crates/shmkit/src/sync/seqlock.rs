@@ -108,6 +108,14 @@ unsafe impl<T: Send> Send for SeqLock<T> {}
 
 impl<T: Copy + Layout> SeqLock<T> {
     /// A new seqlock holding `value`, without a writer, in ordinary memory.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// let s = SeqLock::new([3u32, 4]);
+    /// assert_eq!(s.read(), [3, 4]);
+    /// assert_eq!(s.writer_status(), WriterStatus::None);
+    /// ```
     pub fn new(value: T) -> Self {
         SeqLock {
             seq: AtomicU64::new(0),
@@ -156,6 +164,26 @@ impl<T: Copy + Layout> SeqLock<T> {
     ///
     /// Retries while the writer completes a write and starts another during
     /// one copy, which a writer in a tight loop can make happen repeatedly.
+    ///
+    /// # Example
+    /// A writer publishes pairs whose halves are always equal; readers
+    /// racing it never see a mix of two writes.
+    /// ```
+    /// let s = shmkit::sync::SeqLock::new([0u64; 2]);
+    /// std::thread::scope(|t| {
+    ///     t.spawn(|| {
+    ///         let mut w = s.writer().unwrap();
+    ///         for i in 1..=1000 {
+    ///             w.write(&[i, i]);
+    ///         }
+    ///     });
+    ///     for _ in 0..1000 {
+    ///         let [a, b] = s.read();
+    ///         assert_eq!(a, b);
+    ///     }
+    /// });
+    /// assert_eq!(s.read(), [1000, 1000]);
+    /// ```
     pub fn read(&self) -> T {
         let mut tries = 0u32;
         loop {
@@ -238,6 +266,31 @@ impl<T: Copy + Layout> SeqLock<T> {
     ///
     /// # Errors
     /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, WriterStatus};
+    /// let s = SeqLock::new(0u32);
+    /// let w = s.writer()?;
+    /// assert!(matches!(s.writer(), Err(shmkit::Error::WriterBusy { .. })));
+    /// drop(w); // lets the next writer in
+    ///
+    /// // A thread that ends holding the writer is a dead writer: the next
+    /// // `writer()` takes over.
+    /// std::thread::scope(|t| {
+    ///     t.spawn(|| std::mem::forget(s.writer().unwrap()));
+    /// });
+    /// // The OS reports a joined thread gone a moment later (Linux: once
+    /// // its `/proc` entry is reaped), so poll, boundedly.
+    /// let start = std::time::Instant::now();
+    /// while s.writer_status() != WriterStatus::Died && start.elapsed().as_secs() < 5 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// assert_eq!(s.writer_status(), WriterStatus::Died);
+    /// s.writer()?.write(&9);
+    /// assert_eq!(s.read(), 9);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn writer(&self) -> Result<SeqLockWriter<'_, T>> {
         let me = wait::current_owner();
         loop {
@@ -317,6 +370,19 @@ impl<T> std::fmt::Debug for SeqLock<T> {
 /// The one writer of a [`SeqLock`]. Dropping it lets another writer in.
 ///
 /// Not `Send`: its identity is the thread that took it.
+///
+/// # Example
+/// ```
+/// let s = shmkit::sync::SeqLock::new(0u64);
+/// {
+///     let mut w = s.writer()?;
+///     w.write(&1);
+///     w.write(&2); // one writer, as many writes as it likes
+/// } // dropped: the next writer may come in
+/// assert_eq!(s.read(), 2);
+/// assert!(s.writer().is_ok());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SeqLockWriter<'a, T> {
     lock: &'a SeqLock<T>,
     /// The sequence number this writer last published (even): its own

@@ -50,7 +50,38 @@ fn holder(word: u64) -> Holder {
 /// # Example
 /// ```
 /// use shmkit::sync::words::{mutex_state, Holder};
+/// use shmkit::{sync::Mutex, Segment};
 /// assert_eq!(mutex_state(0), (Holder::None, false));
+///
+/// # let name = format!("doc-words-{}", std::process::id());
+/// let seg = Segment::create(&name, 64)?;
+/// // SAFETY: page-aligned, zeroed (an unlocked mutex), outlives `m`, and
+/// // used only as this mutex.
+/// let m = unsafe { Mutex::<u64>::from_ptr(seg.as_ptr()) };
+/// let guard = m.lock().unwrap();
+/// let mut word = [0u8; 8];
+/// seg.read_at(0, &mut word)?; // a copy, as `shmkit info` takes it
+/// let (holder, inconsistent) = mutex_state(u64::from_le_bytes(word));
+/// assert!(matches!(holder, Holder::Alive { .. }));
+/// assert!(!inconsistent);
+/// drop(guard);
+///
+/// // A thread that ends holding the lock: the word names a dead holder.
+/// std::thread::scope(|s| {
+///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+/// });
+/// let state = || -> shmkit::Result<(Holder, bool)> {
+///     let mut word = [0u8; 8];
+///     seg.read_at(0, &mut word)?;
+///     Ok(mutex_state(u64::from_le_bytes(word)))
+/// };
+/// // The OS reports a joined thread gone a moment later: poll, boundedly.
+/// let start = std::time::Instant::now();
+/// while !matches!(state()?.0, Holder::Died { .. }) && start.elapsed().as_secs() < 5 {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// assert!(matches!(state()?.0, Holder::Died { .. }));
+/// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn mutex_state(word: u64) -> (Holder, bool) {
     (holder(word), word & INCONSISTENT != 0)
@@ -76,6 +107,9 @@ pub fn event_signalled(state: u32) -> bool {
 /// ```
 /// use shmkit::sync::words::{seqlock_state, Holder};
 /// assert_eq!(seqlock_state(4, 0), (Holder::None, false));
+/// // An odd sequence: a write in progress (or abandoned), here with no
+/// // writer recorded.
+/// assert_eq!(seqlock_state(5, 0), (Holder::None, true));
 /// ```
 pub fn seqlock_state(seq: u64, writer: u64) -> (Holder, bool) {
     (holder(writer), seq % 2 == 1)

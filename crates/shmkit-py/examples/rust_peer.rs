@@ -1,0 +1,150 @@
+//! A Rust process for the Python tests and benchmark to talk to: each role
+//! opens or creates a queue by name, as any Rust program would.
+//!
+//! ```text
+//! rust_peer publish NAME COUNT          # broadcast COUNT messages "msg-<i>"
+//! rust_peer subscribe NAME COUNT        # print each of COUNT messages received
+//! rust_peer spsc-send NAME COUNT        # send "msg-<i>" on an SPSC queue
+//! rust_peer spsc-recv NAME COUNT        # print each of COUNT messages received
+//! rust_peer bench NAME SIZE SECONDS     # native SPSC throughput, one line of JSON
+//! rust_peer pingpong NAME ROUNDS        # native 64 B round trips, one line of JSON
+//! ```
+//!
+//! Each role prints `ready` once attached, so the parent can synchronise on
+//! its stdout instead of sleeping.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use shmkit::broadcast::{Publisher, Subscriber};
+use shmkit::queue::spsc::{Consumer, Producer};
+use shmkit::queue::Options;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn ready() {
+    println!("ready");
+    std::io::stdout().flush().ok();
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> Res<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| format!("missing argument {i}; see the module docs for usage").into())
+    };
+    let role = arg(0)?;
+    let name = arg(1)?;
+    let timeout = Duration::from_secs(20);
+    match role {
+        "publish" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut p = Publisher::open_or_create(name, 64, 256)?;
+            ready();
+            p.wait_for_subscribers(1, timeout)?;
+            for i in 0..count {
+                p.send(format!("msg-{i}").as_bytes())?;
+            }
+            // Stay attached until the subscriber has had time to read: a
+            // closed publisher ends its subscribers' reads.
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+        }
+        "subscribe" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut s = Subscriber::open(name)?;
+            ready();
+            for _ in 0..count {
+                let m = s.recv_timeout(timeout)?;
+                println!("{}", String::from_utf8_lossy(&m));
+            }
+        }
+        "spsc-send" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut p = Producer::open(name)?;
+            ready();
+            for i in 0..count {
+                p.send_timeout(format!("msg-{i}").as_bytes(), timeout)?;
+            }
+        }
+        "spsc-recv" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut c = Consumer::open(name)?;
+            ready();
+            for _ in 0..count {
+                let m = c.recv_timeout(timeout)?;
+                println!("{}", String::from_utf8_lossy(&m));
+            }
+        }
+        "bench" => bench(name, arg(2)?.parse()?, arg(3)?.parse()?)?,
+        "pingpong" => pingpong(name, arg(2)?.parse()?)?,
+        other => return Err(format!("unknown role {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// Native SPSC throughput between two threads of this process (the queue
+/// is the same shared segment two processes would use).
+fn bench(name: &str, size: usize, seconds: f64) -> Res<()> {
+    let cap = (size * 64).max(1 << 20);
+    let mut c = Consumer::create_with(name, cap, &Options::default())?;
+    let mut p = Producer::open(name)?;
+    let msg = vec![7u8; size];
+    let dur = Duration::from_secs_f64(seconds);
+    let sender = std::thread::spawn(move || -> shmkit::Result<u64> {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < dur {
+            for _ in 0..256 {
+                p.send(&msg)?;
+            }
+            n += 256;
+        }
+        Ok(n)
+    });
+    let start = Instant::now();
+    let mut got = 0u64;
+    let mut buf = Vec::with_capacity(size);
+    loop {
+        match c.recv_into(&mut buf) {
+            Ok(()) => got += 1,
+            Err(shmkit::Error::Closed { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let sent = sender.join().map_err(|_| "sender panicked")??;
+    assert_eq!(sent, got);
+    println!("{{\"messages\": {got}, \"seconds\": {secs}}}");
+    Ok(())
+}
+
+/// Native 64 B round trips between two threads over two SPSC queues.
+fn pingpong(name: &str, rounds: u64) -> Res<()> {
+    let ping = format!("{name}a");
+    let pong = format!("{name}b");
+    let mut c1 = Consumer::create(&ping, 1 << 16)?;
+    let mut p1 = Producer::open(&ping)?;
+    let mut c2 = Consumer::create(&pong, 1 << 16)?;
+    let mut p2 = Producer::open(&pong)?;
+    let echo = std::thread::spawn(move || -> shmkit::Result<()> {
+        let mut buf = Vec::new();
+        for _ in 0..rounds {
+            c1.recv_into(&mut buf)?;
+            p2.send(&buf)?;
+        }
+        Ok(())
+    });
+    let msg = [1u8; 64];
+    let mut buf = Vec::new();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        p1.send(&msg)?;
+        c2.recv_into(&mut buf)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    echo.join().map_err(|_| "echo panicked")??;
+    println!("{{\"rounds\": {rounds}, \"seconds\": {secs}}}");
+    Ok(())
+}

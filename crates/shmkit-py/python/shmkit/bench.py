@@ -1,0 +1,354 @@
+"""Throughput and latency of shmkit's SPSC queue against Python's own ways
+of moving bytes between processes, in one run.
+
+    python -m shmkit.bench [--seconds S] [--rounds N] [--rust-peer PATH]
+
+Rows: shmkit SPSC, ``multiprocessing.Queue``, ``multiprocessing.Pipe``, a
+ring on ``multiprocessing.shared_memory`` with busy polling, iceoryx2's
+Python bindings when they are installed (they are not measured otherwise:
+the row says so), and the native Rust SPSC queue (``rust_peer bench`` from
+crates/shmkit-py/examples) for scale. Each throughput row has a producer
+process sending for ``--seconds`` and the consumer here counting; the
+ping-pong row times ``--rounds`` 64 B round trips with an echo process.
+Ratios are against shmkit's row of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import shmkit
+
+SIZES = (64, 65536)
+_STOP = 0xFFFFFFFF
+
+
+def _uniq(tag: str) -> str:
+    return f"bn{os.getpid()}{tag}{time.monotonic_ns() % 100000}"
+
+
+# --- shmkit ------------------------------------------------------------------
+
+
+def _shmkit_producer(name: str, size: int, seconds: float) -> None:
+    tx = shmkit.Producer.open(name)
+    msg = bytes(size)
+    end = time.monotonic() + seconds
+    send = tx.send
+    while time.monotonic() < end:
+        for _ in range(256):
+            send(msg)
+    tx.close()
+
+
+def shmkit_throughput(size: int, seconds: float) -> float:
+    name = _uniq("s")
+    rx = shmkit.Consumer.create(name, max(size * 64, 1 << 20))
+    p = mp.get_context("spawn").Process(target=_shmkit_producer, args=(name, size, seconds))
+    p.start()
+    recv = rx.recv
+    recv(timeout=60)
+    n = 0
+    t0 = time.perf_counter()
+    try:
+        while True:
+            recv()
+            n += 1
+    except shmkit.Closed:
+        pass
+    dt = time.perf_counter() - t0
+    p.join()
+    rx.close()
+    return n / dt
+
+
+def _shmkit_echo(ping: str, pong: str, rounds: int) -> None:
+    rx = shmkit.Consumer.open(ping)
+    tx = shmkit.Producer.open(pong)
+    for _ in range(rounds + 1):
+        tx.send(rx.recv())
+
+
+def shmkit_pingpong(rounds: int) -> float:
+    ping, pong = _uniq("a"), _uniq("b")
+    tx = shmkit.Producer.create(ping, 1 << 16)
+    rx = shmkit.Consumer.create(pong, 1 << 16)
+    p = mp.get_context("spawn").Process(target=_shmkit_echo, args=(ping, pong, rounds))
+    p.start()
+    msg = bytes(64)
+    tx.send(msg)
+    rx.recv(timeout=60)
+    send, recv = tx.send, rx.recv
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        send(msg)
+        recv()
+    dt = time.perf_counter() - t0
+    p.join()
+    tx.close()
+    rx.close()
+    return dt / rounds
+
+
+# --- multiprocessing.Queue and Pipe -------------------------------------------
+
+
+def _queue_producer(q, size: int, seconds: float) -> None:
+    msg = bytes(size)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(64):
+            q.put(msg)
+    q.put(None)
+
+
+def mp_queue_throughput(size: int, seconds: float) -> float:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue(maxsize=1024)
+    p = ctx.Process(target=_queue_producer, args=(q, size, seconds))
+    p.start()
+    q.get()
+    n = 0
+    t0 = time.perf_counter()
+    while q.get() is not None:
+        n += 1
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
+def _pipe_producer(conn, size: int, seconds: float) -> None:
+    msg = bytes(size)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(64):
+            conn.send_bytes(msg)
+    conn.send_bytes(b"")
+
+
+def mp_pipe_throughput(size: int, seconds: float) -> float:
+    ctx = mp.get_context("spawn")
+    a, b = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_pipe_producer, args=(b, size, seconds))
+    p.start()
+    a.recv_bytes()
+    n = 0
+    t0 = time.perf_counter()
+    while a.recv_bytes():
+        n += 1
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
+def _pipe_echo(conn, rounds: int) -> None:
+    for _ in range(rounds + 1):
+        conn.send_bytes(conn.recv_bytes())
+
+
+def mp_pipe_pingpong(rounds: int) -> float:
+    ctx = mp.get_context("spawn")
+    a, b = ctx.Pipe()
+    p = ctx.Process(target=_pipe_echo, args=(b, rounds))
+    p.start()
+    msg = bytes(64)
+    a.send_bytes(msg)
+    a.recv_bytes()
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        a.send_bytes(msg)
+        a.recv_bytes()
+    dt = time.perf_counter() - t0
+    p.join()
+    return dt / rounds
+
+
+# --- multiprocessing.shared_memory with busy polling ---------------------------
+# A single-producer ring: head and tail counters (8 bytes each) at offsets 0
+# and 8, then SLOTS slots of a 4-byte length and the payload. Plain Python
+# stores: correct on x86-64 with one writer per counter, and the usual way
+# people hand-roll this.
+
+_SLOTS = 64
+
+
+def _shm_producer(name: str, size: int, seconds: float) -> None:
+    from multiprocessing import shared_memory
+
+    # A spawned child shares its parent's resource tracker, which removes
+    # the name only once both are gone: the parent unlinks it first.
+    sm = shared_memory.SharedMemory(name=name)
+    buf = sm.buf
+    slot = 4 + size
+    msg = bytes(size)
+    head = 0
+    end = time.monotonic() + seconds
+    unpack, pack = struct.unpack_from, struct.pack_into
+    while True:
+        done = time.monotonic() >= end
+        while head - unpack("<Q", buf, 8)[0] >= _SLOTS:
+            pass
+        at = 16 + (head % _SLOTS) * slot
+        if done:
+            pack("<I", buf, at, _STOP)
+        else:
+            pack("<I", buf, at, size)
+            buf[at + 4 : at + 4 + size] = msg
+        head += 1
+        pack("<Q", buf, 0, head)
+        if done:
+            break
+    del buf
+    sm.close()
+
+
+def shm_busy_poll_throughput(size: int, seconds: float) -> float:
+    from multiprocessing import shared_memory
+
+    name = _uniq("m")
+    slot = 4 + size
+    sm = shared_memory.SharedMemory(name=name, create=True, size=16 + _SLOTS * slot)
+    buf = sm.buf
+    p = mp.get_context("spawn").Process(target=_shm_producer, args=(name, size, seconds))
+    p.start()
+    unpack, pack = struct.unpack_from, struct.pack_into
+    tail = 0
+    n = 0
+    t0 = None
+    while True:
+        while unpack("<Q", buf, 0)[0] == tail:
+            pass
+        at = 16 + (tail % _SLOTS) * slot
+        length = unpack("<I", buf, at)[0]
+        if length == _STOP:
+            break
+        bytes(buf[at + 4 : at + 4 + length])
+        tail += 1
+        pack("<Q", buf, 8, tail)
+        if t0 is None:
+            t0 = time.perf_counter()
+        else:
+            n += 1
+    dt = time.perf_counter() - (t0 or time.perf_counter())
+    p.join()
+    del buf
+    sm.close()
+    sm.unlink()
+    return n / dt if dt > 0 else 0.0
+
+
+# --- the native Rust row ---------------------------------------------------------
+
+
+def find_rust_peer(given: str | None) -> str | None:
+    for cand in (given, os.environ.get("SHMKIT_RUST_PEER")):
+        if cand and Path(cand).is_file():
+            return cand
+    here = Path(__file__).resolve()
+    for up in here.parents:
+        for target in (os.environ.get("CARGO_TARGET_DIR"), str(up / "target")):
+            if target:
+                exe = Path(target) / "release" / "examples" / "rust_peer"
+                if exe.is_file():
+                    return str(exe)
+    return shutil.which("rust_peer")
+
+
+def rust_row(exe: str, *args: str) -> dict:
+    out = subprocess.run([exe, *args], check=True, capture_output=True, text=True, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- iceoryx2 ----------------------------------------------------------------------
+
+
+def iceoryx2_available() -> str | None:
+    try:
+        import iceoryx2  # noqa: F401
+    except ImportError:
+        return None
+    return "installed, but this benchmark has no iceoryx2 row yet"
+
+
+# ------------------------------------------------------------------------------------
+
+
+def _rate(v: float, size: int) -> str:
+    mbps = v * size / 1e6
+    return f"{v / 1e6:8.3f} M msg/s  {mbps:9.1f} MB/s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m shmkit.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="per throughput row (default 2)")
+    ap.add_argument("--rounds", type=int, default=20000, help="ping-pong round trips (default 20000)")
+    ap.add_argument("--rust-peer", help="path of the rust_peer example binary")
+    args = ap.parse_args(argv)
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+          f"{args.seconds} s per throughput row, {args.rounds} ping-pong rounds")
+    rust = find_rust_peer(args.rust_peer)
+    results: dict[str, dict] = {}
+    for size in SIZES:
+        rows = {
+            "shmkit SPSC": shmkit_throughput(size, args.seconds),
+            "mp.Queue": mp_queue_throughput(size, args.seconds),
+            "mp.Pipe": mp_pipe_throughput(size, args.seconds),
+            "SharedMemory busy-poll": shm_busy_poll_throughput(size, args.seconds),
+        }
+        if rust:
+            r = rust_row(rust, "bench", _uniq("r"), str(size), str(args.seconds))
+            rows["native Rust SPSC (threads)"] = r["messages"] / r["seconds"]
+        results[str(size)] = rows
+        base = rows["shmkit SPSC"]
+        print(f"\n{size} B messages, throughput (ratio = shmkit / row)")
+        for k, v in rows.items():
+            if k == "shmkit SPSC":
+                ratio = ""
+            elif k.startswith("native"):
+                ratio = f"  native is {v / base:6.2f}x shmkit from Python"
+            else:
+                ratio = f"  shmkit is {base / v:6.2f}x"
+            print(f"  {k:28} {_rate(v, size)}{ratio}")
+
+    pp = {
+        "shmkit SPSC": shmkit_pingpong(args.rounds),
+        "mp.Pipe": mp_pipe_pingpong(args.rounds),
+    }
+    if rust:
+        r = rust_row(rust, "pingpong", _uniq("p"), str(args.rounds))
+        pp["native Rust SPSC (threads)"] = r["seconds"] / r["rounds"]
+    results["pingpong"] = pp
+    print("\n64 B ping-pong, round trip (ratio = row / shmkit)")
+    for k, v in pp.items():
+        if k == "shmkit SPSC":
+            ratio = ""
+        elif k.startswith("native"):
+            ratio = f"  native takes {v / pp['shmkit SPSC']:6.2f}x shmkit's time from Python"
+        else:
+            ratio = f"  shmkit is {v / pp['shmkit SPSC']:6.2f}x faster"
+        print(f"  {k:28} {v * 1e6:9.2f} us{ratio}")
+
+    note = iceoryx2_available()
+    print(f"\niceoryx2: {note or 'not installed (pip install iceoryx2), no row'}")
+    if not rust:
+        print("native Rust row: skipped, no rust_peer binary (cargo build --release "
+              "--example rust_peer in crates/shmkit-py, or --rust-peer PATH)")
+    else:
+        n64 = results["64"].get("native Rust SPSC (threads)")
+        if n64:
+            print(f"Python's cost over native at 64 B: {n64 / results['64']['shmkit SPSC']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

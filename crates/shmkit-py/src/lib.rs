@@ -1,0 +1,2639 @@
+//! The Python binding of shmkit: a thin layer that converts arguments and
+//! errors and delegates to the library's public API.
+//!
+//! # Design
+//! - Every Python object wraps one library object behind a `std::sync::Mutex`
+//!   (`Option`, so that `close()` can drop it early). Python objects are
+//!   `frozen`: all mutation goes through that lock.
+//! - Blocking calls first try once with the GIL held (the fast path: a
+//!   message that is already there costs no GIL round trip). Otherwise they
+//!   wait with the GIL released, in slices of at most [`SLICE`], taking the
+//!   endpoint's lock only inside the slice and checking for signals between
+//!   slices, so Ctrl-C raises `KeyboardInterrupt` within about 50 ms and no
+//!   thread ever waits for the endpoint's lock while holding the GIL.
+//! - Errors become instances of the classes in `shmkit.errors` (pure Python,
+//!   so that they can subclass both `shmkit.ShmkitError` and a built-in such
+//!   as `FileNotFoundError`), with the library's message.
+
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex as StdMutex, MutexGuard as StdGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{
+    PyAttributeError, PyBufferError, PyRuntimeError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyMemoryView};
+use pyo3::{ffi, PyErr};
+
+use shmkit::broadcast;
+use shmkit::layout::{Field, Prim, StructTy, Ty, Value};
+use shmkit::queue::{mpmc, spsc, Options as QueueOptions, Peer, Wait};
+use shmkit::sync::{Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, TryLockError};
+use shmkit::{header, Error, SegmentOptions};
+
+/// The longest a blocking call waits with the GIL released before it checks
+/// for signals (Ctrl-C) and, if none is pending, waits again.
+const SLICE: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// An attribute that a Python exception carries besides its message.
+enum Attr {
+    Int(u64),
+    Text(String),
+}
+
+/// The `shmkit.errors` class for a library error, and the attributes the
+/// exception carries besides its message.
+fn error_class(e: &Error) -> (&'static str, Vec<(&'static str, Attr)>) {
+    let name = |n: &String| vec![("name", Attr::Text(n.clone()))];
+    match e {
+        Error::InvalidName { name: n, .. } => ("InvalidName", name(n)),
+        Error::InvalidSize { name: n, .. } => ("InvalidSize", name(n)),
+        Error::InvalidMode { name: n, .. } => ("InvalidMode", name(n)),
+        Error::InvalidLayout { name: n, .. } => ("InvalidLayout", name(n)),
+        Error::AlreadyExists { name: n } => ("AlreadyExists", name(n)),
+        Error::NotFound { name: n } => ("NotFound", name(n)),
+        Error::PermissionDenied { name: n, .. } => ("PermissionDenied", name(n)),
+        Error::NoSpace { name: n, .. } => ("NoSpace", name(n)),
+        Error::Truncated { name: n } => ("Truncated", name(n)),
+        Error::ReadOnly { name: n } => ("ReadOnly", name(n)),
+        Error::OutOfBounds { name: n, .. } => ("OutOfBounds", name(n)),
+        Error::TooSmall { name: n, .. } => ("TooSmall", name(n)),
+        Error::Empty { name: n } => ("Empty", name(n)),
+        Error::NotRegularFile { name: n, .. } => ("NotRegularFile", name(n)),
+        Error::UntrustedOwner { name: n, .. } => ("UntrustedOwner", name(n)),
+        Error::InsecureMode { name: n, .. } => ("InsecureMode", name(n)),
+        Error::LayoutMismatch { name: n, .. } => ("LayoutMismatch", name(n)),
+        Error::NotTyped { name: n, .. } => ("NotTyped", name(n)),
+        Error::Corrupted { name: n, .. } => ("Corrupted", name(n)),
+        Error::InitAbandoned { name: n } => ("InitAbandoned", name(n)),
+        Error::InitTimeout { name: n, .. } => ("InitTimeout", name(n)),
+        Error::Unsupported { .. } => ("Unsupported", vec![]),
+        Error::WriterDied => ("WriterDied", vec![]),
+        Error::WriterBusy { .. } => ("WriterBusy", vec![]),
+        Error::OwnerDied { .. } => ("OwnerDied", vec![]),
+        Error::LockBusy => ("LockBusy", vec![]),
+        Error::LockTimeout { .. } => ("LockTimeout", vec![]),
+        Error::PeerDied { name: n, .. } => ("PeerDied", name(n)),
+        Error::Closed { name: n, .. } => ("Closed", name(n)),
+        Error::RoleTaken { name: n, .. } => ("RoleTaken", name(n)),
+        Error::RoleUnverifiable { name: n, .. } => ("RoleUnverifiable", name(n)),
+        Error::Timeout { name: n, .. } => ("Timeout", name(n)),
+        Error::Full { name: n } => ("Full", name(n)),
+        Error::Lagged { name: n, missed } => (
+            "Lagged",
+            vec![
+                ("name", Attr::Text(n.clone())),
+                ("missed", Attr::Int(*missed)),
+            ],
+        ),
+        Error::MessageTooLarge { name: n, .. } => ("MessageTooLarge", name(n)),
+        Error::NotAChannel { name: n, .. } => ("NotAChannel", name(n)),
+        Error::WrongSizeMessage { name: n, .. } => ("WrongSizeMessage", name(n)),
+        Error::Io { name: n, .. } => ("Io", name(n)),
+        // A variant newer than this binding: the base class still carries
+        // the library's message.
+        _ => ("ShmkitError", vec![]),
+    }
+}
+
+/// The Python exception for a library error: an instance of the matching
+/// `shmkit.errors` class, whose message is the library's.
+fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    let (class, attrs) = error_class(&e);
+    let message = e.to_string();
+    let build = || -> PyResult<PyErr> {
+        let cls = py.import("shmkit.errors")?.getattr(class)?;
+        let inst = cls.call1((message.clone(),))?;
+        for (attr, value) in attrs {
+            match value {
+                Attr::Int(n) => inst.setattr(attr, n)?,
+                Attr::Text(t) => inst.setattr(attr, t)?,
+            }
+        }
+        Ok(PyErr::from_value(inst))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+/// Whether `err` is an instance of `shmkit.errors.<class>`.
+fn is_error(py: Python<'_>, err: &PyErr, class: &str) -> bool {
+    py.import("shmkit.errors")
+        .and_then(|m| m.getattr(class))
+        .map(|cls| err.matches(py, cls).unwrap_or(false))
+        .unwrap_or(false)
+}
+
+/// A bool as Python spells it, for `repr`.
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+fn closed_error(what: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "this {what} is closed: open a new one (closing happens with close() or at the end of a `with` block)"
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Arguments
+
+/// A timeout in seconds from Python: `None` waits as long as it takes.
+fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) => Duration::try_from_secs_f64(t).map(Some).map_err(|_| {
+            PyValueError::new_err(format!(
+                "invalid timeout {t}: give a number of seconds >= 0, or None to wait as long as it takes"
+            ))
+        }),
+    }
+}
+
+/// The deadline of a timeout that starts now (`None`: no deadline).
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// `trust_owner` from Python: a uid, or an iterable of uids.
+fn uids_arg(trust_owner: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u32>> {
+    let Some(v) = trust_owner else {
+        return Ok(Vec::new());
+    };
+    if let Ok(uid) = v.extract::<u32>() {
+        return Ok(vec![uid]);
+    }
+    v.extract::<Vec<u32>>().map_err(|_| {
+        PyValueError::new_err("trust_owner takes a uid (an int >= 0) or a list of uids")
+    })
+}
+
+fn wait_arg(wait: &str) -> PyResult<Wait> {
+    match wait {
+        "spin_then_block" => Ok(Wait::SpinThenBlock),
+        "spin" => Ok(Wait::Spin),
+        "block" => Ok(Wait::Block),
+        other => Err(PyValueError::new_err(format!(
+            "unknown wait strategy {other:?}: use \"spin_then_block\" (the default), \"spin\" or \"block\""
+        ))),
+    }
+}
+
+fn wait_name(wait: Wait) -> &'static str {
+    match wait {
+        Wait::Spin => "spin",
+        Wait::Block => "block",
+        _ => "spin_then_block",
+    }
+}
+
+fn peer_name(peer: Peer) -> &'static str {
+    match peer {
+        Peer::Alive => "alive",
+        Peer::NotYet => "not_yet",
+        Peer::Died => "died",
+        Peer::Closed => "closed",
+    }
+}
+
+/// The queue options that every endpoint constructor takes.
+#[allow(clippy::too_many_arguments)]
+fn queue_options(
+    wait: &str,
+    persist: bool,
+    open_timeout: f64,
+    wait_for_creator: f64,
+    mode: Option<u32>,
+    trust_owner: Option<&Bound<'_, PyAny>>,
+    accept_mode: u32,
+) -> PyResult<QueueOptions> {
+    let secs = |t: f64, what: &str| {
+        Duration::try_from_secs_f64(t).map_err(|_| {
+            PyValueError::new_err(format!("invalid {what} {t}: give a number of seconds >= 0"))
+        })
+    };
+    let mut o = QueueOptions::default()
+        .wait(wait_arg(wait)?)
+        .persist(persist)
+        .open_timeout(secs(open_timeout, "open_timeout")?)
+        .wait_for_creator(secs(wait_for_creator, "wait_for_creator")?)
+        .accept_mode(accept_mode);
+    if let Some(m) = mode {
+        o = o.mode(m);
+    }
+    for uid in uids_arg(trust_owner)? {
+        o = o.trust_owner(uid);
+    }
+    Ok(o)
+}
+
+/// The bytes of a message from Python: `bytes` without a copy, any other
+/// buffer (bytearray, memoryview, numpy array) by one copy.
+enum Data<'py> {
+    Bytes(Bound<'py, PyBytes>),
+    Owned(Vec<u8>),
+}
+
+impl<'py> Data<'py> {
+    fn new(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return Ok(Data::Bytes(b.clone()));
+        }
+        let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected bytes or a buffer of bytes (bytearray, memoryview, numpy array), got {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        Ok(Data::Owned(buf.to_vec(py)?))
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Bytes(b) => b.as_bytes(),
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+/// Locks a wrapper's mutex; a panic elsewhere (which PyO3 turns into an
+/// exception) does not make the object unusable.
+fn lock<T>(m: &StdMutex<T>) -> StdGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits with the GIL released, in slices of at most [`SLICE`], until
+/// `attempt` gives a value (`Ok(Some)`), fails, or `deadline` passes
+/// (`Ok(None)`); between slices, pending signals are handled, so Ctrl-C
+/// raises `KeyboardInterrupt` here.
+fn wait_loop<T: Send>(
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut(Duration) -> shmkit::Result<Option<T>> + Send,
+) -> PyResult<Option<T>> {
+    loop {
+        let slice = match deadline {
+            None => SLICE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(None);
+                }
+                left.min(SLICE)
+            }
+        };
+        match py.detach(|| attempt(slice)) {
+            Ok(Some(v)) => return Ok(Some(v)),
+            Ok(None) => {}
+            Err(e) => return Err(to_py(py, e)),
+        }
+        py.check_signals()?;
+    }
+}
+
+/// Maps a library `Timeout` to "not yet" for [`wait_loop`].
+fn slice_result<T>(r: shmkit::Result<T>) -> shmkit::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn timeout_error(py: Python<'_>, name: &str, waited: Option<Duration>) -> PyErr {
+    to_py(
+        py,
+        Error::Timeout {
+            name: name.to_owned(),
+            waited: waited.unwrap_or_default(),
+        },
+    )
+}
+
+/// A writable, C-contiguous byte buffer from Python, for `recv_into`.
+fn writable_buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+        PyTypeError::new_err(
+            "recv_into needs a writable buffer of bytes (bytearray, memoryview, numpy uint8 array)",
+        )
+    })?;
+    if buf.readonly() {
+        return Err(PyTypeError::new_err(
+            "recv_into needs a writable buffer: this one is read-only (bytes are immutable; use a bytearray)",
+        ));
+    }
+    if !buf.is_c_contiguous() {
+        return Err(PyTypeError::new_err(
+            "recv_into needs a C-contiguous buffer",
+        ));
+    }
+    Ok(buf)
+}
+
+/// Copies `src` into the start of `buf`, which the caller checked is
+/// writable, C-contiguous and large enough.
+fn fill_buffer(py: Python<'_>, buf: &PyBuffer<u8>, src: &[u8]) -> PyResult<()> {
+    let n = src.len().min(buf.len_bytes());
+    let cells = buf
+        .as_mut_slice(py)
+        .ok_or_else(|| PyValueError::new_err("recv_into needs a writable C-contiguous buffer"))?;
+    for (cell, b) in cells[..n].iter().zip(src) {
+        cell.set(*b);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Segment
+
+/// A named block of shared memory, mapped into this process. Any process
+/// that knows the name opens the same bytes. The creator removes the name
+/// when closed or collected, unless created with persist=True; an opener
+/// never removes it (there is no resource tracker).
+#[pyclass(frozen, module = "shmkit")]
+struct Segment {
+    /// `None` once closed. Read-locked while a buffer is being exported.
+    inner: RwLock<Option<shmkit::Segment>>,
+    /// How many buffers (memoryviews, numpy arrays) are exported now.
+    exports: AtomicUsize,
+    name: String,
+    len: usize,
+    read_only: bool,
+    created: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn segment_options(
+    mode: Option<u32>,
+    read_only: bool,
+    persist: bool,
+    trust_owner: Option<&Bound<'_, PyAny>>,
+    accept_mode: u32,
+    timeout: f64,
+) -> PyResult<SegmentOptions> {
+    let mut o = shmkit::Segment::options();
+    if let Some(m) = mode {
+        o.mode(m);
+    }
+    o.read_only(read_only)
+        .persist(persist)
+        .accept_mode(accept_mode);
+    o.timeout(Duration::try_from_secs_f64(timeout).map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid timeout {timeout}: give a number of seconds >= 0"
+        ))
+    })?);
+    for uid in uids_arg(trust_owner)? {
+        o.trust_owner(uid);
+    }
+    Ok(o)
+}
+
+impl Segment {
+    fn wrap(seg: shmkit::Segment) -> Segment {
+        Segment {
+            name: seg.name().to_owned(),
+            len: seg.len(),
+            read_only: seg.is_read_only(),
+            created: seg.created(),
+            inner: RwLock::new(Some(seg)),
+            exports: AtomicUsize::new(0),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&shmkit::Segment) -> PyResult<R>) -> PyResult<R> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(seg) => f(seg),
+            None => Err(closed_error("segment")),
+        }
+    }
+}
+
+#[pymethods]
+impl Segment {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, size, *, mode=None, persist=false, trust_owner=None, accept_mode=0, timeout=5.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        size: usize,
+        mode: Option<u32>,
+        persist: bool,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+        timeout: f64,
+    ) -> PyResult<Segment> {
+        let o = segment_options(mode, false, persist, trust_owner, accept_mode, timeout)?;
+        py.detach(|| o.create(name, size))
+            .map(Segment::wrap)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, read_only=false, trust_owner=None, accept_mode=0, timeout=5.0))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        read_only: bool,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+        timeout: f64,
+    ) -> PyResult<Segment> {
+        let o = segment_options(None, read_only, false, trust_owner, accept_mode, timeout)?;
+        py.detach(|| o.open(name))
+            .map(Segment::wrap)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, size, *, mode=None, persist=false, trust_owner=None, accept_mode=0, timeout=5.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        size: usize,
+        mode: Option<u32>,
+        persist: bool,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+        timeout: f64,
+    ) -> PyResult<Segment> {
+        let o = segment_options(mode, false, persist, trust_owner, accept_mode, timeout)?;
+        py.detach(|| o.open_or_create(name, size))
+            .map(Segment::wrap)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Removes a segment's name; mappings already open stay valid.
+    #[staticmethod]
+    fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
+        shmkit::Segment::remove(name).map_err(|e| to_py(py, e))
+    }
+
+    /// Whether a segment of that name exists.
+    #[staticmethod]
+    fn exists(py: Python<'_>, name: &str) -> PyResult<bool> {
+        shmkit::Segment::exists(name).map_err(|e| to_py(py, e))
+    }
+
+    /// The name, as given.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The size in bytes, as asked for (never rounded to pages).
+    #[getter]
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    /// The size in bytes.
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    /// Whether this object created it.
+    #[getter]
+    fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether it was opened read-only.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether close() has run.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// Keep the name after this creator closes (True), or remove it then.
+    #[setter]
+    fn set_persist(&self, persist: bool) -> PyResult<()> {
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        match g.as_mut() {
+            Some(seg) => {
+                seg.set_persist(persist);
+                Ok(())
+            }
+            None => Err(closed_error("segment")),
+        }
+    }
+
+    /// Copies `size` bytes from `offset` (default: to the end), with atomic loads.
+    #[pyo3(signature = (offset=0, size=None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: usize,
+        size: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        self.with(|seg| {
+            let n = size.unwrap_or_else(|| self.len.saturating_sub(offset));
+            PyBytes::new_with(py, n, |buf| {
+                seg.read_at(offset, buf).map_err(|e| to_py(py, e))
+            })
+        })
+    }
+
+    /// Copies `data` (any byte buffer) in at `offset`, with atomic stores.
+    #[pyo3(signature = (data, offset=0))]
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>, offset: usize) -> PyResult<()> {
+        let data = Data::new(py, data)?;
+        self.with(|seg| {
+            seg.write_at(offset, data.as_slice())
+                .map_err(|e| to_py(py, e))
+        })
+    }
+
+    /// A zero-copy memoryview of the whole segment: NOT atomic, no synchronisation (the contract of SharedMemory.buf). It keeps the segment mapped; close() raises BufferError while one is alive.
+    #[getter]
+    fn buf_unsynchronized<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
+        PyMemoryView::from(slf.as_any())
+    }
+
+    /// How many buffers (memoryviews, numpy arrays) are exported now.
+    #[getter]
+    fn exports(&self) -> usize {
+        self.exports.load(Ordering::SeqCst)
+    }
+
+    /// Closes it (the creator also removes the name, unless persist).
+    fn close(&self) -> PyResult<()> {
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let n = self.exports.load(Ordering::SeqCst);
+        if n > 0 {
+            return Err(PyBufferError::new_err(format!(
+                "cannot close segment `{}`: {n} buffer(s) exported from it (memoryview, numpy \
+                 array) are still alive; release them first (del the array, or \
+                 memoryview.release())",
+                self.name
+            )));
+        }
+        drop(g.take());
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _t: Option<&Bound<'_, PyAny>>,
+        _v: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Segment(name={:?}, size={}, created={}, read_only={}, closed={})",
+            self.name,
+            self.len,
+            py_bool(self.created),
+            py_bool(self.read_only),
+            py_bool(self.closed())
+        )
+    }
+
+    /// # Safety
+    /// Called by CPython with a `view` to fill, per the buffer protocol.
+    unsafe fn __getbuffer__(
+        slf: PyRef<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let g = slf.inner.read().unwrap_or_else(|p| p.into_inner());
+        let Some(seg) = g.as_ref() else {
+            return Err(closed_error("segment"));
+        };
+        // SAFETY:
+        // - `view` is the buffer struct CPython passed in for us to fill;
+        // - the pointer and length are the whole mapping, which stays mapped
+        //   while the export lives: `view.obj` holds a reference to this
+        //   object (so it is not dropped), and `close` refuses while the
+        //   export count, incremented below under the same lock, is not 0;
+        // - `readonly` is set for a read-only mapping, and PyBuffer_FillInfo
+        //   refuses a writable request then.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                seg.as_mut_ptr().cast(),
+                seg.len() as ffi::Py_ssize_t,
+                c_int::from(seg.is_read_only()),
+                flags,
+            )
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        slf.exports.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// # Safety
+    /// Called by CPython when an export made by `__getbuffer__` ends.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        self.exports.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SPSC
+
+/// The producer of an SPSC byte queue.
+#[pyclass(frozen, module = "shmkit")]
+struct Producer {
+    inner: StdMutex<Option<spsc::Producer>>,
+    name: String,
+}
+
+/// The consumer of an SPSC byte queue.
+#[pyclass(frozen, module = "shmkit")]
+struct Consumer {
+    inner: StdMutex<Option<spsc::Consumer>>,
+    name: String,
+}
+
+/// Builds a queue endpoint with the GIL released, from the options every
+/// constructor takes.
+#[allow(clippy::too_many_arguments)]
+fn make_endpoint<T: Send>(
+    py: Python<'_>,
+    name: &str,
+    wait: &str,
+    persist: bool,
+    open_timeout: f64,
+    wait_for_creator: f64,
+    mode: Option<u32>,
+    trust_owner: Option<&Bound<'_, PyAny>>,
+    accept_mode: u32,
+    make: impl FnOnce(&str, &QueueOptions) -> shmkit::Result<T> + Send,
+) -> PyResult<T> {
+    let opts = queue_options(
+        wait,
+        persist,
+        open_timeout,
+        wait_for_creator,
+        mode,
+        trust_owner,
+        accept_mode,
+    )?;
+    py.detach(|| make(name, &opts)).map_err(|e| to_py(py, e))
+}
+
+/// The endpoint methods every queue role shares: close, context manager,
+/// name, peer.
+macro_rules! endpoint_common {
+    ($t:ident, $what:literal) => {
+        impl $t {
+            fn with<R>(
+                &self,
+                f: impl FnOnce(&mut <Self as Endpoint>::Inner) -> PyResult<R>,
+            ) -> PyResult<R> {
+                let mut g = lock(&self.inner);
+                match g.as_mut() {
+                    Some(e) => f(e),
+                    None => Err(closed_error($what)),
+                }
+            }
+        }
+
+        #[pymethods]
+        impl $t {
+            /// The name, as given.
+            #[getter]
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            /// Whether close() has run.
+            #[getter]
+            fn closed(&self) -> bool {
+                lock(&self.inner).is_none()
+            }
+
+            /// The other side: 'alive', 'not_yet', 'died' or 'closed'.
+            #[getter]
+            fn peer(&self) -> PyResult<&'static str> {
+                self.with(|e| Ok(peer_name(e.peer())))
+            }
+
+            /// Whether this object created it.
+            #[getter]
+            fn created(&self) -> PyResult<bool> {
+                self.with(|e| Ok(e.created()))
+            }
+
+            /// Closes it (the creator also removes the name, unless persist).
+            fn close(&self) {
+                drop(lock(&self.inner).take());
+            }
+
+            fn __enter__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+
+            fn __exit__(
+                &self,
+                _t: Option<&Bound<'_, PyAny>>,
+                _v: Option<&Bound<'_, PyAny>>,
+                _tb: Option<&Bound<'_, PyAny>>,
+            ) -> bool {
+                self.close();
+                false
+            }
+
+            fn __repr__(&self) -> String {
+                format!(
+                    concat!(stringify!($t), "(name={:?}, closed={})"),
+                    self.name,
+                    py_bool(self.closed())
+                )
+            }
+        }
+    };
+}
+
+/// Ties a wrapper to the library type it wraps.
+trait Endpoint {
+    type Inner;
+}
+
+macro_rules! endpoint {
+    ($t:ident, $inner:ty, $what:literal) => {
+        impl Endpoint for $t {
+            type Inner = $inner;
+        }
+        impl $t {
+            fn wrap(inner: $inner) -> Self {
+                $t {
+                    name: inner_name(&inner),
+                    inner: StdMutex::new(Some(inner)),
+                }
+            }
+        }
+        endpoint_common!($t, $what);
+    };
+}
+
+/// The queue name of an endpoint, for messages.
+trait Named {
+    fn queue_name(&self) -> String;
+}
+impl Named for spsc::Producer {
+    fn queue_name(&self) -> String {
+        self.name().to_owned()
+    }
+}
+impl Named for spsc::Consumer {
+    fn queue_name(&self) -> String {
+        self.name().to_owned()
+    }
+}
+fn inner_name<T: Named>(t: &T) -> String {
+    t.queue_name()
+}
+
+endpoint!(Producer, spsc::Producer, "producer");
+endpoint!(Consumer, spsc::Consumer, "consumer");
+
+#[pymethods]
+impl Producer {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        capacity: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Producer::create_with(n, capacity, o),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Producer::open_with(n, o),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        capacity: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Producer::open_or_create_with(n, capacity, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// The ring's size in bytes.
+    #[getter]
+    fn capacity(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.capacity()))
+    }
+
+    /// The largest message this queue carries.
+    #[getter]
+    fn max_message_len(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.max_message_len()))
+    }
+
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
+    #[getter]
+    fn wait(&self) -> PyResult<&'static str> {
+        self.with(|p| Ok(wait_name(p.wait_strategy())))
+    }
+
+    /// Sets how this endpoint waits.
+    #[setter]
+    fn set_wait(&self, wait: &str) -> PyResult<()> {
+        let w = wait_arg(wait)?;
+        self.with(|p| {
+            p.set_wait(w);
+            Ok(())
+        })
+    }
+
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
+    #[pyo3(signature = (data, timeout=None))]
+    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+        let timeout = timeout_arg(timeout)?;
+        let data = Data::new(py, data)?;
+        let msg = data.as_slice();
+        if let Ok(mut g) = self.inner.try_lock() {
+            let p = g.as_mut().ok_or_else(|| closed_error("producer"))?;
+            match p.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(Error::Full { .. }) => {}
+                Err(e) => return Err(to_py(py, e)),
+            }
+        }
+        let inner = &self.inner;
+        let sent = wait_loop(py, deadline(timeout), |slice| {
+            let mut g = lock(inner);
+            match g.as_mut() {
+                Some(p) => slice_result(p.send_timeout(msg, slice).map(|()| true)),
+                None => Ok(Some(false)),
+            }
+        })?;
+        match sent {
+            Some(true) => Ok(()),
+            Some(false) => Err(closed_error("producer")),
+            None => Err(timeout_error(py, &self.name, timeout)),
+        }
+    }
+
+    /// Sends if there is room now; False if the queue is full.
+    fn try_send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let data = Data::new(py, data)?;
+        self.with(|p| match p.try_send(data.as_slice()) {
+            Ok(()) => Ok(true),
+            Err(Error::Full { .. }) => Ok(false),
+            Err(e) => Err(to_py(py, e)),
+        })
+    }
+}
+
+impl Consumer {
+    /// Waits, with the GIL released, until a message is there (or an error
+    /// or the deadline), leaving the message in the queue.
+    fn wait_message(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Option<bool>> {
+        let inner = &self.inner;
+        wait_loop(py, deadline, |slice| {
+            let mut g = lock(inner);
+            match g.as_mut() {
+                // Dropping the message unreleased leaves it in the queue.
+                Some(c) => slice_result(c.read_timeout(slice).map(|_| true)),
+                None => Ok(Some(false)),
+            }
+        })
+    }
+
+    /// Takes the message there now, if any, with `take` (GIL held).
+    fn take_now<R>(
+        &self,
+        py: Python<'_>,
+        take: &mut impl FnMut(&spsc::Message<'_>) -> PyResult<R>,
+    ) -> PyResult<Option<R>> {
+        let Ok(mut g) = self.inner.try_lock() else {
+            return Ok(None);
+        };
+        let c = g.as_mut().ok_or_else(|| closed_error("consumer"))?;
+        match c.try_read() {
+            Ok(Some(m)) => {
+                let r = take(&m)?;
+                m.release();
+                Ok(Some(r))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    fn recv_with<R>(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        mut take: impl FnMut(&spsc::Message<'_>) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let timeout = timeout_arg(timeout)?;
+        let deadline = deadline(timeout);
+        loop {
+            if let Some(r) = self.take_now(py, &mut take)? {
+                return Ok(r);
+            }
+            match self.wait_message(py, deadline)? {
+                Some(true) => {}
+                Some(false) => return Err(closed_error("consumer")),
+                None => return Err(timeout_error(py, &self.name, timeout)),
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        capacity: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Consumer::create_with(n, capacity, o),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Consumer::open_with(n, o),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        capacity: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| spsc::Consumer::open_or_create_with(n, capacity, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// The ring's size in bytes.
+    #[getter]
+    fn capacity(&self) -> PyResult<usize> {
+        self.with(|c| Ok(c.capacity()))
+    }
+
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
+    #[getter]
+    fn wait(&self) -> PyResult<&'static str> {
+        self.with(|c| Ok(wait_name(c.wait_strategy())))
+    }
+
+    /// Sets how this endpoint waits.
+    #[setter]
+    fn set_wait(&self, wait: &str) -> PyResult<()> {
+        let w = wait_arg(wait)?;
+        self.with(|c| {
+            c.set_wait(w);
+            Ok(())
+        })
+    }
+
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
+    #[pyo3(signature = (timeout=None))]
+    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        self.recv_with(py, timeout, |m| {
+            PyBytes::new_with(py, m.len(), |buf| {
+                m.read_at(0, buf).map_err(|e| to_py(py, e))
+            })
+        })
+    }
+
+    /// The next message if one is there now, else None.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut g = lock(&self.inner);
+        let c = g.as_mut().ok_or_else(|| closed_error("consumer"))?;
+        match c.try_read() {
+            Ok(Some(m)) => {
+                let b = PyBytes::new_with(py, m.len(), |buf| {
+                    m.read_at(0, buf).map_err(|e| to_py(py, e))
+                })?;
+                m.release();
+                Ok(Some(b))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Receives into a writable byte buffer and returns the message's length.
+    #[pyo3(signature = (buffer, timeout=None))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let buf = writable_buffer(buffer)?;
+        let room = buf.len_bytes();
+        let mut scratch = Vec::new();
+        self.recv_with(py, timeout, |m| {
+            if m.len() > room {
+                // Not released: the message stays in the queue.
+                return Err(PyValueError::new_err(format!(
+                    "the next message has {} bytes but the buffer only {room}: nothing was \
+                     received; pass a buffer of at least max_message_len bytes",
+                    m.len()
+                )));
+            }
+            scratch.resize(m.len(), 0);
+            m.read_at(0, &mut scratch).map_err(|e| to_py(py, e))?;
+            fill_buffer(py, &buf, &scratch)?;
+            Ok(m.len())
+        })
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match self.recv(py, None) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_error(py, &e, "Closed") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MPMC
+
+/// One of the producers of an MPMC queue.
+#[pyclass(frozen, module = "shmkit", name = "MpmcProducer")]
+struct MpmcProducer {
+    inner: StdMutex<Option<mpmc::Producer>>,
+    name: String,
+}
+
+/// One of the consumers of an MPMC queue.
+#[pyclass(frozen, module = "shmkit", name = "MpmcConsumer")]
+struct MpmcConsumer {
+    inner: StdMutex<Option<mpmc::Consumer>>,
+    name: String,
+}
+
+/// A publisher of a broadcast ring.
+#[pyclass(frozen, module = "shmkit")]
+struct Publisher {
+    inner: StdMutex<Option<broadcast::Publisher>>,
+    name: String,
+}
+
+/// A subscriber of a broadcast ring.
+#[pyclass(frozen, module = "shmkit")]
+struct Subscriber {
+    inner: StdMutex<Option<broadcast::Subscriber>>,
+    name: String,
+}
+
+/// The name given at construction, for the wrappers whose library type
+/// does not report it.
+struct WithName<T>(T, String);
+
+macro_rules! named_endpoint {
+    ($t:ident, $inner:ty, $what:literal) => {
+        impl Endpoint for $t {
+            type Inner = $inner;
+        }
+        impl $t {
+            fn wrap(w: WithName<$inner>) -> Self {
+                $t {
+                    name: w.1,
+                    inner: StdMutex::new(Some(w.0)),
+                }
+            }
+        }
+        endpoint_common!($t, $what);
+    };
+}
+
+named_endpoint!(MpmcProducer, mpmc::Producer, "producer");
+named_endpoint!(MpmcConsumer, mpmc::Consumer, "consumer");
+named_endpoint!(Publisher, broadcast::Publisher, "publisher");
+named_endpoint!(Subscriber, broadcast::Subscriber, "subscriber");
+
+fn named<T>(name: &str, r: shmkit::Result<T>) -> shmkit::Result<WithName<T>> {
+    r.map(|t| WithName(t, name.to_owned()))
+}
+
+#[pymethods]
+impl MpmcProducer {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(n, mpmc::Producer::create_with(n, slots, max_message, o))
+            },
+        )
+        .map(Self::wrap)
+    }
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| named(n, mpmc::Producer::open_with(n, o)),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(
+                    n,
+                    mpmc::Producer::open_or_create_with(n, slots, max_message, o),
+                )
+            },
+        )
+        .map(Self::wrap)
+    }
+
+    /// The largest message this queue carries.
+    #[getter]
+    fn max_message_len(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.max_message_len()))
+    }
+
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
+    #[pyo3(signature = (data, timeout=None))]
+    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+        let timeout = timeout_arg(timeout)?;
+        let data = Data::new(py, data)?;
+        let msg = data.as_slice();
+        if let Ok(mut g) = self.inner.try_lock() {
+            let p = g.as_mut().ok_or_else(|| closed_error("producer"))?;
+            match p.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(Error::Full { .. }) => {}
+                Err(e) => return Err(to_py(py, e)),
+            }
+        }
+        let inner = &self.inner;
+        let sent = wait_loop(py, deadline(timeout), |slice| {
+            let mut g = lock(inner);
+            match g.as_mut() {
+                Some(p) => slice_result(p.send_timeout(msg, slice).map(|()| true)),
+                None => Ok(Some(false)),
+            }
+        })?;
+        match sent {
+            Some(true) => Ok(()),
+            Some(false) => Err(closed_error("producer")),
+            None => Err(timeout_error(py, &self.name, timeout)),
+        }
+    }
+
+    /// Sends if there is room now; False if the queue is full.
+    fn try_send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let data = Data::new(py, data)?;
+        self.with(|p| match p.try_send(data.as_slice()) {
+            Ok(()) => Ok(true),
+            Err(Error::Full { .. }) => Ok(false),
+            Err(e) => Err(to_py(py, e)),
+        })
+    }
+}
+
+/// The receiving side of MPMC consumers and broadcast subscribers: a
+/// blocking `recv_timeout` and a non-blocking `try_recv`, both by copy.
+trait RecvBytes {
+    fn recv_slice(&mut self, slice: Duration) -> shmkit::Result<Vec<u8>>;
+    fn try_recv_now(&mut self) -> shmkit::Result<Option<Vec<u8>>>;
+}
+impl RecvBytes for mpmc::Consumer {
+    fn recv_slice(&mut self, slice: Duration) -> shmkit::Result<Vec<u8>> {
+        self.recv_timeout(slice)
+    }
+    fn try_recv_now(&mut self) -> shmkit::Result<Option<Vec<u8>>> {
+        self.try_recv()
+    }
+}
+impl RecvBytes for broadcast::Subscriber {
+    fn recv_slice(&mut self, slice: Duration) -> shmkit::Result<Vec<u8>> {
+        self.recv_timeout(slice)
+    }
+    fn try_recv_now(&mut self) -> shmkit::Result<Option<Vec<u8>>> {
+        self.try_recv()
+    }
+}
+
+/// `recv` for a [`RecvBytes`] endpoint behind a wrapper's lock.
+fn recv_bytes<T: RecvBytes + Send>(
+    py: Python<'_>,
+    inner: &StdMutex<Option<T>>,
+    name: &str,
+    what: &str,
+    timeout: Option<f64>,
+) -> PyResult<Vec<u8>> {
+    let timeout = timeout_arg(timeout)?;
+    if let Ok(mut g) = inner.try_lock() {
+        let e = g.as_mut().ok_or_else(|| closed_error(what))?;
+        if let Some(v) = e.try_recv_now().map_err(|e| to_py(py, e))? {
+            return Ok(v);
+        }
+    }
+    let got = wait_loop(py, deadline(timeout), |slice| {
+        let mut g = lock(inner);
+        match g.as_mut() {
+            Some(e) => slice_result(e.recv_slice(slice).map(Some)),
+            None => Ok(Some(None)),
+        }
+    })?;
+    match got {
+        Some(Some(v)) => Ok(v),
+        Some(None) => Err(closed_error(what)),
+        None => Err(timeout_error(py, name, timeout)),
+    }
+}
+
+fn try_recv_bytes<'py, T: RecvBytes>(
+    py: Python<'py>,
+    inner: &StdMutex<Option<T>>,
+    what: &str,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let mut g = lock(inner);
+    let e = g.as_mut().ok_or_else(|| closed_error(what))?;
+    Ok(e.try_recv_now()
+        .map_err(|e| to_py(py, e))?
+        .map(|v| PyBytes::new(py, &v)))
+}
+
+fn recv_into_bytes<T: RecvBytes + Send>(
+    py: Python<'_>,
+    inner: &StdMutex<Option<T>>,
+    name: &str,
+    what: &str,
+    buffer: &Bound<'_, PyAny>,
+    timeout: Option<f64>,
+) -> PyResult<usize> {
+    let buf = writable_buffer(buffer)?;
+    let v = recv_bytes(py, inner, name, what, timeout)?;
+    if v.len() > buf.len_bytes() {
+        return Err(PyValueError::new_err(format!(
+            "a message of {} bytes does not fit the buffer of {} bytes and was dropped: pass a \
+             buffer of at least max_message_len bytes",
+            v.len(),
+            buf.len_bytes()
+        )));
+    }
+    fill_buffer(py, &buf, &v)?;
+    Ok(v.len())
+}
+
+#[pymethods]
+impl MpmcConsumer {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(n, mpmc::Consumer::create_with(n, slots, max_message, o))
+            },
+        )
+        .map(Self::wrap)
+    }
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| named(n, mpmc::Consumer::open_with(n, o)),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(
+                    n,
+                    mpmc::Consumer::open_or_create_with(n, slots, max_message, o),
+                )
+            },
+        )
+        .map(Self::wrap)
+    }
+
+    /// The largest message this queue carries.
+    #[getter]
+    fn max_message_len(&self) -> PyResult<usize> {
+        self.with(|c| Ok(c.max_message_len()))
+    }
+
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
+    #[pyo3(signature = (timeout=None))]
+    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        let v = recv_bytes(py, &self.inner, &self.name, "consumer", timeout)?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    /// The next message if one is there now, else None.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        try_recv_bytes(py, &self.inner, "consumer")
+    }
+
+    /// Receives into a writable byte buffer and returns the message's length.
+    #[pyo3(signature = (buffer, timeout=None))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        recv_into_bytes(py, &self.inner, &self.name, "consumer", buffer, timeout)
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match self.recv(py, None) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_error(py, &e, "Closed") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Broadcast
+
+#[pymethods]
+impl Publisher {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(
+                    n,
+                    broadcast::Publisher::create_with(n, slots, max_message, o),
+                )
+            },
+        )
+        .map(Self::wrap)
+    }
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| named(n, broadcast::Publisher::open_with(n, o)),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(
+                    n,
+                    broadcast::Publisher::open_or_create_with(n, slots, max_message, o),
+                )
+            },
+        )
+        .map(Self::wrap)
+    }
+
+    /// The largest message this queue carries.
+    #[getter]
+    fn max_message_len(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.max_message_len()))
+    }
+
+    /// How many subscribers are attached now.
+    #[getter]
+    fn subscribers(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.subscribers()))
+    }
+
+    /// Sends a copy of `data`, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts.
+    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = Data::new(py, data)?;
+        self.with(|p| p.send(data.as_slice()).map_err(|e| to_py(py, e)))
+    }
+
+    /// Waits until at least `n` subscribers are attached; returns how many are.
+    #[pyo3(signature = (n, timeout=None))]
+    fn wait_for_subscribers(
+        &self,
+        py: Python<'_>,
+        n: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = timeout_arg(timeout)?;
+        let dl = deadline(timeout);
+        let inner = &self.inner;
+        let got = wait_loop(py, dl, |slice| {
+            let g = lock(inner);
+            match g.as_ref() {
+                Some(p) => slice_result(p.wait_for_subscribers(n, slice)).map(|r| match r {
+                    Some(k) if k >= n => Some(k),
+                    _ => None,
+                }),
+                None => Ok(Some(usize::MAX)),
+            }
+        })?;
+        match got {
+            Some(usize::MAX) => Err(closed_error("publisher")),
+            Some(k) => Ok(k),
+            None => self.subscribers(),
+        }
+    }
+}
+
+#[pymethods]
+impl Subscriber {
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| named(n, broadcast::Subscriber::open_with(n, o)),
+        )
+        .map(Self::wrap)
+    }
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, slots, max_message, *, wait="spin_then_block", persist=false, open_timeout=5.0, wait_for_creator=0.0, mode=None, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        slots: usize,
+        max_message: usize,
+        wait: &str,
+        persist: bool,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        mode: Option<u32>,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Self> {
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            open_timeout,
+            wait_for_creator,
+            mode,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| {
+                named(
+                    n,
+                    broadcast::Subscriber::open_or_create_with(n, slots, max_message, o),
+                )
+            },
+        )
+        .map(Self::wrap)
+    }
+
+    /// The number of the next message this subscriber reads.
+    #[getter]
+    fn cursor(&self) -> PyResult<u64> {
+        self.with(|s| Ok(s.cursor()))
+    }
+
+    /// Moves the cursor back to the oldest message still in the ring.
+    fn rewind(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(|s| s.rewind().map_err(|e| to_py(py, e)))
+    }
+
+    /// The next message, waiting up to `timeout` seconds (None: as long as it takes) with the GIL released; Ctrl-C interrupts. Raises TimeoutError, EOFError (Closed), BrokenPipeError (PeerDied).
+    #[pyo3(signature = (timeout=None))]
+    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        let v = recv_bytes(py, &self.inner, &self.name, "subscriber", timeout)?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    /// The next message if one is there now, else None.
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        try_recv_bytes(py, &self.inner, "subscriber")
+    }
+
+    /// Receives into a writable byte buffer and returns the message's length.
+    #[pyo3(signature = (buffer, timeout=None))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        recv_into_bytes(py, &self.inner, &self.name, "subscriber", buffer, timeout)
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match self.recv(py, None) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_error(py, &e, "Closed") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sync: Mutex and Event, each at offset 0 of a segment of its own.
+
+/// The size of the segment that holds a [`Mutex`] or an [`Event`].
+const SYNC_SEGMENT_LEN: usize = 64;
+
+/// Moves a value into `py.detach` and back out. `detach` runs its closure
+/// on the calling thread, so a thread-bound value (a mutex guard) never
+/// actually changes threads.
+struct SameThread<T>(T);
+// SAFETY: a `SameThread` is only created inside a `py.detach` closure and
+// returned from it to the same caller; `detach` runs the closure on the
+// calling thread, so the value is never used on another thread.
+unsafe impl<T> Send for SameThread<T> {}
+
+/// A robust mutex in its own named segment.
+#[pyclass(unsendable, module = "shmkit")]
+struct Mutex {
+    /// Declared before `seg`: the guard borrows the mutex in the mapping,
+    /// and fields drop in declaration order.
+    guard: Option<MutexGuard<'static, u64>>,
+    raw: &'static RawMutex<u64>,
+    seg: Option<shmkit::Segment>,
+    name: String,
+}
+
+impl Mutex {
+    fn wrap(seg: shmkit::Segment) -> PyResult<Mutex> {
+        if seg.len() < std::mem::size_of::<RawMutex<u64>>() {
+            return Err(PyValueError::new_err(format!(
+                "segment `{}` is too small to hold a shmkit Mutex",
+                seg.name()
+            )));
+        }
+        // SAFETY:
+        // - the mapping is page-aligned (more than the 8 bytes a
+        //   `Mutex<u64>` needs) and at least `size_of::<Mutex<u64>>()` long;
+        // - it stays mapped for as long as the reference is used: `seg` is
+        //   owned by this object, which drops `guard` before `seg`, and
+        //   `raw` is never handed out;
+        // - the bytes are zeros (a fresh segment) or were left by this type;
+        //   every user of the segment goes through `Mutex<u64>`, and any byte
+        //   pattern is a valid `u64`.
+        let raw: &'static RawMutex<u64> = unsafe { RawMutex::from_ptr(seg.as_ptr()) };
+        Ok(Mutex {
+            guard: None,
+            raw,
+            name: seg.name().to_owned(),
+            seg: Some(seg),
+        })
+    }
+
+    fn check_open(&self) -> PyResult<()> {
+        if self.seg.is_none() {
+            return Err(closed_error("mutex"));
+        }
+        Ok(())
+    }
+
+    fn owner_died(py: Python<'_>, name: &str) -> PyErr {
+        let err = to_py(py, Error::OwnerDied { data: "u64" });
+        // Best effort: the message already says what happened.
+        let _ = err.value(py).setattr("name", name);
+        err
+    }
+}
+
+/// What a lock attempt gave.
+enum Locked {
+    Clean(MutexGuard<'static, u64>),
+    Died(MutexGuard<'static, u64>),
+    Busy,
+    HeldHere,
+}
+
+fn try_lock_raw(raw: &'static RawMutex<u64>, timeout: Option<Duration>) -> Locked {
+    let r = match timeout {
+        None => raw.try_lock(),
+        Some(t) => raw.lock_timeout(t),
+    };
+    match r {
+        Ok(g) => Locked::Clean(g),
+        Err(TryLockError::OwnerDied(d)) => Locked::Died(d.into_inner()),
+        Err(TryLockError::WouldBlock) if timeout.is_some() => Locked::HeldHere,
+        Err(_) => Locked::Busy,
+    }
+}
+
+#[pymethods]
+impl Mutex {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, *, mode=None, persist=false))]
+    fn create(py: Python<'_>, name: &str, mode: Option<u32>, persist: bool) -> PyResult<Mutex> {
+        let o = segment_options(mode, false, persist, None, 0, 5.0)?;
+        Mutex::wrap(o.create(name, SYNC_SEGMENT_LEN).map_err(|e| to_py(py, e))?)
+    }
+
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, trust_owner=None, accept_mode=0))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Mutex> {
+        let o = segment_options(None, false, false, trust_owner, accept_mode, 5.0)?;
+        Mutex::wrap(o.open(name).map_err(|e| to_py(py, e))?)
+    }
+
+    /// Opens it, or creates it if there is none.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, mode=None, persist=false))]
+    fn open_or_create(
+        py: Python<'_>,
+        name: &str,
+        mode: Option<u32>,
+        persist: bool,
+    ) -> PyResult<Mutex> {
+        let o = segment_options(mode, false, persist, None, 0, 5.0)?;
+        Mutex::wrap(
+            o.open_or_create(name, SYNC_SEGMENT_LEN)
+                .map_err(|e| to_py(py, e))?,
+        )
+    }
+
+    /// The name, as given.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this object holds the lock.
+    #[getter]
+    fn locked(&self) -> bool {
+        self.guard.is_some()
+    }
+
+    /// Whether the held lock is marked as left by a dead owner.
+    #[getter]
+    fn inconsistent(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.is_inconsistent())
+    }
+
+    /// Locks, waiting up to `timeout` seconds (False on timeout); raises OwnerDied with the lock held if a previous owner died holding it.
+    #[pyo3(signature = (timeout=None))]
+    fn acquire(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        self.check_open()?;
+        if self.guard.is_some() {
+            return Err(to_py(py, Error::LockBusy));
+        }
+        let timeout = timeout_arg(timeout)?;
+        let raw = self.raw;
+        let mut got = try_lock_raw(raw, None);
+        if matches!(got, Locked::Busy) {
+            let dl = deadline(timeout);
+            got = wait_loop(py, dl, |slice| {
+                Ok(match try_lock_raw(raw, Some(slice)) {
+                    Locked::Busy => None,
+                    other => Some(SameThread(other)),
+                })
+            })?
+            .map(|s| s.0)
+            .unwrap_or(Locked::Busy);
+        }
+        match got {
+            Locked::Clean(g) => {
+                self.guard = Some(g);
+                Ok(true)
+            }
+            Locked::Died(g) => {
+                self.guard = Some(g);
+                Err(Mutex::owner_died(py, &self.name))
+            }
+            Locked::HeldHere => Err(to_py(py, Error::LockBusy)),
+            Locked::Busy if timeout.is_some() => Ok(false),
+            Locked::Busy => Err(to_py(py, Error::LockBusy)),
+        }
+    }
+
+    /// Unlocks.
+    fn release(&mut self) -> PyResult<()> {
+        match self.guard.take() {
+            Some(g) => {
+                drop(g);
+                Ok(())
+            }
+            None => Err(PyRuntimeError::new_err(
+                "release() of a shmkit Mutex that this object does not hold",
+            )),
+        }
+    }
+
+    /// Clears the dead-owner mark (only while holding the lock).
+    fn mark_consistent(&mut self) -> PyResult<()> {
+        match self.guard.as_mut() {
+            Some(g) => {
+                g.mark_consistent();
+                Ok(())
+            }
+            None => Err(PyRuntimeError::new_err(
+                "mark_consistent() needs the lock: call it while holding the Mutex (in the \
+                 `except shmkit.OwnerDied` block, before release())",
+            )),
+        }
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.borrow_mut().acquire(slf.py(), None)?;
+        Ok(slf)
+    }
+
+    fn __exit__(
+        &mut self,
+        _t: Option<&Bound<'_, PyAny>>,
+        _v: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.release()?;
+        Ok(false)
+    }
+
+    /// Closes it (the creator also removes the name, unless persist).
+    fn close(&mut self) {
+        self.guard = None;
+        self.seg = None;
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Mutex(name={:?}, locked={})",
+            self.name,
+            py_bool(self.locked())
+        )
+    }
+}
+
+impl Drop for Mutex {
+    fn drop(&mut self) {
+        // The guard borrows the mapping: unlock before unmapping.
+        self.guard = None;
+        self.seg = None;
+    }
+}
+
+/// A cross-process event in its own named segment.
+#[pyclass(frozen, module = "shmkit")]
+struct Event {
+    /// Points into `seg`'s mapping, which lives as long as this object (the
+    /// segment is never closed early).
+    raw: &'static RawEvent,
+    _seg: shmkit::Segment,
+    name: String,
+}
+
+impl Event {
+    fn wrap(seg: shmkit::Segment, manual_reset: Option<bool>) -> PyResult<Event> {
+        if seg.len() < std::mem::size_of::<RawEvent>() {
+            return Err(PyValueError::new_err(format!(
+                "segment `{}` is too small to hold a shmkit Event",
+                seg.name()
+            )));
+        }
+        // SAFETY:
+        // - the mapping is page-aligned (more than 8) and at least 8 bytes;
+        // - it stays mapped while `raw` is used: `_seg` lives in the same
+        //   object and `raw` is never handed out;
+        // - every user of the segment accesses it only as an `Event`, and any
+        //   bit pattern is a valid one.
+        let raw: &'static RawEvent = unsafe { RawEvent::from_ptr(seg.as_ptr()) };
+        if let Some(m) = manual_reset {
+            raw.set_mode(if m {
+                EventMode::ManualReset
+            } else {
+                EventMode::AutoReset
+            });
+        }
+        Ok(Event {
+            raw,
+            name: seg.name().to_owned(),
+            _seg: seg,
+        })
+    }
+}
+
+#[pymethods]
+impl Event {
+    /// Creates it (see the type stubs for every option).
+    #[staticmethod]
+    #[pyo3(signature = (name, *, manual_reset=false, mode=None, persist=false))]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        manual_reset: bool,
+        mode: Option<u32>,
+        persist: bool,
+    ) -> PyResult<Event> {
+        let o = segment_options(mode, false, persist, None, 0, 5.0)?;
+        Event::wrap(
+            o.create(name, SYNC_SEGMENT_LEN).map_err(|e| to_py(py, e))?,
+            Some(manual_reset),
+        )
+    }
+
+    /// Opens an existing one by name.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, trust_owner=None, accept_mode=0))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<Event> {
+        let o = segment_options(None, false, false, trust_owner, accept_mode, 5.0)?;
+        Event::wrap(o.open(name).map_err(|e| to_py(py, e))?, None)
+    }
+
+    /// The name, as given.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the event stays set until reset().
+    #[getter]
+    fn manual_reset(&self) -> bool {
+        self.raw.mode() == EventMode::ManualReset
+    }
+
+    /// Whether the event is signalled.
+    fn is_set(&self) -> bool {
+        self.raw.is_signalled()
+    }
+
+    /// Signals the event (as notify_one).
+    fn set(&self) {
+        self.raw.notify_one();
+    }
+
+    /// Wakes one waiter (or leaves the signal set).
+    fn notify_one(&self) {
+        self.raw.notify_one();
+    }
+
+    /// Wakes every waiter.
+    fn notify_all(&self) {
+        self.raw.notify_all();
+    }
+
+    /// Clears the signal.
+    fn reset(&self) {
+        self.raw.reset();
+    }
+
+    /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let timeout = timeout_arg(timeout)?;
+        let raw = self.raw;
+        let got = wait_loop(py, deadline(timeout), |slice| {
+            Ok(raw.wait_timeout(slice).then_some(()))
+        })?;
+        Ok(got.is_some())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Event(name={:?}, manual_reset={}, set={})",
+            self.name,
+            py_bool(self.manual_reset()),
+            py_bool(self.is_set())
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed segments: the layout a Rust `Shared<T>` stored in the header.
+
+/// A typed segment opened without a Python declaration of its type: the
+/// layout comes from the segment's header, and each primitive field is read
+/// and written on its own, with one atomic access of its width.
+#[pyclass(frozen, module = "shmkit", name = "TypedSegment")]
+struct Typed {
+    seg: shmkit::Segment,
+    ty: Ty,
+    data_offset: usize,
+    name: String,
+}
+
+/// Where `path` (`value`, `numbers[10]`, `inner.x`; `""` for the whole
+/// value) is in `ty`: its offset from the start of the value and its type.
+fn walk<'t>(ty: &'t Ty, path: &str) -> Result<(u64, &'t Ty), String> {
+    let mut ty = ty;
+    let mut offset = 0u64;
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after
+                .split_once(']')
+                .ok_or_else(|| format!("`{path}`: missing `]`"))?;
+            let Ty::Array(elem, len) = ty else {
+                return Err(format!("`{path}`: {} is not an array", ty.summary()));
+            };
+            let i: u32 = index
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{path}`: `{index}` is not an index"))?;
+            if i >= *len {
+                return Err(format!(
+                    "`{path}`: index {i} is out of range for {}",
+                    ty.summary()
+                ));
+            }
+            offset += u64::from(i) * elem.size();
+            ty = elem;
+            rest = tail;
+        } else {
+            let part = rest.strip_prefix('.').unwrap_or(rest);
+            let end = part.find(['.', '[']).unwrap_or(part.len());
+            let (field, tail) = part.split_at(end);
+            let Ty::Struct(st) = ty else {
+                return Err(format!("`{path}`: {} has no field `{field}`", ty.summary()));
+            };
+            let f = st.fields.iter().find(|f| f.name == field).ok_or_else(|| {
+                let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "`{path}`: `{}` has no field `{field}` (its fields: {})",
+                    st.name,
+                    names.join(", ")
+                )
+            })?;
+            offset += u64::from(f.offset);
+            ty = &f.ty;
+            rest = tail;
+        }
+    }
+    Ok((offset, ty))
+}
+
+/// A layout description from Python: `("prim", "u32")`,
+/// `("array", element, length)` or
+/// `("struct", name, size, align, [(field, offset, description), ...])`,
+/// as `shmkit.typed` builds it from a numpy dtype or a `ctypes.Structure`.
+fn ty_from_py(desc: &Bound<'_, PyAny>, depth: u32) -> PyResult<Ty> {
+    if depth > 32 {
+        return Err(PyValueError::new_err("layout nested more than 32 deep"));
+    }
+    let kind: String = desc.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "prim" => {
+            let name: String = desc.get_item(1)?.extract()?;
+            let prim = match name.as_str() {
+                "u8" => Prim::U8,
+                "i8" => Prim::I8,
+                "u16" => Prim::U16,
+                "i16" => Prim::I16,
+                "u32" => Prim::U32,
+                "i32" => Prim::I32,
+                "u64" => Prim::U64,
+                "i64" => Prim::I64,
+                "f32" => Prim::F32,
+                "f64" => Prim::F64,
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "`{other}` cannot be stored in a typed segment: use fixed-width \
+                         integers (u8..i64) or floats (f32, f64)"
+                    )))
+                }
+            };
+            Ok(Ty::Prim(prim))
+        }
+        "array" => {
+            let elem = ty_from_py(&desc.get_item(1)?, depth + 1)?;
+            let len: u32 = desc.get_item(2)?.extract()?;
+            Ok(Ty::Array(Box::new(elem), len))
+        }
+        "struct" => {
+            let name: String = desc.get_item(1)?.extract()?;
+            let size: u32 = desc.get_item(2)?.extract()?;
+            let align: u32 = desc.get_item(3)?.extract()?;
+            let mut fields = Vec::new();
+            for f in desc.get_item(4)?.try_iter()? {
+                let f = f?;
+                fields.push(Field {
+                    name: f.get_item(0)?.extract()?,
+                    offset: f.get_item(1)?.extract()?,
+                    ty: ty_from_py(&f.get_item(2)?, depth + 1)?,
+                });
+            }
+            Ok(Ty::Struct(StructTy {
+                name,
+                size,
+                align,
+                fields,
+            }))
+        }
+        other => Err(PyValueError::new_err(format!(
+            "unknown layout node {other:?}: expected \"prim\", \"array\" or \"struct\""
+        ))),
+    }
+}
+
+impl Typed {
+    fn leaf(&self, path: &str) -> PyResult<(usize, Prim)> {
+        let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        match ty {
+            Ty::Prim(p) => Ok((self.data_offset + offset as usize, *p)),
+            other => Err(PyTypeError::new_err(format!(
+                "`{path}` is {}, not a number: index or name one of its parts",
+                other.summary()
+            ))),
+        }
+    }
+}
+
+#[pymethods]
+impl Typed {
+    /// Opens a typed segment that a Rust `Shared<T>` created, reading its
+    /// layout from the header.
+    #[staticmethod]
+    #[pyo3(signature = (name, *, read_only=false, trust_owner=None, accept_mode=0, timeout=5.0))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        read_only: bool,
+        trust_owner: Option<&Bound<'_, PyAny>>,
+        accept_mode: u32,
+        timeout: f64,
+    ) -> PyResult<Typed> {
+        let o = segment_options(None, read_only, false, trust_owner, accept_mode, timeout)?;
+        let wait = Duration::try_from_secs_f64(timeout).unwrap_or_default();
+        let seg = py.detach(|| o.open(name)).map_err(|e| to_py(py, e))?;
+        // Wait for the creator to publish the value, as `Shared::open` does.
+        let start = Instant::now();
+        loop {
+            match header::init_state(&seg).map_err(|e| to_py(py, e))? {
+                header::InitState::Ready => break,
+                header::InitState::Abandoned => {
+                    return Err(to_py(
+                        py,
+                        Error::InitAbandoned {
+                            name: name.to_owned(),
+                        },
+                    ))
+                }
+                _ if start.elapsed() >= wait => {
+                    return Err(to_py(
+                        py,
+                        Error::InitTimeout {
+                            name: name.to_owned(),
+                            waited: wait,
+                        },
+                    ))
+                }
+                _ => {
+                    py.check_signals()?;
+                    py.detach(|| std::thread::sleep(Duration::from_millis(1)));
+                }
+            }
+        }
+        let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        Ok(Typed {
+            name: name.to_owned(),
+            data_offset: h.data_offset as usize,
+            ty,
+            seg,
+        })
+    }
+
+    /// The name, as given.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stored layout in one line, e.g. `MySharedData { value: i32, ... }`.
+    /// Creates a typed segment for a layout description (built by
+    /// `shmkit.create_typed`) holding `value`, as Rust's `Shared<T>` would.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, value, *, mode=None, persist=false))]
+    fn create(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        mode: Option<u32>,
+        persist: bool,
+    ) -> PyResult<Typed> {
+        let ty = ty_from_py(layout, 0)?;
+        let value = Data::new(py, value)?;
+        let o = segment_options(mode, false, persist, None, 0, 5.0)?;
+        let bytes = value.as_slice();
+        let seg = py
+            .detach(|| header::create_described(&o, name, &ty, bytes))
+            .map_err(|e| to_py(py, e))?;
+        let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        Ok(Typed {
+            name: name.to_owned(),
+            data_offset: h.data_offset as usize,
+            ty,
+            seg,
+        })
+    }
+
+    #[getter]
+    fn layout(&self) -> String {
+        self.ty.summary()
+    }
+
+    /// What is at `path`: `("number", rust_type)`, `("array", length)` or
+    /// `("struct", [field names])`.
+    fn _kind<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (_, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        Ok(match ty {
+            Ty::Prim(p) => ("number", p.name()).into_pyobject(py)?.into_any(),
+            Ty::Array(_, len) => ("array", *len).into_pyobject(py)?.into_any(),
+            Ty::Struct(st) => {
+                let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
+                ("struct", names).into_pyobject(py)?.into_any()
+            }
+        })
+    }
+
+    /// Reads the number at `path` with one atomic load.
+    fn _get<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (at, prim) = self.leaf(path)?;
+        let mut buf = [0u8; 8];
+        let n = prim.size() as usize;
+        self.seg
+            .read_at(at, &mut buf[..n])
+            .map_err(|e| to_py(py, e))?;
+        Ok(match prim.value(&buf[..n]) {
+            Value::Unsigned(v) => v.into_pyobject(py)?.into_any(),
+            Value::Signed(v) => v.into_pyobject(py)?.into_any(),
+            // Through its shortest decimal form, so 1.45f32 reads as 1.45.
+            Value::F32(v) => v
+                .to_string()
+                .parse::<f64>()
+                .unwrap_or(f64::from(v))
+                .into_pyobject(py)?
+                .into_any(),
+            Value::F64(v) => v.into_pyobject(py)?.into_any(),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "`{path}` decoded to {other}, which is not a number"
+                )))
+            }
+        })
+    }
+
+    /// Writes the number at `path` with one atomic store, range-checked.
+    fn _set(&self, py: Python<'_>, path: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (at, prim) = self.leaf(path)?;
+        let is_float = matches!(prim, Prim::F32 | Prim::F64);
+        let text = if is_float {
+            value
+                .extract::<f64>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!("`{path}` is a {}: give a float", prim.name()))
+                })?
+                .to_string()
+        } else {
+            if value.is_instance_of::<pyo3::types::PyBool>()
+                || !value.is_instance_of::<pyo3::types::PyInt>()
+            {
+                return Err(PyTypeError::new_err(format!(
+                    "`{path}` is a {}: give an int",
+                    prim.name()
+                )));
+            }
+            value.str()?.to_string()
+        };
+        let bytes = prim
+            .parse(&text)
+            .map_err(|e| PyValueError::new_err(format!("`{path}`: {e}")))?;
+        self.seg.write_at(at, &bytes).map_err(|e| to_py(py, e))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TypedSegment(name={:?}, layout={:?})",
+            self.name,
+            self.ty.summary()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// The compiled part of the `shmkit` package; import `shmkit` instead.
+#[pymodule]
+fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Segment>()?;
+    m.add_class::<Producer>()?;
+    m.add_class::<Consumer>()?;
+    m.add_class::<MpmcProducer>()?;
+    m.add_class::<MpmcConsumer>()?;
+    m.add_class::<Publisher>()?;
+    m.add_class::<Subscriber>()?;
+    m.add_class::<Mutex>()?;
+    m.add_class::<Event>()?;
+    m.add_class::<Typed>()?;
+    m.add("MAX_NAME_LEN", shmkit::MAX_NAME_LEN)?;
+    Ok(())
+}
