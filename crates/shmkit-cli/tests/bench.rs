@@ -69,11 +69,12 @@ const SPINNING_ROWS: [&str; 8] = [
 ];
 
 /// The other latency rows, in table order.
-const BLOCKING_ROWS: [&str; 10] = [
+const BLOCKING_ROWS: [&str; 11] = [
     "bare-futex",
     "shmkit-event",
     "shmkit-queue-spin-block",
     "shmkit-queue-block",
+    "shmkit-waitset-64",
     "shmkit-broadcast-1",
     "shmkit-broadcast-2",
     "shmkit-broadcast-4",

@@ -285,6 +285,24 @@ pub enum Error {
         what: String,
     },
 
+    /// The segment holds a queue of the kind asked for, in a format version
+    /// this shmkit does not read (made by another shmkit release).
+    #[error(
+        "segment `{name}` holds {kind} of format version {found}, and this shmkit reads version \
+         {expected}: it was made by another shmkit release; open it with that release, or once \
+         no process uses it, remove it and create it again"
+    )]
+    FormatVersion {
+        /// The segment's name.
+        name: String,
+        /// What it holds, e.g. "a broadcast ring".
+        kind: &'static str,
+        /// The version its header names.
+        found: u32,
+        /// The version this shmkit reads.
+        expected: u32,
+    },
+
     /// The creator of a typed segment died before it finished initialising it.
     #[error(
         "segment `{name}` was never initialised: its creator died first; remove it \
@@ -389,6 +407,14 @@ pub enum Error {
         /// The role that closed ("producer", "consumer", "publisher").
         peer: &'static str,
     },
+
+    /// [`WaitSet::wait`](crate::WaitSet::wait) on a set with no member,
+    /// which would never return.
+    #[error(
+        "wait on an empty WaitSet would never return: add an endpoint, an event or a timer \
+         first, or use wait_timeout"
+    )]
+    EmptyWaitSet,
 
     /// A role that only one process may hold is held by a live process.
     #[error(
@@ -530,6 +556,7 @@ impl Error {
             Error::InvalidLayout { .. } => "InvalidLayout",
             Error::NotTyped { .. } => "NotTyped",
             Error::Corrupted { .. } => "Corrupted",
+            Error::FormatVersion { .. } => "FormatVersion",
             Error::InitAbandoned { .. } => "InitAbandoned",
             Error::InitTimeout { .. } => "InitTimeout",
             Error::Unsupported { .. } => "Unsupported",
@@ -540,6 +567,7 @@ impl Error {
             Error::LockTimeout { .. } => "LockTimeout",
             Error::PeerDied { .. } => "PeerDied",
             Error::Closed { .. } => "Closed",
+            Error::EmptyWaitSet => "EmptyWaitSet",
             Error::RoleTaken { .. } => "RoleTaken",
             Error::RoleUnverifiable { .. } => "RoleUnverifiable",
             Error::Timeout { .. } => "Timeout",

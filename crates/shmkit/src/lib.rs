@@ -65,6 +65,8 @@ pub mod queue;
 mod segment;
 mod shared;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod waitset;
 
 #[cfg_attr(unix, path = "os/unix.rs")]
 #[cfg_attr(windows, path = "os/windows.rs")]
@@ -135,6 +137,8 @@ pub use shared::{ReadOnlyShared, Shared, SharedOptions};
 /// # }
 /// ```
 pub use shmkit_derive::Layout;
+#[cfg(not(loom))]
+pub use waitset::WaitSet;
 
 /// The header of typed segments, for tools that inspect them without knowing
 /// their Rust types (the `shmkit` CLI).
@@ -216,3 +220,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide.md")]
 pub struct GuideDoctests;
+
+/// The examples of docs/waitset.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/waitset.md")]
+pub struct WaitSetDocDoctests;

@@ -212,6 +212,101 @@ impl Transport for ShmkitQueue {
     }
 }
 
+/// Round trips as `shmkit-queue-block`'s, with the parent waiting for the
+/// answer in a [`WaitSet`](shmkit::WaitSet) of 64 SPSC consumers, 63 of
+/// them idle: what a service that watches many queues pays for the one
+/// that is active. Compare it with `shmkit-queue-block` (the same peer).
+pub struct ShmkitWaitSet64;
+
+/// Members of the set, the answer queue included.
+const SET_MEMBERS: usize = 64;
+
+struct WaitSetLink {
+    tx: Producer,
+    set: shmkit::WaitSet<'static>,
+    answers: shmkit::waitset::Key<Consumer>,
+    msg: Vec<u8>,
+    back: Vec<u8>,
+    child: Child,
+}
+
+impl Link for WaitSetLink {
+    fn round_trip(&mut self) -> Result<()> {
+        self.tx.send(&self.msg)?;
+        loop {
+            let ready = self.set.wait_timeout(PEER_TIMEOUT)?;
+            if ready.is_empty() {
+                let _ = self.child.try_wait();
+                bail!("the {} peer did not answer", ShmkitWaitSet64.name());
+            }
+            if ready.iter().any(|r| r.is(self.answers)) {
+                break;
+            }
+        }
+        let rx = self.set.get_mut(self.answers).context("answer queue")?;
+        let m = rx.try_read()?.context("a ready queue held no message")?;
+        ensure!(
+            m.len() == self.back.len(),
+            "the peer answered {} bytes",
+            m.len()
+        );
+        m.read_at(0, &mut self.back)?;
+        m.release();
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let WaitSetLink {
+            tx, set, mut child, ..
+        } = *self;
+        drop(tx);
+        let status = child.wait().context("waiting for the waitset peer")?;
+        drop(set);
+        ensure!(status.success(), "the waitset peer failed ({status})");
+        Ok(())
+    }
+}
+
+impl Transport for ShmkitWaitSet64 {
+    fn name(&self) -> &'static str {
+        "shmkit-waitset-64"
+    }
+    fn class(&self) -> Class {
+        Class::Shmkit
+    }
+    fn busy_spins(&self) -> bool {
+        false
+    }
+    fn sized(&self) -> bool {
+        true
+    }
+    fn connect(&self, peer: &Peer, size: usize) -> Result<Box<dyn Link>> {
+        let opts = Options::default().wait(Wait::Block);
+        let (down, up) = names();
+        let tx = Producer::create_with(&down, capacity(size), &opts)?;
+        let mut set = shmkit::WaitSet::new();
+        let answers = set.add(Consumer::create_with(&up, capacity(size), &opts)?);
+        while set.len() < SET_MEMBERS {
+            let (a, b) = names();
+            set.add(Consumer::create_with(&a, 4096, &opts)?);
+            set.add(Consumer::create_with(&b, 4096, &opts)?);
+        }
+        let args = [down, up, size.to_string()];
+        let child = peer.spawn(self.name(), &args, Stdio::null(), Stdio::null())?;
+        Ok(Box::new(WaitSetLink {
+            tx,
+            set,
+            answers,
+            msg: vec![0x5a; size],
+            back: vec![0; size],
+            child,
+        }))
+    }
+    fn serve(&self, args: &[String]) -> Result<()> {
+        QUEUE_BLOCK.serve(args)
+    }
+}
+
 /// The sending end of a queue a streaming row writes into.
 trait QueueSender {
     fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> shmkit::Result<()>;

@@ -134,6 +134,7 @@ pub fn latency() -> Vec<&'static dyn Transport> {
         &ShmkitEvent,
         &QUEUE_SPIN_BLOCK,
         &QUEUE_BLOCK,
+        &super::shmkit_rows::ShmkitWaitSet64,
         &BROADCAST_1,
         &BROADCAST_2,
         &BROADCAST_4,

@@ -969,8 +969,8 @@ pub(crate) mod wake {
 
     use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0};
     use windows_sys::Win32::System::Threading::{
-        CreateSemaphoreW, OpenSemaphoreW, ReleaseSemaphore, WaitForSingleObject,
-        SEMAPHORE_MODIFY_STATE, SYNCHRONIZATION_SYNCHRONIZE,
+        CreateSemaphoreW, OpenSemaphoreW, ReleaseSemaphore, WaitForMultipleObjects,
+        WaitForSingleObject, SEMAPHORE_MODIFY_STATE, SYNCHRONIZATION_SYNCHRONIZE,
     };
 
     use super::wide;
@@ -1081,6 +1081,53 @@ pub(crate) mod wake {
             SIGNALLED.fetch_add(1, Ordering::Relaxed);
         }
         true
+    }
+
+    /// The most handles one `WaitForMultipleObjects` call takes
+    /// (`MAXIMUM_WAIT_OBJECTS`).
+    pub(crate) const WAIT_MANY_MAX: usize = 64;
+
+    /// `WaitForMultipleObjects` on the semaphores of the words at `addrs`
+    /// (the first [`WAIT_MANY_MAX`] of them in named sections): sleeps while
+    /// `still()` holds, until one is released, for at most `timeout` if
+    /// every word is watched, else `partial` (and [`SLICE`]). Each
+    /// semaphore is made before `still()` is checked, so a wake-up after
+    /// the check finds it and is not lost, as in [`wait`]. Returns how many
+    /// words were watched: with none, the caller must poll.
+    pub(crate) fn wait_many(
+        addrs: &[usize],
+        still: impl FnOnce() -> bool,
+        timeout: Duration,
+        partial: Duration,
+    ) -> usize {
+        let handles: Vec<HANDLE> = addrs
+            .iter()
+            .filter_map(|&addr| semaphore(addr, true))
+            .take(WAIT_MANY_MAX)
+            .collect();
+        if handles.is_empty() || !still() {
+            return handles.len();
+        }
+        let t = if handles.len() == addrs.len() {
+            timeout
+        } else {
+            partial
+        };
+        let t = t.min(SLICE);
+        // Round up: a zero wait would turn the caller's loop into a spin.
+        let ms = u32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
+        // SAFETY:
+        // - `handles` holds 1 to 64 live semaphore handles owned by `OPEN`
+        //   (closed only with their view, which the caller's borrow of the
+        //   words keeps mapped), and its length is passed as the count;
+        // - the array outlives the call, which only reads it.
+        let r = unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, ms) };
+        if r.checked_sub(WAIT_OBJECT_0)
+            .is_some_and(|i| (i as usize) < handles.len())
+        {
+            SIGNALLED.fetch_add(1, Ordering::Relaxed);
+        }
+        handles.len()
     }
 
     /// Wakes up to `n` waiters on the word at `addr`, in any process.

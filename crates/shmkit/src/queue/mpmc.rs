@@ -378,7 +378,7 @@ pub struct Consumer {
 }
 
 macro_rules! endpoint_common {
-    ($t:ident, $reader:expr, $what:literal) => {
+    ($t:ident, $reader:expr_2021, $what:literal) => {
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
@@ -777,6 +777,76 @@ impl Producer {
             || side.live.peer(&side.region),
             "consumers",
         )
+    }
+}
+
+/// What a [`WaitSet`](crate::WaitSet) needs of the MPMC endpoints: the
+/// signal the other role wakes, and a look at the next slot that claims
+/// nothing.
+#[cfg(not(loom))]
+impl Producer {
+    /// The queue's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.side.region.name()
+    }
+
+    /// The `not_full` signal, which consumers wake after each take.
+    pub(crate) fn room_signal(&self) -> Signal<'_> {
+        Signal::at(&self.side.region, NOT_FULL)
+    }
+
+    /// Whether [`try_send`](Self::try_send) may find a free slot now: `false`
+    /// only where it would report the queue full. A slot held by a dead
+    /// process is freed here, as `try_send` would.
+    pub(crate) fn has_room(&self) -> Result<bool> {
+        let side = &self.side;
+        let pos = side.index(ENQUEUE)?;
+        // SYNC(slot): Acquire, as in `try_enqueue_once`.
+        let w = side.seq(pos).load(Ordering::Acquire);
+        side.region.check_mapped()?;
+        let prev = pos.wrapping_sub(side.slots);
+        if pos >= side.slots && w == prev + 1 {
+            return Ok(false);
+        }
+        if pos >= side.slots && w & BUSY != 0 && w & POS_MASK == prev {
+            return Ok(side.free_if_dead(prev, w));
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(not(loom))]
+impl Consumer {
+    /// The queue's name.
+    pub(crate) fn queue_name(&self) -> &str {
+        self.side.region.name()
+    }
+
+    /// The `not_empty` signal, which producers wake after each message.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.side.region, NOT_EMPTY)
+    }
+
+    /// Whether [`try_recv`](Self::try_recv) may find a message now: `false`
+    /// only where it would report the queue empty. A slot held by a dead
+    /// process is freed here, as `try_recv` would.
+    pub(crate) fn has_message(&self) -> Result<bool> {
+        let side = &self.side;
+        let pos = side.index(DEQUEUE)?;
+        // SYNC(slot): Acquire, as in `try_dequeue_once`.
+        let w = side.seq(pos).load(Ordering::Acquire);
+        side.region.check_mapped()?;
+        if w == pos {
+            return Ok(false);
+        }
+        let prev = pos.wrapping_sub(side.slots);
+        if pos >= side.slots && w & (BUSY | READER) == BUSY | READER && w & POS_MASK == prev {
+            return Ok(side.free_if_dead(prev, w));
+        }
+        if w & (BUSY | READER) == BUSY && w & POS_MASK == pos {
+            return Ok(side.free_if_dead(pos, w));
+        }
+        Ok(true)
     }
 }
 

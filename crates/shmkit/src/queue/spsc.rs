@@ -2142,6 +2142,49 @@ impl Consumer {
     }
 }
 
+/// What a [`WaitSet`](crate::WaitSet) needs of the SPSC endpoints: the
+/// signal their peer wakes, and a look at the ring that takes nothing.
+#[cfg(not(loom))]
+impl Producer {
+    /// The `not_full` signal, which the consumer wakes after a release.
+    pub(crate) fn room_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, NOT_FULL)
+    }
+
+    /// Whether a message of `len` bytes fits now, as
+    /// [`try_reserve`](Self::try_reserve) would find (writing the padding
+    /// record it would write); an error is what `try_reserve` would return.
+    pub(crate) fn has_room_for(&mut self, len: usize) -> Result<bool> {
+        let len = self.check_len(len)?;
+        let room = poll_room(
+            &self.ring,
+            &mut self.pos,
+            &mut self.head,
+            &mut self.zeroed,
+            len,
+        );
+        self.ring.region.check_mapped()?;
+        room
+    }
+}
+
+#[cfg(not(loom))]
+impl Consumer {
+    /// The `not_empty` signal, which the producer wakes after a commit.
+    pub(crate) fn message_signal(&self) -> Signal<'_> {
+        Signal::at(&self.ring.region, NOT_EMPTY)
+    }
+
+    /// Whether [`try_read`](Self::try_read) would find a message now (it
+    /// may step over a padding record, as `try_read` does); an error is
+    /// what `try_read` would return.
+    pub(crate) fn has_message(&mut self) -> Result<bool> {
+        let polled = poll_read(&self.ring, &mut self.pos);
+        self.ring.region.check_mapped()?;
+        Ok(polled?.is_some())
+    }
+}
+
 /// Fuzzing hooks (`shmkit::__fuzz`): a consumer on heap memory whose bytes
 /// the fuzzer chose, and seed images written by a real producer.
 #[cfg(all(feature = "fuzzing", not(loom)))]

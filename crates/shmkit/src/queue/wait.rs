@@ -90,6 +90,30 @@ impl<'a> Signal<'a> {
         }
     }
 
+    /// The `seq` word that sleepers on this signal wait on, for a
+    /// [`WaitSet`](crate::WaitSet) that sleeps on many at once.
+    #[cfg(not(loom))]
+    pub(crate) fn seq_word(&self) -> &'a AtomicU32 {
+        self.seq()
+    }
+
+    /// A [`WaitSet`](crate::WaitSet)'s half of the waiter protocol (see the
+    /// module docs): counts one more waiter and returns `seq` read after
+    /// that; the caller re-checks its condition, then sleeps on `seq` with
+    /// this value, then calls [`disarm`](Self::disarm).
+    #[cfg(not(loom))]
+    pub(crate) fn arm(&self) -> u32 {
+        self.waiters().fetch_add(1, Ordering::SeqCst);
+        // SYNC(wake): read `seq` after registering, then re-check.
+        self.seq().load(Ordering::SeqCst)
+    }
+
+    /// Undoes [`arm`](Self::arm).
+    #[cfg(not(loom))]
+    pub(crate) fn disarm(&self) {
+        self.waiters().fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// Wakes every sleeper, if any. Call after publishing a change.
     ///
     /// When no endpoint that may block is registered (every waiter spins),

@@ -406,6 +406,103 @@ impl Event {
         }
     }
 }
+/// A [`WaitSet`](crate::WaitSet)'s registration on an [`Event`]: whether it
+/// is counted among the sleepers, and the generation it saw then.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub struct Watch {
+    registered: bool,
+    generation: u32,
+    /// A `notify_all` went by while registered, seen when leaving.
+    notified: bool,
+}
+
+/// How a [`WaitSet`](crate::WaitSet) waits on an event: the same protocol
+/// as [`Event::wait`] (see "No lost wake-up" above), split into steps so
+/// that the set can sleep on many words at once.
+#[cfg(not(loom))]
+impl Event {
+    /// The state word, which notifiers wake.
+    pub(crate) fn state_word(&self) -> &AtomicU32 {
+        &self.state
+    }
+
+    /// Whether a wait would return now: the signal is set (consumed, in
+    /// auto-reset mode, together with the registration) or, while
+    /// registered, a `notify_all` went by.
+    pub(crate) fn watch_fired(&self, w: &mut Watch) -> bool {
+        if std::mem::take(&mut w.notified) {
+            return true;
+        }
+        // SYNC(event): acquires what the notifier did before notifying.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & SIGNALLED != 0 {
+                if self.mode() == EventMode::ManualReset {
+                    return true;
+                }
+                let new = (s & !SIGNALLED).wrapping_sub(if w.registered { SLEEPER } else { 0 });
+                // SYNC(event)
+                match self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        w.registered = false;
+                        return true;
+                    }
+                    Err(now) => s = now,
+                }
+                continue;
+            }
+            return w.registered && s / GENERATION != w.generation;
+        }
+    }
+
+    /// Registers as a sleeper (once) and returns the word's value to sleep
+    /// on, and whether the registration holds; without it (the count is
+    /// full) the caller must not sleep longer than `UNREGISTERED_POLL`.
+    pub(crate) fn watch_arm(&self, w: &mut Watch) -> (u32, bool) {
+        let mut s = self.state.load(Ordering::Acquire);
+        while !w.registered {
+            if s & SLEEPERS == SLEEPERS {
+                return (s, false);
+            }
+            match self
+                .state
+                .compare_exchange(s, s + SLEEPER, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    s += SLEEPER;
+                    w.registered = true;
+                    w.generation = s / GENERATION;
+                }
+                Err(now) => s = now,
+            }
+        }
+        (s, true)
+    }
+
+    /// Leaves the sleepers, if registered, noting a `notify_all` that went
+    /// by meanwhile (the next [`watch_fired`](Self::watch_fired) reports
+    /// it: once unregistered, the generation alone no longer tells).
+    pub(crate) fn watch_disarm(&self, w: &mut Watch) {
+        if std::mem::take(&mut w.registered) {
+            // SYNC(event): acquires what a `notify_all` did before it.
+            let old = self.state.fetch_sub(SLEEPER, Ordering::Acquire);
+            if old / GENERATION != w.generation {
+                w.notified = true;
+            }
+        }
+    }
+
+    /// The longest a registered set may sleep on the word: a notifier
+    /// killed before its wake-up leaves only the set signal to find.
+    pub(crate) const WATCH_SLICE: Duration = NOTIFIER_DEATH_POLL;
+    /// The longest an unregistered set may sleep on the word.
+    pub(crate) const WATCH_UNREGISTERED_SLICE: Duration = UNREGISTERED_POLL;
+}
+
 impl Default for Event {
     fn default() -> Self {
         Event::new(EventMode::AutoReset)

@@ -99,11 +99,17 @@ mod wait_bsd;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+#[cfg(not(loom))]
+pub(crate) use event::Watch as EventWatch;
 pub use event::{Event, EventMode};
 pub use mutex::{Mutex, MutexGuard, OwnerDied, TryLockError};
 pub use seqlock::{SeqLock, SeqLockWriter, WriterStatus};
 #[cfg(not(loom))]
 pub use seqlock::{SeqLockBytes, SeqLockBytesWriter};
+#[cfg(all(test, target_os = "linux", not(miri), not(loom)))]
+pub(crate) use wait::disable_waitv_for_tests;
+#[cfg(not(loom))]
+pub(crate) use wait::{wait_any, WAIT_ANY_MAX};
 
 /// Bits 0..=29 of an owner word: the owner's thread id.
 const TID_MASK: u64 = 0x3FFF_FFFF;

@@ -319,3 +319,44 @@ pub(crate) fn owner_state(owner: u64) -> Liveness {
         _ => Liveness::Unknown,
     }
 }
+
+/// The most words [`wait_any`] watches at once: on Windows, the handles of
+/// one `WaitForMultipleObjects` call; elsewhere this fallback watches one.
+#[cfg(not(loom))]
+pub(crate) const WAIT_ANY_MAX: usize = if cfg!(all(windows, not(miri))) {
+    crate::os::wake::WAIT_MANY_MAX
+} else {
+    1
+};
+
+/// How long one sleep of [`wait_any`] lasts at most when it watches fewer
+/// words than it was given: a change to an unwatched word is seen within
+/// this (the slice a blocked queue endpoint polls in here).
+#[cfg(not(loom))]
+const UNWATCHED_SLICE: Duration = Duration::from_micros(100);
+
+/// Sleeps while every `*word == expected`, for at most `timeout`; returns
+/// early spuriously, and callers re-check.
+///
+/// - Windows: `WaitForMultipleObjects` on the words' named semaphores (up
+///   to 64, see `os::wake::wait_many`); if some word is not watched (more
+///   than 64, or outside a named section), the sleep lasts at most 100 µs.
+/// - Elsewhere (no wait on several words): [`wait`] on the first word, at
+///   most 100 µs, so that a change to any word is seen within that (queue
+///   wakers make no system call outside Linux and Windows).
+#[cfg(not(loom))]
+pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
+    #[cfg(all(windows, not(miri)))]
+    {
+        let addrs: Vec<usize> = words.iter().map(|(w, _)| w.as_ptr() as usize).collect();
+        let still = || words.iter().all(|(w, e)| w.load(Ordering::Relaxed) == *e);
+        if crate::os::wake::wait_many(&addrs, still, timeout, timeout.min(UNWATCHED_SLICE)) > 0 {
+            return;
+        }
+    }
+    let timeout = timeout.min(UNWATCHED_SLICE);
+    match words.first() {
+        None => std::thread::sleep(timeout),
+        Some(&(word, expected)) => wait(word, expected, Some(timeout)),
+    }
+}

@@ -48,6 +48,118 @@ pub(crate) fn wake(word: &AtomicU32, n: u32) {
     let _ = futex::wake(word, futex::Flags::empty(), n);
 }
 
+/// The most words one `futex_waitv` call takes (the kernel's
+/// `FUTEX_WAITV_MAX`).
+pub(crate) const WAIT_ANY_MAX: usize = 128;
+
+/// One entry of `futex_waitv`'s array (`struct futex_waitv` in
+/// `<linux/futex.h>`).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: a 32-bit futex word. Not `FUTEX2_PRIVATE`: the words
+/// are shared with other processes.
+const FUTEX2_SIZE_U32: u32 = 0x02;
+
+/// Whether the kernel has `futex_waitv` (Linux 5.16+): cleared on `ENOSYS`.
+static HAVE_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// How long one sleep of [`wait_any`] lasts at most when it cannot watch
+/// every word (more than [`WAIT_ANY_MAX`], or a kernel without
+/// `futex_waitv`): a change to an unwatched word is seen within this.
+const UNWATCHED_SLICE: Duration = Duration::from_millis(1);
+
+/// `futex_waitv` (syscall 449, Linux 5.16+) on up to [`WAIT_ANY_MAX`] shared
+/// words: sleeps while every `*word == expected`, until one is woken, for
+/// at most `timeout`. Returns early on a spurious wake-up, a signal, or a
+/// word that already differs; callers re-check their conditions in a loop.
+///
+/// Fallbacks, each bounding the sleep to [`UNWATCHED_SLICE`] (1 ms):
+/// - more than 128 words: the first 128 are watched (callers rotate the
+///   order between calls, so that each word is watched in turn);
+/// - a kernel without `futex_waitv` (`ENOSYS`, remembered): a plain shared
+///   `FUTEX_WAIT` on the first word only.
+#[doc(alias = "futex_waitv")]
+pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
+    let Some(&(first, expected)) = words.first() else {
+        std::thread::sleep(timeout);
+        return;
+    };
+    if words.len() == 1 {
+        return wait(first, expected, Some(timeout));
+    }
+    if !HAVE_WAITV.load(std::sync::atomic::Ordering::Relaxed) {
+        return wait(first, expected, Some(timeout.min(UNWATCHED_SLICE)));
+    }
+    let n = words.len().min(WAIT_ANY_MAX);
+    let timeout = if words.len() > n {
+        timeout.min(UNWATCHED_SLICE)
+    } else {
+        timeout
+    };
+    let list: Vec<FutexWaitv> = words[..n]
+        .iter()
+        .map(|&(word, expected)| FutexWaitv {
+            val: u64::from(expected),
+            uaddr: word.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        })
+        .collect();
+    // futex_waitv takes an absolute deadline on the clock it is given.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable `timespec` for the call's duration;
+    // CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let nanos = (now.tv_nsec as u64).saturating_add(u64::from(timeout.subsec_nanos()));
+    let deadline = libc::timespec {
+        tv_sec: now
+            .tv_sec
+            .saturating_add(timeout.as_secs().min(i64::MAX as u64 / 2) as libc::time_t)
+            .saturating_add((nanos / 1_000_000_000) as libc::time_t),
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY:
+    // - `list` holds `n` initialised `struct futex_waitv` entries (the
+    //   `repr(C)` layout of `<linux/futex.h>`), alive until the call
+    //   returns; the kernel only reads it;
+    // - each `uaddr` is the address of a live, 4-aligned `AtomicU32`,
+    //   borrowed for the whole call; the kernel reads each word with its
+    //   own atomic load and writes none;
+    // - `deadline` is a valid `timespec` on `CLOCK_MONOTONIC`, alive for
+    //   the call; flags 0 is the only defined value.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            list.as_ptr(),
+            n as libc::c_uint,
+            0 as libc::c_uint,
+            &deadline as *const libc::timespec,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r < 0 && Errno::from_io_error(&std::io::Error::last_os_error()) == Some(Errno::NOSYS) {
+        HAVE_WAITV.store(false, std::sync::atomic::Ordering::Relaxed);
+        wait(first, expected, Some(timeout.min(UNWATCHED_SLICE)));
+    }
+    // Otherwise: the index of a woken word, or EAGAIN (a word differed),
+    // ETIMEDOUT or EINTR: all mean "look again".
+}
+
+/// Forgets that `futex_waitv` works, so that tests can run the fallback.
+#[cfg(test)]
+pub(crate) fn disable_waitv_for_tests() {
+    HAVE_WAITV.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The 32-bit half of `word` that holds its low bits (the TID and flag bits
 /// of a lock word), as the futex word the kernel compares and hashes.
 fn low_half(word: &AtomicU64) -> &AtomicU32 {
