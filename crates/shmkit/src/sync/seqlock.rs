@@ -587,6 +587,18 @@ impl<'a> SeqLockBytes<'a> {
     /// # Errors
     /// [`Error::WriterDied`] if a write is in progress and the OS confirms
     /// its writer is dead.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, SeqLockBytes};
+    /// let s = SeqLock::new(7u32);
+    /// let ptr = (&s as *const SeqLock<u32>).cast::<u8>().cast_mut();
+    /// // SAFETY: 8-aligned, 24 bytes that outlive `b`, used only as a
+    /// // seqlock of 4-byte values.
+    /// let b = unsafe { SeqLockBytes::from_ptr(ptr, 4) };
+    /// assert_eq!(b.read_checked()?, 7u32.to_ne_bytes());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read_checked(&self) -> Result<Vec<u8>> {
         let value = self.read();
         if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
@@ -609,6 +621,23 @@ impl<'a> SeqLockBytes<'a> {
     ///
     /// # Errors
     /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, SeqLockBytes, WriterStatus};
+    /// let s = SeqLock::new(0u64);
+    /// let ptr = (&s as *const SeqLock<u64>).cast::<u8>().cast_mut();
+    /// // SAFETY: 8-aligned, 32 writable bytes that outlive `b`, used only
+    /// // as a seqlock of 8-byte values.
+    /// let b = unsafe { SeqLockBytes::from_ptr(ptr, 8) };
+    /// let mut w = b.writer()?;
+    /// assert!(matches!(s.writer(), Err(shmkit::Error::WriterBusy { .. })));
+    /// w.write(&5u64.to_ne_bytes());
+    /// assert_eq!(s.read(), 5);
+    /// drop(w);
+    /// assert_eq!(b.writer_status(), WriterStatus::None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn writer(&self) -> Result<SeqLockBytesWriter<'a>> {
         let me = wait::current_owner();
         loop {
