@@ -11,7 +11,7 @@
 //! rust_peer chan-send NAME COUNT        # create a channel of `Tick`, send COUNT of them
 //! rust_peer chan-recv NAME COUNT        # open a channel of `Tick`, print COUNT of them
 //! rust_peer chan-open-other NAME        # open it as a channel of `Other`: print the error
-//! rust_peer seqlock-write NAME COUNT    # open a Shared<SeqLock<Quad>>, write Quad(i, i, i, i)
+//! rust_peer seqlock-write NAME          # open a Shared<SeqLock<Quad>>, write Quad(i, i, i, i) until told
 //! rust_peer seqlock-die NAME            # write Quad(1..), start a second write and stop half-way
 //! ```
 //!
@@ -174,14 +174,27 @@ fn main() -> Res<()> {
             Err(e) => println!("refused otherwise: {e}"),
         },
         "seqlock-write" => {
-            let count: u64 = arg(2)?.parse()?;
+            // Writes Quad(i, i, i, i) for i = 1, 2, ... until a line arrives
+            // on stdin, then prints `done <last i>`.
             let shared = Shared::<SeqLock<Quad>>::open(name)?;
             let mut w = shared.get().writer()?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
             ready();
-            for i in 1..=count {
-                w.write(&Quad::all(i));
+            let start = Instant::now();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && start.elapsed() < timeout {
+                for _ in 0..64 {
+                    i += 1;
+                    w.write(&Quad::all(i));
+                }
             }
-            println!("done");
+            println!("done {i}");
         }
         "seqlock-die" => {
             let shared = Shared::<SeqLock<Quad>>::open(name)?;
