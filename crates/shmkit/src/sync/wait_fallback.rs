@@ -322,12 +322,11 @@ pub(crate) fn owner_state(owner: u64) -> Liveness {
 
 /// The most words [`wait_any`] watches at once: on Windows, the handles of
 /// one `WaitForMultipleObjects` call; elsewhere this fallback watches one.
-#[cfg(not(loom))]
-pub(crate) const WAIT_ANY_MAX: usize = if cfg!(all(windows, not(miri))) {
-    crate::os::wake::WAIT_MANY_MAX
-} else {
-    1
-};
+#[cfg(all(not(loom), windows, not(miri)))]
+pub(crate) const WAIT_ANY_MAX: usize = crate::os::wake::WAIT_MANY_MAX;
+/// The most words [`wait_any`] watches at once: one, here.
+#[cfg(all(not(loom), not(all(windows, not(miri)))))]
+pub(crate) const WAIT_ANY_MAX: usize = 1;
 
 /// How long one sleep of [`wait_any`] lasts at most when it watches fewer
 /// words than it was given: a change to an unwatched word is seen within
