@@ -437,11 +437,8 @@ impl<C: Receive> AsyncConsumer<C> {
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
-        self.inner.poll(
-            cx,
-            |c, _| c.try_recv_async().transpose(),
-            plain_add::<C>,
-        )
+        self.inner
+            .poll(cx, |c, _| c.try_recv_async().transpose(), plain_add::<C>)
     }
 
     /// Runs `f` on the endpoint if it is not lent to the reactor (it is
@@ -666,9 +663,7 @@ pub fn wait_event<O: Send + Sync + 'static>(
         let _ = std::future::poll_fn(|cx| {
             lender.poll(
                 cx,
-                |e, fresh| {
-                    (fresh || e.wait_timeout(std::time::Duration::ZERO)).then_some(Ok(()))
-                },
+                |e, fresh| (fresh || e.wait_timeout(std::time::Duration::ZERO)).then_some(Ok(())),
                 plain_add::<&'static Event>,
             )
         })
