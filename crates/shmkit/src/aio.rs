@@ -44,8 +44,9 @@
 //! members.
 //!
 //! An async endpoint owns its endpoint while it is usable. A `recv` (or
-//! `send`) tries the endpoint first: while messages flow it completes
-//! without a system call and without the reactor. Only when the try finds
+//! `send`) tries the endpoint first, [`SPIN_TRIES`] times with a spin-loop
+//! hint between tries: while messages flow it completes without a system
+//! call and without the reactor. Only when the tries find
 //! nothing does the future *lend* the endpoint to the reactor, which adds it
 //! to its set; when the set reports it ready (or its peer dead or closed),
 //! the reactor takes it out, puts it back in the async endpoint's slot and
@@ -257,7 +258,16 @@ struct State<E> {
 /// The part every async endpoint shares: its slot, and lending.
 struct Lender<E: Lendable> {
     slot: Arc<Slot<E>>,
+    /// Tries before lending (see [`SPIN_TRIES`]).
+    spin: u32,
 }
+
+/// How many times a poll tries its endpoint (with a spin-loop hint between
+/// tries) before it lends the endpoint to the reactor: the spin of
+/// [`Wait::SpinThenBlock`](crate::queue::Wait::SpinThenBlock), short
+/// enough (about a microsecond) not to hold an executor thread up, long
+/// enough to catch an answer already on its way without the reactor.
+pub const SPIN_TRIES: u32 = 64;
 
 /// How a member is added to the reactor's set (an SPSC producer is added
 /// with the room the waiting message needs).
@@ -283,6 +293,7 @@ impl<E: Lendable> Lender<E> {
                 }),
                 _owner: owner,
             }),
+            spin: SPIN_TRIES,
         }
     }
 
@@ -305,9 +316,17 @@ impl<E: Lendable> Lender<E> {
             }
             return Poll::Pending;
         };
-        if let Some(done) = attempt(endpoint, fresh) {
-            state.verdict = None;
-            return Poll::Ready(done);
+        let mut tries = 0;
+        loop {
+            if let Some(done) = attempt(endpoint, fresh) {
+                state.verdict = None;
+                return Poll::Ready(done);
+            }
+            tries += 1;
+            if tries >= self.spin.max(1) {
+                break;
+            }
+            std::hint::spin_loop();
         }
         if let Some(e) = state.verdict.take() {
             // The set gave it back because its peer is gone, and the try
@@ -441,6 +460,13 @@ impl<C: Receive> AsyncConsumer<C> {
             .poll(cx, |c, _| c.try_recv_async().transpose(), plain_add::<C>)
     }
 
+    /// Sets how many times a `recv` tries the queue before it lends it to
+    /// the reactor (default [`SPIN_TRIES`]; 0 or 1: once).
+    pub fn spin(mut self, tries: u32) -> Self {
+        self.inner.spin = tries;
+        self
+    }
+
     /// Runs `f` on the endpoint if it is not lent to the reactor (it is
     /// lent only while a `recv` waits, or after one was cancelled while
     /// waiting, until a message comes).
@@ -526,6 +552,13 @@ impl<P: Transmit> AsyncProducer<P> {
             .poll(cx, |p, _| p.try_send_async(msg), || P::add_for(msg.len()))
     }
 
+    /// Sets how many times a `send` tries the queue before it lends it to
+    /// the reactor (default [`SPIN_TRIES`]; 0 or 1: once).
+    pub fn spin(mut self, tries: u32) -> Self {
+        self.inner.spin = tries;
+        self
+    }
+
     /// Runs `f` on the endpoint if it is not lent to the reactor.
     pub fn with<T>(&mut self, f: impl FnOnce(&mut P) -> T) -> Option<T> {
         self.inner.with(f)
@@ -581,6 +614,13 @@ impl AsyncSubscriber {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
         self.inner
             .poll(cx, |s, _| s.try_recv().transpose(), plain_add::<Subscriber>)
+    }
+
+    /// Sets how many times a `recv` tries the ring before it lends the
+    /// subscriber to the reactor (default [`SPIN_TRIES`]; 0 or 1: once).
+    pub fn spin(mut self, tries: u32) -> Self {
+        self.inner.spin = tries;
+        self
     }
 
     /// Runs `f` on the subscriber if it is not lent to the reactor.
