@@ -8,31 +8,31 @@
 //! `futures::executor`.
 //!
 //! ```
-//! use shmkit::aio::AsyncConsumer;
+//! use shmkit::aio::{AsyncConsumer, AsyncProducer};
 //! use shmkit::queue::spsc;
 //!
-//! # let name = format!("doc-aio-{}", std::process::id());
-//! let mut rx = AsyncConsumer::new(spsc::Consumer::create(&name, 4096)?);
-//! let mut tx = spsc::Producer::open(&name)?; // another process, usually
-//! let got = futures_executor_block_on(async {
-//!     tx.send(b"hello")?;
-//!     rx.recv().await
+//! # let req = format!("doc-aio-req-{}", std::process::id());
+//! # let resp = format!("doc-aio-resp-{}", std::process::id());
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! rt.block_on(async {
+//!     let mut requests = AsyncConsumer::new(spsc::Consumer::create(&req, 4096)?);
+//!     let mut answers = AsyncProducer::new(spsc::Producer::create(&resp, 4096)?);
+//!
+//!     // The client, in another process usually; a thread here.
+//!     let (req2, resp2) = (req.clone(), resp.clone());
+//!     let client = std::thread::spawn(move || -> shmkit::Result<Vec<u8>> {
+//!         let mut tx = spsc::Producer::open(&req2)?;
+//!         let mut rx = spsc::Consumer::open(&resp2)?;
+//!         tx.send(b"ping")?;
+//!         rx.recv()
+//!     });
+//!
+//!     let msg = requests.recv().await?; // the task sleeps; the thread does not
+//!     assert_eq!(msg, b"ping");
+//!     answers.send(b"pong").await?;
+//!     assert_eq!(client.join().unwrap()?, b"pong");
+//!     Ok::<(), shmkit::Error>(())
 //! })?;
-//! assert_eq!(got, b"hello");
-//! # fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     // A minimal executor: park the thread until woken.
-//! #     use std::sync::Arc;
-//! #     use std::task::{Context, Poll, Wake};
-//! #     struct T(std::thread::Thread);
-//! #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
-//! #     let waker = Arc::new(T(std::thread::current())).into();
-//! #     let mut cx = Context::from_waker(&waker);
-//! #     let mut f = std::pin::pin!(f);
-//! #     loop {
-//! #         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
-//! #         std::thread::park();
-//! #     }
-//! # }
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 //!
@@ -660,19 +660,10 @@ impl futures_core::Stream for AsyncSubscriber {
 /// let e = Arc::new(Event::new(EventMode::AutoReset));
 /// e.notify_one();
 /// let wait = shmkit::aio::wait_event(Arc::clone(&e), |e| e);
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     use std::task::{Context, Poll, Wake};
-/// #     struct T(std::thread::Thread);
-/// #     impl Wake for T { fn wake(self: Arc<Self>) { self.0.unpark() } }
-/// #     let waker = Arc::new(T(std::thread::current())).into();
-/// #     let mut cx = Context::from_waker(&waker);
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop {
-/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
-/// #         std::thread::park();
-/// #     }
-/// # }
-/// block_on(wait);
+/// tokio::runtime::Builder::new_current_thread()
+///     .build()
+///     .unwrap()
+///     .block_on(wait);
 /// assert!(!e.is_signalled());
 /// ```
 ///
