@@ -142,17 +142,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The reactor, started on first use.
-fn reactor() -> &'static Reactor {
+/// The reactor, started on first use; the OS error if its thread cannot be
+/// started (tried again by the next call).
+fn reactor() -> std::io::Result<&'static Reactor> {
     static REACTOR: OnceLock<Reactor> = OnceLock::new();
-    REACTOR.get_or_init(|| {
-        let wake: &'static Event = Box::leak(Box::new(Event::new(EventMode::AutoReset)));
-        std::thread::Builder::new()
-            .name("shmkit-reactor".into())
-            .spawn(move || run(wake))
-            .expect("shmkit: cannot start the async reactor thread");
-        Reactor { wake }
-    })
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(r) = REACTOR.get() {
+        return Ok(r);
+    }
+    let _one_at_a_time = lock(&STARTING);
+    if let Some(r) = REACTOR.get() {
+        return Ok(r);
+    }
+    let wake: &'static Event = Box::leak(Box::new(Event::new(EventMode::AutoReset)));
+    std::thread::Builder::new()
+        .name("shmkit-reactor".into())
+        .spawn(move || run(wake))?;
+    Ok(REACTOR.get_or_init(|| Reactor { wake }))
 }
 
 impl Reactor {
@@ -335,10 +341,22 @@ impl<E: Lendable> Lender<E> {
         }
         let endpoint = state.endpoint.take().expect("checked above");
         state.waker = Some(cx.waker().clone());
+        let reactor = match reactor() {
+            Ok(r) => r,
+            Err(source) => {
+                state.endpoint = Some(endpoint);
+                state.waker = None;
+                return Poll::Ready(Err(Error::Io {
+                    name: String::new(),
+                    op: "starting the shmkit-reactor thread (which async endpoints wait in)",
+                    source,
+                }));
+            }
+        };
         drop(state);
         let slot = Arc::clone(&self.slot);
         let add = add();
-        reactor().send(Command::Lend(
+        reactor.send(Command::Lend(
             self.slot.token,
             Box::new(move |set| {
                 let key = add(set, endpoint);
@@ -389,7 +407,10 @@ impl<E: Lendable> Drop for Lender<E> {
         };
         drop(state);
         if lent {
-            reactor().send(Command::Drop(self.slot.token));
+            // Lent, so the reactor runs.
+            if let Ok(reactor) = reactor() {
+                reactor.send(Command::Drop(self.slot.token));
+            }
         }
     }
 }
