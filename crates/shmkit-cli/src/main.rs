@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bridge;
 mod commands;
 mod demo;
 mod inspect;
@@ -176,6 +177,20 @@ enum Command {
     ///   shmkit bench --quick --json
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
+    /// Carry broadcast topics to and from other hosts over Zenoh: runs the
+    /// `shmkit-bridge` program (installed apart, with
+    /// `cargo install --path bridge/shmkit-zenoh`) with these arguments.
+    ///
+    /// Examples:
+    ///   shmkit bridge --listen tcp/10.0.0.1:7447 --export camera
+    ///   shmkit bridge --connect tcp/10.0.0.1:7447 --import camera
+    ///   shmkit bridge --help
+    #[command(verbatim_doc_comment, disable_help_flag = true)]
+    Bridge {
+        /// Arguments for shmkit-bridge (see `shmkit bridge --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The second process of `shmkit bench` (started by it).
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer {
@@ -221,6 +236,7 @@ fn main() -> std::process::ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bridge { args } => return bridge::run(args),
         Command::Ls { json, all } => commands::ls(json, all),
         Command::Info { name, json } => commands::info(&name, json),
         Command::Dump { name, offset, len } => commands::dump(&name, offset, len),

@@ -42,11 +42,12 @@
 //! | 0      | common queue header (`capacity` = slot count, power of 2) |
 //! | 64     | role states: publisher u32, subscribers u32             |
 //! | 128    | `next` u64: the number of the next message to publish   |
+//! | 136    | `gaps` u32: the publisher's gap total (see below)        |
 //! | 256    | `ids` u32: one more than the highest subscriber id taken  |
 //! | 384    | wake words (subscribers sleep here)                     |
 //! | 512    | slots, `slot_stride` bytes each (a multiple of 64)      |
 //!
-//! A slot: `seq` u64 at 0, `len` u32 at 8, payload at 16.
+//! A slot: `seq` u64 at 0, `len` u32 at 8, `gaps` u32 at 12, payload at 16.
 //!
 //! | `seq`      | meaning                                        |
 //! |------------|------------------------------------------------|
@@ -60,6 +61,26 @@
 //! it, jump to the oldest message still there). `next`, `seq` and `len` are
 //! each read once per use and validated: garbage gives
 //! [`Error::Corrupted`](crate::Error), never an out-of-bounds copy.
+//!
+//! # Gaps: messages missed before this ring
+//! A publisher that re-publishes another topic (a bridge from another host)
+//! may itself have missed messages. [`Publisher::send_after_gap`] says so:
+//! each slot's `gaps` is the running total, modulo 2^32, of the messages
+//! declared missed up to and including its own. A subscriber keeps the
+//! total of the last message it read; a message whose total differs gives
+//! [`Error::Lagged`](crate::Error) with the difference first (its cursor
+//! stays), then the message. Because the total is cumulative, gaps declared
+//! on messages the subscriber was lapped past are counted too: the `missed`
+//! it is told, summed, is exact as long as fewer than 2^32 messages are
+//! declared missed between two of its reads. A subscriber that attaches
+//! after message 0 (or rewinds past it) takes the first message it reads as
+//! its baseline: what was missed before it came is not its loss. The
+//! publisher also keeps its total in the header, so that gaps declared after
+//! the last message ([`Publisher::declare_gap`]) reach subscribers too: one
+//! that finds the publisher gone compares its baseline with that total and
+//! reports the difference as `Lagged` before `Closed` or `PeerDied`. Since
+//! `gaps`, the broadcast format is at version 2; a ring of version 1 is
+//! refused with [`Error::FormatVersion`](crate::Error).
 //!
 //! # Counting subscribers
 //! Each subscriber holds, for its lifetime, the exclusive lock of one
@@ -102,8 +123,12 @@ const IDS: usize = 256;
 /// Subscriber ids, and so live subscribers, at most.
 const MAX_SUBSCRIBER_IDS: u32 = 1024;
 const SIGNAL: usize = 384;
-/// Slot header: `seq` u64, `len` u32, 4 reserved bytes.
+/// Slot header: `seq` u64, `len` u32, `gaps` u32.
 const SLOT_HEADER: u64 = 16;
+/// Offset of `gaps` in a slot (see the module docs).
+const GAPS: usize = 12;
+/// The publisher's gap total, in the header.
+const GAPS_TOTAL: usize = 136;
 const MAX_SLOTS: u64 = 1 << 24;
 const MAX_MESSAGE: u64 = 1 << 30;
 
@@ -203,6 +228,11 @@ pub struct Publisher {
     live: Liveness,
     /// The number of the next message: this endpoint's own, never re-read.
     next: u64,
+    /// The running total of messages declared missed (`gaps`, see the
+    /// module docs): this endpoint's own.
+    gaps: u32,
+    /// Set by [`abandon`](Self::abandon): the drop leaves as a death.
+    abandoned: bool,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -391,6 +421,26 @@ impl Publisher {
         self.ring.created()
     }
 
+    /// The ring's slot count (a power of two): how many messages it holds.
+    pub fn slots(&self) -> u64 {
+        self.ring.slots
+    }
+
+    /// The largest message the ring carries, in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcgeo{}-{}", line!(), std::process::id());
+    /// let tx = shmkit::broadcast::Publisher::create(&name, 5, 100)?;
+    /// let rx = shmkit::broadcast::Subscriber::open(&name)?;
+    /// assert_eq!((tx.slots(), tx.max_message()), (8, 100));
+    /// assert_eq!((rx.slots(), rx.max_message()), (8, 100));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn max_message(&self) -> u64 {
+        self.ring.max
+    }
+
     fn attach(ring: Ring) -> Result<Publisher> {
         // Check before attaching, so that an open refused for a scribbled
         // ring leaves no trace: an attached-then-gone publisher reads as a
@@ -429,7 +479,16 @@ impl Publisher {
             next += 1;
             ring.region.u64(NEXT).store(next, Ordering::Release);
         }
-        Ok(Publisher { ring, live, next })
+        // Go on with the gap total of the last message published, so that
+        // subscribers see no gap that was not declared.
+        let gaps = ring.region.u32(GAPS_TOTAL).load(Ordering::Acquire);
+        Ok(Publisher {
+            ring,
+            live,
+            next,
+            gaps,
+            abandoned: false,
+        })
     }
 
     /// Reads `next` once and validates it as a publisher's start; returns
@@ -601,6 +660,94 @@ impl Publisher {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.send_inner(msg, 0)
+    }
+
+    /// Publishes `msg` as [`send`](Self::send) does, declaring that
+    /// `missed` messages before it never reached this publisher (a bridge
+    /// re-publishing a remote topic whose link dropped some). Each
+    /// subscriber that reads it gets [`Error::Lagged`] with those `missed`
+    /// first (added to any it was lapped past), then `msg`. With `missed`
+    /// 0 it is `send`. See the [module docs](self#gaps-messages-missed-before-this-ring).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); nothing is published then.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcgap-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"one")?;
+    /// tx.send_after_gap(3, b"five")?; // messages two to four were lost upstream
+    /// assert_eq!(rx.recv()?, b"one");
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Lagged { missed: 3, .. })));
+    /// assert_eq!(rx.recv()?, b"five");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn send_after_gap(&mut self, missed: u32, msg: &[u8]) -> Result<()> {
+        self.send_inner(msg, missed)
+    }
+
+    /// Lets go of the topic as a killed publisher would, so that its
+    /// subscribers end with [`Error::PeerDied`] (once they have read what
+    /// was published), not [`Error::Closed`]. For a re-publisher whose own
+    /// source died (a bridge whose remote publisher or link was lost): its
+    /// readers learn the truth about the source. A new publisher may take
+    /// over as after a crash. Where the liveness lock cannot be used, the
+    /// subscribers cannot tell a death from a publisher gone quiet, as
+    /// after a real crash.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcab-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 4, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"last words")?;
+    /// tx.abandon();
+    /// assert_eq!(rx.recv()?, b"last words");
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::PeerDied { .. })));
+    /// # drop(rx);
+    /// # let _ = shmkit::queue::remove(&name); // the lock files a death leaves
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn abandon(mut self) {
+        self.abandoned = true;
+    }
+
+    /// Declares that `missed` messages never reached this publisher, with
+    /// no message to follow yet (a bridge whose link dropped the last
+    /// messages before the remote publisher closed). Subscribers get
+    /// [`Error::Lagged`] with them before the next message, or before
+    /// [`Error::Closed`] or [`Error::PeerDied`] if none comes.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bcdg-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// tx.send(b"one")?;
+    /// tx.declare_gap(2); // two more were lost upstream, then it closed
+    /// drop(tx);
+    /// assert_eq!(rx.recv()?, b"one");
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Lagged { missed: 2, .. })));
+    /// assert!(matches!(rx.recv(), Err(shmkit::Error::Closed { .. })));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn declare_gap(&mut self, missed: u32) {
+        self.gaps = self.gaps.wrapping_add(missed);
+        // SYNC(gaps): Release, read by subscribers that find the publisher
+        // gone (its role state is stored after this).
+        self.ring
+            .region
+            .u32(GAPS_TOTAL)
+            .store(self.gaps, Ordering::Release);
+    }
+
+    fn send_inner(&mut self, msg: &[u8], missed: u32) -> Result<()> {
         if msg.len() as u64 > self.ring.max {
             return Err(Error::MessageTooLarge {
                 name: self.ring.region.name().to_owned(),
@@ -617,6 +764,8 @@ impl Publisher {
         fence(Ordering::Release);
         failpoint::hit("broadcast-after-odd");
         r.u32(slot + 8).store(msg.len() as u32, Ordering::Relaxed);
+        let gaps = self.gaps.wrapping_add(missed);
+        r.u32(slot + GAPS).store(gaps, Ordering::Relaxed);
         store_words(r, slot + SLOT_HEADER as usize, msg);
         failpoint::hit("broadcast-before-even");
         // SYNC(slot): Release publishes the payload with the even `seq`;
@@ -624,6 +773,10 @@ impl Publisher {
         r.u64(slot).store(2 * n + 2, Ordering::Release);
         failpoint::hit("broadcast-before-next");
         self.next = n + 1;
+        if missed != 0 {
+            self.gaps = gaps;
+            r.u32(GAPS_TOTAL).store(gaps, Ordering::Release);
+        }
         // SYNC(next): Release; read by subscribers that join or lag.
         r.u64(NEXT).store(n + 1, Ordering::Release);
         Signal::at(r, SIGNAL).notify();
@@ -634,6 +787,13 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        if self.abandoned {
+            // As a killed process leaves it: lock files stay too, so that
+            // subscribers' probes find the lock free, not missing.
+            self.live.abandon(&self.ring.region);
+            Signal::at(&self.ring.region, SIGNAL).notify();
+            return;
+        }
         self.live.detach(&self.ring.region);
         Signal::at(&self.ring.region, SIGNAL).notify();
         if self.ring.remove_locks {
@@ -662,6 +822,9 @@ pub struct Subscriber {
     _id_lock: Option<RoleLock>,
     /// The number of the next message to read: this endpoint's own.
     cursor: u64,
+    /// The gap total of the last message read (`None` until one is read,
+    /// when the subscriber started after message 0).
+    gaps: Option<u32>,
     wait: Wait,
 }
 
@@ -811,6 +974,26 @@ impl Subscriber {
         self.ring.created()
     }
 
+    /// The ring's slot count (a power of two): how many messages it holds.
+    pub fn slots(&self) -> u64 {
+        self.ring.slots
+    }
+
+    /// The largest message the ring carries, in bytes.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcgeo{}-{}", line!(), std::process::id());
+    /// let tx = shmkit::broadcast::Publisher::create(&name, 5, 100)?;
+    /// let rx = shmkit::broadcast::Subscriber::open(&name)?;
+    /// assert_eq!((tx.slots(), tx.max_message()), (8, 100));
+    /// assert_eq!((rx.slots(), rx.max_message()), (8, 100));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn max_message(&self) -> u64 {
+        self.ring.max
+    }
+
     fn attach(ring: Ring, opts: &QueueOptions) -> Result<Subscriber> {
         // Check before attaching, so that an open refused for a scribbled
         // ring leaves no trace (an attached-then-gone subscriber reads as a
@@ -827,11 +1010,13 @@ impl Subscriber {
             }
         };
         Signal::at(&ring.region, SIGNAL).register(opts.wait);
+        let cursor = next.saturating_sub(1);
         Ok(Subscriber {
             ring,
             live,
             _id_lock: id_lock,
-            cursor: next.saturating_sub(1),
+            cursor,
+            gaps: baseline(cursor),
             wait: opts.wait,
         })
     }
@@ -931,6 +1116,7 @@ impl Subscriber {
         // publisher is overwriting the oldest of them right now: `poll`
         // then finds its slot lapped and jumps on with `Lagged`.
         self.cursor = next.saturating_sub(self.ring.slots);
+        self.gaps = baseline(self.cursor);
         Ok(())
     }
 
@@ -1073,7 +1259,7 @@ impl Subscriber {
     /// ```
     pub fn try_recv(&mut self) -> Result<Option<Vec<u8>>> {
         let mut v = Vec::new();
-        match poll(&self.ring, &mut self.cursor, &mut v)? {
+        match poll(&self.ring, &mut self.cursor, &mut self.gaps, &mut v)? {
             None => Ok(None),
             Some(p) => self.finish(p).map(|()| Some(v)),
         }
@@ -1094,12 +1280,13 @@ impl Subscriber {
             ring,
             live,
             cursor,
+            gaps,
             wait,
             ..
         } = self;
         // A message there now: no wait loop (its set-up is most of a
         // message's cost when the subscriber keeps up).
-        if let Some(p) = poll(ring, cursor, buf)? {
+        if let Some(p) = poll(ring, cursor, gaps, buf)? {
             return self.finish(p);
         }
         let p = wait_for(
@@ -1107,11 +1294,26 @@ impl Subscriber {
             *wait,
             Signal::at(&ring.region, SIGNAL),
             timeout,
-            || poll(ring, cursor, buf),
+            || poll(ring, cursor, gaps, buf),
             || live.peer(&ring.region),
             ROLES[PUBLISHER],
-        )?;
-        self.finish(p)
+        );
+        match p {
+            Ok(p) => self.finish(p),
+            Err(e @ (Error::Closed { .. } | Error::PeerDied { .. })) => {
+                // Gaps declared after the last message: reported once,
+                // before the end.
+                // SYNC(gaps): Acquire, pairs with the publisher's Release.
+                let total = ring.region.u32(GAPS_TOTAL).load(Ordering::Acquire);
+                match gaps.replace(total) {
+                    Some(g) if g != total => {
+                        self.finish(Polled::Lagged(u64::from(total.wrapping_sub(g))))
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -1166,18 +1368,36 @@ fn load_words(r: &Region, at: usize, buf: &mut Vec<u8>, n: usize) {
     buf.truncate(n);
 }
 
+/// The gap total a subscriber starting at `cursor` compares the first
+/// message it reads with: 0 from message 0 on; unknown (the first message
+/// read sets it) for a later start.
+fn baseline(cursor: u64) -> Option<u32> {
+    (cursor == 0).then_some(0)
+}
+
 /// One look at the cursor's slot: a whole message (copied into `buf`), a
-/// lap (cursor moved), or nothing yet.
+/// lap (cursor moved), a declared gap (cursor kept, `gaps` moved on), or
+/// nothing yet.
 #[inline]
-fn poll(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polled>> {
-    let polled = poll_once(ring, cursor, buf);
+fn poll(
+    ring: &Ring,
+    cursor: &mut u64,
+    gaps: &mut Option<u32>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Polled>> {
+    let polled = poll_once(ring, cursor, gaps, buf);
     // What a page lost to a truncation read (zeros) is not the ring's.
     ring.region.check_mapped()?;
     polled
 }
 
 #[inline(always)]
-fn poll_once(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<Polled>> {
+fn poll_once(
+    ring: &Ring,
+    cursor: &mut u64,
+    gaps: &mut Option<u32>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Polled>> {
     let c = *cursor;
     let slot = ring.slot(c);
     let r = &ring.region;
@@ -1193,6 +1413,7 @@ fn poll_once(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<
         // A torn read can show any length: copy at most the maximum, and
         // judge the length only once the copy is known whole.
         let n = len.min(ring.max) as usize;
+        let total = r.u32(slot + GAPS).load(Ordering::Relaxed);
         load_words(r, slot + SLOT_HEADER as usize, buf, n);
         // SYNC(slot): orders the payload loads before the re-check.
         fence(Ordering::Acquire);
@@ -1200,6 +1421,13 @@ fn poll_once(ring: &Ring, cursor: &mut u64, buf: &mut Vec<u8>) -> Result<Option<
         if s2 == s1 {
             if len > ring.max {
                 return Err(r.corrupted(format!("message {c} claims {len} bytes")));
+            }
+            // Any total is one a publisher may have declared: a scribbled
+            // one gives a wrong count, never a wrong message.
+            let missed = gaps.map_or(0, |g| total.wrapping_sub(g));
+            *gaps = Some(total);
+            if missed != 0 {
+                return Ok(Some(Polled::Lagged(u64::from(missed))));
             }
             *cursor = c + 1;
             return Ok(Some(Polled::Message));

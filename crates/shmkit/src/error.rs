@@ -285,6 +285,24 @@ pub enum Error {
         what: String,
     },
 
+    /// The segment holds a queue of the kind asked for, in a format version
+    /// this shmkit does not read (made by another shmkit release).
+    #[error(
+        "segment `{name}` holds {kind} of format version {found}, and this shmkit reads version \
+         {expected}: it was made by another shmkit release; open it with that release, or once \
+         no process uses it, remove it and create it again"
+    )]
+    FormatVersion {
+        /// The segment's name.
+        name: String,
+        /// What it holds, e.g. "a broadcast ring".
+        kind: &'static str,
+        /// The version its header names.
+        found: u32,
+        /// The version this shmkit reads.
+        expected: u32,
+    },
+
     /// The creator of a typed segment died before it finished initialising it.
     #[error(
         "segment `{name}` was never initialised: its creator died first; remove it \
@@ -538,6 +556,7 @@ impl Error {
             Error::InvalidLayout { .. } => "InvalidLayout",
             Error::NotTyped { .. } => "NotTyped",
             Error::Corrupted { .. } => "Corrupted",
+            Error::FormatVersion { .. } => "FormatVersion",
             Error::InitAbandoned { .. } => "InitAbandoned",
             Error::InitTimeout { .. } => "InitTimeout",
             Error::Unsupported { .. } => "Unsupported",

@@ -406,15 +406,37 @@ impl Segment {
         self.check_mapped()
     }
 
+    /// Whether every access so far reached the segment's bytes.
+    ///
+    /// Every copying call of the safe API (`read_at`, typed `get`/`set`,
+    /// the queues) checks this itself after its access. The in-place types
+    /// cannot: a `Mutex`, `Event`, `SeqLock` or atomic reached through
+    /// `Shared::get` or `Ref::in_place` holds no handle to its segment, and
+    /// on a page a peer cut off it works on a private zero page (no signal;
+    /// its changes reach nobody). Call this after in-place work whose effect
+    /// must be known to have been shared, through
+    /// [`Shared::segment`](crate::Shared::segment) for a typed segment.
+    ///
+    /// # Errors
     /// [`Error::Truncated`] if a peer shrank the segment under this mapping
     /// and an access faulted (on this or any earlier call);
     /// [`Error::NoSpace`] if the faulting page lay inside the file, so that
-    /// a full filesystem could not back it. Called after
-    /// every access of the safe API: the access itself never raises `SIGBUS`
-    /// (the guard repairs the fault with zero pages), and this tells the
-    /// caller that what it read or wrote was not the segment.
+    /// a full filesystem could not back it. The access itself never raised
+    /// `SIGBUS` (the guard repaired the fault with zero pages): this tells
+    /// the caller that what it read or wrote was not the segment.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// # let name = format!("doc-checkmapped-{}", std::process::id());
+    /// let hits = shmkit::Shared::<AtomicU64>::create(&name)?;
+    /// hits.get().fetch_add(1, Ordering::Relaxed); // in place
+    /// hits.segment().check_mapped()?;             // it reached the segment
+    /// assert_eq!(hits.place().load(Ordering::Relaxed)?, 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     #[inline]
-    pub(crate) fn check_mapped(&self) -> Result<()> {
+    pub fn check_mapped(&self) -> Result<()> {
         if self.map.lost() {
             return Err(self.truncated());
         }
@@ -863,7 +885,7 @@ impl SegmentOptions {
                         name: name.to_owned(),
                         len: seg.len() as u64,
                         needed: len as u64,
-                    })
+                    });
                 }
                 Err(e @ Error::NotFound { .. }) => last = Some(e),
                 other => return other,

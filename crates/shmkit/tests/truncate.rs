@@ -195,6 +195,36 @@ fn typed_get_on_a_truncated_segment_is_an_error() {
     );
 }
 
+/// A `Mutex` past the second page, reached in place.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Locked {
+    pad: [std::sync::atomic::AtomicU64; 1024],
+    m: shmkit::sync::Mutex<u64>,
+}
+
+/// The in-place types hold no handle to their segment: a `Mutex` locked on a
+/// cut page works on a private zero page, without a signal, and
+/// `Segment::check_mapped` after it tells that the lock reached nobody.
+#[test]
+fn in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped() {
+    if let Some((_, args)) = role() {
+        let s = Shared::<Locked>::open(&args[0]).unwrap();
+        *s.get().m.lock().unwrap() += 1;
+        s.segment().check_mapped().unwrap();
+        return victim(&args[0], || {
+            *s.get().m.lock().unwrap() += 1;
+            s.segment().check_mapped()
+        });
+    }
+    table(
+        "in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped",
+        |name| Shared::<Locked>::create(name).unwrap(),
+        |_| {},
+    );
+}
+
 /// A victim consumer's role: drains the filler, then receives with `recv`.
 #[test]
 fn spsc_recv_timeout_on_a_truncated_queue_is_an_error() {
@@ -492,6 +522,7 @@ pub(crate) fn cases_without_signals() {
     read_only_segment_read_at_on_a_truncated_segment_is_an_error();
     typed_set_on_a_truncated_segment_is_an_error();
     typed_get_on_a_truncated_segment_is_an_error();
+    in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped();
     spsc_recv_timeout_on_a_truncated_queue_is_an_error();
     spsc_try_send_on_a_truncated_queue_is_an_error();
     spsc_message_to_vec_on_a_truncated_queue_is_an_error();

@@ -378,7 +378,7 @@ pub struct Consumer {
 }
 
 macro_rules! endpoint_common {
-    ($t:ident, $reader:expr, $what:literal) => {
+    ($t:ident, $reader:expr_2021, $what:literal) => {
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))

@@ -9,7 +9,7 @@
 //! | offset | field          | type    | meaning                                        |
 //! |--------|----------------|---------|------------------------------------------------|
 //! | 0      | `magic`        | [u8; 8] | `\x89SHMKQ1\n`                                 |
-//! | 8      | `version`      | u32     | 1                                              |
+//! | 8      | `version`      | u32     | 1 (SPSC, MPMC), 2 (broadcast)                  |
 //! | 12     | `state`        | u32     | 0 while the creator initialises, `READY` after |
 //! | 16     | `kind`         | u32     | 1 SPSC, 2 MPMC, 3 broadcast                    |
 //! | 20     | reserved       | u32     | 0                                              |
@@ -80,8 +80,15 @@ use crate::{Error, Result, Segment};
 
 /// The first eight bytes of every queue segment.
 pub(crate) const MAGIC: [u8; 8] = *b"\x89SHMKQ1\n";
-/// The queue header format.
-pub(crate) const VERSION: u32 = 1;
+/// The format version of a queue of `kind`: the header's layout and that
+/// of the kind's slots. Broadcast is at 2 since its slots carry a gap total
+/// (see `broadcast`); a ring of version 1 is refused, not misread.
+pub(crate) const fn version(kind: Kind) -> u32 {
+    match kind {
+        Kind::Spsc | Kind::Mpmc => 1,
+        Kind::Broadcast => 2,
+    }
+}
 /// `state` once the header is published.
 const READY: u32 = 0x5245_4459;
 const STATE: usize = 12;
@@ -167,7 +174,7 @@ impl Geometry {
     fn to_bytes(self) -> [u8; 64] {
         let mut b = [0u8; 64];
         b[..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&version(self.kind).to_le_bytes());
         b[16..20].copy_from_slice(&(self.kind as u32).to_le_bytes());
         b[24..32].copy_from_slice(&self.capacity.to_le_bytes());
         b[32..40].copy_from_slice(&self.max_message.to_le_bytes());
@@ -181,15 +188,17 @@ impl Geometry {
     fn parse(b: &[u8; 64], kind: Kind, seg_len: usize) -> std::result::Result<Geometry, String> {
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-        if u32_at(8) != VERSION {
-            return Err(format!(
-                "queue format version {}, this shmkit reads {VERSION}",
-                u32_at(8)
-            ));
-        }
         let found = Kind::of(b)?;
         if found != kind {
             return Err(format!("it holds {}, not {}", found.name(), kind.name()));
+        }
+        if u32_at(8) != version(kind) {
+            return Err(format!(
+                "{} of format version {}, this shmkit reads {}",
+                kind.name(),
+                u32_at(8),
+                version(kind)
+            ));
         }
         let g = Geometry {
             kind,
@@ -913,6 +922,17 @@ impl Region {
                 reason: "no shmkit queue magic number".into(),
             });
         }
+        // A queue of the kind asked for, made by a shmkit of another format:
+        // intact, only not ours to read, so not called corrupted.
+        let found = u32::from_le_bytes(raw[8..12].try_into().unwrap());
+        if Kind::of(&raw) == Ok(kind) && found != version(kind) {
+            return Err(Error::FormatVersion {
+                name: name.to_owned(),
+                kind: kind.name(),
+                found,
+                expected: version(kind),
+            });
+        }
         let geom = Geometry::parse(&raw, kind, region.len).map_err(|what| Error::Corrupted {
             name: name.to_owned(),
             what,
@@ -1152,6 +1172,18 @@ impl Liveness {
                 .fetch_add(1, Ordering::SeqCst);
             self.own_lockless = true;
         }
+    }
+
+    /// Leaves as a killed process would: the lock goes, the state stays
+    /// `ATTACHED` and the claim stays (a successor holding the same lock
+    /// file takes it over), so that peers read a death. Single-holder roles
+    /// only.
+    pub(crate) fn abandon(&mut self, region: &Region) {
+        debug_assert!(!self.own_shared);
+        region
+            .role_count(self.own_role)
+            .fetch_sub(1, Ordering::SeqCst);
+        release(self.own.take());
     }
 
     /// Marks this endpoint closed (unless others of its role live on), then
