@@ -110,8 +110,18 @@ use crate::waitset::{Id, Key, Member};
 use crate::{Error, Result, WaitSet};
 
 /// What the reactor runs to take a lent endpoint back: removes it from the
-/// set and returns it to its slot with the set's verdict (`None`: ready).
-type Giveback = Box<dyn FnOnce(&mut WaitSet<'static>, Option<Error>) + Send>;
+/// set and returns it to its slot with the set's verdict.
+type Giveback = Box<dyn FnOnce(&mut WaitSet<'static>, Verdict) + Send>;
+
+/// Why the reactor gives a lent endpoint back.
+enum Verdict {
+    /// The set reported it ready.
+    Ready,
+    /// The set reported its peer dead or closed: the error to return.
+    Gone(Error),
+    /// Its async endpoint was dropped: the set reported nothing.
+    Dropped,
+}
 
 /// What the reactor runs to add a lent endpoint to its set: returns its
 /// member id and how to give it back.
@@ -192,7 +202,7 @@ fn run(wake: &'static Event) {
                     if let Some(id) = ids.remove(&token) {
                         if let Some((_, giveback)) = lent.remove(&id) {
                             // Returned to a slot nobody holds: dropped with it.
-                            giveback(&mut set, None);
+                            giveback(&mut set, Verdict::Dropped);
                         }
                     }
                 }
@@ -209,7 +219,11 @@ fn run(wake: &'static Event) {
             let id = r.id();
             if let Some((token, giveback)) = lent.remove(&id) {
                 ids.remove(&token);
-                giveback(&mut set, r.into_result().err());
+                let verdict = match r.into_result() {
+                    Ok(_) => Verdict::Ready,
+                    Err(e) => Verdict::Gone(e),
+                };
+                giveback(&mut set, verdict);
             }
         }
     }
@@ -364,14 +378,19 @@ impl<E: Lendable> Lender<E> {
                     let endpoint = set.remove(key);
                     let waker = {
                         let mut state = lock(&slot.state);
-                        if state.orphaned {
-                            if let (Some(e), None) = (&endpoint, &verdict) {
+                        let ready = matches!(verdict, Verdict::Ready);
+                        if ready && state.orphaned {
+                            // Reported to a future that is gone.
+                            if let Some(e) = &endpoint {
                                 e.pass_on();
                             }
                         }
-                        state.fresh = verdict.is_none();
+                        state.fresh = ready;
                         state.endpoint = endpoint;
-                        state.verdict = verdict;
+                        state.verdict = match verdict {
+                            Verdict::Gone(e) => Some(e),
+                            Verdict::Ready | Verdict::Dropped => None,
+                        };
                         state.waker.take()
                     };
                     if let Some(w) = waker {

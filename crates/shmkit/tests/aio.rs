@@ -672,6 +672,23 @@ fn a_cancelled_event_wait_passes_its_signal_on() {
 }
 
 #[test]
+fn a_cancelled_event_wait_makes_no_signal_of_its_own() {
+    let e = Arc::new(Event::new(EventMode::AutoReset));
+    for _ in 0..20 {
+        let mut w = Box::pin(wait_event(Arc::clone(&e), |e| e));
+        assert!(w.as_mut().now_or_never().is_none());
+        drop(w);
+    }
+    // The reactor takes the dropped waits out of its set; none of that
+    // may look like a notification.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(100) {
+        assert!(!e.is_signalled(), "a dropped wait signalled the event");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
 fn dropping_an_async_consumer_while_it_waits_closes_the_queue() {
     let name = unique("adrop");
     let _c = QueueCleanup(name.clone());
