@@ -88,6 +88,7 @@ fn play() -> bool {
         "mix" => mix(&args[0], &args[1]),
         "doomed" => doomed(&args[0]),
         "burst" => burst(&args[0]),
+        "notifier" => notifier(&args[0]),
         other => panic!("no role {other}"),
     }
     true
@@ -645,6 +646,42 @@ fn an_awaited_event_is_woken_by_a_notify_from_another_thread() {
         .unwrap();
     // The wait consumed the signal.
     assert!(!e.is_signalled());
+}
+
+/// The notifier child: opens the event's segment and, told so, notifies.
+fn notifier(name: &str) {
+    let e = shmkit::Shared::<Event>::open(name).unwrap();
+    say("attached");
+    assert_eq!(hear(), "go");
+    e.get().notify_one();
+    say("done");
+    assert_eq!(hear(), "bye");
+}
+
+#[test]
+fn an_awaited_event_in_a_segment_is_woken_by_another_process() {
+    if play() {
+        return;
+    }
+    const TEST: &str = "an_awaited_event_in_a_segment_is_woken_by_another_process";
+    let name = unique("aevent");
+    let _c = common::Cleanup(name.clone());
+    let seg = Arc::new(shmkit::Shared::<Event>::create(&name).unwrap());
+    let mut child = Child::spawn(TEST, "notifier", &[&name]);
+    assert_eq!(child.recv(), "attached");
+    let polls = Arc::new(AtomicUsize::new(0));
+    let rt = tokio_mt();
+    let task = rt.spawn(counted(wait_event(Arc::clone(&seg), |s| s.get()), &polls));
+    until("the wait is pending", || polls.load(Ordering::SeqCst) >= 1);
+    assert!(!task.is_finished());
+    child.send("go");
+    assert_eq!(child.recv(), "done");
+    rt.block_on(async { tokio::time::timeout(HANG, task).await })
+        .expect("hung")
+        .unwrap();
+    assert!(!seg.get().is_signalled());
+    child.send("bye");
+    child.wait_ok();
 }
 
 #[test]
