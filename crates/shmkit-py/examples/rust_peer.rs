@@ -8,6 +8,11 @@
 //! rust_peer spsc-recv NAME COUNT        # print each of COUNT messages received
 //! rust_peer bench NAME SIZE SECONDS     # native SPSC throughput, one line of JSON
 //! rust_peer pingpong NAME ROUNDS        # native 64 B round trips, one line of JSON
+//! rust_peer chan-send NAME COUNT        # create a channel of `Tick`, send COUNT of them
+//! rust_peer chan-recv NAME COUNT        # open a channel of `Tick`, print COUNT of them
+//! rust_peer chan-open-other NAME        # open it as a channel of `Other`: print the error
+//! rust_peer seqlock-write NAME          # open a Shared<SeqLock<Quad>>, write Quad(i, i, i, i) until told
+//! rust_peer seqlock-die NAME            # write Quad(1..), start a second write and stop half-way
 //! ```
 //!
 //! Each role prints `ready` once attached, so the parent can synchronise on
@@ -18,7 +23,68 @@ use std::time::{Duration, Instant};
 
 use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::queue::spsc::{Consumer, Producer};
-use shmkit::queue::Options;
+use shmkit::queue::{Options, Receiver, Sender};
+use shmkit::sync::SeqLock;
+use shmkit::Shared;
+
+/// The value type of the typed-channel roles; the Python tests describe it
+/// with the numpy dtype
+/// `[("seq", "<u8"), ("price", "<f8"), ("qty", "<u4"), ("side", "u1"),
+/// ("_pad", "u1", (3,)), ("levels", "<f4", (4,))]`, named `Tick`.
+#[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Tick {
+    seq: u64,
+    price: f64,
+    qty: u32,
+    side: u8,
+    _pad: [u8; 3],
+    levels: [f32; 4],
+}
+
+impl Tick {
+    fn nth(i: u64) -> Tick {
+        let f = i as f32;
+        Tick {
+            seq: i,
+            price: i as f64 * 0.5,
+            qty: (i * 3) as u32,
+            side: (i % 2) as u8,
+            _pad: [0; 3],
+            levels: [f, f + 0.25, f + 0.5, f + 0.75],
+        }
+    }
+}
+
+/// The value of the SeqLock roles: numpy `[("a", "<u8"), ("b", "<u8"),
+/// ("c", "<u8"), ("d", "<u8")]`, named `Quad`. Every write makes all four
+/// equal, so a torn read shows as unequal fields.
+#[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Quad {
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+}
+
+impl Quad {
+    fn all(v: u64) -> Quad {
+        Quad {
+            a: v,
+            b: v,
+            c: v,
+            d: v,
+        }
+    }
+}
+
+/// Another type, which a channel of `Tick` refuses.
+#[derive(shmkit::Layout, Clone, Copy)]
+#[repr(C)]
+struct Other {
+    seq: u64,
+}
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -76,6 +142,70 @@ fn main() -> Res<()> {
                 let m = c.recv_timeout(timeout)?;
                 println!("{}", String::from_utf8_lossy(&m));
             }
+        }
+        "chan-send" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut tx = Sender::<Tick>::create(name, 64)?;
+            ready();
+            for i in 0..count {
+                tx.send_timeout(&Tick::nth(i), timeout)?;
+            }
+            // Stay until told: the creator's exit removes the name.
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+        }
+        "chan-recv" => {
+            let count: u64 = arg(2)?.parse()?;
+            let mut rx = Receiver::<Tick>::open(name)?;
+            ready();
+            for i in 0..count {
+                let t = rx.recv_timeout(timeout)?;
+                if t != Tick::nth(i) {
+                    return Err(format!("value {i}: got {t:?}, expected {:?}", Tick::nth(i)).into());
+                }
+                println!("{} {} {} {} {:?}", t.seq, t.price, t.qty, t.side, t.levels);
+            }
+        }
+        "chan-open-other" => match Receiver::<Other>::open(name) {
+            Ok(_) => println!("opened"),
+            Err(e @ shmkit::Error::LayoutMismatch { .. }) => {
+                println!("refused LayoutMismatch: {e}")
+            }
+            Err(e) => println!("refused otherwise: {e}"),
+        },
+        "seqlock-write" => {
+            // Writes Quad(i, i, i, i) for i = 1, 2, ... until a line arrives
+            // on stdin, then prints `done <last i>`.
+            let shared = Shared::<SeqLock<Quad>>::open(name)?;
+            let mut w = shared.get().writer()?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            ready();
+            let start = Instant::now();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && start.elapsed() < timeout {
+                for _ in 0..64 {
+                    i += 1;
+                    w.write(&Quad::all(i));
+                }
+            }
+            println!("done {i}");
+        }
+        "seqlock-die" => {
+            let shared = Shared::<SeqLock<Quad>>::open(name)?;
+            let mut w = shared.get().writer()?;
+            w.write(&Quad::all(1));
+            // Half of the next write's bytes, as a writer killed mid-copy
+            // leaves them; the parent kills this process now.
+            w.write_half_for_test(&Quad::all(2));
+            println!("half");
+            std::io::stdout().flush().ok();
+            std::thread::sleep(Duration::from_secs(60));
         }
         "bench" => bench(name, arg(2)?.parse()?, arg(3)?.parse()?)?,
         "pingpong" => pingpong(name, arg(2)?.parse()?)?,

@@ -30,8 +30,11 @@ use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
 use shmkit::layout::{Field, Prim, StructTy, Ty, Value};
-use shmkit::queue::{mpmc, spsc, Options as QueueOptions, Peer, Wait};
-use shmkit::sync::{Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, TryLockError};
+use shmkit::queue::{channel, mpmc, spsc, Options as QueueOptions, Peer, Wait};
+use shmkit::sync::{
+    Event as RawEvent, EventMode, Mutex as RawMutex, MutexGuard, SeqLockBytes, SeqLockBytesWriter,
+    TryLockError, WriterStatus,
+};
 use shmkit::{header, Error, SegmentOptions};
 
 /// The longest a blocking call waits with the GIL released before it checks
@@ -2394,6 +2397,8 @@ fn ty_from_py(desc: &Bound<'_, PyAny>, depth: u32) -> PyResult<Ty> {
                 "i64" => Prim::I64,
                 "f32" => Prim::F32,
                 "f64" => Prim::F64,
+                // A SeqLock's words (`shmkit.typed.seqlock_of`).
+                "AtomicU64" => Prim::AtomicU64,
                 other => {
                     return Err(PyTypeError::new_err(format!(
                         "`{other}` cannot be stored in a typed segment: use fixed-width \
@@ -2548,6 +2553,9 @@ impl Typed {
         Ok(match ty {
             Ty::Prim(p) => ("number", p.name()).into_pyobject(py)?.into_any(),
             Ty::Array(_, len) => ("array", *len).into_pyobject(py)?.into_any(),
+            Ty::Struct(_) if seqlock_payload(ty).is_some() => {
+                ("seqlock", 0).into_pyobject(py)?.into_any()
+            }
             Ty::Struct(st) => {
                 let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
                 ("struct", names).into_pyobject(py)?.into_any()
@@ -2620,6 +2628,397 @@ impl Typed {
 }
 
 // ---------------------------------------------------------------------------
+// SeqLock fields of typed segments, read and written by the stored layout.
+
+/// The payload type of a `SeqLock<T>` as Rust describes it: a struct named
+/// `SeqLock` of `seq` and `writer` (atomic u64 at 0 and 8) and `slots`
+/// (`[T; 2]` at 16), `16 + 2 * size_of::<T>()` bytes; `None` for anything
+/// else.
+fn seqlock_payload(ty: &Ty) -> Option<&Ty> {
+    let Ty::Struct(st) = ty else { return None };
+    if st.name != "SeqLock" || st.fields.len() != 3 {
+        return None;
+    }
+    let f = &st.fields;
+    let word = |i: usize, name: &str, offset: u32| {
+        f[i].name == name && f[i].offset == offset && f[i].ty == Ty::Prim(Prim::AtomicU64)
+    };
+    if !word(0, "seq", 0) || !word(1, "writer", 8) {
+        return None;
+    }
+    let slots = &f[2];
+    let Ty::Array(elem, 2) = &slots.ty else {
+        return None;
+    };
+    let fits = slots.name == "slots"
+        && slots.offset as usize == SeqLockBytes::SLOTS_OFFSET
+        && u64::from(st.size) == 16 + 2 * elem.size()
+        && elem.align() <= 8;
+    fits.then_some(&**elem)
+}
+
+impl Typed {
+    /// The seqlock at `path`: its offset in the segment and payload type.
+    fn seqlock_at(&self, path: &str) -> PyResult<(usize, &Ty)> {
+        let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        let payload = seqlock_payload(ty).ok_or_else(|| {
+            PyTypeError::new_err(format!("`{path}` is {}, not a SeqLock", ty.summary()))
+        })?;
+        let at = self.data_offset + offset as usize;
+        let end = at + 16 + 2 * payload.size() as usize;
+        if at % 8 != 0 || end > self.seg.len() {
+            // The header was validated against the segment; this would be a
+            // layout whose SeqLock is misplaced.
+            return Err(Python::attach(|py| {
+                to_py(
+                    py,
+                    Error::Corrupted {
+                        name: self.name.clone(),
+                        what: format!(
+                            "its SeqLock at `{path}` lies outside the segment or unaligned"
+                        ),
+                    },
+                )
+            }));
+        }
+        Ok((at, payload))
+    }
+
+    /// A view of the seqlock at `path`.
+    ///
+    /// # Safety
+    /// The view must not be used after `self` is dropped (`'a` is the
+    /// caller's choice), and its `writer` must not be called on a read-only
+    /// segment.
+    unsafe fn seqlock<'a>(&self, path: &str) -> PyResult<(SeqLockBytes<'a>, &Ty)> {
+        let (at, payload) = self.seqlock_at(path)?;
+        // SAFETY:
+        // - `at` is 8-aligned from the page-aligned mapping, and the
+        //   `16 + 2 * len` bytes there are inside it (`seqlock_at` checks);
+        //   they stay mapped while `self` lives (`self.seg` is dropped only
+        //   with it), which the caller's first obligation covers for `'a`;
+        // - the stored layout says a `SeqLock<T>` of this payload size lives
+        //   there, so every peer accesses it as one; any bytes are a valid one;
+        // - writable if a writer is taken: the caller's second obligation.
+        let lock = unsafe {
+            SeqLockBytes::from_ptr(self.seg.as_mut_ptr().add(at), payload.size() as usize)
+        };
+        Ok((lock, payload))
+    }
+}
+
+fn writer_status_name(s: WriterStatus) -> &'static str {
+    match s {
+        WriterStatus::None => "none",
+        WriterStatus::Alive => "alive",
+        WriterStatus::Died => "died",
+    }
+}
+
+#[pymethods]
+impl Typed {
+    /// The layout description of the payload of the SeqLock at `path`.
+    fn _seqlock_layout<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (_, payload) = self.seqlock_at(path)?;
+        ty_to_py(py, payload)
+    }
+
+    /// The latest complete value of the SeqLock at `path`, as bytes (retries
+    /// while the writer overtakes the copy). With `checked`, raises
+    /// `WriterDied` if its writer died mid-write.
+    #[pyo3(signature = (path, checked=false))]
+    fn _seqlock_read<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        checked: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        // SAFETY: the view lives only in this call, and takes no writer.
+        let (lock, _) = unsafe { self.seqlock(path)? };
+        let value = if checked {
+            lock.read_checked().map_err(|e| to_py(py, e))?
+        } else {
+            lock.read()
+        };
+        Ok(PyBytes::new(py, &value))
+    }
+
+    /// 'none', 'alive' or 'died': the SeqLock's writer, as far as the OS can tell.
+    fn _seqlock_writer_status(&self, path: &str) -> PyResult<&'static str> {
+        // SAFETY: the view lives only in this call, and takes no writer.
+        let (lock, _) = unsafe { self.seqlock(path)? };
+        Ok(writer_status_name(lock.writer_status()))
+    }
+
+    /// Becomes the one writer of the SeqLock at `path`, taking over from a
+    /// dead one. Raises `WriterBusy` if a live writer holds it.
+    fn _seqlock_writer(slf: &Bound<'_, Self>, path: &str) -> PyResult<SeqLockWriter> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.seg.is_read_only() {
+            return Err(to_py(
+                py,
+                Error::ReadOnly {
+                    name: this.name.clone(),
+                },
+            ));
+        }
+        // SAFETY:
+        // - the view and the writer made from it (which copies it) are kept
+        //   in a `SeqLockWriter` beside a strong reference to `this`, which
+        //   owns the segment, and are dropped before that reference (field
+        //   order, and its `Drop`), so never used after `this` is dropped;
+        // - the segment is not read-only (checked above).
+        let (lock, _): (SeqLockBytes<'static>, _) = unsafe { this.seqlock(path)? };
+        let w = lock.writer().map_err(|e| to_py(py, e))?;
+        Ok(SeqLockWriter {
+            w: Some(w),
+            len: lock.len(),
+            path: path.to_owned(),
+            owner: slf.clone().unbind(),
+        })
+    }
+}
+
+/// The one writer of a SeqLock field; `close()` (or leaving `with`) lets
+/// another writer in.
+#[pyclass(unsendable, module = "shmkit")]
+struct SeqLockWriter {
+    /// Declared before `owner`: it points into the mapping `owner` keeps.
+    w: Option<SeqLockBytesWriter<'static>>,
+    len: usize,
+    path: String,
+    owner: Py<Typed>,
+}
+
+#[pymethods]
+impl SeqLockWriter {
+    /// Publishes `data` (exactly one value's bytes): readers see it whole or
+    /// not at all. Wait-free.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = Data::new(py, data)?;
+        let bytes = data.as_slice();
+        if bytes.len() != self.len {
+            return Err(PyValueError::new_err(format!(
+                "`{}` holds {}-byte values: {} bytes given",
+                self.path,
+                self.len,
+                bytes.len()
+            )));
+        }
+        let w = self
+            .w
+            .as_mut()
+            .ok_or_else(|| closed_error("seqlock writer"))?;
+        w.write(bytes);
+        Ok(())
+    }
+
+    /// Gives up the writer role.
+    fn close(&mut self) {
+        self.w = None;
+    }
+
+    /// Whether close() has run.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.w.is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        _t: Option<&Bound<'_, PyAny>>,
+        _v: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SeqLockWriter(segment={:?}, path={:?}, closed={})",
+            self.owner.get().name,
+            self.path,
+            py_bool(self.closed())
+        )
+    }
+}
+
+impl Drop for SeqLockWriter {
+    fn drop(&mut self) {
+        // The writer first, while `owner` still holds the mapping.
+        self.w = None;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed channels: an SPSC queue whose header stores its value type's layout.
+
+/// A layout description for Python, the inverse of [`ty_from_py`]:
+/// `("prim", "u32")`, `("array", element, length)` or
+/// `("struct", name, size, align, [(field, offset, description), ...])`.
+fn ty_to_py<'py>(py: Python<'py>, ty: &Ty) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match ty {
+        Ty::Prim(p) => ("prim", p.name()).into_pyobject(py)?.into_any(),
+        Ty::Array(elem, len) => ("array", ty_to_py(py, elem)?, *len)
+            .into_pyobject(py)?
+            .into_any(),
+        Ty::Struct(st) => {
+            let mut fields = Vec::with_capacity(st.fields.len());
+            for f in &st.fields {
+                fields.push(
+                    (f.name.as_str(), f.offset, ty_to_py(py, &f.ty)?)
+                        .into_pyobject(py)?
+                        .into_any(),
+                );
+            }
+            ("struct", st.name.as_str(), st.size, st.align, fields)
+                .into_pyobject(py)?
+                .into_any()
+        }
+    })
+}
+
+/// The optional expected layout of a channel being opened.
+fn expected_ty(layout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ty>> {
+    layout.map(|l| ty_from_py(l, 0)).transpose()
+}
+
+#[pymethods]
+impl Producer {
+    /// Creates a typed channel of `layout` (a description from
+    /// `shmkit.typed.describe`) with room for `count` values, as its sender.
+    /// Used by `shmkit.Sender`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, count, *, wait="spin_then_block", persist=false, mode=None))]
+    fn _create_channel(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        count: usize,
+        wait: &str,
+        persist: bool,
+        mode: Option<u32>,
+    ) -> PyResult<Self> {
+        let ty = ty_from_py(layout, 0)?;
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            5.0,
+            0.0,
+            mode,
+            None,
+            0,
+            |n: &str, o: &QueueOptions| channel::create_described_sender(n, &ty, count, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// Opens a typed channel as its sender: `(producer, stored layout)`,
+    /// refusing another layout than `layout` if given. Used by
+    /// `shmkit.Sender`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout=None, *, wait="spin_then_block", open_timeout=5.0, wait_for_creator=0.0, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn _open_channel<'py>(
+        py: Python<'py>,
+        name: &str,
+        layout: Option<&Bound<'py, PyAny>>,
+        wait: &str,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        trust_owner: Option<&Bound<'py, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<(Self, Bound<'py, PyAny>)> {
+        let expected = expected_ty(layout)?;
+        let (p, ty) = make_endpoint(
+            py,
+            name,
+            wait,
+            false,
+            open_timeout,
+            wait_for_creator,
+            None,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| channel::open_described_sender(n, expected.as_ref(), o),
+        )?;
+        Ok((Self::wrap(p), ty_to_py(py, &ty)?))
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// Creates a typed channel of `layout` with room for `count` values, as
+    /// its receiver. Used by `shmkit.Receiver`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout, count, *, wait="spin_then_block", persist=false, mode=None))]
+    fn _create_channel(
+        py: Python<'_>,
+        name: &str,
+        layout: &Bound<'_, PyAny>,
+        count: usize,
+        wait: &str,
+        persist: bool,
+        mode: Option<u32>,
+    ) -> PyResult<Self> {
+        let ty = ty_from_py(layout, 0)?;
+        make_endpoint(
+            py,
+            name,
+            wait,
+            persist,
+            5.0,
+            0.0,
+            mode,
+            None,
+            0,
+            |n: &str, o: &QueueOptions| channel::create_described_receiver(n, &ty, count, o),
+        )
+        .map(Self::wrap)
+    }
+
+    /// Opens a typed channel as its receiver: `(consumer, stored layout)`,
+    /// refusing another layout than `layout` if given. Used by
+    /// `shmkit.Receiver`.
+    #[staticmethod]
+    #[pyo3(signature = (name, layout=None, *, wait="spin_then_block", open_timeout=5.0, wait_for_creator=0.0, trust_owner=None, accept_mode=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn _open_channel<'py>(
+        py: Python<'py>,
+        name: &str,
+        layout: Option<&Bound<'py, PyAny>>,
+        wait: &str,
+        open_timeout: f64,
+        wait_for_creator: f64,
+        trust_owner: Option<&Bound<'py, PyAny>>,
+        accept_mode: u32,
+    ) -> PyResult<(Self, Bound<'py, PyAny>)> {
+        let expected = expected_ty(layout)?;
+        let (c, ty) = make_endpoint(
+            py,
+            name,
+            wait,
+            false,
+            open_timeout,
+            wait_for_creator,
+            None,
+            trust_owner,
+            accept_mode,
+            |n: &str, o: &QueueOptions| channel::open_described_receiver(n, expected.as_ref(), o),
+        )?;
+        Ok((Self::wrap(c), ty_to_py(py, &ty)?))
+    }
+}
+
+// ---------------------------------------------------------------------------
 
 /// The compiled part of the `shmkit` package; import `shmkit` instead.
 #[pymodule]
@@ -2634,6 +3033,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mutex>()?;
     m.add_class::<Event>()?;
     m.add_class::<Typed>()?;
+    m.add_class::<SeqLockWriter>()?;
     m.add("MAX_NAME_LEN", shmkit::MAX_NAME_LEN)?;
     Ok(())
 }

@@ -422,6 +422,14 @@ impl Publisher {
     }
 
     /// The ring's slot count (a power of two): how many messages it holds.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcslots-{}", std::process::id());
+    /// let tx = shmkit::broadcast::Publisher::create(&name, 100, 64)?;
+    /// assert_eq!(tx.slots(), 128); // rounded up to a power of two
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn slots(&self) -> u64 {
         self.ring.slots
     }
@@ -975,6 +983,15 @@ impl Subscriber {
     }
 
     /// The ring's slot count (a power of two): how many messages it holds.
+    ///
+    /// # Example
+    /// ```
+    /// # let name = format!("doc-bcsubslots-{}", std::process::id());
+    /// let _tx = shmkit::broadcast::Publisher::create(&name, 16, 64)?;
+    /// let rx = shmkit::broadcast::Subscriber::open(&name)?;
+    /// assert_eq!(rx.slots(), 16);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn slots(&self) -> u64 {
         self.ring.slots
     }

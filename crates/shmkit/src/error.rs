@@ -233,7 +233,8 @@ pub enum Error {
     /// A typed segment holds a different layout than this program's type.
     #[error(
         "segment `{name}` holds a different layout: {difference}; both programs must use the \
-         same struct definition (or remove the stale segment and create it again)"
+         same struct definition (a segment left by an older build that no process uses any \
+         more can be removed and created again: `shmkit info {name}` shows who maps it)"
     )]
     LayoutMismatch {
         /// The segment's name.

@@ -215,6 +215,29 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Encodes `ty`, refusing a description that openers would refuse: one the
+/// decoder rejects (fields outside their struct, sizes that do not add up)
+/// or whose alignment is not a power of two up to [`MAX_ALIGN`].
+pub(crate) fn check_described(name: &str, ty: &Ty) -> Result<Vec<u8>> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        name: name.to_owned(),
+        reason,
+    };
+    let layout = ty.to_bytes();
+    match Ty::decode(&layout) {
+        Ok(back) if back == *ty => {}
+        Ok(_) => return Err(invalid("it does not survive encoding".into())),
+        Err(e) => return Err(invalid(e)),
+    }
+    let align = ty.align() as usize;
+    if align == 0 || !align.is_power_of_two() || align > MAX_ALIGN {
+        return Err(invalid(format!(
+            "alignment {align} is not a power of two up to {MAX_ALIGN}"
+        )));
+    }
+    Ok(layout)
+}
+
 /// Creates a typed segment for a layout known only at run time (a binding
 /// for another language, which has no Rust type to name), holding `value`:
 /// the same header, layout description and initialisation protocol as
@@ -269,20 +292,8 @@ pub fn create_described(
             name: name.to_owned(),
         });
     }
-    let layout = ty.to_bytes();
-    // The decoder that openers use checks consistency; a description it
-    // would refuse is refused here, before anything is created.
-    match Ty::decode(&layout) {
-        Ok(back) if back == *ty => {}
-        Ok(_) => return Err(invalid("it does not survive encoding".into())),
-        Err(e) => return Err(invalid(e)),
-    }
+    let layout = check_described(name, ty)?;
     let align = ty.align() as usize;
-    if align == 0 || !align.is_power_of_two() || align > MAX_ALIGN {
-        return Err(invalid(format!(
-            "alignment {align} is not a power of two up to {MAX_ALIGN}"
-        )));
-    }
     if value.len() as u64 != ty.size() {
         return Err(invalid(format!(
             "the value has {} bytes but {} needs {}",

@@ -117,6 +117,14 @@ impl<M> Eq for Key<M> {}
 
 impl<M> Key<M> {
     /// The untyped identity of this member, as [`Ready::id`] reports it.
+    ///
+    /// # Example
+    /// ```
+    /// let mut set = shmkit::WaitSet::new();
+    /// let k = set.add_deadline(std::time::Instant::now());
+    /// assert_eq!(set.wait()?[0].id(), k.id());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn id(self) -> Id {
         self.id
     }
@@ -153,16 +161,49 @@ pub struct Ready {
 
 impl Ready {
     /// Which member.
+    ///
+    /// # Example
+    /// ```
+    /// let mut set = shmkit::WaitSet::new();
+    /// let a = set.add_deadline(std::time::Instant::now());
+    /// let ready = set.wait()?;
+    /// assert_eq!(ready[0].id(), a.id());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn id(&self) -> Id {
         self.id
     }
 
     /// Whether it is the member of `key`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut set = shmkit::WaitSet::new();
+    /// let now = set.add_deadline(Instant::now());
+    /// let later = set.add_deadline(Instant::now() + Duration::from_secs(60));
+    /// let ready = set.wait()?;
+    /// assert!(ready[0].is(now) && !ready[0].is(later));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is<M>(&self, key: Key<M>) -> bool {
         self.id == key.id
     }
 
     /// Why it was reported.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{queue::spsc, waitset::Status, WaitSet};
+    /// # let name = format!("doc-ws-status-{}", std::process::id());
+    /// let mut set = WaitSet::new();
+    /// let k = set.add(spsc::Consumer::create(&name, 4096)?);
+    /// drop(spsc::Producer::open(&name)?); // attached, then closed its end
+    /// let ready = set.wait()?;
+    /// assert!(ready[0].is(k));
+    /// assert_eq!(ready[0].status(), Status::Closed);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn status(&self) -> Status {
         self.status
     }
@@ -172,6 +213,20 @@ impl Ready {
     ///
     /// # Errors
     /// As said.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{queue::spsc, WaitSet};
+    /// # let name = format!("doc-ws-result-{}", std::process::id());
+    /// let mut set = WaitSet::new();
+    /// let k = set.add(spsc::Consumer::create(&name, 4096)?);
+    /// drop(spsc::Producer::open(&name)?);
+    /// let mut ready = set.wait()?;
+    /// let err = ready.remove(0).into_result().unwrap_err();
+    /// assert!(matches!(err, shmkit::Error::Closed { .. }));
+    /// # let _ = k;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn into_result(self) -> Result<Id> {
         match self.error {
             None => Ok(self.id),
@@ -189,6 +244,18 @@ pub struct Timer {
 
 impl Timer {
     /// When it is next due; `None` for a deadline already reported.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Instant;
+    /// let mut set = shmkit::WaitSet::new();
+    /// let at = Instant::now();
+    /// let k = set.add_deadline(at);
+    /// assert_eq!(set.get(k).unwrap().next(), Some(at));
+    /// set.wait()?;
+    /// assert_eq!(set.get(k).unwrap().next(), None); // reported once
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn next(&self) -> Option<Instant> {
         self.next
     }
@@ -414,6 +481,12 @@ impl std::fmt::Debug for WaitSet<'_> {
 
 impl<'a> WaitSet<'a> {
     /// An empty set.
+    ///
+    /// # Example
+    /// ```
+    /// let set = shmkit::WaitSet::new();
+    /// assert!(set.is_empty());
+    /// ```
     pub fn new() -> Self {
         WaitSet {
             places: Vec::new(),
@@ -424,11 +497,27 @@ impl<'a> WaitSet<'a> {
     }
 
     /// How many members it holds.
+    ///
+    /// # Example
+    /// ```
+    /// let mut set = shmkit::WaitSet::new();
+    /// set.add_interval(std::time::Duration::from_secs(1));
+    /// assert_eq!(set.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.members
     }
 
     /// Whether it holds no member.
+    ///
+    /// # Example
+    /// ```
+    /// let mut set = shmkit::WaitSet::new();
+    /// let k = set.add_interval(std::time::Duration::from_secs(1));
+    /// assert!(!set.is_empty());
+    /// set.remove(k);
+    /// assert!(set.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.members == 0
     }
@@ -555,11 +644,35 @@ impl<'a> WaitSet<'a> {
     }
 
     /// The member of `key`; `None` once removed.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{queue::spsc, WaitSet};
+    /// # let name = format!("doc-ws-get-{}", std::process::id());
+    /// let mut set = WaitSet::new();
+    /// let k = set.add(spsc::Consumer::create(&name, 4096)?);
+    /// assert_eq!(set.get(k).unwrap().name(), name);
+    /// set.remove(k);
+    /// assert!(set.get(k).is_none());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn get<M: Member<'a>>(&self, key: Key<M>) -> Option<&M> {
         M::get(self.place(key.id)?)
     }
 
     /// The member of `key`, to receive or send on; `None` once removed.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{queue::spsc, WaitSet};
+    /// # let name = format!("doc-ws-getmut-{}", std::process::id());
+    /// let mut set = WaitSet::new();
+    /// let k = set.add(spsc::Consumer::create(&name, 4096)?);
+    /// spsc::Producer::open(&name)?.send(b"hi")?;
+    /// set.wait()?;
+    /// assert_eq!(set.get_mut(k).unwrap().try_recv()?.unwrap(), b"hi");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn get_mut<M: Member<'a>>(&mut self, key: Key<M>) -> Option<&mut M> {
         M::get_mut(self.place_mut(key.id)?)
     }
@@ -591,6 +704,15 @@ impl<'a> WaitSet<'a> {
     /// [`Error::EmptyWaitSet`] if the set has no member (it would never
     /// return). A member's own trouble (its peer died, its queue is
     /// corrupted) is reported in its [`Ready`], not here.
+    ///
+    /// # Example
+    /// ```
+    /// let mut set = shmkit::WaitSet::new();
+    /// assert!(matches!(set.wait(), Err(shmkit::Error::EmptyWaitSet)));
+    /// let k = set.add_interval(std::time::Duration::from_millis(1));
+    /// assert!(set.wait()?[0].is(k));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait(&mut self) -> Result<Vec<Ready>> {
         self.wait_until(None)
     }
@@ -601,6 +723,15 @@ impl<'a> WaitSet<'a> {
     /// # Errors
     /// [`Error::EmptyWaitSet`] for an empty set and a timeout too long to
     /// end (past what [`Instant`] holds), which would never return.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let mut set = shmkit::WaitSet::new();
+    /// set.add_interval(Duration::from_secs(60));
+    /// assert!(set.wait_timeout(Duration::from_millis(5))?.is_empty());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Vec<Ready>> {
         // A timeout past what `Instant` holds waits as `wait` does.
         self.wait_until(Instant::now().checked_add(timeout))

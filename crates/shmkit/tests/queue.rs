@@ -351,6 +351,107 @@ fn channel_of_layout_values_across_processes() {
     child.wait_ok();
 }
 
+/// A channel made from a run-time layout (as a binding for another language
+/// makes it) carries a Rust type's values across processes; a Rust opener
+/// with another type is refused, an inconsistent description is refused
+/// before anything is created, and a described opener reads the layout a
+/// Rust creator stored.
+#[test]
+fn described_channel_interoperates_with_typed_endpoints_across_processes() {
+    use shmkit::layout::{Field, StructTy, Ty};
+    use shmkit::queue::{channel, Options};
+    use shmkit::Layout;
+
+    #[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    struct Tick {
+        seq: u64,
+        price: f64,
+    }
+    if let Some((_, args)) = role() {
+        let mut tx = Sender::<Tick>::open(&args[0]).unwrap();
+        say("attached");
+        for i in 0..500u64 {
+            tx.send(&Tick {
+                seq: i,
+                price: i as f64 * 0.25,
+            })
+            .unwrap();
+        }
+        return;
+    }
+    let name = unique("q-described");
+    let _c = QueueCleanup(name.clone());
+    let opts = Options::default();
+    let mut rx = channel::create_described_receiver(&name, &Tick::describe(), 64, &opts).unwrap();
+    assert!(matches!(
+        Sender::<[u64; 2]>::open(&name),
+        Err(Error::LayoutMismatch { .. })
+    ));
+    let mut child = Child::spawn(
+        "described_channel_interoperates_with_typed_endpoints_across_processes",
+        "sender",
+        &[&name],
+    );
+    assert_eq!(child.recv(), "attached");
+    for i in 0..500u64 {
+        let m = rx.read().unwrap();
+        assert_eq!(m.len(), 16);
+        let mut buf = [0u8; 16];
+        m.read_at(0, &mut buf).unwrap();
+        m.release();
+        assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), i);
+        assert_eq!(
+            f64::from_le_bytes(buf[8..].try_into().unwrap()),
+            i as f64 * 0.25
+        );
+    }
+    child.wait_ok();
+    drop(rx);
+
+    // A field outside its struct is refused, and nothing is left behind.
+    let bad_name = unique("q-described-bad");
+    let bad = Ty::Struct(StructTy {
+        name: "Bad".into(),
+        size: 8,
+        align: 8,
+        fields: vec![Field {
+            name: "x".into(),
+            offset: 4,
+            ty: u64::describe(),
+        }],
+    });
+    assert!(matches!(
+        channel::create_described_sender(&bad_name, &bad, 8, &opts),
+        Err(Error::InvalidLayout { .. })
+    ));
+    assert!(matches!(
+        Receiver::<u64>::open_with(&bad_name, &opts),
+        Err(Error::NotFound { .. })
+    ));
+
+    // The other way: a Rust creator, a described opener that learns the type.
+    let name2 = unique("q-described-rust");
+    let _c2 = QueueCleanup(name2.clone());
+    let mut tx = Sender::<Tick>::create(&name2, 8).unwrap();
+    let (mut rx, ty) = channel::open_described_receiver(&name2, None, &opts).unwrap();
+    assert_eq!(ty, Tick::describe());
+    tx.send(&Tick { seq: 9, price: 1.0 }).unwrap();
+    assert_eq!(rx.read().unwrap().len(), 16);
+    assert!(matches!(
+        channel::open_described_sender(&name2, Some(&u64::describe()), &opts),
+        Err(Error::LayoutMismatch { .. })
+    ));
+    // A queue of bytes is no channel.
+    let name3 = unique("q-described-bytes");
+    let _c3 = QueueCleanup(name3.clone());
+    let _p = Producer::create(&name3, 1024).unwrap();
+    assert!(matches!(
+        channel::open_described_receiver(&name3, None, &opts),
+        Err(Error::NotAChannel { .. })
+    ));
+}
+
 /// An order-independent digest of a set of message ids: count, wrapping sum
 /// and xor of their hashes.
 #[derive(Default, Debug, PartialEq)]

@@ -3,7 +3,8 @@
 A :class:`Segment` is a named block of memory that any process on the
 machine opens by name. Queues (:class:`Producer`/:class:`Consumer`, MPMC in
 :mod:`shmkit.mpmc`, broadcast :class:`Publisher`/:class:`Subscriber`) carry
-messages through segments; :class:`Mutex` and :class:`Event` synchronise
+messages through segments, and typed channels (:class:`Sender`/:class:`Receiver`)
+carry numpy values; :class:`Mutex` and :class:`Event` synchronise
 processes. The same segments and queues are opened from Rust with the
 ``shmkit`` crate.
 
@@ -44,7 +45,8 @@ from .errors import (
     ShmkitError,
     Timeout,
 )
-from .typed import Field, create_typed, open_typed, typed_layout
+from .channel import Receiver, Sender
+from .typed import Field, SeqLock, create_seqlock, create_typed, open_typed, typed_layout
 
 __all__ = [
     "MAX_NAME_LEN",
@@ -66,12 +68,16 @@ __all__ = [
     "PeerDied",
     "Producer",
     "Publisher",
+    "Receiver",
     "Segment",
+    "SeqLock",
+    "Sender",
     "ShmkitError",
     "Subscriber",
     "Timeout",
     "Field",
     "TypedSegment",
+    "create_seqlock",
     "create_typed",
     "errors",
     "open_typed",

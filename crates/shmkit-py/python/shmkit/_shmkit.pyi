@@ -271,6 +271,17 @@ class Producer(_Endpoint):
     def try_send(self, data: Buffer) -> bool:
         """Sends if there is room now; ``False`` if the queue is full."""
 
+    @staticmethod
+    def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
+                        persist: bool = False, mode: int | None = None) -> Producer:
+        """Creates a typed channel of a layout description; use ``shmkit.Sender``."""
+    @staticmethod
+    def _open_channel(name: str, layout: tuple | None = None, *, wait: str = "spin_then_block",
+                      open_timeout: float = 5.0, wait_for_creator: float = 0.0,
+                      trust_owner: int | list[int] | None = None,
+                      accept_mode: int = 0) -> tuple[Producer, tuple]:
+        """Opens a typed channel: (producer, stored layout); use ``shmkit.Sender``."""
+
 class Consumer(_Receiving):
     """The consumer of an SPSC byte queue."""
 
@@ -317,6 +328,17 @@ class Consumer(_Receiving):
     @property
     def capacity(self) -> int: ...
     wait: WaitStrategy
+
+    @staticmethod
+    def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
+                        persist: bool = False, mode: int | None = None) -> Consumer:
+        """Creates a typed channel of a layout description; use ``shmkit.Receiver``."""
+    @staticmethod
+    def _open_channel(name: str, layout: tuple | None = None, *, wait: str = "spin_then_block",
+                      open_timeout: float = 5.0, wait_for_creator: float = 0.0,
+                      trust_owner: int | list[int] | None = None,
+                      accept_mode: int = 0) -> tuple[Consumer, tuple]:
+        """Opens a typed channel: (consumer, stored layout); use ``shmkit.Receiver``."""
 
 class MpmcProducer(_Endpoint):
     """One of many producers of an MPMC queue (``shmkit.mpmc.Producer``)."""
@@ -616,3 +638,22 @@ class TypedSegment:
     def _kind(self, path: str) -> tuple[str, object]: ...
     def _get(self, path: str) -> int | float: ...
     def _set(self, path: str, value: int | float) -> None: ...
+    def _seqlock_layout(self, path: str) -> tuple:
+        """The payload description of the SeqLock at ``path``."""
+    def _seqlock_read(self, path: str, checked: bool = False) -> bytes:
+        """The SeqLock's latest complete value; with ``checked``, ``WriterDied`` for a dead writer."""
+    def _seqlock_writer_status(self, path: str) -> str: ...
+    def _seqlock_writer(self, path: str) -> SeqLockWriter:
+        """Becomes the SeqLock's one writer; use ``shmkit.SeqLock.writer``."""
+
+class SeqLockWriter:
+    """The one writer of a SeqLock field; use ``shmkit.SeqLock.writer``."""
+
+    def write(self, data: Buffer) -> None:
+        """Publishes exactly one value's bytes."""
+    def close(self) -> None:
+        """Gives up the writer role."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> SeqLockWriter: ...
+    def __exit__(self, *exc: object) -> bool: ...

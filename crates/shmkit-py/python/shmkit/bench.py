@@ -271,12 +271,183 @@ def rust_row(exe: str, *args: str) -> dict:
 # --- iceoryx2 ----------------------------------------------------------------------
 
 
-def iceoryx2_available() -> str | None:
+# iceoryx2's Python bindings (PyPI `iceoryx2`): publish-subscribe with
+# backpressure (no sample dropped, so every one is counted), payloads as
+# ctypes Structures, as its examples do. The receiver copies each payload
+# out into bytes, as shmkit's recv() does. Its subscriber has no blocking
+# receive without a separate event service, so the receiving side polls
+# `receive()`, which favours it on latency.
+
+
+def iceoryx2_missing() -> str | None:
+    """None if iceoryx2's Python bindings can be imported, else why not."""
     try:
         import iceoryx2  # noqa: F401
-    except ImportError:
-        return None
-    return "installed, but this benchmark has no iceoryx2 row yet"
+    except ImportError as e:
+        return f"not installed ({e.name or 'iceoryx2'}: pip install iceoryx2), no row"
+    return None
+
+
+def _iox_payload(size: int):
+    import ctypes
+
+    # The same class name in both processes: iceoryx2 compares it.
+    return type(f"ShmkitBench{size}", (ctypes.Structure,), {
+        "_fields_": [("stop", ctypes.c_uint8), ("data", ctypes.c_uint8 * (size - 1))],
+    })
+
+
+def _iox_node():
+    import iceoryx2 as iox2
+
+    # Quiet: its default level warns of a missing config file on each node.
+    iox2.set_log_level(iox2.LogLevel.Error)
+    return iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+
+
+def _iox_service(node, name: str, payload, create: bool):
+    import iceoryx2 as iox2
+
+    b = (node.service_builder(iox2.ServiceName.new(name))
+         .publish_subscribe(payload)
+         .enable_safe_overflow(False)
+         .subscriber_max_buffer_size(256))
+    return b.create() if create else b.open()
+
+
+def _iox_publisher(service):
+    import iceoryx2 as iox2
+
+    return (service.publisher_builder()
+            .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
+            .create())
+
+
+def _iox_producer(name: str, size: int, seconds: float) -> None:
+    import iceoryx2 as iox2
+
+    payload = _iox_payload(size)
+    node = _iox_node()
+    pub = _iox_publisher(_iox_service(node, name, payload, False))
+    msg = payload()
+    send = pub.send_copy
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(256):
+            send(msg)
+    msg.stop = 1
+    send(msg)
+
+
+def _iox_receive_until(sub, deadline: float, peer=None):
+    polls = 0
+    while time.monotonic() < deadline:
+        s = sub.receive()
+        if s is not None:
+            return s
+        polls += 1
+        if peer is not None and polls % 4096 == 0 and not peer.is_alive():
+            raise RuntimeError(f"iceoryx2: the peer process ended (exit code {peer.exitcode})")
+    raise TimeoutError("iceoryx2: no sample within the deadline")
+
+
+def iceoryx2_throughput(size: int, seconds: float) -> float:
+    from ctypes import string_at
+
+    import iceoryx2 as iox2
+
+    name = f"shmkit-bench/{_uniq('i')}"
+    payload = _iox_payload(size)
+    node = _iox_node()
+    service = _iox_service(node, name, payload, True)
+    sub = service.subscriber_builder().create()
+    p = mp.get_context("spawn").Process(target=_iox_producer, args=(name, size, seconds))
+    p.start()
+    _iox_receive_until(sub, time.monotonic() + 60, p).delete()
+    n = 0
+    receive = sub.receive
+    deadline = time.monotonic() + seconds + 60
+    t0 = time.perf_counter()
+    while True:
+        s = receive()
+        if s is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("iceoryx2: the producer stopped without its last sample")
+            continue
+        # Copied out, as shmkit's recv() copies a message into bytes.
+        data = string_at(s.payload_ptr, size)
+        s.delete()
+        if data[0]:
+            break
+        n += 1
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
+def _iox_echo(ping: str, pong: str) -> None:
+    import iceoryx2 as iox2
+
+    payload = _iox_payload(64)
+    node = _iox_node()
+    sub = _iox_service(node, ping, payload, False).subscriber_builder().create()
+    pub = _iox_publisher(_iox_service(node, pong, payload, False))
+    msg = payload()
+    deadline = time.monotonic() + 300
+    while True:
+        s = _iox_receive_until(sub, deadline)
+        stop = s.payload().contents.stop
+        s.delete()
+        if stop:
+            return
+        pub.send_copy(msg)
+
+
+def iceoryx2_pingpong(rounds: int) -> float:
+    import iceoryx2 as iox2
+
+    ping, pong = f"shmkit-bench/{_uniq('ia')}", f"shmkit-bench/{_uniq('ib')}"
+    payload = _iox_payload(64)
+    node = _iox_node()
+    ping_s = _iox_service(node, ping, payload, True)
+    pong_s = _iox_service(node, pong, payload, True)
+    sub = pong_s.subscriber_builder().create()
+    pub = _iox_publisher(ping_s)
+    p = mp.get_context("spawn").Process(target=_iox_echo, args=(ping, pong))
+    p.start()
+    msg = payload()
+    # The echo's subscriber may not be connected yet: resend until it answers.
+    deadline = time.monotonic() + 60
+    first = None
+    while first is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("iceoryx2: the echo process never answered")
+        pub.update_connections()
+        pub.send_copy(msg)
+        t = time.monotonic() + 0.05
+        while first is None and time.monotonic() < t:
+            first = sub.receive()
+    first.delete()
+    # Answers to any further warm-up sends arrive within this pause, and go.
+    time.sleep(0.1)
+    while (extra := sub.receive()) is not None:
+        extra.delete()
+    send, receive = pub.send_copy, sub.receive
+    deadline = time.monotonic() + 120
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        send(msg)
+        s = receive()
+        while s is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("iceoryx2: a round trip took too long")
+            s = receive()
+        s.delete()
+    dt = time.perf_counter() - t0
+    msg.stop = 1
+    pub.send_copy(msg)
+    p.join(timeout=60)
+    return dt / rounds
 
 
 # ------------------------------------------------------------------------------------
@@ -297,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
           f"{args.seconds} s per throughput row, {args.rounds} ping-pong rounds")
     rust = find_rust_peer(args.rust_peer)
+    iox_missing = iceoryx2_missing()
     results: dict[str, dict] = {}
     for size in SIZES:
         rows = {
@@ -305,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
             "mp.Pipe": mp_pipe_throughput(size, args.seconds),
             "SharedMemory busy-poll": shm_busy_poll_throughput(size, args.seconds),
         }
+        if iox_missing is None:
+            rows["iceoryx2 pub/sub (Python)"] = iceoryx2_throughput(size, args.seconds)
         if rust:
             r = rust_row(rust, "bench", _uniq("r"), str(size), str(args.seconds))
             rows["native Rust SPSC (threads)"] = r["messages"] / r["seconds"]
@@ -324,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         "shmkit SPSC": shmkit_pingpong(args.rounds),
         "mp.Pipe": mp_pipe_pingpong(args.rounds),
     }
+    if iox_missing is None:
+        pp["iceoryx2 pub/sub (Python)"] = iceoryx2_pingpong(args.rounds)
     if rust:
         r = rust_row(rust, "pingpong", _uniq("p"), str(args.rounds))
         pp["native Rust SPSC (threads)"] = r["seconds"] / r["rounds"]
@@ -338,8 +514,8 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"  shmkit is {v / pp['shmkit SPSC']:6.2f}x faster"
         print(f"  {k:28} {v * 1e6:9.2f} us{ratio}")
 
-    note = iceoryx2_available()
-    print(f"\niceoryx2: {note or 'not installed (pip install iceoryx2), no row'}")
+    if iox_missing is not None:
+        print(f"\niceoryx2 row: skipped, {iox_missing}")
     if not rust:
         print("native Rust row: skipped, no rust_peer binary (cargo build --release "
               "--example rust_peer in crates/shmkit-py, or --rust-peer PATH)")

@@ -37,6 +37,8 @@ class Field:
         kind, _ = self._seg._kind(path)
         if kind == "number":
             return self._seg._get(path)
+        if kind == "seqlock":
+            return SeqLock(self._seg, path)
         return Field(self._seg, path)
 
     def _index(self, i: int) -> str:
@@ -85,11 +87,139 @@ class Field:
         out = {}
         for name in info:
             v = getattr(self, name)
+            if isinstance(v, SeqLock):
+                v = v.read().tolist()
             out[name] = v.to_python() if isinstance(v, Field) else v
         return out
 
     def __repr__(self) -> str:
         return f"<{self._seg.name}{'.' + self._path if self._path else ''}: {self.to_python()!r}>"
+
+
+def dtype_of(desc: tuple) -> Any:
+    """The numpy dtype of a layout description (as ``describe`` makes it or a
+    channel stores it). Raises ``TypeError`` for a layout numpy cannot hold
+    (atomics, which only appear in Rust's in-place types)."""
+    import numpy as np
+
+    kind = desc[0]
+    if kind == "prim":
+        name = desc[1]
+        codes = {"u8": "<u1", "i8": "<i1", "u16": "<u2", "i16": "<i2", "u32": "<u4",
+                 "i32": "<i4", "u64": "<u8", "i64": "<i8", "f32": "<f4", "f64": "<f8"}
+        if name not in codes:
+            raise TypeError(f"a layout of {name} has no numpy dtype")
+        return np.dtype(codes[name])
+    if kind == "array":
+        return np.dtype((dtype_of(desc[1]), (int(desc[2]),)))
+    _, _name, size, _align, fields = desc
+    return np.dtype({
+        "names": [f[0] for f in fields],
+        "formats": [dtype_of(f[2]) for f in fields],
+        "offsets": [int(f[1]) for f in fields],
+        "itemsize": int(size),
+    })
+
+
+class SeqLock:
+    """A ``SeqLock<T>`` in a typed segment (a field, or the whole value),
+    read and written by its stored layout with Rust's protocol: a read
+    retries until it has one write's value, never a mix of two; one writer
+    at a time, which never waits for readers.
+
+        s = shmkit.open_typed("prices").quote   # a SeqLock<Quote> field
+        s.read()                                # a numpy record
+        with s.writer() as w:
+            w.write((101.5, 7))
+    """
+
+    __slots__ = ("_seg", "_path", "_dtype")
+
+    def __init__(self, seg: TypedSegment, path: str = ""):
+        self._seg = seg
+        self._path = path
+        self._dtype = dtype_of(seg._seqlock_layout(path))
+
+    @property
+    def dtype(self) -> Any:
+        """The numpy dtype of the value."""
+        return self._dtype
+
+    def _decode(self, data: bytes) -> Any:
+        import numpy as np
+
+        return np.frombuffer(data, dtype=self._dtype)[0].copy()
+
+    def read(self) -> Any:
+        """The latest complete value, as a numpy record (or scalar). If the
+        writer died mid-write, the value before that write."""
+        return self._decode(self._seg._seqlock_read(self._path))
+
+    def read_checked(self) -> Any:
+        """As :meth:`read`, but raises ``WriterDied`` if a write is in
+        progress and its writer is dead (then :meth:`writer` takes over)."""
+        return self._decode(self._seg._seqlock_read(self._path, True))
+
+    @property
+    def writer_status(self) -> str:
+        """'none', 'alive' or 'died'."""
+        return self._seg._seqlock_writer_status(self._path)
+
+    def writer(self) -> SeqLockWriter:
+        """Becomes its one writer (taking over from a dead one, completing
+        its abandoned write). Raises ``WriterBusy`` if a live writer holds
+        it, ``ReadOnly`` on a read-only segment. Use it in ``with``, or
+        ``close()`` it, to let another writer in."""
+        return SeqLockWriter(self._seg._seqlock_writer(self._path), self._dtype, self._path)
+
+    def __repr__(self) -> str:
+        return f"<{self._seg.name}{'.' + self._path if self._path else ''}: SeqLock of {self._dtype}>"
+
+
+class SeqLockWriter:
+    """The one writer of a :class:`SeqLock`."""
+
+    __slots__ = ("_w", "_dtype", "_path")
+
+    def __init__(self, w: Any, dtype: Any, path: str):
+        self._w = w
+        self._dtype = dtype
+        self._path = path
+
+    def write(self, value: Any) -> None:
+        """Publishes ``value`` (a record, a tuple or a number of the dtype)."""
+        import numpy as np
+
+        if isinstance(value, (np.ndarray, np.void, np.generic)) and value.dtype != self._dtype:
+            raise TypeError(f"`{self._path}` holds {self._dtype}, not {value.dtype}: convert it first")
+        try:
+            arr = np.asarray(value, dtype=self._dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"`{self._path}`: {value!r} is not a value of {self._dtype}: {e}") from None
+        if arr.ndim != 0:
+            raise ValueError(f"`{self._path}` holds one value, not an array of {arr.shape}")
+        self._w.write(arr.tobytes())
+
+    def close(self) -> None:
+        """Gives up the writer role."""
+        self._w.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() has run."""
+        return self._w.closed
+
+    def __enter__(self) -> SeqLockWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.close()
+        return False
+
+
+def _wrap(seg: TypedSegment) -> Field | SeqLock:
+    kind, _ = seg._kind("")
+    return SeqLock(seg) if kind == "seqlock" else Field(seg)
 
 
 def open_typed(name: str, **options: Any) -> Field:
@@ -102,7 +232,7 @@ def open_typed(name: str, **options: Any) -> Field:
     a shmkit header, ``Corrupted`` for a damaged one, ``FileNotFoundError``.
     The layout is on ``shmkit.typed_layout(field)``.
     """
-    return Field(TypedSegment.open(name, **options))
+    return _wrap(TypedSegment.open(name, **options))
 
 
 def _prim(code: str, size: int, where: str) -> tuple:
@@ -241,9 +371,46 @@ def _size(desc: tuple) -> int:
     return int(desc[2])
 
 
+def seqlock_of(spec: Any, type_name: str | None = None) -> tuple:
+    """The layout description of a ``SeqLock<T>`` whose ``T`` is the numpy
+    dtype (or ctypes type) ``spec``, as Rust describes it: a sequence word,
+    a writer word and two copies of ``T``. ``T`` must be at most 8-aligned
+    and a multiple of 4 bytes, as ``SeqLock<T>`` in shared memory requires."""
+    inner = describe(spec, type_name)
+    size, align = _size(inner), _align(inner)
+    if align > 8 or (16 + 2 * size) % 8 != 0:
+        raise TypeError(
+            f"SeqLock of {size}-byte, {align}-aligned values: the value must be at most "
+            "8-aligned and a multiple of 4 bytes; add padding fields"
+        )
+    return ("struct", "SeqLock", 16 + 2 * size, max(align, 8), [
+        ("seq", 0, ("prim", "AtomicU64")),
+        ("writer", 8, ("prim", "AtomicU64")),
+        ("slots", 16, ("array", inner, 2)),
+    ])
+
+
+def create_seqlock(name: str, spec: Any, *, type_name: str | None = None, value: Any = None,
+                   mode: int | None = None, persist: bool = False) -> SeqLock:
+    """Creates a typed segment holding a ``SeqLock`` of the numpy dtype (or
+    ctypes type) ``spec``, which Rust opens as ``Shared::<SeqLock<T>>`` when
+    ``T`` has that layout. ``value`` is the initial value (zeros by default)."""
+    import numpy as np
+
+    desc = seqlock_of(spec, type_name)
+    size = _size(desc[4][2][2][1])
+    if value is None:
+        payload = bytes(size)
+    else:
+        payload = np.asarray(value, dtype=dtype_of(desc[4][2][2][1])).tobytes()
+    data = bytes(16) + payload + payload
+    return SeqLock(TypedSegment.create(name, desc, data, mode=mode, persist=persist))
+
+
 def typed_layout(value: Field) -> str:
     """The layout stored in the segment, in one line."""
     return value._seg.layout
 
 
-__all__ = ["Field", "TypedSegment", "create_typed", "describe", "open_typed", "typed_layout"]
+__all__ = ["Field", "SeqLock", "SeqLockWriter", "TypedSegment", "create_seqlock", "create_typed",
+           "describe", "dtype_of", "open_typed", "seqlock_of", "typed_layout"]

@@ -17,13 +17,13 @@ use std::time::Duration;
 use super::spsc::{create_typed, open_ring, Consumer, Producer, Ring};
 use super::{Peer, QueueOptions};
 use crate::layout::{bytes_of, bytes_of_mut, zeroed, Ty};
-use crate::shared::fnv1a;
+use crate::shared::{check_described, fnv1a};
 use crate::{Error, Layout, Result};
 
 /// Creates the ring of a channel of `T`, with `T`'s layout stored in it.
 fn create_channel<T: Layout>(name: &str, count: usize, opts: &QueueOptions) -> Result<Ring> {
     let layout = T::describe().to_bytes();
-    let capacity = capacity_for::<T>(count);
+    let capacity = capacity_for(std::mem::size_of::<T>() as u64, count);
     create_typed(name, capacity, opts, fnv1a(&layout), &layout)
 }
 
@@ -43,11 +43,18 @@ fn open_or_create_channel<T: Layout>(
 
 /// Opens the ring of a channel and checks that it carries `T`.
 fn open_channel<T: Layout>(name: &str, opts: &QueueOptions) -> Result<Ring> {
+    open_checked(name, opts, Some(&T::describe())).map(|(ring, _)| ring)
+}
+
+/// Opens the ring of a channel and reads the layout it carries, checking it
+/// against `expected` if given.
+fn open_checked(name: &str, opts: &QueueOptions, expected: Option<&Ty>) -> Result<(Ring, Ty)> {
     let ring = open_ring(name, opts, None)?;
-    let expected = T::describe();
-    let hash = fnv1a(&expected.to_bytes());
-    if ring.type_hash() == hash {
-        return Ok(ring);
+    let hash = expected.map(|t| fnv1a(&t.to_bytes()));
+    if let (Some(ty), Some(hash)) = (expected, hash) {
+        if ring.type_hash() == hash {
+            return Ok((ring, ty.clone()));
+        }
     }
     let not_a_channel = |reason: String| Error::NotAChannel {
         name: name.to_owned(),
@@ -60,8 +67,12 @@ fn open_channel<T: Layout>(name: &str, opts: &QueueOptions) -> Result<Ring> {
     }
     let Some(bytes) = ring.stored_layout() else {
         // Made without a stored layout: only the hashes can be compared.
+        let mine = match hash {
+            Some(h) => format!("this program's is {h:#x}"),
+            None => "this program names no type".into(),
+        };
         return Err(not_a_channel(format!(
-            "it carries another type, layout hash {:#x} where this program's is {hash:#x}, \
+            "it carries another type, layout hash {:#x} where {mine}, \
              and its creator stored no layout to compare",
             ring.type_hash()
         )));
@@ -77,22 +88,177 @@ fn open_channel<T: Layout>(name: &str, opts: &QueueOptions) -> Result<Ring> {
             "its stored layout does not match its layout hash".into(),
         ));
     }
+    let Some(expected) = expected else {
+        return Ok((ring, found));
+    };
     let difference = expected
         .difference(&found)
         .unwrap_or_else(|| "the layouts differ".into());
     Err(Error::LayoutMismatch {
         name: name.to_owned(),
-        expected: Box::new(expected),
+        expected: Box::new(expected.clone()),
         found: Box::new(found),
         difference,
     })
 }
 
-fn capacity_for<T>(count: usize) -> usize {
+fn capacity_for(size: u64, count: usize) -> usize {
     // Each record is an 8-byte header and the value padded to 8; one more
     // record's header is kept free.
-    let record = 8 + std::mem::size_of::<T>().div_ceil(8) * 8;
+    let record = usize::try_from(8 + size.div_ceil(8) * 8).unwrap_or(usize::MAX);
     count.saturating_mul(record).saturating_add(16)
+}
+
+/// Creates the ring of a channel of the run-time layout `ty`.
+fn create_described_ring(name: &str, ty: &Ty, count: usize, opts: &QueueOptions) -> Result<Ring> {
+    let layout = check_described(name, ty)?;
+    create_typed(
+        name,
+        capacity_for(ty.size(), count),
+        opts,
+        fnv1a(&layout),
+        &layout,
+    )
+}
+
+/// Creates a typed channel for a layout known only at run time (a binding
+/// for another language, which has no Rust type to name), as its sending
+/// end: the same header and stored layout as [`Sender::create_with`], so
+/// [`Receiver::<T>::open`](Receiver::open) accepts it when `T` describes as
+/// `ty` and refuses it with [`Error::LayoutMismatch`] otherwise.
+///
+/// The endpoint is the byte queue's: each message must be `ty.size()`
+/// bytes, the value's bytes as the description lays them out (the
+/// caller checks that; a Rust [`Receiver`] reports any other size as
+/// [`Error::WrongSizeMessage`]).
+///
+/// # Errors
+/// [`Error::InvalidLayout`] if `ty` is not a consistent description; else
+/// as [`Producer::create`].
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{channel, Options, Receiver};
+/// use shmkit::Layout;
+///
+/// #[derive(shmkit::Layout, Clone, Copy, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Point { x: f64, y: f64 }
+///
+/// # let name = format!("doc-chan-described-tx-{}", std::process::id());
+/// let mut tx = channel::create_described_sender(&name, &Point::describe(), 16, &Options::default())?;
+/// let mut rx = Receiver::<Point>::open(&name)?;
+/// let mut msg = 1.5f64.to_le_bytes().to_vec();
+/// msg.extend(2.5f64.to_le_bytes());
+/// tx.send(&msg)?;
+/// assert_eq!(rx.recv()?, Point { x: 1.5, y: 2.5 });
+/// assert!(matches!(Receiver::<[f64; 3]>::open(&name), Err(shmkit::Error::LayoutMismatch { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn create_described_sender(
+    name: &str,
+    ty: &Ty,
+    count: usize,
+    opts: &QueueOptions,
+) -> Result<Producer> {
+    Producer::from_ring(create_described_ring(name, ty, count, opts)?, opts)
+}
+
+/// As [`create_described_sender`], as the receiving end.
+///
+/// # Errors
+/// As [`create_described_sender`].
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{channel, Options, Sender};
+/// use shmkit::Layout;
+///
+/// # let name = format!("doc-chan-described-rx-{}", std::process::id());
+/// let mut rx = channel::create_described_receiver(&name, &u32::describe(), 16, &Options::default())?;
+/// let mut tx = Sender::<u32>::open(&name)?;
+/// tx.send(&7)?;
+/// let m = rx.read()?;
+/// let mut buf = [0u8; 4];
+/// m.read_at(0, &mut buf)?;
+/// m.release();
+/// assert_eq!(u32::from_le_bytes(buf), 7);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn create_described_receiver(
+    name: &str,
+    ty: &Ty,
+    count: usize,
+    opts: &QueueOptions,
+) -> Result<Consumer> {
+    Consumer::from_ring(create_described_ring(name, ty, count, opts)?, opts)
+}
+
+/// Opens a typed channel as its sending end without a Rust type, returning
+/// the layout its creator stored; with `expected`, refuses another layout
+/// as [`Sender::open`] does.
+///
+/// # Errors
+/// As [`Producer::open`]; [`Error::NotAChannel`] for a queue of bytes or
+/// one without a stored layout; [`Error::Corrupted`] if the stored layout
+/// does not decode or match its hash; [`Error::LayoutMismatch`] if it is
+/// not `expected`.
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{channel, Options, Receiver};
+/// use shmkit::Layout;
+///
+/// # let name = format!("doc-chan-described-open-{}", std::process::id());
+/// let mut rx = Receiver::<[u16; 2]>::create(&name, 16)?;
+/// let (mut tx, ty) = channel::open_described_sender(&name, None, &Options::default())?;
+/// assert_eq!(ty, <[u16; 2]>::describe());
+/// tx.send(&[1, 0, 2, 0])?;
+/// assert_eq!(rx.recv()?, [1, 2]);
+/// drop(tx);
+/// let other = u32::describe();
+/// let refused = channel::open_described_sender(&name, Some(&other), &Options::default());
+/// assert!(matches!(refused, Err(shmkit::Error::LayoutMismatch { .. })));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn open_described_sender(
+    name: &str,
+    expected: Option<&Ty>,
+    opts: &QueueOptions,
+) -> Result<(Producer, Ty)> {
+    let (ring, ty) = open_checked(name, opts, expected)?;
+    Ok((Producer::from_ring(ring, opts)?, ty))
+}
+
+/// As [`open_described_sender`], as the receiving end.
+///
+/// # Errors
+/// As [`open_described_sender`].
+///
+/// # Example
+/// ```
+/// use shmkit::queue::{channel, Options, Sender};
+/// use shmkit::Layout;
+///
+/// # let name = format!("doc-chan-described-ropen-{}", std::process::id());
+/// let mut tx = Sender::<i64>::create(&name, 16)?;
+/// let (mut rx, ty) = channel::open_described_receiver(&name, Some(&i64::describe()), &Options::default())?;
+/// assert_eq!(ty.size(), 8);
+/// tx.send(&-3)?;
+/// let m = rx.read()?;
+/// let mut buf = [0u8; 8];
+/// m.read_at(0, &mut buf)?;
+/// m.release();
+/// assert_eq!(i64::from_le_bytes(buf), -3);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn open_described_receiver(
+    name: &str,
+    expected: Option<&Ty>,
+    opts: &QueueOptions,
+) -> Result<(Consumer, Ty)> {
+    let (ring, ty) = open_checked(name, opts, expected)?;
+    Ok((Consumer::from_ring(ring, opts)?, ty))
 }
 
 /// The sending end of a typed channel of `T`.

@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use crate::{Error, Result};
 
 pub(crate) mod atomic;
-mod channel;
+pub mod channel;
 pub mod mpmc;
 pub(crate) mod region;
 pub mod spsc;

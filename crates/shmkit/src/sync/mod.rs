@@ -104,6 +104,8 @@ pub(crate) use event::Watch as EventWatch;
 pub use event::{Event, EventMode};
 pub use mutex::{Mutex, MutexGuard, OwnerDied, TryLockError};
 pub use seqlock::{SeqLock, SeqLockWriter, WriterStatus};
+#[cfg(not(loom))]
+pub use seqlock::{SeqLockBytes, SeqLockBytesWriter};
 #[cfg(all(test, target_os = "linux", not(miri), not(loom)))]
 pub(crate) use wait::disable_waitv_for_tests;
 #[cfg(not(loom))]

@@ -457,6 +457,297 @@ impl<T> Drop for SeqLockWriter<'_, T> {
     }
 }
 
+/// A [`SeqLock`] whose payload size is known only at run time (a binding
+/// for another language, which has no Rust type to name): the same words,
+/// the same two slots and the same protocol as `SeqLock<T>` with
+/// `size_of::<T>() == len`, over raw bytes, so that it and a `SeqLock<T>`
+/// in another process read and write each other's values.
+///
+/// The payload is copied with the same atomic accesses `SeqLock<T>` makes
+/// (split by address and length alike), so the two never race.
+///
+/// # Example
+/// ```
+/// use shmkit::sync::{SeqLock, SeqLockBytes};
+///
+/// let s = SeqLock::new([1u32, 2]);
+/// let ptr = (&s as *const SeqLock<[u32; 2]>).cast::<u8>().cast_mut();
+/// // SAFETY: 8-aligned, 16 + 2 * 8 bytes that live as long as `s`, used
+/// // only as a seqlock of 8-byte values.
+/// let b = unsafe { SeqLockBytes::from_ptr(ptr, 8) };
+/// assert_eq!(b.read(), [1, 0, 0, 0, 2, 0, 0, 0]);
+/// b.writer()?.write(&[3, 0, 0, 0, 4, 0, 0, 0]);
+/// assert_eq!(s.read(), [3, 4]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub struct SeqLockBytes<'a> {
+    seq: &'a AtomicU64,
+    writer: &'a AtomicU64,
+    /// The first slot; the second follows it at `len`.
+    slots: *mut u8,
+    len: usize,
+}
+
+#[cfg(not(loom))]
+impl<'a> SeqLockBytes<'a> {
+    /// The offset of the first payload slot from the start of the seqlock,
+    /// for payloads aligned to at most 8 (as `SeqLock<T>`'s layout requires).
+    pub const SLOTS_OFFSET: usize = 16;
+
+    /// Borrows the seqlock of `len`-byte values at `ptr`.
+    ///
+    /// # Safety
+    /// - `ptr` is 8-aligned and the `16 + 2 * len` bytes there stay mapped
+    ///   and readable for `'a`, and writable too if [`writer`](Self::writer)
+    ///   is called (reading stores nothing);
+    /// - every process and thread accesses those bytes only as a seqlock of
+    ///   `len`-byte values: this type, or `SeqLock<T>` with
+    ///   `size_of::<T>() == len` (all zeros is a valid one).
+    pub unsafe fn from_ptr(ptr: *mut u8, len: usize) -> SeqLockBytes<'a> {
+        debug_assert!(ptr.cast::<u64>().is_aligned());
+        // SAFETY:
+        // - the two words are 8-aligned (`ptr` is, and 8 is) and inside the
+        //   mapping for `'a` (the caller's first obligation);
+        // - they are only accessed atomically, here and by every peer (the
+        //   second obligation).
+        let (seq, writer) = unsafe {
+            (
+                AtomicU64::from_ptr(ptr.cast()),
+                AtomicU64::from_ptr(ptr.add(8).cast()),
+            )
+        };
+        SeqLockBytes {
+            seq,
+            writer,
+            // SAFETY: 16 bytes in, still inside the caller's range.
+            slots: unsafe { ptr.add(Self::SLOTS_OFFSET) },
+            len,
+        }
+    }
+
+    /// The payload's size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty (zero bytes).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn load_slot(&self, n: u64, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), self.len);
+        // SAFETY:
+        // - slot `n % 2` is the `len` bytes at `slots + (n % 2) * len`,
+        //   inside the mapping for `'a` (`from_ptr`'s first obligation);
+        // - every access to them is atomic and split by `copy` alike, here
+        //   and in `SeqLock<T>`'s `Slot` (the second obligation).
+        unsafe { crate::copy::load(self.slots.add((n % 2) as usize * self.len), out) }
+    }
+
+    fn store_slot(&self, n: u64, value: &[u8]) {
+        debug_assert_eq!(value.len(), self.len);
+        // SAFETY: as in `load_slot`; only a writer stores, and `from_ptr`'s
+        // caller made the mapping writable if a writer is taken.
+        unsafe { crate::copy::store(self.slots.add((n % 2) as usize * self.len), value) }
+    }
+
+    /// One attempt at [`read`](Self::read): `None` if the writer overtook it.
+    pub fn try_read(&self) -> Option<Vec<u8>> {
+        let mut value = vec![0u8; self.len];
+        // SYNC(seq): as in `SeqLock::try_read`.
+        let v1 = self.seq.load(Ordering::Acquire);
+        self.load_slot(v1 / 2, &mut value);
+        // SYNC(seq-fence): as in `SeqLock::try_read`.
+        fence(Ordering::Acquire);
+        let v2 = self.seq.load(Ordering::Relaxed);
+        accepts(v1, v2).then_some(value)
+    }
+
+    /// The latest complete value's bytes, as [`SeqLock::read`].
+    pub fn read(&self) -> Vec<u8> {
+        let mut tries = 0u32;
+        loop {
+            if let Some(v) = self.try_read() {
+                return v;
+            }
+            tries += 1;
+            if tries % 64 == 0 {
+                super::primitive::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// As [`SeqLock::read_checked`].
+    ///
+    /// # Errors
+    /// [`Error::WriterDied`] if a write is in progress and the OS confirms
+    /// its writer is dead.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, SeqLockBytes};
+    /// let s = SeqLock::new(7u32);
+    /// let ptr = (&s as *const SeqLock<u32>).cast::<u8>().cast_mut();
+    /// // SAFETY: 8-aligned, 24 bytes that outlive `b`, used only as a
+    /// // seqlock of 4-byte values.
+    /// let b = unsafe { SeqLockBytes::from_ptr(ptr, 4) };
+    /// assert_eq!(b.read_checked()?, 7u32.to_ne_bytes());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn read_checked(&self) -> Result<Vec<u8>> {
+        let value = self.read();
+        if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
+            return Err(Error::WriterDied);
+        }
+        Ok(value)
+    }
+
+    /// As [`SeqLock::writer_status`].
+    pub fn writer_status(&self) -> WriterStatus {
+        match self.writer.load(Ordering::Relaxed) {
+            0 => WriterStatus::None,
+            w if is_gone(w) => WriterStatus::Died,
+            _ => WriterStatus::Alive,
+        }
+    }
+
+    /// Becomes the writer, taking over from a dead one (completing its
+    /// abandoned write), as [`SeqLock::writer`].
+    ///
+    /// # Errors
+    /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::{SeqLock, SeqLockBytes, WriterStatus};
+    /// let s = SeqLock::new(0u64);
+    /// let ptr = (&s as *const SeqLock<u64>).cast::<u8>().cast_mut();
+    /// // SAFETY: 8-aligned, 32 writable bytes that outlive `b`, used only
+    /// // as a seqlock of 8-byte values.
+    /// let b = unsafe { SeqLockBytes::from_ptr(ptr, 8) };
+    /// let mut w = b.writer()?;
+    /// assert!(matches!(s.writer(), Err(shmkit::Error::WriterBusy { .. })));
+    /// w.write(&5u64.to_ne_bytes());
+    /// assert_eq!(s.read(), 5);
+    /// drop(w);
+    /// assert_eq!(b.writer_status(), WriterStatus::None);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn writer(&self) -> Result<SeqLockBytesWriter<'a>> {
+        let me = wait::current_owner();
+        loop {
+            let w = self.writer.load(Ordering::Relaxed);
+            if w == me || (w != 0 && !is_gone(w)) {
+                return Err(Error::WriterBusy {
+                    tid: (w & TID_MASK) as u32,
+                });
+            }
+            // SYNC(writer): acquires the previous writer's last stores.
+            if self
+                .writer
+                .compare_exchange(w, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            return Ok(SeqLockBytesWriter {
+                seq: self.repair(),
+                lock: *self,
+                _not_send: PhantomData,
+            });
+        }
+    }
+
+    /// As `SeqLock::repair`: completes a dead writer's abandoned write.
+    fn repair(&self) -> u64 {
+        // SYNC(seq): acquires the dead writer's last published slot.
+        let s = self.seq.load(Ordering::Acquire);
+        if s % 2 == 0 {
+            return s;
+        }
+        let n = s / 2;
+        let mut good = vec![0u8; self.len];
+        self.load_slot(n, &mut good);
+        // SYNC(seq-fence): as in `SeqLock::repair`.
+        fence(Ordering::Release);
+        self.store_slot(n + 1, &good);
+        // SYNC(seq): publishes the repaired slot.
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
+        s.wrapping_add(1)
+    }
+}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for SeqLockBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeqLockBytes")
+            .field("seq", &self.seq.load(Ordering::Relaxed))
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// The one writer of a [`SeqLockBytes`]. Dropping it lets another writer in.
+/// Not `Send`: its identity is the thread that took it. It holds its own
+/// copy of the (two-word, pointer-sized) view, so it lives as long as the
+/// memory, not as the view it came from.
+#[cfg(not(loom))]
+pub struct SeqLockBytesWriter<'a> {
+    lock: SeqLockBytes<'a>,
+    /// This writer's own copy of the last sequence number it published.
+    seq: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
+#[cfg(not(loom))]
+impl SeqLockBytesWriter<'_> {
+    /// Publishes `value`, as [`SeqLockWriter::write`].
+    ///
+    /// # Panics
+    /// If `value` is not [`len`](SeqLockBytes::len) bytes long (a caller's
+    /// bug, as with `copy_from_slice`).
+    pub fn write(&mut self, value: &[u8]) {
+        assert_eq!(
+            value.len(),
+            self.lock.len,
+            "a seqlock write takes exactly one value's bytes"
+        );
+        let lock = self.lock;
+        let s = self.seq;
+        // SYNC(seq): as in `SeqLockWriter::write`.
+        lock.seq.store(s.wrapping_add(1), Ordering::Release);
+        // SYNC(seq-fence): as in `SeqLockWriter::write`.
+        fence(Ordering::Release);
+        crate::failpoint::hit("seqlock-after-odd");
+        if crate::failpoint::stops_next("seqlock-mid-copy") {
+            // Half a copy, as a writer killed mid-copy would leave.
+            let mut torn = vec![0u8; lock.len];
+            lock.load_slot(s / 2 + 1, &mut torn);
+            let half = lock.len / 2;
+            torn[..half].copy_from_slice(&value[..half]);
+            lock.store_slot(s / 2 + 1, &torn);
+        }
+        crate::failpoint::hit("seqlock-mid-copy");
+        lock.store_slot(s / 2 + 1, value);
+        // SYNC(seq): publishes the write.
+        lock.seq.store(s.wrapping_add(2), Ordering::Release);
+        self.seq = s.wrapping_add(2);
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for SeqLockBytesWriter<'_> {
+    fn drop(&mut self) {
+        // SYNC(writer): hands our last stores to the next writer.
+        self.lock.writer.store(0, Ordering::Release);
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -571,6 +862,80 @@ mod tests {
         let mut w = s.writer().unwrap();
         w.write(&6);
         assert_eq!(s.read(), 6);
+    }
+
+    fn bytes_of_lock<T>(s: &SeqLock<T>) -> SeqLockBytes<'_> {
+        let ptr = (s as *const SeqLock<T>).cast::<u8>().cast_mut();
+        // SAFETY: `s` is 8-aligned (`repr(align(8))`), its 16 + 2 *
+        // size_of::<T>() bytes live as long as the borrow, and it is used
+        // only as a seqlock of values of that size.
+        unsafe { SeqLockBytes::from_ptr(ptr, std::mem::size_of::<T>()) }
+    }
+
+    /// A `SeqLock<T>` writer and a byte reader of the same memory (as a
+    /// Rust writer and a Python reader are): the reader never sees a mix of
+    /// two writes; and a byte writer's values read back as `T`.
+    #[test]
+    fn bytes_and_typed_views_interoperate_without_tearing() {
+        let s = SeqLock::new([0u64; 6]);
+        let b = bytes_of_lock(&s);
+        assert_eq!(b.len(), 48);
+        std::thread::scope(|t| {
+            t.spawn(|| {
+                let mut w = s.writer().unwrap();
+                for i in 1..=20_000u64 {
+                    w.write(&[i; 6]);
+                }
+            });
+            let mut last = 0;
+            for _ in 0..20_000 {
+                let v = b.read();
+                let first = u64::from_ne_bytes(v[..8].try_into().unwrap());
+                assert!(v.chunks(8).all(|c| c == first.to_ne_bytes()), "torn: {v:?}");
+                assert!(first >= last, "went back from {last} to {first}");
+                last = first;
+            }
+        });
+        assert!(s.writer().is_ok());
+        let mut w = b.writer().unwrap();
+        assert!(matches!(s.writer(), Err(Error::WriterBusy { .. })));
+        w.write(&[9u8; 48]);
+        assert_eq!(s.read(), [u64::from_ne_bytes([9; 8]); 6]);
+        drop(w);
+        assert_eq!(b.writer_status(), WriterStatus::None);
+    }
+
+    /// A typed writer dies mid-write: the byte reader gets the last good
+    /// value and `WriterDied`, and a byte writer takes over, repairing.
+    #[test]
+    fn bytes_view_reports_and_repairs_a_dead_typed_writer() {
+        let s = SeqLock::new([0u32; 4]);
+        let b = bytes_of_lock(&s);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let mut w = s.writer().unwrap();
+                w.write(&[1; 4]);
+                w.write_half_for_test(&[2; 4]);
+                std::mem::forget(w);
+            });
+        });
+        let one: Vec<u8> = [1u32; 4].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(b.read(), one);
+        let mut checked = b.read_checked();
+        for _ in 0..100 {
+            if checked.is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            checked = b.read_checked();
+        }
+        assert!(matches!(checked, Err(Error::WriterDied)));
+        let mut w = b.writer().unwrap();
+        assert_eq!(s.read(), [1; 4]);
+        let three: Vec<u8> = [3u32; 4].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        w.write(&three);
+        assert_eq!(s.read(), [3; 4]);
+        assert_eq!(b.read_checked().unwrap(), three);
     }
 
     /// The writer thread stops half-way through a write and exits: readers
