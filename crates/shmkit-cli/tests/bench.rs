@@ -69,17 +69,20 @@ const SPINNING_ROWS: [&str; 8] = [
 ];
 
 /// The other latency rows, in table order.
-const BLOCKING_ROWS: [&str; 11] = [
+const BLOCKING_ROWS: [&str; 14] = [
     "bare-futex",
     "shmkit-event",
     "shmkit-queue-spin-block",
     "shmkit-queue-block",
     "shmkit-waitset-64",
+    "shmkit-async-tokio",
+    "shmkit-async-idle",
     "shmkit-broadcast-1",
     "shmkit-broadcast-2",
     "shmkit-broadcast-4",
     "pipe",
     "uds",
+    "tokio-uds",
     "tcp",
 ];
 

@@ -55,6 +55,8 @@
 #[doc(hidden)]
 #[path = "fuzz.rs"]
 pub mod __fuzz;
+#[cfg(all(feature = "async", not(loom)))]
+pub mod aio;
 pub mod broadcast;
 mod copy;
 mod error;

@@ -19,6 +19,8 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 #[cfg(unix)]
+mod async_rows;
+#[cfg(unix)]
 mod model;
 #[cfg(unix)]
 #[cfg_attr(target_os = "linux", path = "linux.rs")]

@@ -28,7 +28,7 @@ fn capacity(size: usize) -> usize {
 static USED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// Two queue names (parent to peer, peer to parent) no other run uses.
-fn names() -> (String, String) {
+pub(super) fn names() -> (String, String) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let base = format!("skq{}-{n}", std::process::id());

@@ -135,11 +135,14 @@ pub fn latency() -> Vec<&'static dyn Transport> {
         &QUEUE_SPIN_BLOCK,
         &QUEUE_BLOCK,
         &super::shmkit_rows::ShmkitWaitSet64,
+        &super::async_rows::ASYNC_TOKIO,
+        &super::async_rows::ASYNC_IDLE,
         &BROADCAST_1,
         &BROADCAST_2,
         &BROADCAST_4,
         &Pipe,
         &Uds,
+        &super::async_rows::TokioUds,
         &Tcp,
     ]
 }
