@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use shmkit::aio::{AsyncConsumer, AsyncProducer};
@@ -77,6 +78,33 @@ impl Link for AsyncLink {
             self.msg.len()
         );
         Ok(())
+    }
+
+    fn round_trips(&mut self, n: usize, record: &mut dyn FnMut(Duration)) -> Result<()> {
+        let AsyncLink {
+            rt,
+            tx,
+            rx,
+            msg,
+            name,
+            ..
+        } = self;
+        rt.block_on(async {
+            for _ in 0..n {
+                let start = Instant::now();
+                tx.send(msg).await?;
+                let answer = rx.recv().await?;
+                record(start.elapsed());
+                ensure!(
+                    answer.len() == msg.len(),
+                    "the {name} peer answered {} bytes, not {}",
+                    answer.len(),
+                    msg.len()
+                );
+            }
+            Ok(())
+        })
+        .with_context(|| format!("the {name} peer did not answer"))
     }
 
     fn close(self: Box<Self>) -> Result<()> {
@@ -155,6 +183,23 @@ impl Link for TokioUdsLink {
         rt.block_on(async {
             stream.write_all(buf).await?;
             stream.read_exact(buf).await.map(drop)
+        })
+        .context("reading the tokio-uds peer's answer")
+    }
+
+    fn round_trips(&mut self, n: usize, record: &mut dyn FnMut(Duration)) -> Result<()> {
+        let TokioUdsLink {
+            rt, stream, buf, ..
+        } = self;
+        let stream = stream.as_mut().context("closed")?;
+        rt.block_on(async {
+            for _ in 0..n {
+                let start = Instant::now();
+                stream.write_all(buf).await?;
+                stream.read_exact(buf).await?;
+                record(start.elapsed());
+            }
+            Ok::<(), std::io::Error>(())
         })
         .context("reading the tokio-uds peer's answer")
     }

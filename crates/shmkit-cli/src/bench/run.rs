@@ -403,15 +403,10 @@ fn measure_latency(
     let mut link: Box<dyn Link> = t.connect(peer, size)?;
     let mut hist = new_hist();
     let result = (|| {
-        for _ in 0..warmup {
-            link.round_trip()?;
-        }
-        for _ in 0..iters {
-            let start = Instant::now();
-            link.round_trip()?;
-            let ns = start.elapsed().as_nanos() as u64;
-            hist.saturating_record(ns.max(1));
-        }
+        link.round_trips(warmup, &mut |_| {})?;
+        link.round_trips(iters, &mut |d| {
+            hist.saturating_record((d.as_nanos() as u64).max(1));
+        })?;
         Ok::<(), anyhow::Error>(())
     })();
     let closed = link.close();

@@ -87,6 +87,19 @@ pub trait Transport: Sync {
 pub trait Link {
     /// Sends one message and waits for the answer.
     fn round_trip(&mut self) -> Result<()>;
+    /// Makes `n` round trips, giving each one's time to `record`. A link
+    /// whose round trips run inside a runtime (the async rows) enters it
+    /// once for all of them, as an async program runs its loop in a task:
+    /// entering it for each would time the runtime's entry, not the
+    /// transport.
+    fn round_trips(&mut self, n: usize, record: &mut dyn FnMut(Duration)) -> Result<()> {
+        for _ in 0..n {
+            let start = Instant::now();
+            self.round_trip()?;
+            record(start.elapsed());
+        }
+        Ok(())
+    }
     /// Tells the peer to stop, and waits until it has.
     fn close(self: Box<Self>) -> Result<()>;
 }
