@@ -268,10 +268,11 @@ fn waitset_wakes_for_an_event_notified_by_another_process_and_for_deadlines() {
         .is_empty());
 
     // A deadline, while the event stays quiet.
-    let soon = set.add_deadline(Instant::now() + Duration::from_millis(30));
     let start = Instant::now();
+    let soon = set.add_deadline(start + Duration::from_millis(30));
     let ready = set.wait().unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(30));
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(30), "woke after {waited:?}");
     assert_eq!(ready.len(), 1);
     assert!(ready[0].is(soon));
     assert!(set.get(soon).unwrap().next().is_none());
