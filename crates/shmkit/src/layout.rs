@@ -1184,31 +1184,33 @@ impl Ty {
         }
     }
 
-    /// Finds the primitive at `path` (`value`, `numbers[10]`, `inner.x`):
-    /// its offset and type, or an error that says which part of the path
-    /// does not exist.
+    /// Finds the part of the value at `path` (`value`, `numbers[10]`,
+    /// `inner.x`; `""` for the whole value), whatever its type: its offset
+    /// from the start of the value and its type, or an error that says which
+    /// part of the path does not exist.
     ///
     /// # Errors
     /// A message quoting the path: a missing field (listing the fields there
-    /// are), an index out of bounds or not a number, a missing `]`, or a path
-    /// that ends at an array or struct rather than one primitive.
+    /// are), an index out of bounds or not a number, or a missing `]`.
     ///
     /// # Example
     /// ```
-    /// use shmkit::{layout::Prim, Layout};
+    /// use shmkit::{layout::{Prim, Ty}, Layout};
     /// #[derive(shmkit::Layout)]
     /// #[repr(C)]
     /// struct Point { x: f32, y: f32 }
     /// #[derive(shmkit::Layout)]
     /// #[repr(C)]
     /// struct Data { value: u32, points: [Point; 4] }
+    ///
     /// let ty = Data::describe();
-    /// assert_eq!(ty.find("points[2].y"), Ok((4 + 2 * 8 + 4, Prim::F32)));
-    /// assert!(ty.find("points[4].y").unwrap_err().contains("out of bounds"));
-    /// assert!(ty.find("valu").unwrap_err().contains("fields: value, points"));
-    /// assert!(ty.find("points").unwrap_err().contains("not a single value"));
+    /// let (offset, points) = ty.locate("points").unwrap();
+    /// assert_eq!(offset, 4);
+    /// assert!(matches!(points, Ty::Array(_, 4)));
+    /// assert_eq!(ty.locate("points[1].x").unwrap().0, 4 + 8);
+    /// assert!(ty.locate("points[4]").unwrap_err().contains("out of bounds"));
     /// ```
-    pub fn find(&self, path: &str) -> std::result::Result<(u64, Prim), String> {
+    pub fn locate(&self, path: &str) -> std::result::Result<(u64, &Ty), String> {
         let mut ty = self;
         let mut offset = 0u64;
         let mut rest = path;
@@ -1253,9 +1255,36 @@ impl Ty {
                 rest = tail;
             }
         }
-        match ty {
-            Ty::Prim(p) => Ok((offset, *p)),
-            other => Err(format!(
+        Ok((offset, ty))
+    }
+
+    /// Finds the primitive at `path` (`value`, `numbers[10]`, `inner.x`):
+    /// its offset and type, or an error that says which part of the path
+    /// does not exist.
+    ///
+    /// # Errors
+    /// As [`locate`](Self::locate), and a path that ends at an array or
+    /// struct rather than one primitive.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::{layout::Prim, Layout};
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Point { x: f32, y: f32 }
+    /// #[derive(shmkit::Layout)]
+    /// #[repr(C)]
+    /// struct Data { value: u32, points: [Point; 4] }
+    /// let ty = Data::describe();
+    /// assert_eq!(ty.find("points[2].y"), Ok((4 + 2 * 8 + 4, Prim::F32)));
+    /// assert!(ty.find("points[4].y").unwrap_err().contains("out of bounds"));
+    /// assert!(ty.find("valu").unwrap_err().contains("fields: value, points"));
+    /// assert!(ty.find("points").unwrap_err().contains("not a single value"));
+    /// ```
+    pub fn find(&self, path: &str) -> std::result::Result<(u64, Prim), String> {
+        match self.locate(path)? {
+            (offset, Ty::Prim(p)) => Ok((offset, *p)),
+            (_, other) => Err(format!(
                 "`{path}` is a {}, not a single value: name one of its elements or fields",
                 other.summary()
             )),
