@@ -2324,56 +2324,6 @@ struct Typed {
     name: String,
 }
 
-/// Where `path` (`value`, `numbers[10]`, `inner.x`; `""` for the whole
-/// value) is in `ty`: its offset from the start of the value and its type.
-fn walk<'t>(ty: &'t Ty, path: &str) -> Result<(u64, &'t Ty), String> {
-    let mut ty = ty;
-    let mut offset = 0u64;
-    let mut rest = path;
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix('[') {
-            let (index, tail) = after
-                .split_once(']')
-                .ok_or_else(|| format!("`{path}`: missing `]`"))?;
-            let Ty::Array(elem, len) = ty else {
-                return Err(format!("`{path}`: {} is not an array", ty.summary()));
-            };
-            let i: u32 = index
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{path}`: `{index}` is not an index"))?;
-            if i >= *len {
-                return Err(format!(
-                    "`{path}`: index {i} is out of range for {}",
-                    ty.summary()
-                ));
-            }
-            offset += u64::from(i) * elem.size();
-            ty = elem;
-            rest = tail;
-        } else {
-            let part = rest.strip_prefix('.').unwrap_or(rest);
-            let end = part.find(['.', '[']).unwrap_or(part.len());
-            let (field, tail) = part.split_at(end);
-            let Ty::Struct(st) = ty else {
-                return Err(format!("`{path}`: {} has no field `{field}`", ty.summary()));
-            };
-            let f = st.fields.iter().find(|f| f.name == field).ok_or_else(|| {
-                let names: Vec<&str> = st.fields.iter().map(|f| f.name.as_str()).collect();
-                format!(
-                    "`{path}`: `{}` has no field `{field}` (its fields: {})",
-                    st.name,
-                    names.join(", ")
-                )
-            })?;
-            offset += u64::from(f.offset);
-            ty = &f.ty;
-            rest = tail;
-        }
-    }
-    Ok((offset, ty))
-}
-
 /// A layout description from Python: `("prim", "u32")`,
 /// `("array", element, length)` or
 /// `("struct", name, size, align, [(field, offset, description), ...])`,
@@ -2441,7 +2391,7 @@ fn ty_from_py(desc: &Bound<'_, PyAny>, depth: u32) -> PyResult<Ty> {
 
 impl Typed {
     fn leaf(&self, path: &str) -> PyResult<(usize, Prim)> {
-        let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        let (offset, ty) = self.ty.locate(path).map_err(PyAttributeError::new_err)?;
         match ty {
             Ty::Prim(p) => Ok((self.data_offset + offset as usize, *p)),
             other => Err(PyTypeError::new_err(format!(
@@ -2549,7 +2499,7 @@ impl Typed {
     /// What is at `path`: `("number", rust_type)`, `("array", length)` or
     /// `("struct", [field names])`.
     fn _kind<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
-        let (_, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        let (_, ty) = self.ty.locate(path).map_err(PyAttributeError::new_err)?;
         Ok(match ty {
             Ty::Prim(p) => ("number", p.name()).into_pyobject(py)?.into_any(),
             Ty::Array(_, len) => ("array", *len).into_pyobject(py)?.into_any(),
@@ -2660,7 +2610,7 @@ fn seqlock_payload(ty: &Ty) -> Option<&Ty> {
 impl Typed {
     /// The seqlock at `path`: its offset in the segment and payload type.
     fn seqlock_at(&self, path: &str) -> PyResult<(usize, &Ty)> {
-        let (offset, ty) = walk(&self.ty, path).map_err(PyAttributeError::new_err)?;
+        let (offset, ty) = self.ty.locate(path).map_err(PyAttributeError::new_err)?;
         let payload = seqlock_payload(ty).ok_or_else(|| {
             PyTypeError::new_err(format!("`{path}` is {}, not a SeqLock", ty.summary()))
         })?;
