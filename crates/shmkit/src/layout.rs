@@ -1751,7 +1751,11 @@ macro_rules! atomic_loads {
             /// # Example
             /// ```
             /// use std::sync::atomic::{AtomicU32, Ordering};
-            /// # let name = format!("doc-atomicload-{}", std::process::id());
+            // One name per type: the ten copies of this example may run in
+            // one process (under Wine they do).
+            #[doc = concat!(
+                "# let name = format!(\"doc-", stringify!($int), "-{}\", std::process::id());"
+            )]
             /// let n = shmkit::Shared::<[AtomicU32; 2]>::create(&name)?;
             /// n.at(1).in_place().store(5, Ordering::Release);
             /// let reader = shmkit::Shared::<[AtomicU32; 2]>::open_read_only(&name)?;
