@@ -56,8 +56,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 #[cfg(any(test, target_os = "macos"))]
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Liveness, TID_MASK};
 
@@ -251,6 +252,32 @@ pub(crate) fn current_owner(query: fn(u32) -> Process) -> u64 {
 pub(crate) fn owner_state(owner: u64, query: fn(u32) -> Process) -> Liveness {
     let serial_live = |s| SERIALS.lock().unwrap_or_else(|e| e.into_inner()).is_live(s);
     decide(owner, me(query), serial_live, query)
+}
+
+/// The most words [`wait_any`] watches at once. Neither OS has a call that
+/// sleeps on several words, so it watches one.
+pub(crate) const WAIT_ANY_MAX: usize = 1;
+
+/// How long one sleep of [`wait_any`] lasts at most: a change to an
+/// unwatched word is seen within this (the slice a blocked queue endpoint
+/// polls in here).
+const UNWATCHED_SLICE: Duration = Duration::from_micros(100);
+
+/// Sleeps while every `*word == expected`, for at most `timeout`, with the
+/// backend's single-word `wait`: the sleep is on the first word, never
+/// longer than 100 µs, so a change to any other word is seen within that
+/// (and so is one to a queue's wake word, whose wakers make no system call
+/// outside Linux and Windows). Returns early spuriously; callers re-check.
+pub(crate) fn wait_any(
+    words: &[(&AtomicU32, u32)],
+    timeout: Duration,
+    wait: impl FnOnce(&AtomicU32, u32, Option<Duration>),
+) {
+    let timeout = timeout.min(UNWATCHED_SLICE);
+    match words.first() {
+        None => std::thread::sleep(timeout),
+        Some(&(word, expected)) => wait(word, expected, Some(timeout)),
+    }
 }
 
 /// The 32-bit half of `word` that holds its low bits (the owner id and flag

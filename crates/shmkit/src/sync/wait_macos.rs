@@ -292,28 +292,11 @@ pub(crate) fn owner_state(owner: u64) -> Liveness {
     wait_bsd::owner_state(owner, query)
 }
 
-/// The most words [`wait_any`] watches at once. This OS has no call that
-/// sleeps on several words, so it watches one.
-#[cfg(not(loom))]
-pub(crate) const WAIT_ANY_MAX: usize = 1;
+pub(crate) use wait_bsd::WAIT_ANY_MAX;
 
-/// How long one sleep of [`wait_any`] lasts at most: a change to an
-/// unwatched word is seen within this (the slice a blocked queue endpoint
-/// polls in here).
-#[cfg(not(loom))]
-const UNWATCHED_SLICE: Duration = Duration::from_micros(100);
-
-/// Sleeps while every `*word == expected`, for at most `timeout`. This OS
-/// has no wait on several words: the sleep is [`wait`] on the first word,
-/// never longer than 100 µs, so a change to any other word is seen within
-/// that (and so is one to a queue's wake word, whose wakers make no system
-/// call outside Linux and Windows). Returns early spuriously; callers
-/// re-check.
+/// Sleeps while every `*word == expected`, for at most `timeout`: see
+/// [`wait_bsd::wait_any`] (this OS has no wait on several words).
 #[cfg(not(loom))]
 pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], timeout: Duration) {
-    let timeout = timeout.min(UNWATCHED_SLICE);
-    match words.first() {
-        None => std::thread::sleep(timeout),
-        Some(&(word, expected)) => wait(word, expected, Some(timeout)),
-    }
+    wait_bsd::wait_any(words, timeout, wait);
 }
