@@ -236,9 +236,7 @@ impl<T: Copy + Layout> SeqLock<T> {
     /// ```
     pub fn read_checked(&self) -> Result<T> {
         let value = self.read();
-        if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
-            return Err(Error::WriterDied);
-        }
+        check_writer(&self.seq, &self.writer)?;
         Ok(value)
     }
 
@@ -255,11 +253,7 @@ impl<T: Copy + Layout> SeqLock<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn writer_status(&self) -> WriterStatus {
-        match self.writer.load(Ordering::Relaxed) {
-            0 => WriterStatus::None,
-            w if is_gone(w) => WriterStatus::Died,
-            _ => WriterStatus::Alive,
-        }
+        writer_status(&self.writer)
     }
 
     /// Becomes the writer, taking over from a dead one if need be.
@@ -350,6 +344,23 @@ impl<T: Copy + Layout> SeqLock<T> {
 #[inline]
 fn accepts(v1: u64, v2: u64) -> bool {
     v2.wrapping_sub(v1 & !1) <= 2
+}
+/// What a seqlock's `writer` word says of its writer (both views).
+fn writer_status(writer: &AtomicU64) -> WriterStatus {
+    match writer.load(Ordering::Relaxed) {
+        0 => WriterStatus::None,
+        w if is_gone(w) => WriterStatus::Died,
+        _ => WriterStatus::Alive,
+    }
+}
+
+/// After a read: [`Error::WriterDied`] if a write was left half done by a
+/// writer that is gone (both views' `read_checked`).
+fn check_writer(seq: &AtomicU64, writer: &AtomicU64) -> Result<()> {
+    if seq.load(Ordering::Relaxed) % 2 == 1 && writer_status(writer) == WriterStatus::Died {
+        return Err(Error::WriterDied);
+    }
+    Ok(())
 }
 
 /// Whether the writer word `w` (nonzero) names no live writer: its thread id
@@ -601,19 +612,13 @@ impl<'a> SeqLockBytes<'a> {
     /// ```
     pub fn read_checked(&self) -> Result<Vec<u8>> {
         let value = self.read();
-        if self.seq.load(Ordering::Relaxed) % 2 == 1 && self.writer_status() == WriterStatus::Died {
-            return Err(Error::WriterDied);
-        }
+        check_writer(self.seq, self.writer)?;
         Ok(value)
     }
 
     /// As [`SeqLock::writer_status`].
     pub fn writer_status(&self) -> WriterStatus {
-        match self.writer.load(Ordering::Relaxed) {
-            0 => WriterStatus::None,
-            w if is_gone(w) => WriterStatus::Died,
-            _ => WriterStatus::Alive,
-        }
+        writer_status(self.writer)
     }
 
     /// Becomes the writer, taking over from a dead one (completing its
