@@ -1282,6 +1282,36 @@ impl Subscriber {
         }
     }
 
+    /// Receives the next message into `buf` if one is there (cleared
+    /// first, its allocation kept): `true`; `false` if there is none yet,
+    /// with `buf` as it was. The non-blocking form of
+    /// [`recv_into`](Self::recv_into); after an error `buf` holds nothing
+    /// of use.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-bc-tryrecvinto-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = Subscriber::open(&name)?;
+    /// let mut buf = b"old".to_vec();
+    /// assert!(!rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"old");
+    /// tx.send(b"new")?;
+    /// assert!(rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"new");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        match poll(&self.ring, &mut self.cursor, &mut self.gaps, buf)? {
+            None => Ok(false),
+            Some(p) => self.finish(p).map(|()| true),
+        }
+    }
+
     fn finish(&self, p: Polled) -> Result<()> {
         match p {
             Polled::Message => Ok(()),

@@ -1040,6 +1040,32 @@ impl Consumer {
         Ok(try_dequeue(&self.side, &mut v)?.then_some(v))
     }
 
+    /// Receives the next message into `buf` if there is one (cleared
+    /// first, its allocation kept): `true`; `false` if the queue is empty,
+    /// with `buf` as it was. The non-blocking form of
+    /// [`recv_into`](Self::recv_into).
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::mpmc::{Consumer, Producer};
+    /// # let name = format!("doc-mpmc-tryrecvinto-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 16, 64)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let mut buf = b"old".to_vec();
+    /// assert!(!rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"old");
+    /// tx.send(b"new")?;
+    /// assert!(rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"new");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        try_dequeue(&self.side, buf)
+    }
+
     fn recv_inner(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<()> {
         let side = &self.side;
         // A message there now: no wait loop, as in `send_inner`.

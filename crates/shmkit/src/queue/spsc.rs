@@ -1885,6 +1885,40 @@ impl Consumer {
         self.ring.region.check_mapped()?;
         Ok(v)
     }
+
+    /// Receives the next message into `buf` if there is one (cleared
+    /// first, its allocation kept): `true`; `false` if the queue is empty,
+    /// with `buf` as it was. The non-blocking form of
+    /// [`recv_into`](Self::recv_into).
+    ///
+    /// # Errors
+    /// As [`try_read`](Self::try_read).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::queue::spsc::{Consumer, Producer};
+    /// # let name = format!("doc-spsc-tryrecvinto-{}", std::process::id());
+    /// let mut rx = Consumer::create(&name, 1024)?;
+    /// let mut tx = Producer::open(&name)?;
+    /// let mut buf = b"old".to_vec();
+    /// assert!(!rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"old");
+    /// tx.send(b"new")?;
+    /// assert!(rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"new");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        let Some(m) = self.try_read()? else {
+            return Ok(false);
+        };
+        buf.clear();
+        buf.resize(m.len(), 0);
+        m.read_at(0, buf)?;
+        m.release();
+        self.ring.region.check_mapped()?;
+        Ok(true)
+    }
 }
 
 /// The length of the next committed message at the consumer's position, or
