@@ -252,8 +252,8 @@ impl Lendable for &'static Event {
     }
 }
 
-/// Where an async endpoint keeps its endpoint, shared with the reactor
-/// while the endpoint is lent.
+/// Where a lent endpoint comes back to: shared between an async endpoint
+/// and the reactor while the endpoint is lent.
 struct Slot<E> {
     token: u64,
     state: Mutex<State<E>>,
@@ -263,7 +263,7 @@ struct Slot<E> {
 }
 
 struct State<E> {
-    /// The endpoint, when it is not lent.
+    /// The endpoint, once the reactor gave it back (until a poll takes it).
     endpoint: Option<E>,
     /// What the reactor's set said when it gave the endpoint back.
     verdict: Option<Error>,
@@ -275,8 +275,20 @@ struct State<E> {
     orphaned: bool,
 }
 
-/// The part every async endpoint shares: its slot, and lending.
+/// The part every async endpoint shares: its endpoint, and lending.
+///
+/// The endpoint is in one of two places: `here`, owned outright, used by a
+/// poll with no lock (the path of every message while messages flow); or
+/// lent, in the reactor's set and then back in the shared slot, where the
+/// next poll takes it from, under the slot's lock, back to `here`.
 struct Lender<E: Lendable> {
+    here: Option<E>,
+    /// Taken from the slot with the endpoint: ready as the set reported it,
+    /// not yet looked at (an auto-reset event's signal the set consumed).
+    fresh: bool,
+    /// Taken from the slot with the endpoint: its peer is gone, to be
+    /// returned if the next tries still find nothing.
+    verdict: Option<Error>,
     slot: Arc<Slot<E>>,
     /// Tries before lending (see [`SPIN_TRIES`]).
     spin: u32,
@@ -302,10 +314,13 @@ impl<E: Lendable> Lender<E> {
     fn with_owner(endpoint: E, owner: Option<Arc<dyn std::any::Any + Send + Sync>>) -> Self {
         static TOKENS: AtomicU64 = AtomicU64::new(0);
         Lender {
+            here: Some(endpoint),
+            fresh: false,
+            verdict: None,
             slot: Arc::new(Slot {
                 token: TOKENS.fetch_add(1, Ordering::Relaxed),
                 state: Mutex::new(State {
-                    endpoint: Some(endpoint),
+                    endpoint: None,
                     verdict: None,
                     waker: None,
                     fresh: false,
@@ -317,29 +332,51 @@ impl<E: Lendable> Lender<E> {
         }
     }
 
+    /// Brings a given-back endpoint home; `false` (with `cx`'s waker kept
+    /// for the reactor, if given) while it is still lent.
+    fn fetch(&mut self, cx: Option<&mut Context<'_>>) -> bool {
+        if self.here.is_some() {
+            return true;
+        }
+        let mut state = lock(&self.slot.state);
+        match state.endpoint.take() {
+            Some(e) => {
+                self.here = Some(e);
+                self.fresh = std::mem::take(&mut state.fresh);
+                self.verdict = state.verdict.take();
+                true
+            }
+            None => {
+                // Lent: the reactor wakes the waker stored last.
+                if let Some(cx) = cx {
+                    match &mut state.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        w => *w = Some(cx.waker().clone()),
+                    }
+                }
+                false
+            }
+        }
+    }
+
     /// One poll of an operation: `attempt` on the endpoint if it is here
     /// (`Some` ends the operation); otherwise, or if it finds nothing, the
     /// endpoint is (or stays) lent and the waker is kept for the reactor.
     fn poll<T>(
-        &self,
+        &mut self,
         cx: &mut Context<'_>,
         mut attempt: impl FnMut(&mut E, bool) -> Option<Result<T>>,
         add: impl FnOnce() -> Add<E>,
     ) -> Poll<Result<T>> {
-        let mut state = lock(&self.slot.state);
-        let fresh = std::mem::take(&mut state.fresh);
-        let Some(endpoint) = state.endpoint.as_mut() else {
-            // Lent: the reactor wakes the waker stored last.
-            match &mut state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                w => *w = Some(cx.waker().clone()),
-            }
+        if !self.fetch(Some(cx)) {
             return Poll::Pending;
-        };
+        }
+        let fresh = std::mem::take(&mut self.fresh);
+        let endpoint = self.here.as_mut().expect("fetched above");
         let mut tries = 0;
         loop {
             if let Some(done) = attempt(endpoint, fresh) {
-                state.verdict = None;
+                self.verdict = None;
                 return Poll::Ready(done);
             }
             tries += 1;
@@ -348,18 +385,14 @@ impl<E: Lendable> Lender<E> {
             }
             std::hint::spin_loop();
         }
-        if let Some(e) = state.verdict.take() {
-            // The set gave it back because its peer is gone, and the try
+        if let Some(e) = self.verdict.take() {
+            // The set gave it back because its peer is gone, and the tries
             // above still found nothing.
             return Poll::Ready(Err(e));
         }
-        let endpoint = state.endpoint.take().expect("checked above");
-        state.waker = Some(cx.waker().clone());
         let reactor = match reactor() {
             Ok(r) => r,
             Err(source) => {
-                state.endpoint = Some(endpoint);
-                state.waker = None;
                 return Poll::Ready(Err(Error::Io {
                     name: String::new(),
                     op: "starting the shmkit-reactor thread (which async endpoints wait in)",
@@ -367,7 +400,10 @@ impl<E: Lendable> Lender<E> {
                 }));
             }
         };
-        drop(state);
+        let endpoint = self.here.take().expect("fetched above");
+        // Stored before the reactor can give the endpoint back: its
+        // giveback takes the waker under the same lock.
+        lock(&self.slot.state).waker = Some(cx.waker().clone());
         let slot = Arc::clone(&self.slot);
         let add = add();
         reactor.send(Command::Lend(
@@ -405,13 +441,24 @@ impl<E: Lendable> Lender<E> {
 
     /// The endpoint, if it is not lent (between operations it usually is
     /// not).
-    fn with<T>(&self, f: impl FnOnce(&mut E) -> T) -> Option<T> {
-        lock(&self.slot.state).endpoint.as_mut().map(f)
+    fn with<T>(&mut self, f: impl FnOnce(&mut E) -> T) -> Option<T> {
+        if !self.fetch(None) {
+            return None;
+        }
+        self.here.as_mut().map(f)
     }
 }
 
 impl<E: Lendable> Drop for Lender<E> {
     fn drop(&mut self) {
+        if let Some(e) = &self.here {
+            if self.fresh {
+                // Reported ready and never looked at.
+                e.pass_on();
+            }
+            // Dropped with `self`; the slot holds nothing and is not lent.
+            return;
+        }
         let mut state = lock(&self.slot.state);
         state.orphaned = true;
         let lent = match &state.endpoint {
@@ -444,17 +491,35 @@ pub trait Receive: Lendable {
     /// The endpoint's `try_recv`.
     #[doc(hidden)]
     fn try_recv_async(&mut self) -> Result<Option<Vec<u8>>>;
+    /// The endpoint's `try_recv_into`.
+    #[doc(hidden)]
+    fn try_recv_into_async(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
 }
 
 impl Receive for spsc::Consumer {
     fn try_recv_async(&mut self) -> Result<Option<Vec<u8>>> {
         self.try_recv()
     }
+    fn try_recv_into_async(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.try_recv_into(buf)
+    }
 }
 
 impl Receive for mpmc::Consumer {
     fn try_recv_async(&mut self) -> Result<Option<Vec<u8>>> {
         self.try_recv()
+    }
+    fn try_recv_into_async(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.try_recv_into(buf)
+    }
+}
+
+/// A `try_recv_into` result as an attempt: `None` while there is nothing.
+fn received(r: Result<bool>) -> Option<Result<()>> {
+    match r {
+        Ok(false) => None,
+        Ok(true) => Some(Ok(())),
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -498,6 +563,54 @@ impl<C: Receive> AsyncConsumer<C> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
         self.inner
             .poll(cx, |c, _| c.try_recv_async().transpose(), plain_add::<C>)
+    }
+
+    /// Receives the next message into `buf` (cleared first, its allocation
+    /// kept), waiting for one without blocking the thread: the form of
+    /// [`recv`](Self::recv) that allocates nothing per message.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv); after an error `buf` holds nothing of use.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped future has taken no message (and left `buf`
+    /// as it was).
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::aio::AsyncConsumer;
+    /// use shmkit::queue::spsc;
+    /// # let name = format!("doc-aio-recvinto-{}", std::process::id());
+    /// let mut rx = AsyncConsumer::new(spsc::Consumer::create(&name, 4096)?);
+    /// let mut tx = spsc::Producer::open(&name)?;
+    /// let mut buf = Vec::with_capacity(64);
+    /// futures_executor::block_on(async {
+    ///     for word in [&b"one"[..], b"three"] {
+    ///         tx.send(word)?;
+    ///         rx.recv_into(&mut buf).await?;
+    ///         assert_eq!(buf, word);
+    ///     }
+    ///     Ok::<(), shmkit::Error>(())
+    /// })?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn recv_into<'b>(
+        &'b mut self,
+        buf: &'b mut Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + 'b {
+        std::future::poll_fn(move |cx| self.poll_recv_into(cx, buf))
+    }
+
+    /// The poll behind [`recv_into`](Self::recv_into).
+    ///
+    /// # Errors
+    /// As [`recv_into`](Self::recv_into).
+    pub fn poll_recv_into(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<Result<()>> {
+        self.inner.poll(
+            cx,
+            |c, _| received(c.try_recv_into_async(buf)),
+            plain_add::<C>,
+        )
     }
 
     /// Sets how many times a `recv` tries the queue before it lends it to
@@ -656,6 +769,51 @@ impl AsyncSubscriber {
             .poll(cx, |s, _| s.try_recv().transpose(), plain_add::<Subscriber>)
     }
 
+    /// Receives the next message into `buf` (cleared first, its allocation
+    /// kept), waiting for one without blocking the thread: the form of
+    /// [`recv`](Self::recv) that allocates nothing per message.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv); after an error `buf` holds nothing of use.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped future has taken no message.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::aio::AsyncSubscriber;
+    /// use shmkit::broadcast::{Publisher, Subscriber};
+    /// # let name = format!("doc-aio-sub-recvinto-{}", std::process::id());
+    /// let mut tx = Publisher::create(&name, 8, 64)?;
+    /// let mut rx = AsyncSubscriber::new(Subscriber::open(&name)?);
+    /// let mut buf = Vec::with_capacity(64);
+    /// futures_executor::block_on(async {
+    ///     tx.send(b"news")?;
+    ///     rx.recv_into(&mut buf).await?;
+    ///     assert_eq!(buf, b"news");
+    ///     Ok::<(), shmkit::Error>(())
+    /// })?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn recv_into<'b>(
+        &'b mut self,
+        buf: &'b mut Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + 'b {
+        std::future::poll_fn(move |cx| self.poll_recv_into(cx, buf))
+    }
+
+    /// The poll behind [`recv_into`](Self::recv_into).
+    ///
+    /// # Errors
+    /// As [`recv_into`](Self::recv_into).
+    pub fn poll_recv_into(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<Result<()>> {
+        self.inner.poll(
+            cx,
+            |s, _| received(s.try_recv_into(buf)),
+            plain_add::<Subscriber>,
+        )
+    }
+
     /// Sets how many times a `recv` tries the ring before it lends the
     /// subscriber to the reactor (default [`SPIN_TRIES`]; 0 or 1: once).
     pub fn spin(mut self, tries: u32) -> Self {
@@ -728,7 +886,7 @@ pub fn wait_event<O: Send + Sync + 'static>(
     // - the reference is shared (`&Event`), and `Event` is `Sync`.
     let e: &'static Event = unsafe { &*e };
     let owner: Arc<dyn std::any::Any + Send + Sync> = owner;
-    let lender = Lender::with_owner(e, Some(owner));
+    let mut lender = Lender::with_owner(e, Some(owner));
     async move {
         // An event's wait has no error to report: its attempt never fails.
         let _ = std::future::poll_fn(|cx| {

@@ -549,31 +549,52 @@ fn burst(name: &str) {
 }
 
 /// Receives the burst, cancelling receives all the while: every third one
-/// is polled once and dropped, and the others run under a short timeout.
-/// Every message arrives once, in order; cancellations did happen.
+/// is polled once and dropped, and the others run under a short timeout;
+/// every other one is a `recv_into`, whose buffer a cancelled receive must
+/// leave as it was. Every message arrives once, in order; cancellations did
+/// happen.
 async fn receive_with_cancellations(
     rx: &mut AsyncConsumer<Consumer>,
     timeout: impl Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>,
 ) -> (u64, u64) {
+    const UNSET: &[u8] = b"unset";
     let mut next = 0;
     let mut cancelled = 0;
     let mut k = 0u64;
+    let mut buf = Vec::new();
     while next < BURST_LEN {
         k += 1;
-        let got = if k % 3 == 0 {
-            rx.recv().now_or_never()
-        } else {
-            futures_util::select_biased! {
+        let into = k % 2 == 0;
+        buf.clear();
+        buf.extend_from_slice(UNSET);
+        let got = match (k % 3 == 0, into) {
+            (true, false) => rx.recv().now_or_never(),
+            (true, true) => rx
+                .recv_into(&mut buf)
+                .now_or_never()
+                .map(|r| r.map(|()| Vec::new())),
+            (false, false) => futures_util::select_biased! {
                 m = rx.recv().fuse() => Some(m),
                 () = timeout(Duration::from_micros(300)).fuse() => None,
-            }
+            },
+            (false, true) => futures_util::select_biased! {
+                r = rx.recv_into(&mut buf).fuse() => Some(r.map(|()| Vec::new())),
+                () = timeout(Duration::from_micros(300)).fuse() => None,
+            },
         };
         match got {
             Some(m) => {
-                assert_eq!(m.unwrap(), next.to_le_bytes(), "lost or repeated");
+                let m = m.unwrap();
+                let m = if into { &buf } else { &m };
+                assert_eq!(m[..], next.to_le_bytes(), "lost or repeated");
                 next += 1;
             }
-            None => cancelled += 1,
+            None => {
+                if into {
+                    assert_eq!(buf, UNSET, "a cancelled recv_into wrote its buffer");
+                }
+                cancelled += 1;
+            }
         }
     }
     (next, cancelled)

@@ -56,6 +56,9 @@ struct AsyncLink {
     tx: AsyncProducer<Producer>,
     rx: AsyncConsumer<Consumer>,
     msg: Vec<u8>,
+    /// The answer, read into the same buffer each time (as the sync rows
+    /// read into theirs).
+    back: Vec<u8>,
     child: Child,
     name: &'static str,
 }
@@ -63,18 +66,23 @@ struct AsyncLink {
 impl Link for AsyncLink {
     fn round_trip(&mut self) -> Result<()> {
         let AsyncLink {
-            rt, tx, rx, msg, ..
+            rt,
+            tx,
+            rx,
+            msg,
+            back,
+            ..
         } = self;
         let answer = rt.block_on(async {
             tx.send(msg).await?;
-            rx.recv().await
+            rx.recv_into(back).await
         });
-        let answer = answer.with_context(|| format!("the {} peer did not answer", self.name))?;
+        answer.with_context(|| format!("the {} peer did not answer", self.name))?;
         ensure!(
-            answer.len() == self.msg.len(),
+            self.back.len() == self.msg.len(),
             "the {} peer answered {} bytes, not {}",
             self.name,
-            answer.len(),
+            self.back.len(),
             self.msg.len()
         );
         Ok(())
@@ -86,6 +94,7 @@ impl Link for AsyncLink {
             tx,
             rx,
             msg,
+            back,
             name,
             ..
         } = self;
@@ -93,12 +102,12 @@ impl Link for AsyncLink {
             for _ in 0..n {
                 let start = Instant::now();
                 tx.send(msg).await?;
-                let answer = rx.recv().await?;
+                rx.recv_into(back).await?;
                 record(start.elapsed());
                 ensure!(
-                    answer.len() == msg.len(),
+                    back.len() == msg.len(),
                     "the {name} peer answered {} bytes, not {}",
-                    answer.len(),
+                    back.len(),
                     msg.len()
                 );
             }
@@ -151,6 +160,7 @@ impl Transport for ShmkitAsync {
             tx,
             rx,
             msg: vec![0x5a; size],
+            back: Vec::with_capacity(size),
             child,
             name: self.name,
         }))
