@@ -54,7 +54,8 @@
 //! even when the endpoint itself busy-spins; for an event, the set joins
 //! its sleeper count. The kernel compares each word with the value read
 //! after registering, so no wake-up between the last poll and the sleep is
-//! lost.
+//! lost (a loom model checks this for a message and for room:
+//! `queue::spsc::loom_tests`).
 //!
 //! | OS | sleeping on many words |
 //! |----|------------------------|

@@ -2177,10 +2177,12 @@ impl Consumer {
 }
 
 /// What a [`WaitSet`](crate::WaitSet) needs of the SPSC endpoints: the
-/// signal their peer wakes, and a look at the ring that takes nothing.
-#[cfg(not(loom))]
+/// signal their peer wakes, and a look at the ring that takes nothing
+/// (also modelled under loom, below).
+#[cfg(any(not(loom), test))]
 impl Producer {
     /// The `not_full` signal, which the consumer wakes after a release.
+    #[cfg(not(loom))]
     pub(crate) fn room_signal(&self) -> Signal<'_> {
         Signal::at(&self.ring.region, NOT_FULL)
     }
@@ -2202,9 +2204,10 @@ impl Producer {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(any(not(loom), test))]
 impl Consumer {
     /// The `not_empty` signal, which the producer wakes after a commit.
+    #[cfg(not(loom))]
     pub(crate) fn message_signal(&self) -> Signal<'_> {
         Signal::at(&self.ring.region, NOT_EMPTY)
     }
@@ -2497,6 +2500,79 @@ mod loom_tests {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    /// What a [`WaitSet`](crate::WaitSet) does before it sleeps on a
+    /// member's signal: arm (count itself a waiter, read `seq`), look again,
+    /// and sleep only if that found nothing, on `seq` with the value read.
+    /// The sleep is the kernel's compare-and-sleep: it does not sleep, or is
+    /// woken, once `seq` moved. So the protocol loses no wake-up iff,
+    /// whenever the look found nothing, the peer's change moved `seq` away
+    /// from the armed value. Returns whether the look found it.
+    fn armed_look<T>(
+        signal: Signal<'_>,
+        look: impl FnOnce() -> bool,
+        peer: loom::thread::JoinHandle<T>,
+    ) -> (bool, T) {
+        let armed = signal.arm();
+        let found = look();
+        let peer = peer.join().unwrap();
+        if !found {
+            assert_ne!(
+                signal.seq_word().load(Ordering::SeqCst),
+                armed,
+                "the set would sleep through the peer's change"
+            );
+        }
+        signal.disarm();
+        (found, peer)
+    }
+
+    #[test]
+    fn a_wait_set_armed_for_a_message_misses_no_wake_up() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let (mut p, mut c) = Producer::heap_pair(64);
+            // The set's view of the same memory, so that it can hold the
+            // signal while it looks at the consumer.
+            let set = c.ring.region.share_heap();
+            let signal = Signal::at(&set, NOT_EMPTY);
+            // Added to the set: it may block whatever the endpoint's wait.
+            signal.register(Wait::Block);
+            let t = loom::thread::spawn(move || send(&mut p, &[7; 8]));
+            let (found, ()) = armed_look(signal, || c.has_message().unwrap(), t);
+            if found {
+                assert_eq!(c.try_recv().unwrap(), Some(vec![7; 8]));
+            }
+        });
+    }
+
+    #[test]
+    fn a_wait_set_armed_for_room_misses_no_wake_up() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let (mut p, mut c) = Producer::heap_pair(64);
+            // Fill the ring: the set waits for room for one more.
+            let mut sent = 0;
+            while p.try_send(&[1; 8]).is_ok() {
+                sent += 1;
+            }
+            assert!(sent > 0);
+            let set = p.ring.region.share_heap();
+            let signal = Signal::at(&set, NOT_FULL);
+            signal.register(Wait::Block);
+            let t = loom::thread::spawn(move || {
+                assert_eq!(c.try_recv().unwrap(), Some(vec![1; 8]));
+                // Handed back, so that it outlives the producer's look.
+                c
+            });
+            let (found, _c) = armed_look(signal, || p.has_room_for(8).unwrap(), t);
+            if found {
+                p.try_send(&[2; 8]).unwrap();
+            }
+        });
     }
 
     #[test]

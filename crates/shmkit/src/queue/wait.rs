@@ -7,10 +7,10 @@
 //! | `waiters` | waiters, +1 / -1     | how many processes are (about to be) asleep |
 //! | `blockers`| endpoints, on attach/drop | how many endpoints may block (not `Spin`) |
 //!
-//! The protocol is Dekker's: a waiter increments `waiters`, reads `seq`, and
-//! re-checks its condition before it sleeps on `seq`; a waker publishes its
-//! change, then (after a `SeqCst` fence) reads `waiters` and, if non-zero,
-//! bumps `seq` and wakes. Either the waiter's re-check sees the change, or
+//! The protocol is Dekker's: a waiter increments `waiters`, reads `seq`,
+//! and (after a `SeqCst` fence) re-checks its condition before it sleeps on
+//! `seq`; a waker publishes its change, then (after a `SeqCst` fence) reads
+//! `waiters` and, if non-zero, bumps `seq` and wakes. Either the waiter's re-check sees the change, or
 //! the waker sees the waiter and the bumped `seq` keeps it from sleeping.
 //! A waiter that dies asleep leaves `waiters` too high: wakers then make a
 //! needless system call, nothing worse. A scribbled `waiters` is the same.
@@ -92,24 +92,30 @@ impl<'a> Signal<'a> {
 
     /// The `seq` word that sleepers on this signal wait on, for a
     /// [`WaitSet`](crate::WaitSet) that sleeps on many at once.
-    #[cfg(not(loom))]
+    #[cfg(any(not(loom), test))]
     pub(crate) fn seq_word(&self) -> &'a AtomicU32 {
         self.seq()
     }
 
-    /// A [`WaitSet`](crate::WaitSet)'s half of the waiter protocol (see the
-    /// module docs): counts one more waiter and returns `seq` read after
-    /// that; the caller re-checks its condition, then sleeps on `seq` with
-    /// this value, then calls [`disarm`](Self::disarm).
-    #[cfg(not(loom))]
+    /// A waiter's half of the protocol (see the module docs), for a
+    /// blocking endpoint and for a [`WaitSet`](crate::WaitSet) that sleeps
+    /// on many signals at once: counts one more waiter and returns `seq`
+    /// read after that; the caller re-checks its condition, then sleeps on
+    /// `seq` with this value, then calls [`disarm`](Self::disarm).
     pub(crate) fn arm(&self) -> u32 {
         self.waiters().fetch_add(1, Ordering::SeqCst);
         // SYNC(wake): read `seq` after registering, then re-check.
-        self.seq().load(Ordering::SeqCst)
+        let seq = self.seq().load(Ordering::SeqCst);
+        // SYNC(wake): orders the re-check's loads (Acquire, not SeqCst)
+        // after the increment; pairs with the waker's fence in `notify`.
+        // Without it the memory model lets the re-check read the condition
+        // before the waker can see the waiter (the loom model
+        // `a_wait_set_armed_for_a_message_misses_no_wake_up` fails).
+        fence(Ordering::SeqCst);
+        seq
     }
 
     /// Undoes [`arm`](Self::arm).
-    #[cfg(not(loom))]
     pub(crate) fn disarm(&self) {
         self.waiters().fetch_sub(1, Ordering::SeqCst);
     }
@@ -249,12 +255,10 @@ pub(crate) fn wait_for<T>(
         }
         if strategy != Wait::Spin {
             let slice = deadline.map_or(LIVENESS_SLICE, |d| (d - now).min(LIVENESS_SLICE));
-            signal.waiters().fetch_add(1, Ordering::SeqCst);
-            // SYNC(wake): read `seq` after registering, then re-check.
-            let seq = signal.seq().load(Ordering::SeqCst);
+            let seq = signal.arm();
             let again = poll();
             if !matches!(again, Ok(None)) {
-                signal.waiters().fetch_sub(1, Ordering::SeqCst);
+                signal.disarm();
                 match again {
                     Ok(Some(v)) => return Ok(v),
                     Err(e) => return Err(e),
@@ -262,7 +266,7 @@ pub(crate) fn wait_for<T>(
                 }
             }
             sleep_on(signal.seq(), seq, slice);
-            signal.waiters().fetch_sub(1, Ordering::SeqCst);
+            signal.disarm();
         }
         match peer() {
             Peer::Alive | Peer::NotYet => {}
