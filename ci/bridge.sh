@@ -7,6 +7,7 @@
 # cannot be made.
 #
 # Builds bridge/ (its own workspace) into bridge/target, or $BRIDGE_TARGET_DIR.
+# BENCH=1 adds the benchmark (BENCH_N, BENCH_NK, BENCH_NS, BENCH_WINDOW).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,7 +34,9 @@ b0=$SECONDS
 (cd bridge && cargo build --release --locked --bins --examples)
 (cd bridge && cargo test --release --locked --lib)
 say "build and unit tests: $((SECONDS - b0)) s"
-BR="$CARGO_TARGET_DIR/release/shmkit-bridge"
+# BRIDGE_BIN: another build of the bridge to run instead (to compare two
+# versions in the benchmark, each in its own run of this script).
+BR="${BRIDGE_BIN:-$CARGO_TARGET_DIR/release/shmkit-bridge}"
 PROBE="$CARGO_TARGET_DIR/release/examples/probe"
 
 N="shmkb$$"
