@@ -198,7 +198,7 @@ fn main() {
             };
             let (mut seq, mut holes, mut sent) = (0u64, 0u64, 0u64);
             for k in 0..count {
-                if k > 0 && mix(k) % 7 == 0 {
+                if k > 0 && mix(k).is_multiple_of(7) {
                     let h = 1 + mix(k) % 5;
                     seq += h;
                     holes += h;
