@@ -34,6 +34,12 @@ struct Local {
     /// The sequence number the next remote message should have (`None`:
     /// take the first one as it comes).
     expect: Option<u64>,
+    /// No message published yet. The geometry's `next` is the exporter's
+    /// count when it answered, but messages sent before that may already
+    /// be here (queued while the topic was being made): the first one
+    /// handled may lower `expect`, so they are delivered, not dropped as
+    /// stale.
+    fresh: bool,
 }
 
 /// What the data callback and the worker share.
@@ -271,6 +277,12 @@ fn on_sample(
                 );
                 return Some(true);
             }
+            if l.fresh {
+                l.fresh = false;
+                if l.expect.is_some_and(|e| header.seq < e) {
+                    l.expect = Some(header.seq);
+                }
+            }
             let gap = match l.expect {
                 None => 0,
                 Some(e) if header.seq >= e => header.seq - e,
@@ -388,6 +400,7 @@ fn open_local(session: &Session, geo_key: &str, name: &str, stats: &Stats) -> Op
             tx,
             geometry: g,
             expect: Some(g.next),
+            fresh: true,
         }),
         Ok(tx) => {
             stats.refused.fetch_add(1, Ordering::Relaxed);
