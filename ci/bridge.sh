@@ -7,6 +7,7 @@
 # cannot be made.
 #
 # Builds bridge/ (its own workspace) into bridge/target, or $BRIDGE_TARGET_DIR.
+# BENCH=1 adds the benchmark (BENCH_N, BENCH_NK, BENCH_NS, BENCH_WINDOW).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,7 +34,9 @@ b0=$SECONDS
 (cd bridge && cargo build --release --locked --bins --examples)
 (cd bridge && cargo test --release --locked --lib)
 say "build and unit tests: $((SECONDS - b0)) s"
-BR="$CARGO_TARGET_DIR/release/shmkit-bridge"
+# BRIDGE_BIN: another build of the bridge to run instead (to compare two
+# versions in the benchmark, each in its own run of this script).
+BR="${BRIDGE_BIN:-$CARGO_TARGET_DIR/release/shmkit-bridge}"
 PROBE="$CARGO_TARGET_DIR/release/examples/probe"
 
 N="shmkb$$"
@@ -212,6 +215,7 @@ say "bad input: unknown names, geometry mismatch, garbage, oversized, stale: ok"
 # with and without the bridge exporting it. Figures for docs/bridge.md.
 if [ -n "${BENCH:-}" ]; then
     n64=${BENCH_N:-3000}; n64k=${BENCH_NK:-500}
+    nstream=${BENCH_NS:-5000}; win=${BENCH_WINDOW:-64}
     for size_n in "64 $n64" "65536 $n64k"; do
         set -- $size_n
         bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460
@@ -219,6 +223,12 @@ if [ -n "${BENCH:-}" ]; then
         host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" | tee -a "$WORK/bench.txt"
         kill "$PID_rpong" 2>/dev/null || true
     done
+    # Throughput: a stream of 64 KiB messages, a window of them in flight,
+    # each acknowledged (the bridge rows below run the same protocol).
+    bg rsink b "$PROBE" rawsink tcp/10.77.1.2:7460
+    sleep 0.5
+    host a "$PROBE" rawstream tcp/10.77.1.2:7460 65536 "$nstream" "$win" | tee -a "$WORK/bench.txt"
+    kill "$PID_rsink" 2>/dev/null || true
     bg bba a "$BR" --listen tcp/10.77.1.1:7461 --export bping --import bpong --status-ms 100000
     bg bbb b "$BR" --connect tcp/10.77.1.1:7461 --import bping --export bpong --status-ms 100000
     for size_n in "64 $n64" "65536 $n64k"; do
@@ -227,6 +237,9 @@ if [ -n "${BENCH:-}" ]; then
         host a "$PROBE" bcping bping bpong "$1" "$2" bridge | tee -a "$WORK/bench.txt"
         kill -INT "$PID_bpong" 2>/dev/null || true; sleep 3
     done
+    bg bsink b "$PROBE" bcsink bping bpong
+    host a "$PROBE" bcstream bping bpong 65536 "$nstream" "$win" bridge | tee -a "$WORK/bench.txt"
+    kill -INT "$PID_bsink" 2>/dev/null || true; sleep 3
     for mode in alone exported; do
         if [ $mode = exported ]; then
             bg bbl a "$BR" --listen tcp/10.77.1.1:7462 --export lping --status-ms 100000

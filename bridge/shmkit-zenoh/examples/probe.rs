@@ -21,6 +21,12 @@
 //!     raw zenoh round trips on keys bench/ping and bench/pong.
 //! probe bcping NAME_OUT NAME_IN SIZE N / bcpong NAME_IN NAME_OUT
 //!     round trips over two broadcast topics (bridged or local).
+//! probe rawstream ENDPOINT SIZE N WINDOW / rawsink ENDPOINT
+//! probe bcstream NAME_OUT NAME_IN SIZE N WINDOW LABEL / bcsink NAME_IN NAME_OUT
+//!     throughput: a stream of N numbered messages of SIZE bytes, at most
+//!     WINDOW of them unacknowledged; the sink acknowledges each with the
+//!     8-byte number of the newest one it got. Raw zenoh and the bridge run
+//!     the same protocol, so their rates compare.
 //! ```
 
 use std::time::{Duration, Instant};
@@ -28,6 +34,7 @@ use std::time::{Duration, Instant};
 use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::Error;
 use shmkit_zenoh::{Geometry, Header, Kind};
+use zenoh::qos::CongestionControl;
 use zenoh::Wait;
 
 /// SplitMix64.
@@ -191,7 +198,7 @@ fn main() {
             };
             let (mut seq, mut holes, mut sent) = (0u64, 0u64, 0u64);
             for k in 0..count {
-                if k > 0 && mix(k) % 7 == 0 {
+                if k > 0 && mix(k).is_multiple_of(7) {
                     let h = 1 + mix(k) % 5;
                     seq += h;
                     holes += h;
@@ -287,15 +294,119 @@ fn main() {
             }
             std::thread::sleep(Duration::from_millis(300));
             while let Ok(Some(_)) = rx.try_recv() {}
-            let msg = vec![7u8; size];
+            // Each ping carries its number, and only its own echo ends the
+            // round: a late or repeated echo is not counted as a round trip.
+            let mut msg = vec![7u8; size.max(8)];
+            let mut round = 0u64;
             report(arg(5), size, n, || {
+                round += 1;
+                msg[..8].copy_from_slice(&round.to_le_bytes());
                 tx.send(&msg).unwrap();
                 loop {
                     match rx.recv_timeout(Duration::from_secs(10)) {
-                        Ok(_) => return true,
+                        Ok(m) if m.get(..8) == Some(&msg[..8]) => return true,
+                        Ok(_) => continue,
                         Err(Error::Lagged { .. }) => continue,
                         Err(_) => return false,
                     }
+                }
+            });
+        }
+        "rawsink" => {
+            let s = session(arg(1), true);
+            let p = s
+                .declare_publisher("bench/pong")
+                .congestion_control(CongestionControl::Block)
+                .wait()
+                .unwrap();
+            let sub = s.declare_subscriber("bench/ping").wait().unwrap();
+            let start = Instant::now();
+            while let Ok(Some(m)) = sub.recv_timeout(Duration::from_secs(30)) {
+                let b = m.payload().to_bytes();
+                p.put(b[..8.min(b.len())].to_vec()).wait().unwrap();
+                if start.elapsed() > Duration::from_secs(600) {
+                    break;
+                }
+            }
+        }
+        "rawstream" => {
+            let (size, n, window) = (num(2) as usize, num(3), num(4));
+            let s = session(arg(1), false);
+            // Lossless, as the bridge's puts are (the default drops under
+            // load, and a dropped last message would stall the stream).
+            let p = s
+                .declare_publisher("bench/ping")
+                .congestion_control(CongestionControl::Block)
+                .wait()
+                .unwrap();
+            let sub = s.declare_subscriber("bench/pong").wait().unwrap();
+            let start = Instant::now();
+            while !p.matching_status().wait().unwrap().matching() {
+                assert!(start.elapsed() < Duration::from_secs(60), "no sink");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let mut msg = vec![7u8; size.max(8)];
+            stream(
+                "raw zenoh",
+                size,
+                n,
+                window,
+                |i| {
+                    msg[..8].copy_from_slice(&i.to_le_bytes());
+                    p.put(msg.clone()).wait().unwrap();
+                },
+                || {
+                    let m = sub.recv_timeout(Duration::from_secs(10)).ok()??;
+                    let b = m.payload().to_bytes();
+                    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+                },
+            );
+        }
+        "bcsink" => {
+            let mut rx = open_sub(arg(1), Duration::from_secs(120));
+            let mut tx = Publisher::create(arg(2), 256, 65536).unwrap();
+            println!("ready");
+            loop {
+                match rx.recv_timeout(Duration::from_secs(30)) {
+                    Ok(m) if m.len() >= 8 => tx.send(&m[..8]).unwrap(),
+                    Ok(_) | Err(Error::Lagged { .. }) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        "bcstream" => {
+            let (size, n, window) = (num(3) as usize, num(4), num(5));
+            let mut tx = Publisher::create(arg(1), 256, 65536).unwrap();
+            let mut rx = open_sub(arg(2), Duration::from_secs(120));
+            tx.wait_for_subscribers(1, Duration::from_secs(60)).unwrap();
+            // Let the far side attach: send until an acknowledgement comes.
+            let start = Instant::now();
+            loop {
+                tx.send(&u64::MAX.to_le_bytes()).unwrap();
+                if let Ok(_m) = rx.recv_timeout(Duration::from_millis(200)) {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(60), "no ack");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            while let Ok(Some(_)) = rx.try_recv() {}
+            let mut msg = vec![7u8; size.max(8)];
+            let mut send = |i: u64| {
+                msg[..8].copy_from_slice(&i.to_le_bytes());
+                tx.send(&msg).unwrap();
+            };
+            stream(arg(6), size, n, window, &mut send, || loop {
+                match rx.recv_timeout(Duration::from_secs(10)) {
+                    Ok(m) if m.len() >= 8 => {
+                        let i = u64::from_le_bytes(m[..8].try_into().unwrap());
+                        // A late acknowledgement of the attach probe.
+                        if i != u64::MAX {
+                            return Some(i);
+                        }
+                    }
+                    Ok(_) | Err(Error::Lagged { .. }) => continue,
+                    Err(_) => return None,
                 }
             });
         }
@@ -323,5 +434,42 @@ fn report(what: &str, size: usize, n: u64, mut round: impl FnMut() -> bool) {
         "{what} size={size} n={n} p50_us={:.1} p99_us={:.1} round_trip_MBps={mbps:.1}",
         p(0.5),
         p(0.99)
+    );
+}
+
+/// Streams `n` messages numbered 0.. with at most `window` unacknowledged
+/// (`ack` returns the number of the newest message the sink got, `None` on
+/// a stall); prints the rate. Acknowledgements are cumulative, so a lost
+/// one is covered by the next.
+fn stream(
+    what: &str,
+    size: usize,
+    n: u64,
+    window: u64,
+    mut send: impl FnMut(u64),
+    mut ack: impl FnMut() -> Option<u64>,
+) {
+    let mut done = 0u64;
+    let mut wait = |done: &mut u64| {
+        let i = ack().expect("stream stalled: no acknowledgement within 10 s");
+        if i < n {
+            *done = (*done).max(i + 1);
+        }
+    };
+    let all = Instant::now();
+    for i in 0..n {
+        while i - done >= window.max(1) {
+            wait(&mut done);
+        }
+        send(i);
+    }
+    while done < n {
+        wait(&mut done);
+    }
+    let total = all.elapsed().as_secs_f64();
+    println!(
+        "{what} size={size} n={n} window={window} stream_MBps={:.1} msgs_per_s={:.0}",
+        size as f64 * n as f64 / total / 1e6,
+        n as f64 / total
     );
 }

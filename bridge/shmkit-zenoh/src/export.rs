@@ -96,8 +96,9 @@ pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, st
             }
             match rx.recv_timeout(POLL) {
                 Ok(buf) => {
+                    // The Vec moves into the put: no second copy.
                     let r = publisher
-                        .put(buf.as_slice())
+                        .put(buf)
                         .attachment(
                             Header {
                                 seq,

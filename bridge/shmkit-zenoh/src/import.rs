@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shmkit::broadcast::Publisher;
@@ -33,15 +34,66 @@ struct Local {
     /// The sequence number the next remote message should have (`None`:
     /// take the first one as it comes).
     expect: Option<u64>,
+    /// No message published yet. The geometry's `next` is the exporter's
+    /// count when it answered, but messages sent before that may already
+    /// be here (queued while the topic was being made): the first one
+    /// handled may lower `expect`, so they are delivered, not dropped as
+    /// stale.
+    fresh: bool,
+}
+
+/// What the data callback and the worker share.
+///
+/// While the local topic exists and nothing is queued, the data callback
+/// publishes each message itself: no thread hop and no wake-up of the
+/// worker per message. Everything else (the first message, which makes the
+/// local topic; liveness; messages behind queued ones) goes through the
+/// worker's queue, so that messages are published in arrival order.
+struct Shared {
+    local: Option<Local>,
+    /// Whether the exporter was last seen alive (by its token or by a
+    /// message): a local topic is (re)made only then.
+    wanted: bool,
+    /// Samples handed to the worker and not yet handled by it.
+    queued: u64,
+    /// Set at the stop: the callback drops what comes, and never blocks on
+    /// a queue that nobody reads any more.
+    closing: bool,
 }
 
 /// Imports remote topic `name` until `stop`.
-pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, stop: &AtomicBool) {
+pub(crate) fn run(
+    session: &Session,
+    prefix: &str,
+    name: &str,
+    stats: &Arc<Stats>,
+    stop: &AtomicBool,
+) {
     let (tx_ev, rx_ev) = sync_channel::<Event>(QUEUE);
+    let shared = Arc::new(Mutex::new(Shared {
+        local: None,
+        wanted: true,
+        queued: 0,
+        closing: false,
+    }));
     let t = tx_ev.clone();
+    let (sh, st) = (shared.clone(), stats.clone());
     let data = session
         .declare_subscriber(format!("{prefix}/bc/{name}"))
         .callback(move |s| {
+            let mut g = sh.lock().unwrap();
+            if g.closing {
+                return;
+            }
+            if g.queued == 0 && g.local.is_some() {
+                // A local topic exists, so `open` is never called.
+                if let Some(w) = on_sample(&s, &mut g.local, &st, &mut || None) {
+                    g.wanted = w;
+                }
+                return;
+            }
+            g.queued += 1;
+            drop(g);
             let _ = t.send(Event::Sample(s));
         })
         .wait();
@@ -62,22 +114,30 @@ pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, st
         Err(e) => return stats.problem("failed", format!("zenoh liveliness subscriber: {e}")),
     };
     let geo_key = format!("{prefix}/geo/{name}");
-    let mut local: Option<Local> = None;
-    // Whether the exporter was last seen alive: a local topic is (re)made
-    // only then, or when a message shows it is.
-    let mut wanted = true;
     let mut next_try = Instant::now();
     // When the token went: the local topic is abandoned at this instant
     // unless an end put comes first.
     let mut gone: Option<Instant> = None;
+    // The local topic is made by this thread only, outside the lock: the
+    // geometry query waits for a reply that comes through zenoh's receive
+    // path, which the data callback would hold up while it waits for the
+    // lock.
+    let lacks_local = || {
+        let g = shared.lock().unwrap();
+        g.local.is_none() && g.wanted
+    };
     stats.set_state("waiting for the exporter");
     while !stop.load(Ordering::SeqCst) {
-        if local.is_none() && wanted {
-            try_open(&mut local, &mut next_try, session, &geo_key, name, stats);
+        if lacks_local() {
+            let mut l = None;
+            try_open(&mut l, &mut next_try, session, &geo_key, name, stats);
+            if l.is_some() {
+                shared.lock().unwrap().local = l;
+            }
         }
         if gone.is_some_and(|at| Instant::now() >= at) {
             gone = None;
-            if let Some(l) = local.take() {
+            if let Some(l) = shared.lock().unwrap().local.take() {
                 // No end was announced: the exporter or its publisher
                 // died, or the link was lost for the lease.
                 l.tx.abandon();
@@ -91,12 +151,12 @@ pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, st
         };
         match ev {
             Event::Alive(true) => {
-                wanted = true;
+                shared.lock().unwrap().wanted = true;
                 gone = None;
                 next_try = Instant::now();
             }
             Event::Alive(false) => {
-                wanted = false;
+                shared.lock().unwrap().wanted = false;
                 // Zenoh carries the token's end and the data on different
                 // priorities, so an end put sent before the token went may
                 // come after it: wait a little for it before calling the
@@ -104,19 +164,31 @@ pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, st
                 gone.get_or_insert(Instant::now() + END_GRACE);
             }
             Event::Sample(s) => {
-                let mut open = || {
-                    let mut l = None;
-                    try_open(&mut l, &mut next_try, session, &geo_key, name, stats);
-                    l
-                };
-                if let Some(w) = on_sample(&s, &mut local, stats, &mut open) {
-                    wanted = w;
+                // A message with no local topic makes one (outside the
+                // lock, as above); an end or garbage does not.
+                let message = matches!(
+                    s.attachment().map(|a| Header::parse(&a.to_bytes())),
+                    Some(Ok(Header {
+                        kind: Kind::Message,
+                        ..
+                    }))
+                );
+                let mut made = None;
+                if message && shared.lock().unwrap().local.is_none() {
+                    try_open(&mut made, &mut next_try, session, &geo_key, name, stats);
+                }
+                let mut g = shared.lock().unwrap();
+                g.queued -= 1;
+                if let Some(w) = on_sample(&s, &mut g.local, stats, &mut || made.take()) {
+                    g.wanted = w;
                 }
             }
         }
     }
     // A clean stop: local subscribers get `Closed`.
-    drop(local);
+    let mut g = shared.lock().unwrap();
+    g.closing = true;
+    drop(g.local.take());
 }
 
 /// Makes the local topic if it is time to try again (at most every half
@@ -204,6 +276,12 @@ fn on_sample(
                     ),
                 );
                 return Some(true);
+            }
+            if l.fresh {
+                l.fresh = false;
+                if l.expect.is_some_and(|e| header.seq < e) {
+                    l.expect = Some(header.seq);
+                }
             }
             let gap = match l.expect {
                 None => 0,
@@ -322,6 +400,7 @@ fn open_local(session: &Session, geo_key: &str, name: &str, stats: &Stats) -> Op
             tx,
             geometry: g,
             expect: Some(g.next),
+            fresh: true,
         }),
         Ok(tx) => {
             stats.refused.fetch_add(1, Ordering::Relaxed);
