@@ -345,16 +345,34 @@ fn writable_buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
     Ok(buf)
 }
 
+thread_local! {
+    /// `recv_into`'s staging copy of a message, kept between calls so that
+    /// receiving into a reused buffer allocates nothing.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Copies `src` into the start of `buf`, which the caller checked is
 /// writable, C-contiguous and large enough.
 fn fill_buffer(py: Python<'_>, buf: &PyBuffer<u8>, src: &[u8]) -> PyResult<()> {
     let n = src.len().min(buf.len_bytes());
-    let cells = buf
-        .as_mut_slice(py)
-        .ok_or_else(|| PyValueError::new_err("recv_into needs a writable C-contiguous buffer"))?;
-    for (cell, b) in cells[..n].iter().zip(src) {
-        cell.set(*b);
+    if buf.readonly() || !buf.is_c_contiguous() {
+        return Err(PyValueError::new_err(
+            "recv_into needs a writable C-contiguous buffer",
+        ));
     }
+    // One memcpy instead of a store per byte: at 64 KiB the loop of
+    // `Cell::set` cost more than the queue.
+    // SAFETY:
+    // - writable: the buffer is not read-only (checked above);
+    // - in bounds: it is C-contiguous (checked above), so its `len_bytes()`
+    //   bytes from `buf_ptr()` are one block, and `n <= len_bytes()`;
+    // - alignment: `u8` needs none;
+    // - lifetime: `buf` holds the export, so the memory stays allocated
+    //   for this call, and the GIL is held, so no Python code resizes it;
+    // - no overlap: `src` is this process's own scratch or message copy,
+    //   never the buffer itself. No reference into the buffer is made.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), buf.buf_ptr().cast::<u8>(), n) };
+    let _ = py;
     Ok(())
 }
 
@@ -1198,7 +1216,6 @@ impl Consumer {
     ) -> PyResult<usize> {
         let buf = writable_buffer(buffer)?;
         let room = buf.len_bytes();
-        let mut scratch = Vec::new();
         self.recv_with(py, timeout, |m| {
             if m.len() > room {
                 // Not released: the message stays in the queue.
@@ -1208,9 +1225,15 @@ impl Consumer {
                     m.len()
                 )));
             }
-            scratch.resize(m.len(), 0);
-            m.read_at(0, &mut scratch).map_err(|e| to_py(py, e))?;
-            fill_buffer(py, &buf, &scratch)?;
+            // The message is copied out of the ring (atomically) into this
+            // thread's reused scratch, then into the buffer, which may be
+            // memory a peer writes and so never becomes a `&mut [u8]`.
+            SCRATCH.with_borrow_mut(|scratch| {
+                scratch.clear();
+                scratch.resize(m.len(), 0);
+                m.read_at(0, scratch).map_err(|e| to_py(py, e))?;
+                fill_buffer(py, &buf, scratch)
+            })?;
             Ok(m.len())
         })
     }
