@@ -25,7 +25,7 @@ use pyo3::exceptions::{
     PyAttributeError, PyBufferError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyMemoryView};
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
@@ -343,6 +343,43 @@ fn writable_buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBuffer<u8>> {
         ));
     }
     Ok(buf)
+}
+
+/// Where `recv_into` writes: a bytearray directly, anything else through
+/// the buffer protocol.
+enum Dest<'py> {
+    ByteArray(Bound<'py, PyByteArray>),
+    Buffer(PyBuffer<u8>),
+}
+
+impl Dest<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dest::ByteArray(b) => b.len(),
+            Dest::Buffer(b) => b.len_bytes(),
+        }
+    }
+
+    /// Copies `src` into the start; the caller checked that it fits.
+    fn fill(&self, py: Python<'_>, src: &[u8]) -> PyResult<()> {
+        match self {
+            Dest::ByteArray(b) => {
+                let n = src.len().min(b.len());
+                // SAFETY:
+                // - in bounds and writable: a bytearray's `data()` points at
+                //   its `len()` bytes of its own heap block, and `n <= len()`;
+                // - alignment: `u8` needs none;
+                // - lifetime: the GIL is held from the `len()` above to the
+                //   end of the copy and no Python code runs in between, so
+                //   nothing resizes or frees the bytearray meanwhile;
+                // - no overlap: `src` is this thread's scratch. No reference
+                //   into the bytearray is made.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), b.data(), n) };
+                Ok(())
+            }
+            Dest::Buffer(b) => fill_buffer(py, b, src),
+        }
+    }
 }
 
 thread_local! {
@@ -1214,9 +1251,17 @@ impl Consumer {
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let buf = writable_buffer(buffer)?;
-        let room = buf.len_bytes();
+        // A bytearray, the usual reused buffer, is written through its data
+        // pointer: the buffer protocol (a boxed `Py_buffer`, its format
+        // check and release) cost more than the 64 B copy.
+        let dest = match buffer.cast::<PyByteArray>() {
+            Ok(ba) => Dest::ByteArray(ba.clone()),
+            Err(_) => Dest::Buffer(writable_buffer(buffer)?),
+        };
         self.recv_with(py, timeout, |m| {
+            // Read here, with the GIL held: another thread may have resized
+            // a bytearray while this one waited.
+            let room = dest.len();
             if m.len() > room {
                 // Not released: the message stays in the queue.
                 return Err(PyValueError::new_err(format!(
@@ -1232,7 +1277,7 @@ impl Consumer {
                 scratch.clear();
                 scratch.resize(m.len(), 0);
                 m.read_at(0, scratch).map_err(|e| to_py(py, e))?;
-                fill_buffer(py, &buf, scratch)
+                dest.fill(py, scratch)
             })?;
             Ok(m.len())
         })

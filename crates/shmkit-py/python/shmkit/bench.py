@@ -14,12 +14,12 @@ consumer in a second process counting (here, or the ``rust_peer`` parent for
 the native row); the ping-pong rows time ``--rounds`` 64 B round trips with
 an echo process.
 
-Each row is measured ``--repeat`` times, the rows taking turns (round 1 of
-every row, then round 2 of every row, ...), and the best round of each row
-is reported: on a shared machine other work only ever slows a round down,
-so the best of K short rounds is the steadiest figure, and taking turns
-spreads a busy spell over all rows instead of one. Ratios are between
-figures of this run.
+Each row is measured ``--repeat`` times, every row of every table taking
+turns (round 1 of every row, then round 2 of every row, ...), and the best
+round of each row is reported: on a shared machine other work only ever
+slows a round down, so the best of K short rounds is the steadiest figure,
+and taking turns spreads a busy spell over all rows instead of a few.
+Ratios are between figures of this run.
 """
 
 from __future__ import annotations
@@ -489,25 +489,26 @@ def _rate(v: float, size: int) -> str:
     return f"{v / 1e6:8.3f} M msg/s  {mbps:9.1f} MB/s"
 
 
-def _best(rows: dict, repeat: int, better) -> dict[str, float]:
-    """Runs each row `repeat` times, the rows taking turns, and keeps each
-    row's best round (`better` picks it: max for rates, min for times)."""
-    got: dict[str, list[float]] = {k: [] for k in rows}
+def _best(rows: dict, repeat: int) -> dict:
+    """Runs every row `repeat` times, the rows taking turns, and keeps each
+    row's best round. A row is (section, name) -> (function, better), where
+    `better` picks the best of its figures: max for rates, min for times."""
+    got: dict = {k: [] for k in rows}
+    keys = list(rows)
     for r in range(repeat):
         # Rotate the order each round, so no row always runs first or last.
-        names = list(rows)
-        names = names[r % len(names):] + names[: r % len(names)]
-        for k in names:
-            got[k].append(rows[k]())
-    return {k: better(v) for k, v in got.items()}
+        at = (r * len(keys)) // repeat
+        for k in keys[at:] + keys[:at]:
+            got[k].append(rows[k][0]())
+    return {k: rows[k][1](v) for k, v in got.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m shmkit.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=0.5,
-                    help="per throughput round (default 0.5)")
-    ap.add_argument("--repeat", type=int, default=5,
-                    help="rounds per row, the best kept (default 5)")
+    ap.add_argument("--seconds", type=float, default=0.3,
+                    help="per throughput round (default 0.3)")
+    ap.add_argument("--repeat", type=int, default=7,
+                    help="rounds per row, the best kept (default 7)")
     ap.add_argument("--rounds", type=int, default=5000,
                     help="ping-pong round trips per round (default 5000)")
     ap.add_argument("--rust-peer", help="path of the rust_peer example binary")
@@ -516,29 +517,45 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--repeat and --rounds must be at least 1, --seconds more than 0")
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; best of {args.repeat} "
-          f"rounds per row, taken in turns; {args.seconds} s per throughput round, "
+          f"rounds per row, every row taking turns; {args.seconds} s per throughput round, "
           f"{args.rounds} ping-pong round trips per round")
     rust = find_rust_peer(args.rust_peer)
     iox_missing = iceoryx2_missing()
-    secs = args.seconds
-    results: dict[str, dict] = {}
+    secs, rounds = args.seconds, args.rounds
+
+    # Default arguments bind each row's size now, not at the loop's end.
+    rows: dict = {}
     for size in SIZES:
-        rows = {
-            "shmkit SPSC": lambda: shmkit_throughput(size, secs),
-            "shmkit SPSC recv_into": lambda: shmkit_throughput_into(size, secs),
-            "mp.Queue": lambda: mp_queue_throughput(size, secs),
-            "mp.Pipe": lambda: mp_pipe_throughput(size, secs),
-            "SharedMemory busy-poll": lambda: shm_busy_poll_throughput(size, secs),
-        }
+        sec = str(size)
+        rows[sec, "shmkit SPSC"] = (lambda n=size: shmkit_throughput(n, secs), max)
+        rows[sec, "shmkit SPSC recv_into"] = (lambda n=size: shmkit_throughput_into(n, secs), max)
+        rows[sec, "mp.Queue"] = (lambda n=size: mp_queue_throughput(n, secs), max)
+        rows[sec, "mp.Pipe"] = (lambda n=size: mp_pipe_throughput(n, secs), max)
+        rows[sec, "SharedMemory busy-poll"] = (lambda n=size: shm_busy_poll_throughput(n, secs), max)
         if iox_missing is None:
-            rows["iceoryx2 pub/sub (Python)"] = lambda: iceoryx2_throughput(size, secs)
+            rows[sec, "iceoryx2 pub/sub (Python)"] = (lambda n=size: iceoryx2_throughput(n, secs), max)
         if rust:
-            def native(size=size) -> float:
-                r = rust_row(rust, "bench", _uniq("r"), str(size), str(secs))
+            def native(n: int = size) -> float:
+                r = rust_row(rust, "bench", _uniq("r"), str(n), str(secs))
                 return r["messages"] / r["seconds"]
-            rows["native Rust SPSC"] = native
-        res = _best(rows, args.repeat, max)
-        results[str(size)] = res
+            rows[sec, "native Rust SPSC"] = (native, max)
+    rows["pingpong", "shmkit SPSC"] = (lambda: shmkit_pingpong(rounds), min)
+    rows["pingpong", "mp.Pipe"] = (lambda: mp_pipe_pingpong(rounds), min)
+    if iox_missing is None:
+        rows["pingpong", "iceoryx2 pub/sub (Python)"] = (lambda: iceoryx2_pingpong(rounds), min)
+    if rust:
+        def native_pp() -> float:
+            r = rust_row(rust, "pingpong", _uniq("p"), str(rounds))
+            return r["seconds"] / r["rounds"]
+        rows["pingpong", "native Rust SPSC"] = (native_pp, min)
+
+    best = _best(rows, args.repeat)
+    results: dict[str, dict[str, float]] = {}
+    for (sec, name), v in best.items():
+        results.setdefault(sec, {})[name] = v
+
+    for size in SIZES:
+        res = results[str(size)]
         base = res["shmkit SPSC"]
         print(f"\n{size} B messages, throughput (ratio = shmkit / row)")
         for k, v in res.items():
@@ -552,20 +569,7 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = f"  shmkit is {base / v:6.2f}x"
             print(f"  {k:28} {_rate(v, size)}{ratio}")
 
-    rounds = args.rounds
-    pp_rows = {
-        "shmkit SPSC": lambda: shmkit_pingpong(rounds),
-        "mp.Pipe": lambda: mp_pipe_pingpong(rounds),
-    }
-    if iox_missing is None:
-        pp_rows["iceoryx2 pub/sub (Python)"] = lambda: iceoryx2_pingpong(rounds)
-    if rust:
-        def native_pp() -> float:
-            r = rust_row(rust, "pingpong", _uniq("p"), str(rounds))
-            return r["seconds"] / r["rounds"]
-        pp_rows["native Rust SPSC"] = native_pp
-    pp = _best(pp_rows, args.repeat, min)
-    results["pingpong"] = pp
+    pp = results["pingpong"]
     print("\n64 B ping-pong, round trip (ratio = row / shmkit)")
     for k, v in pp.items():
         if k == "shmkit SPSC":
