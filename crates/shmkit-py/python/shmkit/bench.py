@@ -105,8 +105,9 @@ def shmkit_throughput_into(size: int, seconds: float) -> float:
 def _shmkit_echo(ping: str, pong: str, rounds: int) -> None:
     rx = shmkit.Consumer.open(ping)
     tx = shmkit.Producer.open(pong)
+    send, recv = tx.send, rx.recv
     for _ in range(rounds + 1):
-        tx.send(rx.recv())
+        send(recv())
 
 
 def shmkit_pingpong(rounds: int) -> float:
@@ -182,8 +183,9 @@ def mp_pipe_throughput(size: int, seconds: float) -> float:
 
 
 def _pipe_echo(conn, rounds: int) -> None:
+    send, recv = conn.send_bytes, conn.recv_bytes
     for _ in range(rounds + 1):
-        conn.send_bytes(conn.recv_bytes())
+        send(recv())
 
 
 def mp_pipe_pingpong(rounds: int) -> float:
@@ -194,10 +196,11 @@ def mp_pipe_pingpong(rounds: int) -> float:
     msg = bytes(64)
     a.send_bytes(msg)
     a.recv_bytes()
+    send, recv = a.send_bytes, a.recv_bytes
     t0 = time.perf_counter()
     for _ in range(rounds):
-        a.send_bytes(msg)
-        a.recv_bytes()
+        send(msg)
+        recv()
     dt = time.perf_counter() - t0
     p.join()
     return dt / rounds
