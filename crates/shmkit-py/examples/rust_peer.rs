@@ -7,7 +7,9 @@
 //! rust_peer spsc-send NAME COUNT        # send "msg-<i>" on an SPSC queue
 //! rust_peer spsc-recv NAME COUNT        # print each of COUNT messages received
 //! rust_peer bench NAME SIZE SECONDS     # native SPSC throughput, one line of JSON
+//! rust_peer bench-send NAME SIZE SECONDS  # bench's producer process
 //! rust_peer pingpong NAME ROUNDS        # native 64 B round trips, one line of JSON
+//! rust_peer pingpong-echo NAME ROUNDS   # pingpong's echo process
 //! rust_peer chan-send NAME COUNT        # create a channel of `Tick`, send COUNT of them
 //! rust_peer chan-recv NAME COUNT        # open a channel of `Tick`, print COUNT of them
 //! rust_peer chan-open-other NAME        # open it as a channel of `Other`: print the error
@@ -208,34 +210,29 @@ fn main() -> Res<()> {
             std::thread::sleep(Duration::from_secs(60));
         }
         "bench" => bench(name, arg(2)?.parse()?, arg(3)?.parse()?)?,
+        "bench-send" => bench_send(name, arg(2)?.parse()?, arg(3)?.parse()?)?,
         "pingpong" => pingpong(name, arg(2)?.parse()?)?,
+        "pingpong-echo" => pingpong_echo(name, arg(2)?.parse()?)?,
         other => return Err(format!("unknown role {other:?}").into()),
     }
     Ok(())
 }
 
-/// Native SPSC throughput between two threads of this process (the queue
-/// is the same shared segment two processes would use).
+/// Native SPSC throughput with the Python row's process layout: this
+/// process creates the consumer and spawns a second `rust_peer` process
+/// (`bench-send`) that opens the queue by name and sends for `seconds`;
+/// the clock runs from the first message to the producer's close, and the
+/// consumer copies each message out into a reused buffer (`recv_into`).
 fn bench(name: &str, size: usize, seconds: f64) -> Res<()> {
     let cap = (size * 64).max(1 << 20);
     let mut c = Consumer::create_with(name, cap, &Options::default())?;
-    let mut p = Producer::open(name)?;
-    let msg = vec![7u8; size];
-    let dur = Duration::from_secs_f64(seconds);
-    let sender = std::thread::spawn(move || -> shmkit::Result<u64> {
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed() < dur {
-            for _ in 0..256 {
-                p.send(&msg)?;
-            }
-            n += 256;
-        }
-        Ok(n)
-    });
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench-send", name, &size.to_string(), &seconds.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut buf = c.recv_timeout(Duration::from_secs(60))?;
     let start = Instant::now();
-    let mut got = 0u64;
-    let mut buf = Vec::with_capacity(size);
+    let mut got = 1u64;
     loop {
         match c.recv_into(&mut buf) {
             Ok(()) => got += 1,
@@ -244,37 +241,78 @@ fn bench(name: &str, size: usize, seconds: f64) -> Res<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let sent = sender.join().map_err(|_| "sender panicked")??;
-    assert_eq!(sent, got);
-    println!("{{\"messages\": {got}, \"seconds\": {secs}}}");
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("bench-send failed: {}", out.status).into());
+    }
+    let sent: u64 = String::from_utf8(out.stdout)?.trim().parse()?;
+    if sent != got {
+        return Err(format!("bench-send sent {sent} messages but {got} arrived").into());
+    }
+    // The first message started the clock: it is not counted.
+    println!("{{\"messages\": {}, \"seconds\": {secs}}}", got - 1);
     Ok(())
 }
 
-/// Native 64 B round trips between two threads over two SPSC queues.
+/// The producer process of [`bench`]: sends `size`-byte messages for
+/// `seconds`, in batches of 256 between clock reads as the Python producer
+/// does, closes, and prints how many it sent.
+fn bench_send(name: &str, size: usize, seconds: f64) -> Res<()> {
+    let mut p = Producer::open(name)?;
+    let msg = vec![7u8; size];
+    let dur = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < dur {
+        for _ in 0..256 {
+            p.send(&msg)?;
+        }
+        n += 256;
+    }
+    drop(p);
+    println!("{n}");
+    Ok(())
+}
+
+/// Native 64 B round trips with the Python row's process layout: this
+/// process creates both queues and spawns a second `rust_peer` process
+/// (`pingpong-echo`) that sends back each message it receives.
 fn pingpong(name: &str, rounds: u64) -> Res<()> {
     let ping = format!("{name}a");
     let pong = format!("{name}b");
-    let mut c1 = Consumer::create(&ping, 1 << 16)?;
-    let mut p1 = Producer::open(&ping)?;
+    let mut p1 = Producer::create(&ping, 1 << 16)?;
     let mut c2 = Consumer::create(&pong, 1 << 16)?;
-    let mut p2 = Producer::open(&pong)?;
-    let echo = std::thread::spawn(move || -> shmkit::Result<()> {
-        let mut buf = Vec::new();
-        for _ in 0..rounds {
-            c1.recv_into(&mut buf)?;
-            p2.send(&buf)?;
-        }
-        Ok(())
-    });
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["pingpong-echo", name, &rounds.to_string()])
+        .spawn()?;
     let msg = [1u8; 64];
     let mut buf = Vec::new();
+    // One warm-up round trip, also waiting for the echo to attach.
+    p1.send(&msg)?;
+    buf.clear();
+    buf.extend(c2.recv_timeout(Duration::from_secs(60))?);
     let start = Instant::now();
     for _ in 0..rounds {
         p1.send(&msg)?;
         c2.recv_into(&mut buf)?;
     }
     let secs = start.elapsed().as_secs_f64();
-    echo.join().map_err(|_| "echo panicked")??;
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("pingpong-echo failed: {status}").into());
+    }
     println!("{{\"rounds\": {rounds}, \"seconds\": {secs}}}");
+    Ok(())
+}
+
+/// The echo process of [`pingpong`]: `rounds` + 1 messages back.
+fn pingpong_echo(name: &str, rounds: u64) -> Res<()> {
+    let mut c1 = Consumer::open(&format!("{name}a"))?;
+    let mut p2 = Producer::open(&format!("{name}b"))?;
+    let mut buf = Vec::new();
+    for _ in 0..=rounds {
+        c1.recv_into(&mut buf)?;
+        p2.send(&buf)?;
+    }
     Ok(())
 }
