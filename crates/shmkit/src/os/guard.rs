@@ -37,8 +37,19 @@
 //! (the pages are the file's again, zeros, and nothing faults), except by
 //! a queue wait about to block, which checks the file's size and the
 //! queue's magic number (`Region::check_intact`). Calls that
-//! return a value rather than a `Result` (`Ref::get`) cannot report; they
-//! return zeros from a lost mapping.
+//! return a value rather than a `Result` cannot report; they return zeros
+//! from a lost mapping.
+//!
+//! # In-place values
+//! The sync types and atomics borrowed in place from a mapping hold only
+//! `&self`, no handle to it. For them the handler also bumps a global count
+//! of lost slots ([`lost_at`]): a sync call loads it after its access, and
+//! only when it is not 0 searches the registry for its own address. The
+//! segment names live beside the registry ([`name_at`]), written and read
+//! outside the handler, so the error names the segment without the handler
+//! allocating. `sync::check_mapped` exposes this to users; `SeqLock`
+//! `read_checked`/`writer` return its error, and `Event`'s waits end on it
+//! rather than sleep on a word that nobody can wake any more.
 //!
 //! What an access saw while its fault was repaired: a read returns zeros for
 //! every byte the repair covered (and possibly the file's old bytes for the
