@@ -778,3 +778,149 @@ fn a_sigbus_sent_with_kill_still_ends_the_process() {
     let status = child.wait_status();
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
 }
+
+/// Every in-place sync type past the second page, so that each cut loses
+/// its words.
+#[derive(shmkit::Layout)]
+#[shmkit(in_place)]
+#[repr(C)]
+struct Sync {
+    pad: [std::sync::atomic::AtomicU64; 1024],
+    m: shmkit::sync::Mutex<u64>,
+    e: shmkit::sync::Event,
+    s: shmkit::sync::SeqLock<u64>,
+}
+
+/// One row for an in-place sync call: the victim makes `call` on the
+/// `Sync` value after each cut.
+fn sync_row(test: &str, call: fn(&Sync) -> shmkit::Result<()>) {
+    if let Some((_, args)) = role() {
+        let s = Shared::<Sync>::open(&args[0]).unwrap();
+        call(s.get()).unwrap();
+        return victim(&args[0], || call(s.get()));
+    }
+    table(test, |name| Shared::<Sync>::create(name).unwrap(), |_| {});
+}
+
+#[test]
+fn in_place_mutex_lock_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_mutex_lock_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            *s.m.lock().unwrap() += 1;
+            shmkit::sync::check_mapped(&s.m)
+        },
+    );
+}
+
+#[test]
+fn in_place_mutex_try_lock_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_mutex_try_lock_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            drop(s.m.try_lock().unwrap());
+            shmkit::sync::check_mapped(&s.m)
+        },
+    );
+}
+
+#[test]
+fn in_place_mutex_lock_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_mutex_lock_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            drop(s.m.lock_timeout(Duration::from_millis(10)).unwrap());
+            shmkit::sync::check_mapped(&s.m)
+        },
+    );
+}
+
+#[test]
+fn in_place_event_wait_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_event_wait_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            assert!(!s.e.wait_timeout(Duration::from_millis(5)));
+            shmkit::sync::check_mapped(&s.e)
+        },
+    );
+}
+
+#[test]
+fn in_place_event_notify_one_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_event_notify_one_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            s.e.notify_one();
+            s.e.reset();
+            shmkit::sync::check_mapped(&s.e)
+        },
+    );
+}
+
+#[test]
+fn in_place_event_reset_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+    sync_row(
+        "in_place_event_reset_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        |s| {
+            s.e.reset();
+            shmkit::sync::check_mapped(&s.e)
+        },
+    );
+}
+
+#[test]
+fn in_place_seqlock_read_checked_on_a_truncated_segment_is_an_error() {
+    sync_row(
+        "in_place_seqlock_read_checked_on_a_truncated_segment_is_an_error",
+        |s| s.s.read_checked().map(drop),
+    );
+}
+
+#[test]
+fn in_place_seqlock_writer_on_a_truncated_segment_is_an_error() {
+    sync_row(
+        "in_place_seqlock_writer_on_a_truncated_segment_is_an_error",
+        |s| s.s.writer().map(|mut w| w.write(&5)),
+    );
+}
+
+/// A thread blocked in `Event::wait` (no timeout) while a peer truncates
+/// the segment: nobody can notify a lost word, so the wait must end on its
+/// own, and `check_mapped` then says why. The parent waits a bounded time
+/// for that and fails (killing the child) if it never comes.
+#[test]
+fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
+    const TEST: &str = "a_blocked_event_wait_ends_when_a_peer_truncates_the_segment";
+    if let Some((_, args)) = role() {
+        let s = Shared::<Sync>::open(&args[0]).unwrap();
+        say("ready");
+        s.get().e.wait();
+        assert_truncated(shmkit::sync::check_mapped(&s.get().e), &args[0], "wait");
+        say("returned");
+        return;
+    }
+    for cut in [Cut::Zero, Cut::MidPage] {
+        let name = unique("evwait");
+        let _clean = Cleanup(name.clone());
+        let keep = Shared::<Sync>::create(&name).unwrap();
+        let mut child = Child::spawn(TEST, "victim", &[&name]);
+        assert_eq!(child.recv(), "ready", "{cut:?}");
+        // Let the child reach its futex sleep (not needed for correctness:
+        // a wait that starts after the cut ends the same way).
+        std::thread::sleep(Duration::from_millis(50));
+        resize(&name, cut.size());
+        let start = std::time::Instant::now();
+        let line = child.recv_within(Duration::from_secs(10));
+        if line.as_deref() != Some("returned") {
+            // A child hung in the wait would outlive the test: end it.
+            child.kill9();
+            panic!("{cut:?}: Event::wait did not return after the truncation (got {line:?})");
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{cut:?}");
+        let status = child.wait_status();
+        assert_eq!(status.signal(), None, "{cut:?}: killed by a signal");
+        assert_eq!(status.code(), Some(0), "{cut:?}");
+        drop(keep);
+    }
+}

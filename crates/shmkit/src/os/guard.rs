@@ -37,8 +37,19 @@
 //! (the pages are the file's again, zeros, and nothing faults), except by
 //! a queue wait about to block, which checks the file's size and the
 //! queue's magic number (`Region::check_intact`). Calls that
-//! return a value rather than a `Result` (`Ref::get`) cannot report; they
-//! return zeros from a lost mapping.
+//! return a value rather than a `Result` cannot report; they return zeros
+//! from a lost mapping.
+//!
+//! # In-place values
+//! The sync types and atomics borrowed in place from a mapping hold only
+//! `&self`, no handle to it. For them the handler also bumps a global count
+//! of lost slots ([`lost_at`]): a sync call loads it after its access, and
+//! only when it is not 0 searches the registry for its own address. The
+//! segment names live beside the registry ([`name_at`]), written and read
+//! outside the handler, so the error names the segment without the handler
+//! allocating. `sync::check_mapped` exposes this to users; `SeqLock`
+//! `read_checked`/`writer` return its error, and `Event`'s waits end on it
+//! rather than sleep on a word that nobody can wake any more.
 //!
 //! What an access saw while its fault was repaired: a read returns zeros for
 //! every byte the repair covered (and possibly the file's old bytes for the
@@ -242,10 +253,18 @@ impl Registry {
     }
 }
 
+/// How many registered slots are lost right now, across every registry:
+/// bumped by [`mark_lost`] (an atomic add, async-signal-safe) and lowered
+/// when a lost slot is freed. While it is 0, which is the normal case,
+/// [`lost_at`] answers with this one load and never walks the registry.
+static LOST_SLOTS: AtomicUsize = AtomicUsize::new(0);
+
 /// Removes a slot's range from its registry.
 pub(crate) fn unregister(slot: &Slot) {
     let s = slot.state.load(Ordering::Relaxed);
-    slot.lost.store(0, Ordering::Relaxed);
+    if slot.lost.swap(0, Ordering::Relaxed) != 0 {
+        LOST_SLOTS.fetch_sub(1, Ordering::Relaxed);
+    }
     slot.state.store(
         (s & !STATE_MASK).wrapping_add(GENERATION),
         Ordering::Release,
@@ -255,9 +274,14 @@ pub(crate) fn unregister(slot: &Slot) {
 /// Marks a slot lost (the handler's part, also used by tests). The first
 /// cause found stays.
 pub(crate) fn mark_lost(slot: &Slot, why: Lost) {
-    let _ = slot
+    if slot
         .lost
-        .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Relaxed);
+        .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+    {
+        // SYNC(lost): `lost_at` that sees the count sees the slot's `lost`.
+        LOST_SLOTS.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// Whether the slot's range was lost.
@@ -282,6 +306,51 @@ pub(crate) fn lost_why(slot: &Slot) -> Option<Lost> {
 /// The registry of this process's mapped segments.
 static RANGES: Registry = Registry::new();
 
+/// Whether the mapped segment holding `addr` was lost, and why; `None` also
+/// for an address outside every segment (a value on the heap or stack).
+///
+/// For the in-place sync types, which hold only `&self`: they call this
+/// after touching their words. The fast path is one load of a count that is
+/// 0 unless some mapping of this process was lost; only then is the
+/// registry searched for `addr`.
+#[inline]
+pub(crate) fn lost_at(addr: usize) -> Option<Lost> {
+    // The handler runs on the faulting thread between the access and this
+    // load: the compiler must not move the load above the access.
+    compiler_fence(Ordering::SeqCst);
+    // SYNC(lost)
+    if LOST_SLOTS.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    lost_at_slow(addr)
+}
+
+#[cold]
+fn lost_at_slow(addr: usize) -> Option<Lost> {
+    RANGES.find(addr).and_then(lost_why)
+}
+
+/// The name of the segment whose mapping holds `addr`, if it is one of
+/// this process's. Kept beside the registry, on the side that may allocate
+/// (the handler never reads it), keyed by each range's start.
+/// Also returns the range's length.
+pub(crate) fn name_at(addr: usize) -> Option<(String, usize)> {
+    let slot = RANGES.find(addr)?;
+    let (start, len) = (
+        slot.start.load(Ordering::Relaxed),
+        slot.len.load(Ordering::Relaxed),
+    );
+    NAMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(s, _)| *s == start)
+        .map(|(_, n)| (n.clone(), len))
+}
+
+/// `(range start, segment name)` of every registered mapping.
+static NAMES: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+
 /// A registered mapping; [`Guard::release`] before unmapping it.
 pub(crate) struct Guard {
     slot: &'static Slot,
@@ -291,10 +360,14 @@ impl Guard {
     /// Installs the handler (once per process) and registers the mapping at
     /// `start` of `len` bytes (whole pages are covered) of file `fd`, mapped
     /// from offset 0. `fd` must stay open until [`release`](Self::release).
-    pub(crate) fn new(start: *mut u8, len: usize, writable: bool, fd: i32) -> Guard {
+    pub(crate) fn new(name: &str, start: *mut u8, len: usize, writable: bool, fd: i32) -> Guard {
         install();
         let page = page_size();
         let len = len.div_ceil(page) * page;
+        NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((start as usize, name.to_owned()));
         Guard {
             slot: RANGES.register(start as usize, len, writable, fd),
         }
@@ -322,7 +395,12 @@ impl Guard {
     /// Unregisters the mapping. Call before `munmap`, so that the handler
     /// never maps over a range that may already belong to someone else.
     pub(crate) fn release(&self) {
+        let start = self.slot.start.load(Ordering::Relaxed);
         unregister(self.slot);
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = names.iter().position(|(s, _)| *s == start) {
+            names.swap_remove(i);
+        }
     }
 }
 

@@ -486,13 +486,36 @@ fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping>
         source: std::io::Error::other("mmap returned a null address"),
     })?;
     let raw_fd = rustix::fd::AsRawFd::as_raw_fd(&fd);
-    let guard = guard::Guard::new(ptr.as_ptr(), len, !read_only, raw_fd);
+    let guard = guard::Guard::new(name.as_str(), ptr.as_ptr(), len, !read_only, raw_fd);
     Ok(Mapping {
         ptr,
         len,
         fd,
         guard,
     })
+}
+
+/// The error for a value at `addr`, borrowed in place from a segment's
+/// mapping, if that mapping was lost (see `guard`); `None` while it is
+/// intact and for any address outside the segments (the heap, the stack).
+/// One atomic load while no mapping of this process is lost.
+#[inline]
+pub(crate) fn lost_at(addr: *const u8) -> Option<Error> {
+    guard::lost_at(addr as usize).map(|why| lost_at_error(addr as usize, why))
+}
+
+#[cold]
+fn lost_at_error(addr: usize, why: guard::Lost) -> Error {
+    // A range released meanwhile has no name any more; say where it was.
+    let (name, len) = guard::name_at(addr).unwrap_or_else(|| (format!("(mapped at {addr:#x})"), 0));
+    match why {
+        guard::Lost::NoSpace => Error::NoSpace {
+            name,
+            len: len as u64,
+            source: std::io::Error::from_raw_os_error(Errno::NOSPC.raw_os_error()),
+        },
+        guard::Lost::Truncated => Error::Truncated { name },
+    }
 }
 
 /// `shm_unlink(name)`.

@@ -761,6 +761,13 @@ fn map(
     Ok(mapping)
 }
 
+/// Always `None`: a section cannot shrink under a view, so no value
+/// borrowed in place from one can be lost.
+#[inline]
+pub(crate) fn lost_at(_addr: *const u8) -> Option<Error> {
+    None
+}
+
 /// Windows has no unlink: [`Error::Unsupported`] if the mapping exists,
 /// [`Error::NotFound`] if it does not. Looks in `Local\` only.
 pub(crate) fn remove(name: &Name) -> Result<()> {

@@ -221,6 +221,15 @@ impl Event {
 
     /// Blocks until notified (`futex(FUTEX_WAIT)` on Linux).
     ///
+    /// # Lost mapping
+    /// If a peer shrinks the segment under this event, nobody can notify
+    /// it any more (its word is now private zeros, see
+    /// [`check_mapped`](super::check_mapped)). The wait then returns,
+    /// unnotified, within one 100 ms sleep slice rather than never: a
+    /// caller that loops until a condition holds finds the condition's
+    /// `Result`-returning read failing with `Truncated`, or asks
+    /// `check_mapped(event)`.
+    ///
     /// # Example
     /// Two mappings of one named segment, as two processes would have; the
     /// notifier here is a thread that opens the segment by name.
@@ -251,6 +260,10 @@ impl Event {
 
     /// Blocks until notified or until `timeout` has passed. Returns whether
     /// it was notified.
+    ///
+    /// On a lost mapping it returns `false` within one 100 ms sleep slice,
+    /// as [`wait`](Self::wait) does; [`check_mapped`](super::check_mapped)
+    /// tells a timeout from a loss.
     ///
     /// # Example
     /// ```
@@ -342,6 +355,12 @@ impl Event {
             // Never for ever, nor longer than NOTIFIER_DEATH_POLL: see there.
             let timeout = timeout.map_or(NOTIFIER_DEATH_POLL, |t| t.min(NOTIFIER_DEATH_POLL));
             wait::wait(&self.state, s, Some(timeout));
+            if super::check_mapped(self).is_err() {
+                // The mapping is lost: this word is private zeros that no
+                // notifier reaches any more, so waiting on would never end.
+                leave(registered);
+                return false;
+            }
             // SYNC(event)
             s = self.state.load(Ordering::Acquire);
         }

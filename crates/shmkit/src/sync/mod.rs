@@ -111,6 +111,42 @@ pub(crate) use wait::disable_waitv_for_tests;
 #[cfg(not(loom))]
 pub(crate) use wait::{wait_any, WAIT_ANY_MAX};
 
+/// Whether the segment mapping that holds `value` is still the segment's.
+///
+/// A peer that shrinks a segment while this process has it mapped makes
+/// the lost pages private zeros here (see [`Error::Truncated`]). The sync
+/// types and atomics that [`Shared::get`](crate::Shared::get) and
+/// [`Ref::in_place`](crate::Ref::in_place) borrow in place keep working on
+/// those zeros, and a plain `&AtomicU64` cannot report it: call this after
+/// using one to learn whether what it did reached the segment.
+/// [`Event`]'s blocking waits end on their own when their mapping is lost.
+///
+/// One atomic load while no mapping of this process is lost. A value
+/// that is not in a segment (on the heap or the stack) is always `Ok`.
+///
+/// # Errors
+/// [`Error::Truncated`] naming the segment (or [`Error::NoSpace`], if a
+/// page of a sparse segment could not be allocated) once the mapping that
+/// holds `value` was lost; it stays lost.
+///
+/// # Example
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// let on_heap = AtomicU64::new(7);
+/// on_heap.fetch_add(1, Ordering::Relaxed);
+/// assert!(shmkit::sync::check_mapped(&on_heap).is_ok());
+/// ```
+///
+/// [`Error::Truncated`]: crate::Error::Truncated
+/// [`Error::NoSpace`]: crate::Error::NoSpace
+#[inline]
+pub fn check_mapped<T: ?Sized>(value: &T) -> crate::Result<()> {
+    match crate::os::lost_at((value as *const T).cast::<u8>()) {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
 /// Bits 0..=29 of an owner word: the owner's thread id.
 const TID_MASK: u64 = 0x3FFF_FFFF;
 

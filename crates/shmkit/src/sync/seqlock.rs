@@ -227,6 +227,9 @@ impl<T: Copy + Layout> SeqLock<T> {
     /// [`Error::WriterDied`] if a write is in progress and the OS confirms
     /// its writer is dead (a `/proc` read on Linux, made only when a write is
     /// in progress). [`read`](Self::read) would return the last good value.
+    /// [`Error::Truncated`] if a peer shrank the segment holding the
+    /// seqlock ([`check_mapped`](super::check_mapped)): the value read is
+    /// zeros, not data.
     ///
     /// # Example
     /// ```
@@ -236,6 +239,7 @@ impl<T: Copy + Layout> SeqLock<T> {
     /// ```
     pub fn read_checked(&self) -> Result<T> {
         let value = self.read();
+        super::check_mapped(self)?;
         check_writer(&self.seq, &self.writer)?;
         Ok(value)
     }
@@ -260,6 +264,8 @@ impl<T: Copy + Layout> SeqLock<T> {
     ///
     /// # Errors
     /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    /// [`Error::Truncated`] if a peer shrank the segment holding the seqlock
+    /// ([`check_mapped`](super::check_mapped)): a write could reach nobody.
     ///
     /// # Example
     /// ```
@@ -286,6 +292,7 @@ impl<T: Copy + Layout> SeqLock<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn writer(&self) -> Result<SeqLockWriter<'_, T>> {
+        super::check_mapped(self)?;
         let me = wait::current_owner();
         loop {
             let w = self.writer.load(Ordering::Relaxed);
@@ -305,6 +312,9 @@ impl<T: Copy + Layout> SeqLock<T> {
             }
             crate::failpoint::hit("seqlock-after-claim");
             let seq = self.repair();
+            // A claim made on a lost mapping's private zeros guards nothing;
+            // it is left there, so every later call must check first.
+            super::check_mapped(self)?;
             return Ok(SeqLockWriter {
                 lock: self,
                 seq,
@@ -597,7 +607,8 @@ impl<'a> SeqLockBytes<'a> {
     ///
     /// # Errors
     /// [`Error::WriterDied`] if a write is in progress and the OS confirms
-    /// its writer is dead.
+    /// its writer is dead. [`Error::Truncated`] if a peer shrank the segment
+    /// holding the seqlock ([`check_mapped`](super::check_mapped)).
     ///
     /// # Example
     /// ```
@@ -612,6 +623,7 @@ impl<'a> SeqLockBytes<'a> {
     /// ```
     pub fn read_checked(&self) -> Result<Vec<u8>> {
         let value = self.read();
+        super::check_mapped(self.seq)?;
         check_writer(self.seq, self.writer)?;
         Ok(value)
     }
@@ -626,6 +638,8 @@ impl<'a> SeqLockBytes<'a> {
     ///
     /// # Errors
     /// [`Error::WriterBusy`] if a live writer (possibly this thread) holds it.
+    /// [`Error::Truncated`] if a peer shrank the segment holding the seqlock
+    /// ([`check_mapped`](super::check_mapped)): a write could reach nobody.
     ///
     /// # Example
     /// ```
@@ -644,6 +658,7 @@ impl<'a> SeqLockBytes<'a> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn writer(&self) -> Result<SeqLockBytesWriter<'a>> {
+        super::check_mapped(self.seq)?;
         let me = wait::current_owner();
         loop {
             let w = self.writer.load(Ordering::Relaxed);
@@ -660,8 +675,12 @@ impl<'a> SeqLockBytes<'a> {
             {
                 continue;
             }
+            let seq = self.repair();
+            // A claim made on a lost mapping's private zeros guards nothing;
+            // it is left there, so every later call must check first.
+            super::check_mapped(self.seq)?;
             return Ok(SeqLockBytesWriter {
-                seq: self.repair(),
+                seq,
                 lock: *self,
                 _not_send: PhantomData,
             });
