@@ -1529,6 +1529,11 @@ pub(crate) mod fuzz {
         ))
     }
 
+    /// The gap total the subscriber compares the next message with.
+    pub(crate) fn gaps(s: &Subscriber) -> Option<u32> {
+        s.gaps
+    }
+
     /// The image of a ring after `msgs` were published.
     pub(crate) fn seed(slots: usize, max: usize, msgs: &[&[u8]]) -> Vec<u8> {
         let g = Ring::geometry(slots, max);
