@@ -116,7 +116,7 @@ pub(crate) use wait::{wait_any, WAIT_ANY_MAX};
 /// A peer that shrinks a segment while this process has it mapped makes
 /// the lost pages private zeros here (see [`Error::Truncated`]). The sync
 /// types and atomics that [`Shared::get`](crate::Shared::get) and
-/// [`Ref::in_place`](crate::Ref::in_place) borrow in place keep working on
+/// [`Ref::in_place`](crate::layout::Ref::in_place) borrow in place keep working on
 /// those zeros, and a plain `&AtomicU64` cannot report it: call this after
 /// using one to learn whether what it did reached the segment.
 /// [`Event`]'s blocking waits end on their own when their mapping is lost.
