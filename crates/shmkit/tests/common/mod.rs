@@ -181,6 +181,25 @@ pub struct Child {
     recorded: bool,
 }
 
+/// Spawns `cmd`, trying again a few times: under Wine, process creation
+/// fails now and then while many children start at once
+/// (`ERROR_INTERNAL_ERROR`), which says nothing about the code under test.
+/// A spawn that keeps failing is the test's failure.
+fn spawn(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("spawning a child failed ({e}); trying again ({tries} of 5)");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("spawn child process: {e}"),
+        }
+    }
+}
+
 impl Child {
     /// Starts `cmd` (from [`command`]) and collects its lines.
     pub fn start(mut cmd: Command) -> Child {
@@ -195,7 +214,7 @@ impl Child {
             Some(test) => format!("{} as {role}", test.to_string_lossy()),
             None => role,
         };
-        let mut child = cmd.spawn().expect("spawn child process");
+        let mut child = spawn(&mut cmd);
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
