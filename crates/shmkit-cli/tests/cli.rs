@@ -404,7 +404,7 @@ fn info_shows_mutex_holder_and_event_state() {
     let text = ok(&["info", &name]);
     assert!(line(&text, "count").ends_with("unlocked"), "{text}");
     assert!(line(&text, "ready").ends_with("not signalled"), "{text}");
-    data.get().ready.notify_one();
+    data.get().ready.notify_one().unwrap();
     assert!(data.get().ready.is_signalled());
     let guard = data.get().count.lock().unwrap();
     let text = ok(&["info", &name]);

@@ -158,11 +158,11 @@ fn peer(name: &str, kind: &str) {
     let w = words(&seg);
     match kind {
         "event" => loop {
-            w.ping_event.wait();
+            w.ping_event.wait().unwrap();
             if w.stop.load(Ordering::Acquire) != 0 {
                 return;
             }
-            w.pong_event.notify_one();
+            w.pong_event.notify_one().unwrap();
         },
         #[cfg(target_os = "linux")]
         "futex" => {
@@ -208,7 +208,7 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let w = words(&self.seg);
         w.stop.store(1, Ordering::Release);
-        w.ping_event.notify_all();
+        w.ping_event.notify_all().unwrap();
         w.ping.fetch_add(1, Ordering::Release);
         #[cfg(target_os = "linux")]
         futex_wake(w.ping);
@@ -220,8 +220,8 @@ impl Drop for Peer {
 fn event_round_trips(w: &Words<'_>, iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
-        w.ping_event.notify_one();
-        w.pong_event.wait();
+        w.ping_event.notify_one().unwrap();
+        w.pong_event.wait().unwrap();
     }
     start.elapsed()
 }

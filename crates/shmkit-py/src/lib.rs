@@ -2092,6 +2092,8 @@ enum Locked {
     Died(MutexGuard<'static, u64>),
     Busy,
     HeldHere,
+    /// The segment was shrunk under the mutex: the library's error.
+    Lost(Error),
 }
 
 fn try_lock_raw(raw: &'static RawMutex<u64>, timeout: Option<Duration>) -> Locked {
@@ -2102,6 +2104,7 @@ fn try_lock_raw(raw: &'static RawMutex<u64>, timeout: Option<Duration>) -> Locke
     match r {
         Ok(g) => Locked::Clean(g),
         Err(TryLockError::OwnerDied(d)) => Locked::Died(d.into_inner()),
+        Err(TryLockError::Lost(e)) => Locked::Lost(e),
         Err(TryLockError::WouldBlock) if timeout.is_some() => Locked::HeldHere,
         Err(_) => Locked::Busy,
     }
@@ -2195,6 +2198,7 @@ impl Mutex {
                 Err(Mutex::owner_died(py, &self.name))
             }
             Locked::HeldHere => Err(to_py(py, Error::LockBusy)),
+            Locked::Lost(e) => Err(to_py(py, e)),
             Locked::Busy if timeout.is_some() => Ok(false),
             Locked::Busy => Err(to_py(py, Error::LockBusy)),
         }
@@ -2355,23 +2359,23 @@ impl Event {
     }
 
     /// Signals the event (as notify_one).
-    fn set(&self) {
-        self.raw.notify_one();
+    fn set(&self, py: Python<'_>) -> PyResult<()> {
+        self.raw.notify_one().map_err(|e| to_py(py, e))
     }
 
     /// Wakes one waiter (or leaves the signal set).
-    fn notify_one(&self) {
-        self.raw.notify_one();
+    fn notify_one(&self, py: Python<'_>) -> PyResult<()> {
+        self.raw.notify_one().map_err(|e| to_py(py, e))
     }
 
     /// Wakes every waiter.
-    fn notify_all(&self) {
-        self.raw.notify_all();
+    fn notify_all(&self, py: Python<'_>) -> PyResult<()> {
+        self.raw.notify_all().map_err(|e| to_py(py, e))
     }
 
     /// Clears the signal.
-    fn reset(&self) {
-        self.raw.reset();
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        self.raw.reset().map_err(|e| to_py(py, e))
     }
 
     /// How this endpoint waits: 'spin_then_block' (default), 'spin' or 'block'.
@@ -2380,7 +2384,7 @@ impl Event {
         let timeout = timeout_arg(timeout)?;
         let raw = self.raw;
         let got = wait_loop(py, deadline(timeout), |slice| {
-            Ok(raw.wait_timeout(slice).then_some(()))
+            Ok(raw.wait_timeout(slice)?.then_some(()))
         })?;
         Ok(got.is_some())
     }

@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mailbox = shared.get();
             // SYNC(mailbox): the store is published by the Event's notify.
             mailbox.value.store(42, Ordering::Relaxed);
-            mailbox.ready.notify_one();
+            mailbox.ready.notify_one()?;
             return Ok(());
         }
     }
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .args(["notifier", &name])
         .spawn()?;
     // Blocks (a shared futex on Linux) until the other process notifies.
-    let woken = mailbox.ready.wait_timeout(Duration::from_secs(10));
+    let woken = mailbox.ready.wait_timeout(Duration::from_secs(10))?;
     assert!(woken, "no notify within 10 s");
     // SYNC(mailbox): the wait that returned true acquires the notifier's store.
     assert_eq!(mailbox.value.load(Ordering::Relaxed), 42);

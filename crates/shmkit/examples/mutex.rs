@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The holder is gone: `lock` says so (`Error::OwnerDied` through `?`)
     // until someone repairs the data.
     assert!(count.lock().is_err());
-    let guard = count.lock_or_repair(|n| *n = 2 * ROUNDS);
+    let guard = count.lock_or_repair(|n| *n = 2 * ROUNDS)?;
     assert_eq!(*guard, 2 * ROUNDS);
     println!(
         "counted to {} in two processes; recovered from a dead holder",

@@ -175,8 +175,9 @@ impl Reactor {
     fn send(&self, command: Command) {
         lock(&COMMANDS).push(command);
         // SYNC(command): the list's mutex publishes the command; the event
-        // stays signalled until the reactor's next wait consumes it.
-        self.wake.notify_one();
+        // stays signalled until the reactor's next wait consumes it. The
+        // event is on the heap, never in a segment that can be lost.
+        let _ = self.wake.notify_one();
     }
 }
 
@@ -247,7 +248,9 @@ impl Lendable for Subscriber {}
 impl Lendable for &'static Event {
     fn pass_on(&self) {
         if self.mode() == EventMode::AutoReset {
-            self.notify_one();
+            // On a lost mapping there is nobody to pass the signal to; the
+            // next wait on it reports the loss.
+            let _ = self.notify_one();
         }
     }
 }
@@ -851,18 +854,23 @@ impl futures_core::Stream for AsyncSubscriber {
 /// the event in it; the future and the reactor keep `owner` alive while
 /// they need it.
 ///
+/// # Errors
+/// [`Error::Truncated`] if a peer shrank the segment under the event, as
+/// [`Event::wait`] reports it.
+///
 /// # Example
 /// ```
 /// use shmkit::sync::{Event, EventMode};
 /// use std::sync::Arc;
 /// let e = Arc::new(Event::new(EventMode::AutoReset));
-/// e.notify_one();
+/// e.notify_one()?;
 /// let wait = shmkit::aio::wait_event(Arc::clone(&e), |e| e);
 /// tokio::runtime::Builder::new_current_thread()
 ///     .build()
 ///     .unwrap()
-///     .block_on(wait);
+///     .block_on(wait)?;
 /// assert!(!e.is_signalled());
+/// # Ok::<(), shmkit::Error>(())
 /// ```
 ///
 /// # Cancel safety
@@ -872,7 +880,7 @@ impl futures_core::Stream for AsyncSubscriber {
 pub fn wait_event<O: Send + Sync + 'static>(
     owner: Arc<O>,
     event: fn(&O) -> &Event,
-) -> impl Future<Output = ()> + Send + 'static {
+) -> impl Future<Output = Result<()>> + Send + 'static {
     let e: *const Event = event(&owner);
     // SAFETY: extending the borrow to `'static` is sound because it never
     // outlives `owner`:
@@ -888,14 +896,21 @@ pub fn wait_event<O: Send + Sync + 'static>(
     let owner: Arc<dyn std::any::Any + Send + Sync> = owner;
     let mut lender = Lender::with_owner(e, Some(owner));
     async move {
-        // An event's wait has no error to report: its attempt never fails.
-        let _ = std::future::poll_fn(|cx| {
+        std::future::poll_fn(|cx| {
             lender.poll(
                 cx,
-                |e, fresh| (fresh || e.wait_timeout(std::time::Duration::ZERO)).then_some(Ok(())),
+                |e, fresh| {
+                    if fresh {
+                        return Some(crate::sync::check_mapped(e));
+                    }
+                    // A lost mapping ends the wait with its error.
+                    e.wait_timeout(std::time::Duration::ZERO)
+                        .map(|fired| fired.then_some(()))
+                        .transpose()
+                },
                 plain_add::<&'static Event>,
             )
         })
-        .await;
+        .await
     }
 }

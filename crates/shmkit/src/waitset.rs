@@ -1003,7 +1003,7 @@ mod event_tests {
                 );
                 std::thread::yield_now();
             }
-            e.notify_all();
+            e.notify_all().unwrap();
             assert!(waiter.join().unwrap());
         });
         assert!(!e.is_signalled());
@@ -1016,11 +1016,11 @@ mod event_tests {
             .wait_timeout(Duration::from_millis(5))
             .unwrap()
             .is_empty());
-        m.notify_one();
+        m.notify_one().unwrap();
         for _ in 0..2 {
             assert!(set.wait().unwrap()[0].is(k));
         }
-        m.reset();
+        m.reset().unwrap();
         assert!(set
             .wait_timeout(Duration::from_millis(5))
             .unwrap()

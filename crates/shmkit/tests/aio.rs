@@ -661,9 +661,10 @@ fn an_awaited_event_is_woken_by_a_notify_from_another_thread() {
     let task = rt.spawn(counted(wait_event(Arc::clone(&e), |e| e), &polls));
     until("the wait is pending", || polls.load(Ordering::SeqCst) >= 1);
     assert!(!task.is_finished());
-    e.notify_one();
+    e.notify_one().unwrap();
     rt.block_on(async { tokio::time::timeout(HANG, task).await })
         .expect("hung")
+        .unwrap()
         .unwrap();
     // The wait consumed the signal.
     assert!(!e.is_signalled());
@@ -674,7 +675,7 @@ fn notifier(name: &str) {
     let e = shmkit::Shared::<Event>::open(name).unwrap();
     say("attached");
     assert_eq!(hear(), "go");
-    e.get().notify_one();
+    e.get().notify_one().unwrap();
     say("done");
     assert_eq!(hear(), "bye");
 }
@@ -699,6 +700,7 @@ fn an_awaited_event_in_a_segment_is_woken_by_another_process() {
     assert_eq!(child.recv(), "done");
     rt.block_on(async { tokio::time::timeout(HANG, task).await })
         .expect("hung")
+        .unwrap()
         .unwrap();
     assert!(!seg.get().is_signalled());
     child.send("bye");
@@ -713,12 +715,12 @@ fn a_cancelled_event_wait_passes_its_signal_on() {
     let mut first = Box::pin(wait_event(Arc::clone(&e), |e| e));
     assert!(first.as_mut().now_or_never().is_none());
     drop(first);
-    e.notify_one();
+    e.notify_one().unwrap();
     // A second wait gets it, however the reactor's set and the dropped
     // wait raced for it.
     let second = smol::block_on(smol::future::or(
         async {
-            wait_event(Arc::clone(&e), |e| e).await;
+            wait_event(Arc::clone(&e), |e| e).await.unwrap();
             true
         },
         async {

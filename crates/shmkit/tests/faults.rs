@@ -39,7 +39,7 @@ use common::{env_count, hear, mix, role, say, unique, Child, KillOnDrop, QueueCl
 use shmkit::broadcast::{Publisher, Subscriber};
 use shmkit::queue::spsc::{Consumer, Producer};
 use shmkit::queue::{mpmc, Options, Peer, Receiver, Sender};
-use shmkit::sync::{Event, Mutex, SeqLock, TryLockError, WriterStatus};
+use shmkit::sync::{Event, LockError, Mutex, SeqLock, TryLockError, WriterStatus};
 use shmkit::{Error, Segment, Shared};
 
 /// A 256-byte record whose words all follow from its id, so that a torn one
@@ -162,7 +162,7 @@ fn child(role: &str, args: &[String]) {
             let b = board(name);
             let mut g = match b.get().lock.lock() {
                 Ok(g) => g,
-                Err(died) => died.into_inner(),
+                Err(died) => died.owner_died().expect("a dead owner").into_inner(),
             };
             let k = g[0] + 1;
             g.iter_mut().for_each(|w| *w = k);
@@ -171,7 +171,14 @@ fn child(role: &str, args: &[String]) {
         }
         "mutex-repair" => {
             let b = board(name);
-            let mut g = b.get().lock.lock().unwrap_err().into_inner();
+            let mut g = b
+                .get()
+                .lock
+                .lock()
+                .unwrap_err()
+                .owner_died()
+                .expect("a dead owner")
+                .into_inner();
             g.iter_mut().for_each(|w| *w = 9);
             g.mark_consistent();
             unreachable!("a failpoint stops this repairer");
@@ -191,19 +198,19 @@ fn child(role: &str, args: &[String]) {
         "event-wait" => {
             let b = board(name);
             say("waiting");
-            let woke = b.get().ping.wait_timeout(Duration::from_secs(30));
+            let woke = b.get().ping.wait_timeout(Duration::from_secs(30)).unwrap();
             say(&format!("woke {woke}"));
             hear();
         }
         "event-wait-forever" => {
             let b = board(name);
             say("waiting");
-            b.get().ping.wait();
+            b.get().ping.wait().unwrap();
             say("woke");
             hear();
         }
         "event-notify" => {
-            board(name).get().ping.notify_one();
+            board(name).get().ping.notify_one().unwrap();
             unreachable!("a failpoint stops the notify");
         }
         // --- reserve → write → commit
@@ -668,13 +675,19 @@ fn run_case(point: &str, scenario: Scenario) {
                 Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => {
                     panic!("{point}: owner death not seen")
                 }
+                Err(TryLockError::Lost(e)) => panic!("{point}: {e}"),
                 Ok(g) => panic!("{point}: clean lock of {:?}", *g),
             };
             assert!(since.elapsed() < Duration::from_secs(2), "{point}: slow");
             assert_eq!(*g, [want; 8], "{point}: data");
             drop(g);
             // Unrepaired: the next locker is warned too; repaired: not.
-            let mut g = m.lock().unwrap_err().into_inner();
+            let mut g = m
+                .lock()
+                .unwrap_err()
+                .owner_died()
+                .expect("a dead owner")
+                .into_inner();
             g[0] += 100;
             g.mark_consistent();
             drop(g);
@@ -719,7 +732,7 @@ fn run_case(point: &str, scenario: Scenario) {
             let mut w = spawn_at(t, "event-wait", &[&name], point);
             assert_eq!(w.get().recv(), "waiting");
             if let EventConsumer = scenario {
-                e.notify_one();
+                e.notify_one().unwrap();
             }
             kill_at(w, point);
             if let EventConsumer = scenario {
@@ -729,7 +742,7 @@ fn run_case(point: &str, scenario: Scenario) {
             // A dead sleeper takes no later signal: a live waiter gets it.
             let mut w = spawn(t, "event-wait", &[&name]);
             assert_eq!(w.get().recv(), "waiting");
-            e.notify_one();
+            e.notify_one().unwrap();
             assert_eq!(w.get().recv(), "woke true", "{point}");
             w.take().wait_ok();
         }
@@ -1051,8 +1064,12 @@ fn busy_loop(role: &str, name: &str, args: &[String]) {
             say("ready");
             loop {
                 alive();
-                if b.get().ping.wait_timeout(Duration::from_millis(500)) {
-                    b.get().pong.notify_one();
+                if b.get()
+                    .ping
+                    .wait_timeout(Duration::from_millis(500))
+                    .unwrap()
+                {
+                    b.get().pong.notify_one().unwrap();
                 }
             }
         }
@@ -1173,6 +1190,7 @@ fn random_kills_mutex() {
             Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => {
                 panic!("round {round}: dead owner not seen")
             }
+            Err(TryLockError::Lost(e)) => panic!("round {round}: {e}"),
         };
         // Words are updated front to back by one: a prefix may be ahead.
         let k = g[0];
@@ -1238,13 +1256,13 @@ fn random_kills_event() {
         let mut c = spawn("random_kills_event", "loop-event", &[&name]);
         assert_eq!(c.get().recv(), "ready");
         // Leftovers of the killed one: a signal it set or did not consume.
-        b.get().ping.reset();
-        b.get().pong.reset();
+        b.get().ping.reset().unwrap();
+        b.get().pong.reset().unwrap();
         // A fresh peer answers every ping: no wake-up lost to the dead.
         for i in 0..20 {
-            b.get().ping.notify_one();
+            b.get().ping.notify_one().unwrap();
             assert!(
-                b.get().pong.wait_timeout(Duration::from_secs(5)),
+                b.get().pong.wait_timeout(Duration::from_secs(5)).unwrap(),
                 "round {round}: lost pong {i}"
             );
         }
@@ -1257,8 +1275,11 @@ fn random_kills_event() {
             let (b, stop) = (b.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    b.get().ping.notify_one();
-                    b.get().pong.wait_timeout(Duration::from_millis(20));
+                    b.get().ping.notify_one().unwrap();
+                    b.get()
+                        .pong
+                        .wait_timeout(Duration::from_millis(20))
+                        .unwrap();
                 }
             })
         };
@@ -1661,7 +1682,8 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
                     // panic: this thread holds no other mutex.
                     match m.lock() {
                         Ok(g) => Ok(g),
-                        Err(d) => Err(TryLockError::OwnerDied(d)),
+                        Err(LockError::OwnerDied(d)) => Err(TryLockError::OwnerDied(d)),
+                        Err(LockError::Lost(e)) => Err(TryLockError::Lost(e)),
                     }
                 } else {
                     m.lock_timeout(short)
@@ -1679,7 +1701,11 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
                             g.mark_consistent();
                         }
                     }
-                    Err(TryLockError::WouldBlock | TryLockError::TimedOut { .. }) => t.err += 1,
+                    Err(
+                        TryLockError::WouldBlock
+                        | TryLockError::TimedOut { .. }
+                        | TryLockError::Lost(_),
+                    ) => t.err += 1,
                 }
             }
         }
@@ -1705,15 +1731,16 @@ fn use_api(role: &str, name: &str, seed: u64) -> String {
             let e = &b.get().ping;
             while Instant::now() < end {
                 match rng.below(4) {
-                    0 => e.notify_one(),
-                    1 => e.notify_all(),
-                    _ => {
-                        if e.wait_timeout(Duration::from_micros(rng.below(5000))) {
-                            t.ok += 1;
-                        } else {
-                            t.err += 1;
-                        }
+                    0 => {
+                        t.count(e.notify_one());
                     }
+                    1 => {
+                        t.count(e.notify_all());
+                    }
+                    _ => match e.wait_timeout(Duration::from_micros(rng.below(5000))) {
+                        Ok(true) => t.ok += 1,
+                        Ok(false) | Err(_) => t.err += 1,
+                    },
                 }
             }
         }

@@ -323,8 +323,11 @@ fn mutex_counts_exactly_and_events_wake_both_ways() {
         increment(b, creator);
         // The parent pings, this side pongs: every wake crosses bitness.
         for _ in 0..ROUND_TRIPS {
-            assert!(b.ping.wait_timeout(Duration::from_secs(10)), "no ping");
-            b.pong.notify_one();
+            assert!(
+                b.ping.wait_timeout(Duration::from_secs(10)).unwrap(),
+                "no ping"
+            );
+            b.pong.notify_one().unwrap();
         }
         say("done");
         hear(); // the creator keeps the name until the parent is done
@@ -350,8 +353,11 @@ fn mutex_counts_exactly_and_events_wake_both_ways() {
         increment(b, here_creates);
         let start = Instant::now();
         for i in 0..ROUND_TRIPS {
-            b.ping.notify_one();
-            assert!(b.pong.wait_timeout(Duration::from_secs(10)), "no pong {i}");
+            b.ping.notify_one().unwrap();
+            assert!(
+                b.pong.wait_timeout(Duration::from_secs(10)).unwrap(),
+                "no pong {i}"
+            );
         }
         // A futex wake lost across bitness would cost a timeout, not µs.
         assert!(
@@ -410,7 +416,7 @@ fn mutex_holder_killed_on_one_side_is_recovered_on_the_other() {
             let waiter = s.spawn(|| {
                 let start = Instant::now();
                 let g = match m.lock() {
-                    Err(died) => died.into_inner(),
+                    Err(died) => died.owner_died().expect("a dead owner").into_inner(),
                     Ok(g) => panic!("clean lock, total {}", g.total),
                 };
                 (g.total, g.bits_of_last, start.elapsed())

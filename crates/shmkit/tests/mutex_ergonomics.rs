@@ -130,10 +130,12 @@ fn a_killed_holder_is_owner_died_through_question_mark_until_repaired() {
         Err(Error::OwnerDied { data }) => assert_eq!(data, "u64"),
         other => panic!("expected OwnerDied again, got {other:?}"),
     }
-    let g = m.lock_or_repair(|n| {
-        assert_eq!(*n, 41, "the dead holder's write");
-        *n = 0;
-    });
+    let g = m
+        .lock_or_repair(|n| {
+            assert_eq!(*n, 41, "the dead holder's write");
+            *n = 0;
+        })
+        .unwrap();
     assert!(!g.is_inconsistent());
     drop(g);
 

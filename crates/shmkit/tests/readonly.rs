@@ -50,13 +50,13 @@ fn a_read_only_handle_reads_a_live_segment_written_by_another_process() {
         b.hits.fetch_add(41, Ordering::Relaxed);
         b.snapshot.writer().unwrap().write(&[1, 2]);
         b.ready.set_mode(EventMode::ManualReset);
-        b.ready.notify_all();
+        b.ready.notify_all().unwrap();
         *b.guard.lock().unwrap() = 5;
         say("ready");
         assert_eq!(hear(), "bump");
         b.hits.fetch_add(1, Ordering::Relaxed);
         b.snapshot.writer().unwrap().write(&[3, 4]);
-        b.ready.reset();
+        b.ready.reset().unwrap();
         plain.value().set(8).unwrap();
         raw.place().at(3).set(41).unwrap();
         say("bumped");

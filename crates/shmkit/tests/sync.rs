@@ -93,7 +93,7 @@ fn child(role: &str, args: &[String]) {
             let m = mutex(&seg);
             say("waiting");
             let mut g = match m.lock() {
-                Err(died) => died.into_inner(),
+                Err(died) => died.owner_died().expect("a dead owner").into_inner(),
                 Ok(g) => panic!("got a clean lock with {}", *g),
             };
             say(&format!("owner died, value {}", *g));
@@ -127,8 +127,11 @@ fn child(role: &str, args: &[String]) {
             let rounds: u32 = args[1].parse().unwrap();
             say("ready");
             for _ in 0..rounds {
-                assert!(ping.wait_timeout(Duration::from_secs(10)), "lost ping");
-                pong.notify_one();
+                assert!(
+                    ping.wait_timeout(Duration::from_secs(10)).unwrap(),
+                    "lost ping"
+                );
+                pong.notify_one().unwrap();
             }
             say("done");
         }
@@ -137,7 +140,7 @@ fn child(role: &str, args: &[String]) {
             let (gate, _) = events(&seg);
             say("waiting");
             assert!(
-                gate.wait_timeout(Duration::from_secs(10)),
+                gate.wait_timeout(Duration::from_secs(10)).unwrap(),
                 "gate never opened"
             );
             say("through");
@@ -326,8 +329,11 @@ fn event_ping_pong_between_processes() {
     );
     assert_eq!(peer.recv(), "ready");
     for i in 0..ROUNDS {
-        ping.notify_one();
-        assert!(pong.wait_timeout(Duration::from_secs(10)), "lost pong {i}");
+        ping.notify_one().unwrap();
+        assert!(
+            pong.wait_timeout(Duration::from_secs(10)).unwrap(),
+            "lost pong {i}"
+        );
     }
     assert_eq!(peer.recv(), "done");
     peer.wait_ok();
@@ -356,16 +362,16 @@ fn event_manual_reset_releases_every_process() {
     for k in &mut kids {
         assert_eq!(k.recv(), "waiting");
     }
-    gate.notify_all();
+    gate.notify_all().unwrap();
     for k in &mut kids {
         assert_eq!(k.recv(), "through");
     }
     for k in kids {
         k.wait_ok();
     }
-    gate.wait(); // still set
-    gate.reset();
-    assert!(!gate.wait_timeout(Duration::from_millis(1)));
+    gate.wait().unwrap(); // still set
+    gate.reset().unwrap();
+    assert!(!gate.wait_timeout(Duration::from_millis(1)).unwrap());
 }
 
 /// A typed struct made of sync types, shared with `Shared<T>` (no `unsafe`
@@ -401,7 +407,7 @@ mod typed {
                 *b.count.lock().unwrap() += 1;
             }
             say(&format!("{:?}", b.pos.read()));
-            b.done.notify_one();
+            b.done.notify_one().unwrap();
             return;
         }
         let name = unique("board");
@@ -417,7 +423,7 @@ mod typed {
             *b.count.lock().unwrap() += 1;
         }
         assert_eq!(child.recv(), "Point { x: 1.5, y: -2.0 }");
-        assert!(b.done.wait_timeout(Duration::from_secs(10)));
+        assert!(b.done.wait_timeout(Duration::from_secs(10)).unwrap());
         child.wait_ok();
         assert_eq!(*b.count.lock().unwrap(), 2 * N);
         // The stored layout names the sync types and their parts.

@@ -204,22 +204,23 @@ struct Locked {
     m: shmkit::sync::Mutex<u64>,
 }
 
-/// The in-place types hold no handle to their segment: a `Mutex` locked on a
-/// cut page works on a private zero page, without a signal, and
-/// `Segment::check_mapped` after it tells that the lock reached nobody.
+/// The in-place types hold no handle to their segment, yet a `Mutex` locked
+/// on a cut page says so itself (it finds its mapping in the guard's
+/// registry), and `Segment::check_mapped` agrees.
 #[test]
-fn in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped() {
+fn in_place_mutex_and_segment_check_mapped_on_a_truncated_segment_are_errors() {
     if let Some((_, args)) = role() {
         let s = Shared::<Locked>::open(&args[0]).unwrap();
         *s.get().m.lock().unwrap() += 1;
         s.segment().check_mapped().unwrap();
         return victim(&args[0], || {
-            *s.get().m.lock().unwrap() += 1;
-            s.segment().check_mapped()
+            let locked = s.get().m.lock().map(|mut g| *g += 1);
+            assert_truncated(s.segment().check_mapped(), &args[0], "check_mapped");
+            Ok(locked?)
         });
     }
     table(
-        "in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped",
+        "in_place_mutex_and_segment_check_mapped_on_a_truncated_segment_are_errors",
         |name| Shared::<Locked>::create(name).unwrap(),
         |_| {},
     );
@@ -522,7 +523,7 @@ pub(crate) fn cases_without_signals() {
     read_only_segment_read_at_on_a_truncated_segment_is_an_error();
     typed_set_on_a_truncated_segment_is_an_error();
     typed_get_on_a_truncated_segment_is_an_error();
-    in_place_mutex_on_a_truncated_segment_is_found_by_check_mapped();
+    in_place_mutex_and_segment_check_mapped_on_a_truncated_segment_are_errors();
     spsc_recv_timeout_on_a_truncated_queue_is_an_error();
     spsc_try_send_on_a_truncated_queue_is_an_error();
     spsc_message_to_vec_on_a_truncated_queue_is_an_error();
@@ -535,6 +536,18 @@ pub(crate) fn cases_without_signals() {
     a_sparse_segment_in_a_full_dev_shm_is_no_space_not_sigbus();
     a_read_write_open_reserves_a_sparse_segment_that_fits();
     a_users_sigbus_handler_still_runs_for_faults_outside_shmkit();
+    in_place_mutex_lock_on_a_truncated_segment_is_an_error();
+    in_place_mutex_try_lock_on_a_truncated_segment_is_an_error();
+    in_place_mutex_lock_timeout_on_a_truncated_segment_is_an_error();
+    in_place_mutex_lock_or_repair_on_a_truncated_segment_is_an_error();
+    in_place_event_wait_timeout_on_a_truncated_segment_is_an_error();
+    in_place_event_notify_one_on_a_truncated_segment_is_an_error();
+    in_place_event_notify_all_on_a_truncated_segment_is_an_error();
+    in_place_event_reset_on_a_truncated_segment_is_an_error();
+    an_in_place_atomic_on_a_truncated_segment_is_found_by_sync_check_mapped();
+    in_place_seqlock_read_checked_on_a_truncated_segment_is_an_error();
+    in_place_seqlock_writer_on_a_truncated_segment_is_an_error();
+    a_blocked_event_wait_ends_when_a_peer_truncates_the_segment();
 }
 
 /// How many children this thread reaped, and what breaks "every child was
@@ -803,68 +816,90 @@ fn sync_row(test: &str, call: fn(&Sync) -> shmkit::Result<()>) {
 }
 
 #[test]
-fn in_place_mutex_lock_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn in_place_mutex_lock_on_a_truncated_segment_is_an_error() {
     sync_row(
-        "in_place_mutex_lock_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        "in_place_mutex_lock_on_a_truncated_segment_is_an_error",
+        |s| s.m.lock().map(|mut g| *g += 1).map_err(Into::into),
+    );
+}
+
+#[test]
+fn in_place_mutex_try_lock_on_a_truncated_segment_is_an_error() {
+    sync_row(
+        "in_place_mutex_try_lock_on_a_truncated_segment_is_an_error",
+        |s| s.m.try_lock().map(drop).map_err(Into::into),
+    );
+}
+
+#[test]
+fn in_place_mutex_lock_timeout_on_a_truncated_segment_is_an_error() {
+    sync_row(
+        "in_place_mutex_lock_timeout_on_a_truncated_segment_is_an_error",
         |s| {
-            *s.m.lock().unwrap() += 1;
-            shmkit::sync::check_mapped(&s.m)
+            s.m.lock_timeout(Duration::from_millis(10))
+                .map(drop)
+                .map_err(Into::into)
         },
     );
 }
 
 #[test]
-fn in_place_mutex_try_lock_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn in_place_mutex_lock_or_repair_on_a_truncated_segment_is_an_error() {
     sync_row(
-        "in_place_mutex_try_lock_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        "in_place_mutex_lock_or_repair_on_a_truncated_segment_is_an_error",
+        |s| s.m.lock_or_repair(|n| *n = 0).map(drop),
+    );
+}
+
+/// A lost mapping is an error, never a timeout: `wait_timeout` does not
+/// return `Ok(false)` for it.
+#[test]
+fn in_place_event_wait_timeout_on_a_truncated_segment_is_an_error() {
+    sync_row(
+        "in_place_event_wait_timeout_on_a_truncated_segment_is_an_error",
         |s| {
-            drop(s.m.try_lock().unwrap());
-            shmkit::sync::check_mapped(&s.m)
+            assert!(
+                !s.e.wait_timeout(Duration::from_millis(5))?,
+                "nobody notified"
+            );
+            Ok(())
         },
     );
 }
 
 #[test]
-fn in_place_mutex_lock_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn in_place_event_notify_one_on_a_truncated_segment_is_an_error() {
     sync_row(
-        "in_place_mutex_lock_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped",
-        |s| {
-            drop(s.m.lock_timeout(Duration::from_millis(10)).unwrap());
-            shmkit::sync::check_mapped(&s.m)
-        },
+        "in_place_event_notify_one_on_a_truncated_segment_is_an_error",
+        |s| s.e.notify_one(),
     );
 }
 
 #[test]
-fn in_place_event_wait_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn in_place_event_notify_all_on_a_truncated_segment_is_an_error() {
     sync_row(
-        "in_place_event_wait_timeout_on_a_truncated_segment_is_found_by_sync_check_mapped",
-        |s| {
-            assert!(!s.e.wait_timeout(Duration::from_millis(5)));
-            shmkit::sync::check_mapped(&s.e)
-        },
+        "in_place_event_notify_all_on_a_truncated_segment_is_an_error",
+        |s| s.e.notify_all(),
     );
 }
 
 #[test]
-fn in_place_event_notify_one_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn in_place_event_reset_on_a_truncated_segment_is_an_error() {
     sync_row(
-        "in_place_event_notify_one_on_a_truncated_segment_is_found_by_sync_check_mapped",
-        |s| {
-            s.e.notify_one();
-            s.e.reset();
-            shmkit::sync::check_mapped(&s.e)
-        },
+        "in_place_event_reset_on_a_truncated_segment_is_an_error",
+        |s| s.e.reset(),
     );
 }
 
+/// The atomics an in-place type holds cannot report a loss themselves:
+/// `check_mapped` after using one tells whether it reached the segment.
 #[test]
-fn in_place_event_reset_on_a_truncated_segment_is_found_by_sync_check_mapped() {
+fn an_in_place_atomic_on_a_truncated_segment_is_found_by_sync_check_mapped() {
     sync_row(
-        "in_place_event_reset_on_a_truncated_segment_is_found_by_sync_check_mapped",
+        "an_in_place_atomic_on_a_truncated_segment_is_found_by_sync_check_mapped",
         |s| {
-            s.e.reset();
-            shmkit::sync::check_mapped(&s.e)
+            s.pad[1023].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shmkit::sync::check_mapped(&s.pad[1023])
         },
     );
 }
@@ -887,7 +922,7 @@ fn in_place_seqlock_writer_on_a_truncated_segment_is_an_error() {
 
 /// A thread blocked in `Event::wait` (no timeout) while a peer truncates
 /// the segment: nobody can notify a lost word, so the wait must end on its
-/// own, and `check_mapped` then says why. The parent waits a bounded time
+/// own, with the error. The parent waits a bounded time
 /// for that and fails (killing the child) if it never comes.
 #[test]
 fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
@@ -895,8 +930,7 @@ fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
     if let Some((_, args)) = role() {
         let s = Shared::<Sync>::open(&args[0]).unwrap();
         say("ready");
-        s.get().e.wait();
-        assert_truncated(shmkit::sync::check_mapped(&s.get().e), &args[0], "wait");
+        assert_truncated(s.get().e.wait(), &args[0], "wait");
         say("returned");
         return;
     }

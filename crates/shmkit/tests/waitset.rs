@@ -233,7 +233,7 @@ fn waitset_wakes_for_an_event_notified_by_another_process_and_for_deadlines() {
         say("ready");
         for _ in 0..3 {
             hear();
-            e.notify_one();
+            e.notify_one().unwrap();
         }
         return;
     }

@@ -548,7 +548,7 @@ impl Link for BroadcastLink {
         // An `Event` signal left from a round that did not wait only makes
         // this loop look once more.
         while f.acks.load(Ordering::Acquire) < all {
-            if !f.all.wait_timeout(Duration::from_millis(100)) {
+            if !f.all.wait_timeout(Duration::from_millis(100))? {
                 for c in &mut self.children {
                     if let Some(status) = c.try_wait()? {
                         bail!("a {} subscriber exited early ({status})", self.name);
@@ -609,7 +609,7 @@ impl Transport for ShmkitBroadcast {
                 "the {} subscribers never attached",
                 self.name
             );
-            f.all.wait_timeout(Duration::from_millis(10));
+            f.all.wait_timeout(Duration::from_millis(10))?;
         }
         Ok(Box::new(BroadcastLink {
             publisher,
@@ -633,14 +633,16 @@ impl Transport for ShmkitBroadcast {
             // SYNC(acks)
             let now = f.acks.fetch_add(1, Ordering::AcqRel) + 1;
             if now % n == 0 {
-                f.all.notify_one();
+                f.all.notify_one()
+            } else {
+                Ok(())
             }
         };
-        ack();
+        ack()?;
         let mut buf = Vec::new();
         loop {
             match sub.recv_into(&mut buf) {
-                Ok(()) => ack(),
+                Ok(()) => ack()?,
                 Err(Error::Closed { .. } | Error::PeerDied { .. }) => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
@@ -690,10 +692,10 @@ struct PrimitiveLink {
 }
 
 /// Polls `done` until it holds, checking now and then that the peer lives.
-fn poll_until(child: &mut Child, name: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+fn poll_until(child: &mut Child, name: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let mut spins = 0u32;
     let start = std::time::Instant::now();
-    while !done() {
+    while !done()? {
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
         if spins % (1 << 16) == 0 {
@@ -718,11 +720,11 @@ impl Link for PrimitiveLink {
             // Taking the writer role is part of the cost here (a writer
             // borrows the segment, which this link owns).
             t.ping.writer()?.write(&n);
-            return poll_until(&mut self.child, self.name, || t.pong.read() == n);
+            return poll_until(&mut self.child, self.name, || Ok(t.pong.read() == n));
         }
         // Odd turns are the peer's, even ones ours.
-        *lock(&t.turn) = 2 * n - 1;
-        poll_until(&mut self.child, self.name, || *lock(&t.turn) == 2 * n)
+        *lock(&t.turn)? = 2 * n - 1;
+        poll_until(&mut self.child, self.name, || Ok(*lock(&t.turn)? == 2 * n))
     }
 
     fn close(self: Box<Self>) -> Result<()> {
@@ -737,8 +739,8 @@ impl Link for PrimitiveLink {
 }
 
 /// Locks, taking over from a dead owner (there is none in a benchmark).
-fn lock(m: &shmkit::sync::Mutex<u64>) -> shmkit::sync::MutexGuard<'_, u64> {
-    m.lock().unwrap_or_else(|died| died.into_inner())
+fn lock(m: &shmkit::sync::Mutex<u64>) -> Result<shmkit::sync::MutexGuard<'_, u64>> {
+    Ok(m.lock_or_repair(|_| {})?)
 }
 
 impl Transport for ShmkitPrimitive {
@@ -790,7 +792,7 @@ impl Transport for ShmkitPrimitive {
         loop {
             n += 1;
             loop {
-                let mut g = lock(&t.turn);
+                let mut g = lock(&t.turn)?;
                 if *g == 2 * n - 1 {
                     *g = 2 * n;
                     break;

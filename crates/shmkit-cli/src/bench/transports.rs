@@ -700,9 +700,9 @@ struct EventLink {
 impl Link for EventLink {
     fn round_trip(&mut self) -> Result<()> {
         let e = self.shared.get();
-        e.ping.notify_one();
+        e.ping.notify_one()?;
         let mut naps = 0;
-        while !e.pong.wait_timeout(Duration::from_millis(100)) {
+        while !e.pong.wait_timeout(Duration::from_millis(100))? {
             naps += 1;
             check_alive(&mut self.child, "shmkit-event")?;
             ensure!(naps < 200, "the shmkit-event peer stopped answering");
@@ -713,7 +713,7 @@ impl Link for EventLink {
     fn close(self: Box<Self>) -> Result<()> {
         let e = self.shared.get();
         e.stop.store(1, Ordering::Release);
-        e.ping.notify_one();
+        e.ping.notify_one()?;
         reap(self.child, "shmkit-event")
     }
 }
@@ -751,7 +751,7 @@ impl Transport for ShmkitEvent {
         let e = shared.get();
         let parent = rustix::process::getppid();
         loop {
-            if !e.ping.wait_timeout(Duration::from_millis(100)) {
+            if !e.ping.wait_timeout(Duration::from_millis(100))? {
                 ensure!(
                     rustix::process::getppid() == parent,
                     "the parent process is gone"
@@ -762,7 +762,7 @@ impl Transport for ShmkitEvent {
             if e.stop.load(Ordering::Acquire) != 0 {
                 return Ok(());
             }
-            e.pong.notify_one();
+            e.pong.notify_one()?;
         }
     }
 }

@@ -1264,8 +1264,8 @@ mod tests {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 std::thread::sleep(Duration::from_millis(20));
-                e.notify_one();
-                assert!(waiter.join().unwrap(), "the waiter timed out");
+                e.notify_one().unwrap();
+                assert!(waiter.join().unwrap().unwrap(), "the waiter timed out");
             });
         }
         assert!(

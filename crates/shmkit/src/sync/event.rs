@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use super::primitive::{AtomicU32, Ordering};
 use super::wait;
+use crate::Result;
 
 const SIGNALLED: u32 = 1;
 /// One registered sleeper.
@@ -89,10 +90,11 @@ pub enum EventMode {
 /// use shmkit::sync::Event;
 /// let e = Event::new(Default::default());
 /// std::thread::scope(|s| {
-///     s.spawn(|| e.notify_one());
-///     e.wait(); // returns once notified, whichever thread ran first
-/// });
-/// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
+///     s.spawn(|| e.notify_one().unwrap());
+///     e.wait() // returns once notified, whichever thread ran first
+/// })?;
+/// assert!(!e.wait_timeout(std::time::Duration::from_millis(1))?);
+/// # Ok::<(), shmkit::Error>(())
 /// ```
 #[repr(C, align(8))]
 pub struct Event {
@@ -133,8 +135,9 @@ impl Event {
     /// let mut word = 0u64;
     /// // SAFETY: 8-aligned, 8 bytes, used only as this event.
     /// let e = unsafe { Event::from_ptr(std::ptr::from_mut(&mut word).cast()) };
-    /// e.notify_one();
-    /// e.wait();
+    /// e.notify_one()?;
+    /// e.wait()?;
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
     #[cfg(not(loom))]
     pub unsafe fn from_ptr<'a>(ptr: *const u8) -> &'a Self {
@@ -188,10 +191,11 @@ impl Event {
     /// ```
     /// let e = shmkit::sync::Event::default(); // auto-reset
     /// assert!(!e.is_signalled());
-    /// e.notify_one(); // nobody waits: the signal stays pending
+    /// e.notify_one()?; // nobody waits: the signal stays pending
     /// assert!(e.is_signalled());
-    /// e.wait(); // consumes it
+    /// e.wait()?; // consumes it
     /// assert!(!e.is_signalled());
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn is_signalled(&self) -> bool {
         self.state.load(Ordering::Relaxed) & SIGNALLED != 0
@@ -205,30 +209,35 @@ impl Event {
 
     /// Clears the signal (meant for manual-reset events).
     ///
+    /// # Errors
+    /// [`Error::Truncated`](crate::Error::Truncated) if the mapping that
+    /// holds the event was lost: the clear reached nobody.
+    ///
     /// # Example
     /// ```
     /// use std::time::Duration;
     /// use shmkit::sync::{Event, EventMode};
     /// let e = Event::new(EventMode::ManualReset);
-    /// e.notify_one();
-    /// assert!(e.wait_timeout(Duration::ZERO)); // set: returns at once
-    /// e.reset();
-    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
+    /// e.notify_one()?;
+    /// assert!(e.wait_timeout(Duration::ZERO)?); // set: returns at once
+    /// e.reset()?;
+    /// assert!(!e.wait_timeout(Duration::from_millis(5))?);
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn reset(&self) {
+    pub fn reset(&self) -> Result<()> {
         self.state.fetch_and(!SIGNALLED, Ordering::Relaxed);
+        super::check_mapped(self)
     }
 
     /// Blocks until notified (`futex(FUTEX_WAIT)` on Linux).
     ///
-    /// # Lost mapping
-    /// If a peer shrinks the segment under this event, nobody can notify
-    /// it any more (its word is now private zeros, see
-    /// [`check_mapped`](super::check_mapped)). The wait then returns,
-    /// unnotified, within one 100 ms sleep slice rather than never: a
-    /// caller that loops until a condition holds finds the condition's
-    /// `Result`-returning read failing with `Truncated`, or asks
-    /// `check_mapped(event)`.
+    /// # Errors
+    /// [`Error::Truncated`](crate::Error::Truncated) naming the segment if
+    /// a peer shrank it under this event (its word is now private zeros
+    /// that no notifier reaches, see [`check_mapped`](super::check_mapped)):
+    /// at once if that happened before the call, else within one 100 ms
+    /// sleep slice, never a wait for ever. Every later call on the mapping
+    /// returns it again.
     ///
     /// # Example
     /// Two mappings of one named segment, as two processes would have; the
@@ -245,40 +254,43 @@ impl Event {
     ///         let peer = Segment::open(&name).unwrap();
     ///         peer.write_at(8, &[42]).unwrap(); // the message, then the signal
     ///         // SAFETY: as above, for the peer's own mapping.
-    ///         unsafe { Event::from_ptr(peer.as_ptr()) }.notify_one();
+    ///         unsafe { Event::from_ptr(peer.as_ptr()) }.notify_one().unwrap();
     ///     });
-    ///     e.wait();
-    /// });
+    ///     e.wait()
+    /// })?;
     /// let mut msg = [0u8];
     /// seg.read_at(8, &mut msg)?;
     /// assert_eq!(msg, [42]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn wait(&self) {
-        self.wait_until(None);
+    pub fn wait(&self) -> Result<()> {
+        self.wait_until(None).map(drop)
     }
 
     /// Blocks until notified or until `timeout` has passed. Returns whether
     /// it was notified.
     ///
-    /// On a lost mapping it returns `false` within one 100 ms sleep slice,
-    /// as [`wait`](Self::wait) does; [`check_mapped`](super::check_mapped)
-    /// tells a timeout from a loss.
+    /// # Errors
+    /// As [`wait`](Self::wait): a lost mapping is an error, never a
+    /// timeout.
     ///
     /// # Example
     /// ```
     /// use std::time::Duration;
     /// let e = shmkit::sync::Event::default();
-    /// assert!(!e.wait_timeout(Duration::from_millis(5)));
-    /// e.notify_one();
-    /// assert!(e.wait_timeout(Duration::from_millis(5)));
+    /// assert!(!e.wait_timeout(Duration::from_millis(5))?);
+    /// e.notify_one()?;
+    /// assert!(e.wait_timeout(Duration::from_millis(5))?);
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         // A timeout past what `Instant` can hold waits as `wait` does.
         self.wait_until(Instant::now().checked_add(timeout))
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+        // A lost mapping fails at once: its word reaches no notifier.
+        super::check_mapped(self)?;
         // SYNC(event): acquires what the notifier did before notifying.
         let mut s = self.state.load(Ordering::Acquire);
         let generation = s / GENERATION;
@@ -293,7 +305,7 @@ impl Event {
             if s & SIGNALLED != 0 {
                 if self.mode() == EventMode::ManualReset {
                     leave(registered);
-                    return true;
+                    return Ok(true);
                 }
                 // Auto-reset: consume the signal (one waiter wins it) and
                 // deregister, in one step.
@@ -306,7 +318,7 @@ impl Event {
                 {
                     Ok(_) => {
                         crate::failpoint::hit("event-after-consume");
-                        return true;
+                        return Ok(true);
                     }
                     Err(now) => {
                         s = now;
@@ -317,7 +329,7 @@ impl Event {
             if s / GENERATION != generation {
                 // A notify_all since we started waiting.
                 leave(registered);
-                return true;
+                return Ok(true);
             }
             let mut timeout = match deadline {
                 None => None,
@@ -325,7 +337,7 @@ impl Event {
                     Some(t) if !t.is_zero() => Some(t),
                     _ => {
                         leave(registered);
-                        return false;
+                        return Ok(false);
                     }
                 },
             };
@@ -355,11 +367,11 @@ impl Event {
             // Never for ever, nor longer than NOTIFIER_DEATH_POLL: see there.
             let timeout = timeout.map_or(NOTIFIER_DEATH_POLL, |t| t.min(NOTIFIER_DEATH_POLL));
             wait::wait(&self.state, s, Some(timeout));
-            if super::check_mapped(self).is_err() {
+            if let Err(e) = super::check_mapped(self) {
                 // The mapping is lost: this word is private zeros that no
                 // notifier reaches any more, so waiting on would never end.
                 leave(registered);
-                return false;
+                return Err(e);
             }
             // SYNC(event)
             s = self.state.load(Ordering::Acquire);
@@ -369,16 +381,21 @@ impl Event {
     /// Sets the signal and, if anyone sleeps, wakes one waiter
     /// (`futex(FUTEX_WAKE, 1)`); in manual-reset mode, wakes all of them.
     ///
+    /// # Errors
+    /// [`Error::Truncated`](crate::Error::Truncated) if the mapping that
+    /// holds the event was lost: the signal reached nobody.
+    ///
     /// # Example
     /// ```
     /// use std::time::Duration;
     /// let e = shmkit::sync::Event::default();
-    /// e.notify_one();
-    /// e.notify_one(); // collapses into the one pending signal
-    /// assert!(e.wait_timeout(Duration::ZERO));
-    /// assert!(!e.wait_timeout(Duration::from_millis(5)), "consumed by the first wait");
+    /// e.notify_one()?;
+    /// e.notify_one()?; // collapses into the one pending signal
+    /// assert!(e.wait_timeout(Duration::ZERO)?);
+    /// assert!(!e.wait_timeout(Duration::from_millis(5))?, "consumed by the first wait");
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn notify_one(&self) {
+    pub fn notify_one(&self) -> Result<()> {
         // SYNC(event): releases what we did before notifying.
         let old = self.state.fetch_or(SIGNALLED, Ordering::Release);
         crate::failpoint::hit("event-before-wake");
@@ -389,6 +406,7 @@ impl Event {
             };
             wait::wake(&self.state, n);
         }
+        super::check_mapped(self)
     }
 
     /// Wakes every thread waiting now (`futex(FUTEX_WAKE, INT_MAX)` if
@@ -397,17 +415,21 @@ impl Event {
     /// thread about to wait is not missed; in manual-reset mode it always
     /// sets the signal.
     ///
+    /// # Errors
+    /// As [`notify_one`](Self::notify_one).
+    ///
     /// # Example
     /// ```
     /// use shmkit::sync::{Event, EventMode};
     /// let e = Event::new(EventMode::ManualReset);
-    /// e.notify_all();
-    /// e.wait();
-    /// e.wait(); // manual reset: still set
-    /// e.reset();
+    /// e.notify_all()?;
+    /// e.wait()?;
+    /// e.wait()?; // manual reset: still set
+    /// e.reset()?;
     /// assert!(!e.is_signalled());
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn notify_all(&self) {
+    pub fn notify_all(&self) -> Result<()> {
         // SYNC(event): releases what we did before notifying.
         let old = self
             .state
@@ -423,6 +445,7 @@ impl Event {
         if old & SLEEPERS != 0 {
             wait::wake(&self.state, i32::MAX as u32);
         }
+        super::check_mapped(self)
     }
 }
 /// A [`WaitSet`](crate::WaitSet)'s registration on an [`Event`]: whether it
@@ -562,33 +585,36 @@ mod tests {
             // Signalled, and no sleepers: the waiter consumes it and
             // deregisters from a count that is already zero.
             e.state.store(SIGNALLED, Ordering::Relaxed);
-            assert!(waiter.join().unwrap());
+            assert!(waiter.join().unwrap().unwrap());
         });
     }
 
     #[test]
     fn a_timeout_past_what_instant_holds_waits_without_panicking() {
         let e = Event::default();
-        e.notify_one();
-        assert!(e.wait_timeout(Duration::MAX));
+        e.notify_one().unwrap();
+        assert!(e.wait_timeout(Duration::MAX).unwrap());
     }
 
     #[test]
     fn notify_before_wait_is_not_lost() {
         let e = Event::default();
-        e.notify_one();
-        assert!(e.wait_timeout(Duration::from_millis(1)));
-        assert!(!e.wait_timeout(Duration::from_millis(1)), "auto-reset");
+        e.notify_one().unwrap();
+        assert!(e.wait_timeout(Duration::from_millis(1)).unwrap());
+        assert!(
+            !e.wait_timeout(Duration::from_millis(1)).unwrap(),
+            "auto-reset"
+        );
     }
 
     #[test]
     fn manual_reset_stays_set() {
         let e = Event::new(EventMode::ManualReset);
-        e.notify_one();
-        e.wait();
-        e.wait();
-        e.reset();
-        assert!(!e.wait_timeout(Duration::from_millis(1)));
+        e.notify_one().unwrap();
+        e.wait().unwrap();
+        e.wait().unwrap();
+        e.reset().unwrap();
+        assert!(!e.wait_timeout(Duration::from_millis(1)).unwrap());
         assert_eq!(e.sleepers(), 0, "a timed-out waiter deregisters");
     }
 
@@ -596,11 +622,11 @@ mod tests {
     fn notify_without_waiters_keeps_count_zero() {
         let e = Event::default();
         for _ in 0..3 {
-            e.notify_one();
-            e.notify_all();
+            e.notify_one().unwrap();
+            e.notify_all().unwrap();
         }
         assert_eq!(e.sleepers(), 0);
-        e.wait();
+        e.wait().unwrap();
         assert_eq!(e.sleepers(), 0);
     }
 
@@ -612,13 +638,13 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..rounds {
-                    ping.wait();
-                    pong.notify_one();
+                    ping.wait().unwrap();
+                    pong.notify_one().unwrap();
                 }
             });
             for _ in 0..rounds {
-                ping.notify_one();
-                pong.wait();
+                ping.notify_one().unwrap();
+                pong.wait().unwrap();
             }
         });
     }
@@ -626,15 +652,15 @@ mod tests {
     #[test]
     fn notify_all_is_pending_only_without_waiters() {
         let e = Event::default();
-        e.notify_all();
+        e.notify_all().unwrap();
         assert!(e.is_signalled(), "nobody waited: stays pending");
-        e.wait();
+        e.wait().unwrap();
         std::thread::scope(|s| {
             s.spawn(|| e.wait());
             while e.sleepers() == 0 {
                 std::thread::yield_now();
             }
-            e.notify_all();
+            e.notify_all().unwrap();
         });
         assert!(!e.is_signalled(), "released its waiter: nothing left over");
         assert_eq!(e.sleepers(), 0);
@@ -648,14 +674,14 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..3 {
                 s.spawn(|| {
-                    e.wait();
+                    e.wait().unwrap();
                     done.fetch_add(1, Ordering::Relaxed);
                 });
             }
             // Waiters that have not started yet are not released by an
             // earlier notify_all, so repeat until all three are through.
             while done.load(Ordering::Relaxed) < 3 {
-                e.notify_all();
+                e.notify_all().unwrap();
                 std::thread::yield_now();
             }
         });

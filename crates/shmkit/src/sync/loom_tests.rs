@@ -162,8 +162,8 @@ fn loom_event_no_lost_wakeup() {
         let e = Arc::new(Event::new(EventMode::AutoReset));
         let e2 = Arc::clone(&e);
         let t = thread::spawn(move || e2.notify_one());
-        e.wait();
-        t.join().unwrap();
+        e.wait().unwrap();
+        t.join().unwrap().unwrap();
         assert!(!e.is_signalled());
     });
 }
@@ -176,8 +176,8 @@ fn loom_event_notify_all() {
         let e = Arc::new(Event::new(EventMode::AutoReset));
         let e2 = Arc::clone(&e);
         let t = thread::spawn(move || e2.notify_all());
-        e.wait();
-        t.join().unwrap();
+        e.wait().unwrap();
+        t.join().unwrap().unwrap();
         assert_eq!(e.sleepers(), 0);
     });
 }
@@ -190,9 +190,9 @@ fn loom_event_manual_reset_stays_set() {
         let e = Arc::new(Event::new(EventMode::ManualReset));
         let e2 = Arc::clone(&e);
         let t = thread::spawn(move || e2.wait());
-        e.notify_one();
-        e.wait();
-        t.join().unwrap();
+        e.notify_one().unwrap();
+        e.wait().unwrap();
+        t.join().unwrap().unwrap();
         assert!(e.is_signalled());
         assert_eq!(e.sleepers(), 0);
     });

@@ -102,7 +102,7 @@ mod loom_tests;
 #[cfg(not(loom))]
 pub(crate) use event::Watch as EventWatch;
 pub use event::{Event, EventMode};
-pub use mutex::{Mutex, MutexGuard, OwnerDied, TryLockError};
+pub use mutex::{LockError, Mutex, MutexGuard, OwnerDied, TryLockError};
 pub use seqlock::{SeqLock, SeqLockWriter, WriterStatus};
 #[cfg(not(loom))]
 pub use seqlock::{SeqLockBytes, SeqLockBytesWriter};

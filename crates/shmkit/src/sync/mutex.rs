@@ -430,8 +430,9 @@ unsafe impl<T: Send> Send for Mutex<T> {}
 /// simply return a guard.
 ///
 /// With `?` it becomes an [`Error`](crate::Error): [`Error::LockBusy`],
-/// [`Error::LockTimeout`] or [`Error::OwnerDied`](crate::Error::OwnerDied)
-/// (see [`OwnerDied`] for what that conversion keeps).
+/// [`Error::LockTimeout`], [`Error::OwnerDied`](crate::Error::OwnerDied)
+/// (see [`OwnerDied`] for what that conversion keeps) or the lost mapping's
+/// [`Error::Truncated`](crate::Error::Truncated).
 ///
 /// [`Error::LockBusy`]: crate::Error::LockBusy
 /// [`Error::LockTimeout`]: crate::Error::LockTimeout
@@ -447,6 +448,101 @@ pub enum TryLockError<G> {
     },
     /// The lock was taken, but its previous owner died holding it.
     OwnerDied(OwnerDied<G>),
+    /// The mapping that holds the mutex was lost: a peer shrank the
+    /// segment ([`Error::Truncated`](crate::Error::Truncated)), or a page
+    /// of a sparse segment could not be had
+    /// ([`Error::NoSpace`](crate::Error::NoSpace)). The lock word is now
+    /// private zeros that no other process sees, so no lock was taken; the
+    /// error says which segment, and every later call on this mapping
+    /// returns it again.
+    Lost(crate::Error),
+}
+
+/// Why a [`Mutex::lock`] did not simply return a guard: a dead previous
+/// owner (with the guard, as `std`'s `PoisonError` carries it), or a lost
+/// mapping.
+///
+/// With `?` it becomes an [`Error`](crate::Error):
+/// [`Error::OwnerDied`](crate::Error::OwnerDied) (see [`OwnerDied`] for
+/// what that conversion keeps) or the mapping's
+/// [`Error::Truncated`](crate::Error::Truncated).
+///
+/// # Example
+/// ```
+/// use shmkit::sync::{LockError, Mutex};
+/// let m = Mutex::new(3u32);
+/// std::thread::scope(|s| {
+///     // A thread that ends holding the lock is a dead owner.
+///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+/// });
+/// match m.lock() {
+///     Ok(_) => unreachable!("the owner died holding it"),
+///     Err(LockError::OwnerDied(died)) => {
+///         let mut g = died.into_inner();
+///         *g = 0; // repair
+///         g.mark_consistent();
+///     }
+///     Err(LockError::Lost(e)) => panic!("{e}"),
+/// }
+/// assert_eq!(*m.lock().unwrap(), 0);
+/// ```
+pub enum LockError<G> {
+    /// The lock was taken, but its previous owner died holding it.
+    OwnerDied(OwnerDied<G>),
+    /// The mapping that holds the mutex was lost, as
+    /// [`TryLockError::Lost`]: no lock was taken.
+    Lost(crate::Error),
+}
+
+impl<G> LockError<G> {
+    /// The dead owner's report, or `None` for a lost mapping.
+    ///
+    /// # Example
+    /// ```
+    /// use shmkit::sync::Mutex;
+    /// let m = Mutex::new(1u8);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
+    /// });
+    /// let died = m.lock().unwrap_err().owner_died().expect("a dead owner");
+    /// assert!(died.get_ref().is_inconsistent());
+    /// ```
+    pub fn owner_died(self) -> Option<OwnerDied<G>> {
+        match self {
+            LockError::OwnerDied(died) => Some(died),
+            LockError::Lost(_) => None,
+        }
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(e) => fmt::Debug::fmt(e, f),
+            LockError::Lost(e) => f.debug_tuple("Lost").field(e).finish(),
+        }
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+            LockError::Lost(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+impl<T> From<LockError<MutexGuard<'_, T>>> for crate::Error {
+    /// As for [`OwnerDied`], or the lost mapping's error.
+    fn from(e: LockError<MutexGuard<'_, T>>) -> Self {
+        match e {
+            LockError::OwnerDied(died) => died.into(),
+            LockError::Lost(e) => e,
+        }
+    }
 }
 
 /// The lock was acquired, but a previous owner died while holding it, so the
@@ -478,7 +574,7 @@ pub enum TryLockError<G> {
 /// });
 /// assert!(matches!(bump(&m), Err(shmkit::Error::OwnerDied { .. })));
 /// assert!(matches!(bump(&m), Err(shmkit::Error::OwnerDied { .. })), "still marked");
-/// drop(m.lock_or_repair(|n| *n = 0));
+/// drop(m.lock_or_repair(|n| *n = 0).unwrap());
 /// assert_eq!(bump(&m).unwrap(), 1);
 /// ```
 pub struct OwnerDied<G> {
@@ -496,7 +592,7 @@ impl<G> OwnerDied<G> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let died = m.lock().unwrap_err();
+    /// let died = m.lock().unwrap_err().owner_died().unwrap();
     /// let mut g = died.into_inner(); // the lock is held through `g`
     /// assert_eq!(*g, 3);
     /// *g = 0;
@@ -518,7 +614,7 @@ impl<G> OwnerDied<G> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let died = m.lock().unwrap_err();
+    /// let died = m.lock().unwrap_err().owner_died().unwrap();
     /// assert_eq!(**died.get_ref(), 9);
     /// assert!(died.get_ref().is_inconsistent());
     /// ```
@@ -536,7 +632,7 @@ impl<G> OwnerDied<G> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let mut died = m.lock().unwrap_err();
+    /// let mut died = m.lock().unwrap_err().owner_died().unwrap();
     /// **died.get_mut() = 1; // repair in place
     /// died.get_mut().mark_consistent();
     /// drop(died); // unlocks, consistent now
@@ -570,6 +666,7 @@ impl<G> fmt::Debug for TryLockError<G> {
             TryLockError::WouldBlock => f.write_str("WouldBlock"),
             TryLockError::TimedOut { waited } => write!(f, "TimedOut {{ waited: {waited:?} }}"),
             TryLockError::OwnerDied(e) => fmt::Debug::fmt(e, f),
+            TryLockError::Lost(e) => f.debug_tuple("Lost").field(e).finish(),
         }
     }
 }
@@ -587,6 +684,7 @@ impl<G> fmt::Display for TryLockError<G> {
                  still holds it; wait longer, or find what keeps it"
             ),
             TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+            TryLockError::Lost(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -612,6 +710,7 @@ impl<T> From<TryLockError<MutexGuard<'_, T>>> for crate::Error {
             TryLockError::WouldBlock => crate::Error::LockBusy,
             TryLockError::TimedOut { waited } => crate::Error::LockTimeout { waited },
             TryLockError::OwnerDied(died) => died.into(),
+            TryLockError::Lost(e) => e,
         }
     }
 }
@@ -696,11 +795,14 @@ impl<T> Mutex<T> {
     /// Locks, blocking until the lock is free or its owner is found dead.
     ///
     /// # Errors
-    /// [`OwnerDied`], carrying the guard, if a previous owner died holding
-    /// the lock and nobody has called [`MutexGuard::mark_consistent`] since.
-    /// `?` turns it into [`Error::OwnerDied`](crate::Error::OwnerDied) and
-    /// leaves the data marked (see [`OwnerDied`]); [`lock_or_repair`]
-    /// handles it in place.
+    /// - [`LockError::OwnerDied`], carrying the guard, if a previous owner
+    ///   died holding the lock and nobody has called
+    ///   [`MutexGuard::mark_consistent`] since. `?` turns it into
+    ///   [`Error::OwnerDied`](crate::Error::OwnerDied) and leaves the data
+    ///   marked (see [`OwnerDied`]); [`lock_or_repair`] handles it in place.
+    /// - [`LockError::Lost`] if a peer shrank the segment under this mutex
+    ///   ([`Error::Truncated`](crate::Error::Truncated)): a `lock` waiting
+    ///   for a live owner then returns within one 100 ms sleep slice.
     ///
     /// # Deadlock
     /// If this thread already holds this lock, `lock` never returns, as
@@ -722,10 +824,13 @@ impl<T> Mutex<T> {
     /// m.lock().unwrap().push(2);
     /// assert_eq!(*m.lock().unwrap(), [1, 2]);
     /// ```
-    pub fn lock(&self) -> Result<MutexGuard<'_, T>, OwnerDied<MutexGuard<'_, T>>> {
+    pub fn lock(&self) -> Result<MutexGuard<'_, T>, LockError<MutexGuard<'_, T>>> {
         match self.raw.lock(None) {
-            Acquired::Clean => Ok(self.clean_guard()),
-            Acquired::OwnerDied => Err(self.died_guard()),
+            Acquired::Clean => self.checked(self.clean_guard()).map_err(LockError::Lost),
+            Acquired::OwnerDied => match self.checked(self.died_guard()) {
+                Ok(died) => Err(LockError::OwnerDied(died)),
+                Err(e) => Err(LockError::Lost(e)),
+            },
             // Without a deadline the raw lock waits until it has the lock.
             Acquired::Busy | Acquired::HeldHere => {
                 unreachable!("lock without deadline gave up")
@@ -739,6 +844,9 @@ impl<T> Mutex<T> {
     ///
     /// Blocks and deadlocks as [`lock`](Self::lock) does.
     ///
+    /// # Errors
+    /// The lost mapping's error, as [`LockError::Lost`] carries it.
+    ///
     /// # Example
     /// ```
     /// use shmkit::sync::Mutex;
@@ -747,21 +855,23 @@ impl<T> Mutex<T> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let g = m.lock_or_repair(|n| *n = 0);
+    /// let g = m.lock_or_repair(|n| *n = 0)?;
     /// assert_eq!(*g, 0);
     /// assert!(!g.is_inconsistent());
     /// drop(g);
     /// assert!(m.lock().is_ok());
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn lock_or_repair(&self, repair: impl FnOnce(&mut T)) -> MutexGuard<'_, T> {
+    pub fn lock_or_repair(&self, repair: impl FnOnce(&mut T)) -> crate::Result<MutexGuard<'_, T>> {
         match self.lock() {
-            Ok(guard) => guard,
-            Err(died) => {
+            Ok(guard) => Ok(guard),
+            Err(LockError::OwnerDied(died)) => {
                 let mut guard = died.into_inner();
                 repair(&mut guard);
                 guard.mark_consistent();
-                guard
+                Ok(guard)
             }
+            Err(LockError::Lost(e)) => Err(e),
         }
     }
 
@@ -772,7 +882,8 @@ impl<T> Mutex<T> {
     ///
     /// # Errors
     /// [`TryLockError::WouldBlock`] if a live owner, or this very thread,
-    /// holds it; [`TryLockError::OwnerDied`] as for [`lock`](Self::lock).
+    /// holds it; [`TryLockError::OwnerDied`] and [`TryLockError::Lost`] as
+    /// for [`lock`](Self::lock).
     ///
     /// # Example
     /// ```
@@ -786,9 +897,9 @@ impl<T> Mutex<T> {
     /// ```
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
         match self.raw.try_lock() {
-            Acquired::Clean => Ok(self.clean_guard()),
-            Acquired::OwnerDied => Err(TryLockError::OwnerDied(self.died_guard())),
-            Acquired::Busy | Acquired::HeldHere => Err(TryLockError::WouldBlock),
+            Acquired::Clean => self.checked(self.clean_guard()).map_err(TryLockError::Lost),
+            Acquired::OwnerDied => Err(self.died(self.died_guard())),
+            Acquired::Busy | Acquired::HeldHere => Err(self.unless_lost(TryLockError::WouldBlock)),
         }
     }
 
@@ -798,8 +909,8 @@ impl<T> Mutex<T> {
     /// # Errors
     /// [`TryLockError::TimedOut`] if a live owner still held it at the
     /// deadline; [`TryLockError::WouldBlock`], at once, if this very thread
-    /// holds it (waiting would never end); [`TryLockError::OwnerDied`] as for
-    /// [`lock`](Self::lock).
+    /// holds it (waiting would never end); [`TryLockError::OwnerDied`] and
+    /// [`TryLockError::Lost`] as for [`lock`](Self::lock).
     ///
     /// # Example
     /// ```
@@ -826,10 +937,10 @@ impl<T> Mutex<T> {
             .raw
             .lock_until(Instant::now().checked_add(timeout), false)
         {
-            Acquired::Clean => Ok(self.clean_guard()),
-            Acquired::OwnerDied => Err(TryLockError::OwnerDied(self.died_guard())),
-            Acquired::Busy => Err(TryLockError::TimedOut { waited: timeout }),
-            Acquired::HeldHere => Err(TryLockError::WouldBlock),
+            Acquired::Clean => self.checked(self.clean_guard()).map_err(TryLockError::Lost),
+            Acquired::OwnerDied => Err(self.died(self.died_guard())),
+            Acquired::Busy => Err(self.unless_lost(TryLockError::TimedOut { waited: timeout })),
+            Acquired::HeldHere => Err(self.unless_lost(TryLockError::WouldBlock)),
         }
     }
 
@@ -843,6 +954,37 @@ impl<T> Mutex<T> {
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+
+    /// `guard` (or the dead owner's report), unless the mapping that holds
+    /// this mutex was lost: then the lock just taken is on private zeros
+    /// that no peer sees, and it is let go again (dropping the guard
+    /// unlocks those zeros, harmlessly) for the mapping's error.
+    fn checked<G>(&self, guard: G) -> crate::Result<G> {
+        match super::check_mapped(self) {
+            Ok(()) => Ok(guard),
+            Err(e) => {
+                drop(guard);
+                Err(e)
+            }
+        }
+    }
+
+    /// `TryLockError::OwnerDied`, or `Lost` if the mapping was lost.
+    fn died<'a>(&self, died: OwnerDied<MutexGuard<'a, T>>) -> TryLockError<MutexGuard<'a, T>> {
+        match self.checked(died) {
+            Ok(died) => TryLockError::OwnerDied(died),
+            Err(e) => TryLockError::Lost(e),
+        }
+    }
+
+    /// `e`, or `Lost` if the mapping was lost: a word on a lost page is
+    /// private zeros, which a peer's lock can no longer hold busy.
+    fn unless_lost<G>(&self, e: TryLockError<G>) -> TryLockError<G> {
+        match super::check_mapped(self) {
+            Ok(()) => e,
+            Err(lost) => TryLockError::Lost(lost),
+        }
     }
 
     /// The guard of a lock just taken with the data consistent.
@@ -919,7 +1061,7 @@ impl<T> MutexGuard<'_, T> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let g = m.lock().unwrap_err().into_inner();
+    /// let g = m.lock().unwrap_err().owner_died().unwrap().into_inner();
     /// assert!(g.is_inconsistent());
     /// ```
     pub fn is_inconsistent(&self) -> bool {
@@ -937,7 +1079,7 @@ impl<T> MutexGuard<'_, T> {
     ///     // A thread that ends holding the lock is a dead owner.
     ///     s.spawn(|| std::mem::forget(m.lock().unwrap()));
     /// });
-    /// let mut g = m.lock().unwrap_err().into_inner();
+    /// let mut g = m.lock().unwrap_err().owner_died().unwrap().into_inner();
     /// assert!(g.is_inconsistent());
     /// *g = 0; // repair
     /// g.mark_consistent();
@@ -1083,7 +1225,7 @@ mod tests {
         let m = Mutex::new(7u32);
         m.raw.word.store(wait::current_owner(), Ordering::Relaxed);
         let g = match m.lock() {
-            Err(e) => e.into_inner(),
+            Err(e) => e.owner_died().expect("a dead owner").into_inner(),
             Ok(_) => panic!("expected OwnerDied"),
         };
         assert_eq!(*g, 7);
@@ -1127,7 +1269,7 @@ mod tests {
         assert!(matches!(m.try_lock(), Err(TryLockError::OwnerDied(_))));
         m.raw.word.store(0x3FFF_FFF0 | WAITERS, Ordering::Relaxed);
         let g = match m.lock() {
-            Err(e) => e.into_inner(),
+            Err(e) => e.owner_died().expect("a dead owner").into_inner(),
             Ok(_) => panic!("expected OwnerDied"),
         };
         assert_eq!(*g, 3);
@@ -1195,7 +1337,7 @@ mod tests {
                 other => panic!("expected OwnerDied, got {other:?}"),
             }
         }
-        assert_eq!(*m.lock_or_repair(|n| *n = 100), 100);
+        assert_eq!(*m.lock_or_repair(|n| *n = 100).unwrap(), 100);
         assert_eq!(bump(&m).unwrap(), 101);
     }
 
@@ -1239,7 +1381,7 @@ mod tests {
         .join()
         .unwrap();
         let g = match m.lock() {
-            Err(e) => e.into_inner(),
+            Err(e) => e.owner_died().expect("a dead owner").into_inner(),
             Ok(_) => panic!("expected OwnerDied"),
         };
         assert_eq!(*g, 42);
