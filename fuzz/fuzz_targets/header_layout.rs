@@ -20,7 +20,8 @@ libfuzzer_sys::fuzz_target!(|seg: &[u8]| {
     // `validate` promises every range it names lies inside the segment.
     let layout_end = HEADER_LEN + header.layout_len as usize;
     let layout = &seg[HEADER_LEN..layout_end];
-    let data = &seg[header.data_offset as usize..header.total_size as usize];
+    let data_end = header.data_offset as usize + header.data_size as usize;
+    let data = &seg[header.data_offset as usize..data_end];
     let Ok(ty) = Ty::decode(layout) else {
         return;
     };

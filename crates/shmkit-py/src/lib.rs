@@ -2507,7 +2507,7 @@ impl Typed {
     ) -> PyResult<Typed> {
         let o = segment_options(None, read_only, false, trust_owner, accept_mode, timeout)?;
         let wait = Duration::try_from_secs_f64(timeout).unwrap_or_default();
-        let seg = py.detach(|| o.open(name)).map_err(|e| to_py(py, e))?;
+        let mut seg = py.detach(|| o.open(name)).map_err(|e| to_py(py, e))?;
         // Wait for the creator to publish the value, as `Shared::open` does.
         let start = Instant::now();
         loop {
@@ -2537,6 +2537,7 @@ impl Typed {
             }
         }
         let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        header::expect_end_marker(&mut seg, &h).map_err(|e| to_py(py, e))?;
         Ok(Typed {
             name: name.to_owned(),
             data_offset: h.data_offset as usize,
@@ -2568,10 +2569,11 @@ impl Typed {
         let value = Data::new(py, value)?;
         let o = segment_options(mode, false, persist, None, 0, 5.0)?;
         let bytes = value.as_slice();
-        let seg = py
+        let mut seg = py
             .detach(|| header::create_described(&o, name, &ty, bytes))
             .map_err(|e| to_py(py, e))?;
         let (h, ty) = header::read_header(&seg).map_err(|e| to_py(py, e))?;
+        header::expect_end_marker(&mut seg, &h).map_err(|e| to_py(py, e))?;
         Ok(Typed {
             name: name.to_owned(),
             data_offset: h.data_offset as usize,

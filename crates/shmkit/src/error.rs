@@ -131,12 +131,17 @@ pub enum Error {
     /// wrote reached nobody. This mapping stays unusable: every later call on
     /// it returns this error again, even if the segment is regrown.
     ///
-    /// A queue also reports it when, about to wait, it finds its header's
-    /// magic number zeroed: what a shrink and regrow between two calls
-    /// leaves, and also what a peer that wiped the header leaves; the two
-    /// cannot be told apart.
+    /// A shrink and regrow between two calls raises no fault; it zeroes
+    /// every byte from the cut to the end, though. So a typed segment or a
+    /// queue also reports it when the end marker at its end (see the
+    /// typed header's and the queue header's docs) reads as zeros after an
+    /// access, and a queue when, about to wait, it finds its header's magic
+    /// number zeroed. A peer that wiped those bytes leaves the same, and
+    /// gets the same report: the two cannot be told apart. A raw
+    /// [`Segment`](crate::Segment) has no marker, and its regrown bytes
+    /// read as zeros without an error.
     #[error(
-        "segment `{name}` was shrunk (or its header wiped) by another process while mapped \
+        "segment `{name}` was shrunk (or its bytes wiped) by another process while mapped \
          here: this mapping no longer shows it; drop it and open the segment again, and find \
          out which program truncates or overwrites it (only its users may write it)"
     )]

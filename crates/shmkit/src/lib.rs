@@ -208,8 +208,8 @@ pub use waitset::WaitSet;
 /// ```
 pub mod header {
     pub use crate::shared::{
-        create_described, fnv1a, init_state, read_header, Header, InitState, HEADER_LEN, MAGIC,
-        READY, VERSION,
+        create_described, expect_end_marker, fnv1a, init_state, read_header, Header, InitState,
+        HEADER_LEN, MAGIC, READY, VERSION,
     };
 }
 

@@ -48,6 +48,33 @@ pub struct Segment {
     read_only: bool,
     created: bool,
     persist: bool,
+    /// Where the end marker of a segment shmkit formatted lies (see
+    /// [`END_MARKER`]), once checked; `None` for a raw segment.
+    end_marker: Option<usize>,
+}
+
+/// The word at the start of the last 64-byte line of every segment that
+/// shmkit formats (typed segments and queues): the "end marker".
+///
+/// A peer that shrinks a segment and grows it back between two of this
+/// process's accesses raises no fault here (the regrown pages are the
+/// file's, fresh zeros), so the lost-mapping guard cannot see it. But every
+/// byte from the cut to the end reads as zero afterwards, the marker too,
+/// whatever the cut: [`Segment::check_mapped`], which every copying call
+/// makes after its access, loads the marker (one load of a line nobody
+/// writes) and reports a zeroed one as [`Error::Truncated`]. A peer that
+/// writes over the marker gets the same report: with write access it can
+/// wipe anything anyway.
+pub(crate) const END_MARKER: u64 = u64::from_le_bytes(*b"SHMKEND\x89");
+
+/// The bytes a formatted segment reserves for its end marker: a line of its
+/// own, so that writes to the data never invalidate the cached marker.
+pub(crate) const END_LINE: usize = 64;
+
+/// Where the end marker of a formatted segment whose contents end at `end`
+/// lies: the next 64-byte boundary.
+pub(crate) const fn end_marker_at(end: usize) -> usize {
+    end.next_multiple_of(END_LINE)
 }
 
 impl std::fmt::Debug for Segment {
@@ -440,6 +467,80 @@ impl Segment {
         if self.map.lost() {
             return Err(self.truncated());
         }
+        if let Some(off) = self.end_marker {
+            // The accesses this check follows come first: a marker read
+            // before them could miss a shrink and regrow that they saw.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            if self.marker(off).load(std::sync::atomic::Ordering::Relaxed) != END_MARKER {
+                return Err(self.marker_lost());
+            }
+        }
+        Ok(())
+    }
+
+    /// The end-marker word at `off`.
+    #[inline(always)]
+    fn marker(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
+        // SAFETY: `off` was checked by `write_end_marker` or
+        // `expect_end_marker`: 8-aligned (mappings are page-aligned) with
+        // `off + 8 <= len`, so the word lies in the mapping, which lives as
+        // long as `self`; this process only accesses it atomically, and
+        // reading it needs no write access (a read-only mapping will do).
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.map.ptr().add(off).cast()) }
+    }
+
+    /// A zeroed (or overwritten) end marker: the file was shrunk and grown
+    /// back, or the marker's page was cut off (the load faulted, and the
+    /// guard flagged the mapping). Either way the mapping is lost for good.
+    #[cold]
+    fn marker_lost(&self) -> Error {
+        self.map.mark_lost();
+        self.truncated()
+    }
+
+    /// Writes the end marker at `off` (see [`END_MARKER`]) into a segment
+    /// this process is formatting, and checks it from now on.
+    pub(crate) fn write_end_marker(&mut self, off: usize) -> Result<()> {
+        self.check_marker_range(off)?;
+        self.write_at(off, &END_MARKER.to_le_bytes())?;
+        self.end_marker = Some(off);
+        Ok(())
+    }
+
+    /// Checks that the end marker of a formatted segment this process opened
+    /// is at `off` (an offset from its validated header), and checks it from
+    /// now on.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if it is not there: the segment was shrunk and
+    /// grown back, or written over, before this open.
+    pub(crate) fn expect_end_marker(&mut self, off: usize) -> Result<()> {
+        self.check_marker_range(off)?;
+        let mut word = [0u8; 8];
+        self.read_at(off, &mut word)?;
+        if u64::from_le_bytes(word) != END_MARKER {
+            return Err(Error::Corrupted {
+                name: self.name().to_owned(),
+                what: format!(
+                    "its end marker at offset {off} is missing: it was shrunk and grown \
+                     back, or written over"
+                ),
+            });
+        }
+        self.end_marker = Some(off);
+        Ok(())
+    }
+
+    fn check_marker_range(&self, off: usize) -> Result<()> {
+        if off % 8 != 0 || off.checked_add(8).is_none_or(|end| end > self.len()) {
+            return Err(Error::Corrupted {
+                name: self.name().to_owned(),
+                what: format!(
+                    "its end marker at offset {off} does not fit its {} bytes",
+                    self.len()
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -821,6 +922,7 @@ impl SegmentOptions {
             read_only: self.read_only,
             created: true,
             persist: self.persist,
+            end_marker: None,
         })
     }
 
@@ -849,6 +951,7 @@ impl SegmentOptions {
             read_only: self.read_only,
             created: false,
             persist: self.persist,
+            end_marker: None,
         })
     }
 

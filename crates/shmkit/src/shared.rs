@@ -2,18 +2,20 @@
 //!
 //! # The header
 //! A typed segment starts with a 64-byte header, then the layout description,
-//! then the data at `data_offset`. Every field has a fixed width and is
+//! then the data at `data_offset`, and ends with a line of its own holding
+//! the end marker (see `segment::END_MARKER`: it finds a shrink and regrow
+//! that no access faulted on). Every field has a fixed width and is
 //! little-endian, so 32-bit and 64-bit processes read the same header.
 //!
 //! | offset | field         | type     | meaning                                         |
 //! |--------|---------------|----------|-------------------------------------------------|
 //! | 0      | `magic`       | [u8; 8]  | `\x89SHMKIT\n`                                  |
-//! | 8      | `version`     | u32      | header format version, 1                        |
+//! | 8      | `version`     | u32      | header format version, 2                        |
 //! | 12     | `state`       | u32      | 0 while the creator initialises, `READY` after  |
 //! | 16     | `data_offset` | u32      | where the value starts                          |
 //! | 20     | `layout_len`  | u32      | bytes of layout description at offset 64        |
 //! | 24     | `data_size`   | u64      | `size_of::<T>()`                                |
-//! | 32     | `total_size`  | u64      | header + layout + value, in bytes               |
+//! | 32     | `total_size`  | u64      | header + layout + value + end line, in bytes    |
 //! | 40     | `creator_pid` | u32      | for display only; liveness never relies on it   |
 //! | 44     | `data_align`  | u32      | alignment of the value                          |
 //! | 48     | `layout_hash` | u64      | FNV-1a of the layout description                |
@@ -33,12 +35,13 @@ use std::time::{Duration, Instant};
 
 use crate::layout::{Base, InPlace, Layout, ReadOnly, Ref, Ty, Writable, MAX_ALIGN};
 use crate::os::CreatorState;
+use crate::segment::{end_marker_at, END_LINE};
 use crate::{failpoint, Error, Result, Segment, SegmentOptions};
 
 /// The first eight bytes of every typed segment.
 pub const MAGIC: [u8; 8] = *b"\x89SHMKIT\n";
 /// The header format this version of shmkit writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// The `state` word once the creator has published the value.
@@ -183,10 +186,13 @@ impl Header {
                 self.data_offset, self.data_align
             ));
         }
-        let data_end = u64::from(self.data_offset).checked_add(self.data_size);
-        if data_end != Some(self.total_size) {
+        let total = u64::from(self.data_offset)
+            .checked_add(self.data_size)
+            .and_then(|end| end.checked_next_multiple_of(END_LINE as u64))
+            .and_then(|marker| marker.checked_add(END_LINE as u64));
+        if total != Some(self.total_size) {
             return Err(format!(
-                "total size {} is not data offset {} plus data size {}",
+                "total size {} is not data offset {} plus data size {} plus the end line",
                 self.total_size, self.data_offset, self.data_size
             ));
         }
@@ -303,10 +309,10 @@ pub fn create_described(
         )));
     }
     let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align.max(64));
-    let total = data_offset + value.len();
+    let total = end_marker_at(data_offset + value.len()) + END_LINE;
     let mut opts = opts.clone();
     opts.hold_creator_lock = true;
-    let seg = opts.create(name, total)?;
+    let mut seg = opts.create(name, total)?;
     let header = Header {
         version: VERSION,
         state: 0,
@@ -320,6 +326,7 @@ pub fn create_described(
     };
     seg.write_at(0, &header.to_bytes())?;
     seg.write_at(HEADER_LEN, &layout)?;
+    seg.write_end_marker(total - END_LINE)?;
     seg.write_at(data_offset, value)?;
     // SAFETY: the segment is at least `HEADER_LEN` long; the `state` word at
     // offset 12 is 4-aligned (mappings are page-aligned), the mapping is
@@ -365,6 +372,16 @@ pub fn read_header(seg: &Segment) -> Result<(Header, Ty)> {
     let mut raw = [0u8; HEADER_LEN];
     seg.read_at(0, &mut raw)?;
     let header = Header::parse(&raw).ok_or_else(|| not_typed("no shmkit magic number".into()))?;
+    // A typed segment made by a shmkit of another format: intact, only not
+    // ours to read, so not called corrupted.
+    if header.version != VERSION {
+        return Err(Error::FormatVersion {
+            name: seg.name().to_owned(),
+            kind: "a typed segment",
+            found: header.version,
+            expected: VERSION,
+        });
+    }
     let corrupted = |what: String| Error::Corrupted {
         name: seg.name().to_owned(),
         what,
@@ -386,6 +403,43 @@ pub fn read_header(seg: &Segment) -> Result<(Header, Ty)> {
         )));
     }
     Ok((header, ty))
+}
+
+/// Checks the end marker of the typed segment `header` describes (read by
+/// [`read_header`] from `seg`), and makes every later access of `seg`
+/// check it: a peer that shrinks the segment and grows it back between two
+/// accesses then makes the next one fail with
+/// [`Error::Truncated`](crate::Error::Truncated) instead of reading the
+/// zeros it left. [`Shared::open`] does this itself; a binding that reads
+/// typed segments through a plain [`Segment`] calls it after
+/// [`read_header`].
+///
+/// # Errors
+/// [`Error::Corrupted`] if the marker is not where the header says: the
+/// segment was shrunk and grown back, or written over, before this call.
+///
+/// # Example
+/// ```
+/// use shmkit::header::{expect_end_marker, read_header};
+/// # let name = format!("doc-endmarker-{}", std::process::id());
+/// let data = shmkit::Shared::<u64>::create_with(&name, 123)?;
+/// let mut seg = shmkit::Segment::open(&name)?;
+/// let (header, _layout) = read_header(&seg)?;
+/// expect_end_marker(&mut seg, &header)?;
+/// let mut value = [0u8; 8];
+/// seg.read_at(header.data_offset as usize, &mut value)?;
+/// assert_eq!(u64::from_le_bytes(value), 123);
+/// # drop(data);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn expect_end_marker(seg: &mut Segment, header: &Header) -> Result<()> {
+    header
+        .validate(seg.len())
+        .map_err(|what| Error::Corrupted {
+            name: seg.name().to_owned(),
+            what,
+        })?;
+    seg.expect_end_marker(header.total_size as usize - END_LINE)
 }
 
 /// How far a typed segment's initialisation got.
@@ -1300,7 +1354,8 @@ impl<T: Layout> SharedOptions<T> {
         let layout = ty.to_bytes();
         let align = const { value_align::<T>() }.max(64);
         let data_offset = (HEADER_LEN + layout.len()).next_multiple_of(align);
-        (layout, data_offset, data_offset + std::mem::size_of::<T>())
+        let total = end_marker_at(data_offset + std::mem::size_of::<T>()) + END_LINE;
+        (layout, data_offset, total)
     }
 
     /// Creates a typed segment holding a zero-filled `T`.
@@ -1352,7 +1407,7 @@ impl<T: Layout> SharedOptions<T> {
     /// Writes header, layout and value into a segment this process just
     /// created (holding its liveness lock), then publishes it.
     fn initialise(
-        seg: Segment,
+        mut seg: Segment,
         layout: &[u8],
         data_offset: usize,
         value: Option<&T>,
@@ -1378,6 +1433,7 @@ impl<T: Layout> SharedOptions<T> {
         failpoint::hit("shared-before-header");
         seg.write_at(0, &header.to_bytes())?;
         seg.write_at(HEADER_LEN, layout)?;
+        seg.write_end_marker(seg.len() - END_LINE)?;
         let shared = Shared::<T>::at(seg, data_offset)?;
         failpoint::hit("shared-before-value");
         if let Some(value) = value {
@@ -1410,8 +1466,8 @@ impl<T: Layout> SharedOptions<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn open(&self, name: &str) -> Result<Shared<T>> {
-        let seg = self.seg.open(name)?;
-        let offset = Self::check(&seg, self.seg.timeout)?;
+        let mut seg = self.seg.open(name)?;
+        let offset = Self::check(&mut seg, self.seg.timeout)?;
         Shared::at(seg, offset)
     }
 
@@ -1432,8 +1488,8 @@ impl<T: Layout> SharedOptions<T> {
     pub fn open_read_only(&self, name: &str) -> Result<ReadOnlyShared<T>> {
         let mut opts = self.seg.clone();
         opts.read_only(true);
-        let seg = opts.open(name)?;
-        let offset = Self::check(&seg, self.seg.timeout)?;
+        let mut seg = opts.open(name)?;
+        let offset = Self::check(&mut seg, self.seg.timeout)?;
         checked_place::<T>(&seg, offset)?;
         Ok(ReadOnlyShared {
             seg,
@@ -1508,9 +1564,9 @@ impl<T: Layout> SharedOptions<T> {
         let (layout, data_offset, total) = Self::plan();
         let mut opts = self.seg.clone();
         opts.hold_creator_lock = true;
-        let seg = opts.open_or_create(name, total)?;
+        let mut seg = opts.open_or_create(name, total)?;
         if !seg.created() {
-            let offset = Self::check(&seg, self.seg.timeout)?;
+            let offset = Self::check(&mut seg, self.seg.timeout)?;
             return Shared::at(seg, offset);
         }
         match init {
@@ -1534,7 +1590,8 @@ impl<T: Layout> SharedOptions<T> {
 
     /// Waits until the segment is ready, then checks header and layout;
     /// returns where the value starts. Only loads: `seg` may be read-only.
-    fn check(seg: &Segment, timeout: Duration) -> Result<usize> {
+    /// From then on `seg` checks the end marker after every access.
+    fn check(seg: &mut Segment, timeout: Duration) -> Result<usize> {
         let name = || seg.name().to_owned();
         if seg.len() < HEADER_LEN {
             return Err(Error::NotTyped {
@@ -1610,6 +1667,8 @@ impl<T: Layout> SharedOptions<T> {
                 what: format!("the value at offset {offset} does not fit this type"),
             });
         }
+        // `validate` checked the total against the segment's length.
+        seg.expect_end_marker(header.total_size as usize - END_LINE)?;
         Ok(offset)
     }
 

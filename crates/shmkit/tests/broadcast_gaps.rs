@@ -191,7 +191,7 @@ fn a_broadcast_ring_of_format_version_1_is_refused_by_name() {
             Err(
                 e @ Error::FormatVersion {
                     found: 1,
-                    expected: 2,
+                    expected: 3,
                     ..
                 },
             ) => {

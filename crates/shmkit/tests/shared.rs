@@ -344,7 +344,6 @@ fn a_scribbled_header_is_corrupted_not_a_crash() {
         (24, 1u64.to_le_bytes().to_vec()),
         (48, 7u64.to_le_bytes().to_vec()),
         (64, vec![0xFF; 4]),
-        (8, 2u32.to_le_bytes().to_vec()),
     ] {
         let mut saved = vec![0; bytes.len()];
         seg.read_at(offset, &mut saved).unwrap();
@@ -356,6 +355,17 @@ fn a_scribbled_header_is_corrupted_not_a_crash() {
         );
         seg.write_at(offset, &saved).unwrap();
     }
+    // Another format version is not corruption: it names both versions.
+    seg.write_at(8, &(shmkit::header::VERSION + 1).to_le_bytes())
+        .unwrap();
+    match Shared::<MySharedData>::open(&name) {
+        Err(Error::FormatVersion {
+            found, expected, ..
+        }) if found == expected + 1 => {}
+        other => panic!("another version: {other:?}"),
+    }
+    seg.write_at(8, &shmkit::header::VERSION.to_le_bytes())
+        .unwrap();
     assert_eq!(
         Shared::<MySharedData>::open(&name).unwrap().load().unwrap(),
         sample()

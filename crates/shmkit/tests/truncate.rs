@@ -44,15 +44,26 @@ enum Cut {
     /// `ftruncate(0)`, then (after the victim's first call) back to the full
     /// size, with new non-zero bytes written by the parent.
     Regrow,
+    /// `ftruncate(4196)` and straight back to the full size, both before the
+    /// victim's first call: no access faults, the regrown bytes are zeros.
+    /// A typed segment or a queue finds it by its end marker.
+    Unseen,
 }
 
-const CUTS: [Cut; 3] = [Cut::Zero, Cut::MidPage, Cut::Regrow];
+/// Every cut: for the calls on typed segments and queues, which find a
+/// shrink and regrow by the end marker.
+const CUTS: [Cut; 4] = [Cut::Zero, Cut::MidPage, Cut::Regrow, Cut::Unseen];
+
+/// The cuts a call finds because an access faults: for raw segments (no end
+/// marker) and the in-place types (which hold no handle to their segment,
+/// so they cannot check its marker).
+const FAULTING_CUTS: [Cut; 3] = [Cut::Zero, Cut::MidPage, Cut::Regrow];
 
 impl Cut {
     fn size(self) -> u64 {
         match self {
             Cut::Zero | Cut::Regrow => 0,
-            Cut::MidPage => 4096 + 100,
+            Cut::MidPage | Cut::Unseen => 4096 + 100,
         }
     }
 }
@@ -93,8 +104,8 @@ fn victim(name: &str, mut call: impl FnMut() -> shmkit::Result<()>) {
 /// The parent's side of one table: for every cut, `setup` makes the objects
 /// (kept alive while the child runs), the child runs `test`'s victim role on
 /// them, and `ready` runs once the child said it is ready, before the cut.
-fn table<K>(test: &str, setup: impl Fn(&str) -> K, ready: impl Fn(&mut K)) {
-    for cut in CUTS {
+fn table<K>(test: &str, cuts: &[Cut], setup: impl Fn(&str) -> K, ready: impl Fn(&mut K)) {
+    for &cut in cuts {
         let name = unique("trunc");
         let _clean = Cleanup(name.clone());
         let _queue = QueueCleanup(name.clone());
@@ -104,6 +115,9 @@ fn table<K>(test: &str, setup: impl Fn(&str) -> K, ready: impl Fn(&mut K)) {
         assert_eq!(child.recv(), "ready", "{cut:?}");
         ready(&mut keep);
         resize(&name, cut.size());
+        if let Cut::Unseen = cut {
+            resize(&name, full);
+        }
         child.send("go");
         assert_eq!(child.recv(), "truncated", "{cut:?}");
         if let Cut::Regrow = cut {
@@ -133,6 +147,7 @@ fn segment_read_at_on_a_truncated_segment_is_an_error() {
     }
     table(
         "segment_read_at_on_a_truncated_segment_is_an_error",
+        &FAULTING_CUTS,
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
         |_| {},
     );
@@ -146,6 +161,7 @@ fn segment_write_at_on_a_truncated_segment_is_an_error() {
     }
     table(
         "segment_write_at_on_a_truncated_segment_is_an_error",
+        &FAULTING_CUTS,
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
         |_| {},
     );
@@ -160,6 +176,7 @@ fn read_only_segment_read_at_on_a_truncated_segment_is_an_error() {
     }
     table(
         "read_only_segment_read_at_on_a_truncated_segment_is_an_error",
+        &FAULTING_CUTS,
         |name| Segment::options().persist(true).create(name, LEN).unwrap(),
         |_| {},
     );
@@ -176,6 +193,7 @@ fn typed_set_on_a_truncated_segment_is_an_error() {
     }
     table(
         "typed_set_on_a_truncated_segment_is_an_error",
+        &CUTS,
         |name| Shared::<Big>::create_with(name, [123; 4096]).unwrap(),
         |_| {},
     );
@@ -190,6 +208,7 @@ fn typed_get_on_a_truncated_segment_is_an_error() {
     }
     table(
         "typed_get_on_a_truncated_segment_is_an_error",
+        &CUTS,
         |name| Shared::<Big>::create_with(name, [123; 4096]).unwrap(),
         |_| {},
     );
@@ -214,13 +233,20 @@ fn in_place_mutex_and_segment_check_mapped_on_a_truncated_segment_are_errors() {
         *s.get().m.lock().unwrap() += 1;
         s.segment().check_mapped().unwrap();
         return victim(&args[0], || {
+            // A shrink and regrow that no access faulted on is beyond the
+            // lock (it holds no handle to the segment's end marker), not
+            // beyond the segment; once the segment has seen it, the lock
+            // fails too (the same mapping is flagged).
             let locked = s.get().m.lock().map(|mut g| *g += 1);
             assert_truncated(s.segment().check_mapped(), &args[0], "check_mapped");
-            Ok(locked?)
+            locked
+                .map_err(Error::from)
+                .and_then(|()| s.segment().check_mapped())
         });
     }
     table(
         "in_place_mutex_and_segment_check_mapped_on_a_truncated_segment_are_errors",
+        &CUTS,
         |name| Shared::<Locked>::create(name).unwrap(),
         |_| {},
     );
@@ -240,6 +266,7 @@ fn spsc_recv_timeout_on_a_truncated_queue_is_an_error() {
     }
     table(
         "spsc_recv_timeout_on_a_truncated_queue_is_an_error",
+        &CUTS,
         |name| {
             let mut p = spsc::Producer::create(name, LEN).unwrap();
             for _ in 0..3 {
@@ -265,6 +292,7 @@ fn spsc_try_send_on_a_truncated_queue_is_an_error() {
     }
     table(
         "spsc_try_send_on_a_truncated_queue_is_an_error",
+        &CUTS,
         |name| spsc::Consumer::create(name, LEN).unwrap(),
         |c| {
             for _ in 0..3 {
@@ -289,6 +317,7 @@ fn spsc_message_to_vec_on_a_truncated_queue_is_an_error() {
     }
     table(
         "spsc_message_to_vec_on_a_truncated_queue_is_an_error",
+        &CUTS,
         |name| {
             let mut p = spsc::Producer::create(name, LEN).unwrap();
             for _ in 0..3 {
@@ -324,6 +353,7 @@ fn spsc_grant_commit_on_a_truncated_queue_is_an_error() {
     }
     table(
         "spsc_grant_commit_on_a_truncated_queue_is_an_error",
+        &CUTS,
         |name| spsc::Consumer::create(name, LEN).unwrap(),
         |_| {},
     );
@@ -340,6 +370,7 @@ fn mpmc_try_recv_on_a_truncated_queue_is_an_error() {
     }
     table(
         "mpmc_try_recv_on_a_truncated_queue_is_an_error",
+        &CUTS,
         |name| {
             let mut p = mpmc::Producer::create(name, 16, FILL).unwrap();
             for _ in 0..3 {
@@ -362,6 +393,7 @@ fn broadcast_try_recv_on_a_truncated_ring_is_an_error() {
     }
     table(
         "broadcast_try_recv_on_a_truncated_ring_is_an_error",
+        &CUTS,
         |name| {
             let mut p = broadcast::Publisher::create(name, 16, FILL).unwrap();
             for _ in 0..3 {
@@ -384,6 +416,7 @@ fn broadcast_send_on_a_truncated_ring_is_an_error() {
     }
     table(
         "broadcast_send_on_a_truncated_ring_is_an_error",
+        &CUTS,
         |name| {
             let opts = QueueOptions::default().persist(true);
             let mut p = broadcast::Publisher::create_with(name, 16, FILL, &opts).unwrap();
@@ -812,7 +845,12 @@ fn sync_row(test: &str, call: fn(&Sync) -> shmkit::Result<()>) {
         call(s.get()).unwrap();
         return victim(&args[0], || call(s.get()));
     }
-    table(test, |name| Shared::<Sync>::create(name).unwrap(), |_| {});
+    table(
+        test,
+        &FAULTING_CUTS,
+        |name| Shared::<Sync>::create(name).unwrap(),
+        |_| {},
+    );
 }
 
 #[test]
@@ -957,4 +995,35 @@ fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
         assert_eq!(status.code(), Some(0), "{cut:?}");
         drop(keep);
     }
+}
+
+/// A segment shrunk and grown back before anyone opens it again: a new
+/// opener finds the end marker gone and refuses it as `Corrupted`, naming
+/// the marker, instead of handing out a handle on the zeros.
+#[test]
+fn a_new_opener_of_a_segment_shrunk_and_regrown_gets_corrupted() {
+    let name = unique("reopen");
+    let _clean = Cleanup(name.clone());
+    let _queue = QueueCleanup(name.clone());
+    let typed = Shared::<Big>::create_with(&name, [123; 4096]).unwrap();
+    let full = std::fs::metadata(path(&name)).unwrap().len();
+    resize(&name, 4096 + 100);
+    resize(&name, full);
+    match Shared::<Big>::open(&name) {
+        Err(Error::Corrupted { what, .. }) => assert!(what.contains("end marker"), "{what}"),
+        other => panic!("typed: {other:?}"),
+    }
+    drop(typed);
+
+    let q = unique("reopen-q");
+    let _q = QueueCleanup(q.clone());
+    let p = spsc::Producer::create(&q, LEN).unwrap();
+    let full = std::fs::metadata(path(&q)).unwrap().len();
+    resize(&q, 4096 + 100);
+    resize(&q, full);
+    match spsc::Consumer::open(&q) {
+        Err(Error::Corrupted { what, .. }) => assert!(what.contains("end marker"), "{what}"),
+        other => panic!("queue: {other:?}"),
+    }
+    drop(p);
 }

@@ -9,7 +9,7 @@
 //! | offset | field          | type    | meaning                                        |
 //! |--------|----------------|---------|------------------------------------------------|
 //! | 0      | `magic`        | [u8; 8] | `\x89SHMKQ1\n`                                 |
-//! | 8      | `version`      | u32     | 1 (SPSC, MPMC), 2 (broadcast)                  |
+//! | 8      | `version`      | u32     | 2 (SPSC, MPMC), 3 (broadcast)                  |
 //! | 12     | `state`        | u32     | 0 while the creator initialises, `READY` after |
 //! | 16     | `kind`         | u32     | 1 SPSC, 2 MPMC, 3 broadcast                    |
 //! | 20     | reserved       | u32     | 0                                              |
@@ -18,6 +18,9 @@
 //! | 40     | `data_offset`  | u64     | where the ring or the slots start              |
 //! | 48     | `slot_stride`  | u64     | bytes per slot (0 for SPSC)                    |
 //! | 56     | `type_hash`    | u64     | typed channels: FNV-1a of the layout; else 0   |
+//!
+//! After the ring or the slots, at the next 64-byte boundary, a line holds
+//! the end marker (`segment::END_MARKER`), checked after every access.
 //!
 //! # Role states (offset 64, one u32 per role; attach counts at offset 80)
 //! | value | meaning                                                  |
@@ -76,17 +79,20 @@ use std::time::{Duration, Instant};
 use super::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::QueueOptions;
 use crate::os::{self, CreatorState, RoleLock};
+use crate::segment::{end_marker_at, END_LINE};
 use crate::{Error, Result, Segment};
 
 /// The first eight bytes of every queue segment.
 pub(crate) const MAGIC: [u8; 8] = *b"\x89SHMKQ1\n";
-/// The format version of a queue of `kind`: the header's layout and that
-/// of the kind's slots. Broadcast is at 2 since its slots carry a gap total
-/// (see `broadcast`); a ring of version 1 is refused, not misread.
+/// The format version of a queue of `kind`: the header's layout, that of
+/// the kind's slots, and the end marker after the data (see
+/// [`END_MARKER`](crate::segment::END_MARKER)). SPSC and MPMC are at 2 since
+/// the end marker; broadcast at 3 (2 added a gap total to its slots, see
+/// `broadcast`). A queue of an older version is refused, not misread.
 pub(crate) const fn version(kind: Kind) -> u32 {
     match kind {
-        Kind::Spsc | Kind::Mpmc => 1,
-        Kind::Broadcast => 2,
+        Kind::Spsc | Kind::Mpmc => 2,
+        Kind::Broadcast => 3,
     }
 }
 /// `state` once the header is published.
@@ -809,6 +815,7 @@ impl Region {
         let total = geom
             .total()
             .filter(|&t| t <= isize::MAX as u64 / 2)
+            .map(|t| end_marker_at(t as usize) + END_LINE)
             .ok_or_else(|| Error::InvalidSize {
                 name: name.to_owned(),
                 len: u64::MAX,
@@ -820,7 +827,8 @@ impl Region {
         if let Some(mode) = opts.mode {
             so.mode(mode);
         }
-        let seg = so.create(name, total as usize)?;
+        let mut seg = so.create(name, total)?;
+        seg.write_end_marker(total - END_LINE)?;
         let region = Region::from_segment(seg).with_lock_options(opts);
         region.store(0, &geom.to_bytes());
         init(&region);
@@ -937,6 +945,11 @@ impl Region {
             name: name.to_owned(),
             what,
         })?;
+        let mut region = region;
+        if let Backing::Segment(seg) = &mut region.backing {
+            // `parse` bounds the total by the segment's length.
+            seg.expect_end_marker(end_marker_at(geom.total().unwrap_or(0) as usize))?;
+        }
         Ok((region, geom))
     }
 
