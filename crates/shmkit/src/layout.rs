@@ -1925,7 +1925,9 @@ impl<A: Access> Ref<'_, crate::sync::Event, A> {
 impl<T: InPlace, A: Access> Ref<'_, T, A> {
     /// The value in place, for the methods above only, each of which loads
     /// and never stores (the mapping may be read-only). Private: a caller
-    /// with `&T` could call anything.
+    /// with `&T` could call anything. (The loom build has no `SeqLock` or
+    /// `Event` places, so no caller.)
+    #[cfg_attr(loom, allow(dead_code))]
     fn loads_only(&self) -> &T {
         // SAFETY:
         // - the pointer is aligned and inside the live mapping (`new`'s

@@ -444,9 +444,14 @@ impl Segment {
     /// must be known to have been shared, through
     /// [`Shared::segment`](crate::Shared::segment) for a typed segment.
     ///
+    /// On a typed segment or a queue's segment it also loads the end
+    /// marker (see [`Error::Truncated`]), which finds a shrink and regrow
+    /// that no access faulted on. A raw segment has no marker.
+    ///
     /// # Errors
     /// [`Error::Truncated`] if a peer shrank the segment under this mapping
-    /// and an access faulted (on this or any earlier call);
+    /// and an access faulted (on this or any earlier call), or, on a typed
+    /// segment or a queue, if the end marker is gone;
     /// [`Error::NoSpace`] if the faulting page lay inside the file, so that
     /// a full filesystem could not back it. The access itself never raised
     /// `SIGBUS` (the guard repaired the fault with zero pages): this tells
@@ -504,6 +509,7 @@ impl Segment {
         self.check_marker_range(off)?;
         self.write_at(off, &END_MARKER.to_le_bytes())?;
         self.end_marker = Some(off);
+        self.map.set_end_marker(off);
         Ok(())
     }
 
@@ -528,6 +534,7 @@ impl Segment {
             });
         }
         self.end_marker = Some(off);
+        self.map.set_end_marker(off);
         Ok(())
     }
 

@@ -581,6 +581,7 @@ pub(crate) fn cases_without_signals() {
     in_place_seqlock_read_checked_on_a_truncated_segment_is_an_error();
     in_place_seqlock_writer_on_a_truncated_segment_is_an_error();
     a_blocked_event_wait_ends_when_a_peer_truncates_the_segment();
+    a_blocked_mutex_lock_ends_when_a_peer_truncates_the_segment();
 }
 
 /// How many children this thread reaped, and what breaks "every child was
@@ -958,10 +959,49 @@ fn in_place_seqlock_writer_on_a_truncated_segment_is_an_error() {
     );
 }
 
+/// The parent's side of a blocked-call test: for each cut, makes the
+/// segment (and whatever `setup` keeps, such as a held lock), lets the
+/// child block in its call, cuts the file (growing it straight back for
+/// `Cut::Unseen`, which no access faults on), and asserts that the child's
+/// call returned (it checks the error itself) within a bounded time, and
+/// how the child ended.
+fn blocked_call_ends<K>(test: &str, cuts: &[Cut], setup: impl Fn(&Shared<Sync>) -> K) {
+    for &cut in cuts {
+        let name = unique("blocked");
+        let _clean = Cleanup(name.clone());
+        let shared = Shared::<Sync>::create(&name).unwrap();
+        let full = std::fs::metadata(path(&name)).unwrap().len();
+        let kept = setup(&shared);
+        let mut child = Child::spawn(test, "victim", &[&name]);
+        assert_eq!(child.recv(), "ready", "{cut:?}");
+        // Let the child reach its futex sleep (not needed for correctness:
+        // a call that starts after the cut ends the same way).
+        std::thread::sleep(Duration::from_millis(50));
+        resize(&name, cut.size());
+        if let Cut::Unseen = cut {
+            resize(&name, full);
+        }
+        let start = std::time::Instant::now();
+        let line = child.recv_within(Duration::from_secs(10));
+        if line.as_deref() != Some("returned") {
+            // A child hung in the call would outlive the test: end it.
+            child.kill9();
+            panic!("{cut:?}: the blocked call did not return after the cut (got {line:?})");
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{cut:?}");
+        let status = child.wait_status();
+        assert_eq!(status.signal(), None, "{cut:?}: killed by a signal");
+        assert_eq!(status.code(), Some(0), "{cut:?}");
+        drop(kept);
+        drop(shared);
+    }
+}
+
 /// A thread blocked in `Event::wait` (no timeout) while a peer truncates
 /// the segment: nobody can notify a lost word, so the wait must end on its
-/// own, with the error. The parent waits a bounded time
-/// for that and fails (killing the child) if it never comes.
+/// own, with the error. After a shrink and regrow (no fault: the waiter
+/// sleeps) the event is zeroed, a pending signal lost: the wait finds the
+/// end marker gone after its sleep slice.
 #[test]
 fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
     const TEST: &str = "a_blocked_event_wait_ends_when_a_peer_truncates_the_segment";
@@ -972,29 +1012,30 @@ fn a_blocked_event_wait_ends_when_a_peer_truncates_the_segment() {
         say("returned");
         return;
     }
-    for cut in [Cut::Zero, Cut::MidPage] {
-        let name = unique("evwait");
-        let _clean = Cleanup(name.clone());
-        let keep = Shared::<Sync>::create(&name).unwrap();
-        let mut child = Child::spawn(TEST, "victim", &[&name]);
-        assert_eq!(child.recv(), "ready", "{cut:?}");
-        // Let the child reach its futex sleep (not needed for correctness:
-        // a wait that starts after the cut ends the same way).
-        std::thread::sleep(Duration::from_millis(50));
-        resize(&name, cut.size());
-        let start = std::time::Instant::now();
-        let line = child.recv_within(Duration::from_secs(10));
-        if line.as_deref() != Some("returned") {
-            // A child hung in the wait would outlive the test: end it.
-            child.kill9();
-            panic!("{cut:?}: Event::wait did not return after the truncation (got {line:?})");
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "{cut:?}");
-        let status = child.wait_status();
-        assert_eq!(status.signal(), None, "{cut:?}: killed by a signal");
-        assert_eq!(status.code(), Some(0), "{cut:?}");
-        drop(keep);
+    blocked_call_ends(TEST, &[Cut::Zero, Cut::MidPage, Cut::Unseen], |_| ());
+}
+
+/// A thread blocked in `Mutex::lock` on a live owner (the parent holds the
+/// lock) while a peer cuts the segment: the lock must not be granted on
+/// the zeros (after a shrink and regrow the word reads free, which would
+/// put the waiter beside the owner); it ends with the error.
+#[test]
+fn a_blocked_mutex_lock_ends_when_a_peer_truncates_the_segment() {
+    const TEST: &str = "a_blocked_mutex_lock_ends_when_a_peer_truncates_the_segment";
+    if let Some((_, args)) = role() {
+        let s = Shared::<Sync>::open(&args[0]).unwrap();
+        say("ready");
+        let r = s.get().m.lock().map(drop).map_err(Error::from);
+        assert_truncated(r, &args[0], "lock");
+        say("returned");
+        return;
     }
+    blocked_call_ends(TEST, &[Cut::Zero, Cut::MidPage, Cut::Unseen], |shared| {
+        // Held by this (live) process for the child's whole wait. The guard
+        // borrows `shared`, so it is forgotten (the segment is removed
+        // after the child ends anyway).
+        std::mem::forget(shared.get().m.lock().unwrap());
+    });
 }
 
 /// A segment shrunk and grown back before anyone opens it again: a new

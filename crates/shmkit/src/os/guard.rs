@@ -116,6 +116,10 @@ pub(crate) struct Slot {
     fd: AtomicI32,
     /// 0, or a [`Lost`].
     lost: AtomicU8,
+    /// The address of the segment's end marker (`segment::END_MARKER`),
+    /// or 0 for a raw segment. Read by the slow paths of the in-place
+    /// types, never by the handler.
+    marker: AtomicUsize,
 }
 
 impl Slot {
@@ -127,6 +131,7 @@ impl Slot {
             writable: AtomicBool::new(false),
             fd: AtomicI32::new(-1),
             lost: AtomicU8::new(0),
+            marker: AtomicUsize::new(0),
         }
     }
 
@@ -222,6 +227,7 @@ impl Registry {
                     slot.writable.store(writable, Ordering::Relaxed);
                     slot.fd.store(fd, Ordering::Relaxed);
                     slot.lost.store(0, Ordering::Relaxed);
+                    slot.marker.store(0, Ordering::Relaxed);
                     // SYNC(slot): publishes the range to the handler.
                     slot.state.store(s | LIVE, Ordering::Release);
                     return slot;
@@ -330,6 +336,16 @@ fn lost_at_slow(addr: usize) -> Option<Lost> {
     RANGES.find(addr).and_then(lost_why)
 }
 
+/// The end marker's address of the mapping that holds `addr`, if it is a
+/// registered one with a marker; with a function that marks that mapping
+/// lost. The slot is found by address: a caller that borrows a value at
+/// `addr` keeps its mapping (and so the slot's registration) alive.
+pub(crate) fn marker_at(addr: usize) -> Option<(usize, impl Fn())> {
+    let slot = RANGES.find(addr)?;
+    let marker = slot.marker.load(Ordering::Relaxed);
+    (marker != 0).then_some((marker, move || mark_lost(slot, Lost::Truncated)))
+}
+
 /// The name of the segment whose mapping holds `addr`, if it is one of
 /// this process's. Kept beside the registry, on the side that may allocate
 /// (the handler never reads it), keyed by each range's start.
@@ -371,6 +387,12 @@ impl Guard {
         Guard {
             slot: RANGES.register(start as usize, len, writable, fd),
         }
+    }
+
+    /// Records where the mapping's end marker lies, for
+    /// [`marker_at`].
+    pub(crate) fn set_end_marker(&self, addr: usize) {
+        self.slot.marker.store(addr, Ordering::Relaxed);
     }
 
     /// Marks the mapping lost by a truncation found without a fault.

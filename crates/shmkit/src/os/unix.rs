@@ -108,6 +108,12 @@ impl Mapping {
         self.guard.mark_truncated();
     }
 
+    /// Tells the registry where the end marker lies (`off` bytes in), so
+    /// that [`marker_lost_at`] can check it for values borrowed in place.
+    pub(crate) fn set_end_marker(&self, off: usize) {
+        self.guard.set_end_marker(self.ptr() as usize + off);
+    }
+
     /// The error for a lost mapping: [`Error::NoSpace`] if the faulting page
     /// lay inside the file (a hole that a full filesystem could not fill),
     /// else [`Error::Truncated`].
@@ -502,6 +508,34 @@ fn map(name: &Name, fd: OwnedFd, len: usize, read_only: bool) -> Result<Mapping>
 #[inline]
 pub(crate) fn lost_at(addr: *const u8) -> Option<Error> {
     guard::lost_at(addr as usize).map(|why| lost_at_error(addr as usize, why))
+}
+
+/// As [`lost_at`], and also the error if the end marker of the mapping
+/// that holds the value at `addr` is gone (a shrink and regrow that no
+/// access faulted on; see `segment::END_MARKER`), which then marks the
+/// mapping lost. A registry lookup: for slow paths (a wait's slices).
+///
+/// # Safety
+/// The caller borrows a value at `addr` for the duration of the call, so
+/// the mapping that holds it (if any) stays mapped meanwhile.
+#[cold]
+pub(crate) unsafe fn marker_lost_at(addr: *const u8) -> Option<Error> {
+    if let Some(e) = lost_at(addr) {
+        return Some(e);
+    }
+    let (marker, mark_lost) = guard::marker_at(addr as usize)?;
+    // SAFETY: the marker lies in the same registered mapping as `addr`
+    // (each slot's marker is inside its own range, set by
+    // `Segment::write_end_marker`/`expect_end_marker` after their bounds
+    // check), which stays mapped while the caller borrows `addr`; it is
+    // 8-aligned (mappings are page-aligned, the offset a multiple of 8), only
+    // accessed atomically, and only loaded (a read-only mapping will do).
+    let word = unsafe { std::sync::atomic::AtomicU64::from_ptr(marker as *mut u64) };
+    if word.load(std::sync::atomic::Ordering::Relaxed) == crate::segment::END_MARKER {
+        return None;
+    }
+    mark_lost();
+    lost_at(addr)
 }
 
 #[cold]

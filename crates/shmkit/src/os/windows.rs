@@ -189,6 +189,11 @@ impl Mapping {
     /// Nothing to mark: a Windows view is never lost.
     pub(crate) fn mark_lost(&self) {}
 
+    /// Nothing to record: a section cannot shrink, so its end marker is
+    /// only ever lost to a peer writing over it, which the copying calls
+    /// see (`Segment::check_mapped`).
+    pub(crate) fn set_end_marker(&self, _off: usize) {}
+
     /// The error for a lost mapping, which a Windows view never is.
     #[cold]
     pub(crate) fn lost_error(&self, name: &Name) -> Error {
@@ -765,6 +770,14 @@ fn map(
 /// borrowed in place from one can be lost.
 #[inline]
 pub(crate) fn lost_at(_addr: *const u8) -> Option<Error> {
+    None
+}
+
+/// Always `None`, as [`lost_at`].
+///
+/// # Safety
+/// None needed here; the signature matches the POSIX one.
+pub(crate) unsafe fn marker_lost_at(_addr: *const u8) -> Option<Error> {
     None
 }
 

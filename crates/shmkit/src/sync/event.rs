@@ -367,7 +367,10 @@ impl Event {
             // Never for ever, nor longer than NOTIFIER_DEATH_POLL: see there.
             let timeout = timeout.map_or(NOTIFIER_DEATH_POLL, |t| t.min(NOTIFIER_DEATH_POLL));
             wait::wait(&self.state, s, Some(timeout));
-            if let Err(e) = super::check_mapped(self) {
+            // After each sleep, the registry's look too: a shrink and
+            // regrow that no access faulted on zeroed the event (a pending
+            // signal lost), which is an error as for the copying calls.
+            if let Err(e) = super::check_intact(self) {
                 // The mapping is lost: this word is private zeros that no
                 // notifier reaches any more, so waiting on would never end.
                 leave(registered);

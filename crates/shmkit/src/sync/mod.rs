@@ -147,6 +147,21 @@ pub fn check_mapped<T: ?Sized>(value: &T) -> crate::Result<()> {
     }
 }
 
+/// [`check_mapped`], and also a shrink and regrow that no access faulted
+/// on: the end marker of the typed segment that holds `value` is gone (see
+/// [`Error::Truncated`](crate::Error::Truncated)). A registry lookup, for
+/// the slow paths of the in-place types (each sleep slice of a wait), where
+/// its cost does not count.
+#[cold]
+pub(crate) fn check_intact<T: ?Sized>(value: &T) -> crate::Result<()> {
+    // SAFETY: `value` is borrowed for the whole call, so the mapping that
+    // holds it, if any, stays mapped.
+    match unsafe { crate::os::marker_lost_at((value as *const T).cast::<u8>()) } {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
 /// Bits 0..=29 of an owner word: the owner's thread id.
 const TID_MASK: u64 = 0x3FFF_FFFF;
 

@@ -166,6 +166,10 @@ pub(crate) enum Acquired {
     /// (or leaked the guard of) a shmkit mutex, so waiting could only end by
     /// someone else rewriting the word.
     HeldHere,
+    /// Not locked: the mapping that holds the word was lost while waiting
+    /// (see `sync::check_intact`); the mapping is flagged, so
+    /// `check_mapped` on the mutex names the error.
+    Lost,
 }
 
 impl RawMutex {
@@ -332,6 +336,12 @@ impl RawMutex {
                 continue;
             }
             wait::wait_low(&self.word, (v | WAITERS) as u32, Some(timeout));
+            // After each sleep, the registry's look too: a shrink and
+            // regrow that no access faulted on zeroed the word, which would
+            // let this waiter in beside the owner it waits for.
+            if super::check_intact(self).is_err() {
+                return Acquired::Lost;
+            }
             contended = true;
         }
     }
@@ -831,6 +841,7 @@ impl<T> Mutex<T> {
                 Ok(died) => Err(LockError::OwnerDied(died)),
                 Err(e) => Err(LockError::Lost(e)),
             },
+            Acquired::Lost => Err(LockError::Lost(self.lost())),
             // Without a deadline the raw lock waits until it has the lock.
             Acquired::Busy | Acquired::HeldHere => {
                 unreachable!("lock without deadline gave up")
@@ -900,6 +911,7 @@ impl<T> Mutex<T> {
             Acquired::Clean => self.checked(self.clean_guard()).map_err(TryLockError::Lost),
             Acquired::OwnerDied => Err(self.died(self.died_guard())),
             Acquired::Busy | Acquired::HeldHere => Err(self.unless_lost(TryLockError::WouldBlock)),
+            Acquired::Lost => Err(TryLockError::Lost(self.lost())),
         }
     }
 
@@ -941,6 +953,7 @@ impl<T> Mutex<T> {
             Acquired::OwnerDied => Err(self.died(self.died_guard())),
             Acquired::Busy => Err(self.unless_lost(TryLockError::TimedOut { waited: timeout })),
             Acquired::HeldHere => Err(self.unless_lost(TryLockError::WouldBlock)),
+            Acquired::Lost => Err(TryLockError::Lost(self.lost())),
         }
     }
 
@@ -967,6 +980,20 @@ impl<T> Mutex<T> {
                 drop(guard);
                 Err(e)
             }
+        }
+    }
+
+    /// The error of the lost mapping that holds this mutex (flagged by the
+    /// raw lock's `Acquired::Lost`).
+    #[cold]
+    fn lost(&self) -> crate::Error {
+        match super::check_mapped(self) {
+            Err(e) => e,
+            // Not reached: a flagged mapping stays flagged. Said anyway
+            // rather than a panic.
+            Ok(()) => crate::Error::Truncated {
+                name: String::from("(the segment holding this mutex)"),
+            },
         }
     }
 
