@@ -965,13 +965,13 @@ fn in_place_seqlock_writer_on_a_truncated_segment_is_an_error() {
 /// `Cut::Unseen`, which no access faults on), and asserts that the child's
 /// call returned (it checks the error itself) within a bounded time, and
 /// how the child ended.
-fn blocked_call_ends<K>(test: &str, cuts: &[Cut], setup: impl Fn(&Shared<Sync>) -> K) {
+fn blocked_call_ends<K>(test: &str, cuts: &[Cut], setup: impl Fn(&str) -> K) {
     for &cut in cuts {
         let name = unique("blocked");
         let _clean = Cleanup(name.clone());
         let shared = Shared::<Sync>::create(&name).unwrap();
         let full = std::fs::metadata(path(&name)).unwrap().len();
-        let kept = setup(&shared);
+        let kept = setup(&name);
         let mut child = Child::spawn(test, "victim", &[&name]);
         assert_eq!(child.recv(), "ready", "{cut:?}");
         // Let the child reach its futex sleep (not needed for correctness:
@@ -1030,12 +1030,46 @@ fn a_blocked_mutex_lock_ends_when_a_peer_truncates_the_segment() {
         say("returned");
         return;
     }
-    blocked_call_ends(TEST, &[Cut::Zero, Cut::MidPage, Cut::Unseen], |shared| {
-        // Held by this (live) process for the child's whole wait. The guard
-        // borrows `shared`, so it is forgotten (the segment is removed
-        // after the child ends anyway).
-        std::mem::forget(shared.get().m.lock().unwrap());
-    });
+    blocked_call_ends(TEST, &[Cut::Zero, Cut::MidPage, Cut::Unseen], Holder::lock);
+}
+
+/// A thread of this (live) process that holds the `Sync` mutex of a
+/// segment until the holder is dropped.
+struct Holder {
+    release: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Holder {
+    fn lock(name: &str) -> Holder {
+        let (release, released) = std::sync::mpsc::channel();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let name = name.to_owned();
+        let thread = std::thread::spawn(move || {
+            let s = Shared::<Sync>::open(&name).unwrap();
+            let guard = s.get().m.lock().unwrap();
+            locked.send(()).unwrap();
+            let _ = released.recv();
+            // Unlocks the (by now lost) page: harmless.
+            drop(guard);
+        });
+        is_locked
+            .recv()
+            .expect("the holder thread locked the mutex");
+        Holder {
+            release,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A segment shrunk and grown back before anyone opens it again: a new
