@@ -1323,6 +1323,10 @@ impl Consumer {
 // and waits only when it has to, as the single calls do: with the GIL
 // released, in slices, checking for signals between slices.
 
+/// How many messages a batch send takes without waiting before it checks
+/// for signals and its deadline: about 0.2-1 ms of 64 B messages.
+const BATCH_CHECK: usize = 1 << 14;
+
 /// The sending side of SPSC and MPMC producers, for [`send_batch`].
 trait SendBytes {
     fn try_send_now(&mut self, msg: &[u8]) -> shmkit::Result<()>;
@@ -1453,14 +1457,20 @@ fn send_batch<T: SendBytes + Send>(
         // A thread waiting in a slice holds the endpoint's lock with the
         // GIL released: then this one goes to wait too, never blocking on
         // the lock with the GIL held.
+        let mut full = true;
         if let Ok(mut g) = inner.try_lock() {
             let Some(p) = g.as_mut() else {
                 return Err(sent_error(py, closed_error("producer"), sent, total));
             };
-            while let Some(msg) = msgs.get(sent) {
-                match p.try_send_now(msg) {
+            let stop = total.min(sent + BATCH_CHECK);
+            full = false;
+            while sent < stop {
+                match p.try_send_now(msgs[sent]) {
                     Ok(()) => sent += 1,
-                    Err(Error::Full { .. }) => break,
+                    Err(Error::Full { .. }) => {
+                        full = true;
+                        break;
+                    }
                     Err(e) => return Err(sent_error(py, to_py(py, e), sent, total)),
                 }
             }
@@ -1468,6 +1478,21 @@ fn send_batch<T: SendBytes + Send>(
         let Some(&msg) = msgs.get(sent) else {
             return Ok(sent);
         };
+        if !full {
+            // A long batch that never waits still answers Ctrl-C and its
+            // deadline, every `BATCH_CHECK` messages.
+            py.check_signals()
+                .map_err(|e| sent_error(py, e, sent, total))?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(sent_error(
+                    py,
+                    timeout_error(py, name, timeout),
+                    sent,
+                    total,
+                ));
+            }
+            continue;
+        }
         let r = wait_loop(py, deadline, |slice| {
             let mut g = lock(inner);
             match g.as_mut() {

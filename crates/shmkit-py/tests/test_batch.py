@@ -151,6 +151,18 @@ def test_recv_many_takes_what_is_there_up_to_max_count(name):
         assert rx.recv_many(1) == [b"one"]
 
 
+def test_a_batch_longer_than_one_check_interval(name):
+    # 40000 messages that all fit: the batch stops every 16384 to check for
+    # signals and its deadline, and goes on.
+    with shmkit.Consumer.create(name, 1 << 20) as rx, shmkit.Producer.open(name) as tx:
+        msgs = [i.to_bytes(4, "little") for i in range(40000)]
+        assert tx.send_many(msgs, timeout=60) == 40000
+        got: list[bytes] = []
+        while len(got) < 40000:
+            got.extend(rx.recv_many(100_000, timeout=5))
+        assert got == msgs
+
+
 def test_dead_consumer_during_send_many_raises_as_send(name, child):
     with shmkit.Producer.create(name, 256) as tx:
         c = child(
@@ -222,6 +234,15 @@ def test_bad_batch_input_sends_nothing(name):
             tx.send_many(42)
         with pytest.raises(ValueError, match="timeout"):
             tx.send_many([b"a"], timeout=-1)
+
+        def failing():
+            yield b"a"
+            yield b"b"
+            raise RuntimeError("the iterable's own error")
+
+        with pytest.raises(RuntimeError, match="own error") as e:
+            tx.send_many(failing())
+        assert e.value.sent == 0
         assert rx.try_recv() is None  # nothing of any refused batch went out
         for bad in (0, -3):
             with pytest.raises(ValueError, match="max_count must be at least 1"):
