@@ -1316,9 +1316,10 @@ impl Consumer {
 // ---------------------------------------------------------------------------
 // Batches: send_many, recv_many, and fixed-size records (typed channels)
 //
-// A Python loop that calls `send` or `recv_into` once per message costs
-// the interpreter's 60-75 ns an iteration, several times what the queue
-// itself costs; a batch pays that once per call. Each batch call takes as
+// A Python loop that calls `send` or `recv_into` once per message pays the
+// interpreter's cost of an iteration and a call for each, several times
+// what the queue itself costs (docs/python.md, "Benchmark"); a batch pays
+// it once per call. Each batch call takes as
 // many messages as the ring has room (or messages) for with the GIL held,
 // and waits only when it has to, as the single calls do: with the GIL
 // released, in slices, checking for signals between slices.
