@@ -35,7 +35,15 @@ import sys
 import time
 from pathlib import Path
 
-import shmkit
+# numpy (the typed rows) starts OpenBLAS's thread pool on import, one
+# thread per extra CPU, whose threads busy-wait for a while after they
+# start (`blas_thread_server` shows in `perf` profiles of these rows): in a
+# producer process spawned for a 0.3 s round they compete with the queue's
+# two processes for the CPUs. Nothing here calls BLAS. Set before numpy is
+# imported; the spawned processes inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import shmkit  # noqa: E402
 
 SIZES = (64, 65536)
 _STOP = 0xFFFFFFFF
