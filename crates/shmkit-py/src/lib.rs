@@ -25,7 +25,7 @@ use pyo3::exceptions::{
     PyAttributeError, PyBufferError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView};
 use pyo3::{ffi, PyErr};
 
 use shmkit::broadcast;
@@ -1314,6 +1314,406 @@ impl Consumer {
 }
 
 // ---------------------------------------------------------------------------
+// Batches: send_many, recv_many, and fixed-size records (typed channels)
+//
+// A Python loop that calls `send` or `recv_into` once per message pays the
+// interpreter's cost of an iteration and a call for each, several times
+// what the queue itself costs (docs/python.md, "Benchmark"); a batch pays
+// it once per call. Each batch call takes as
+// many messages as the ring has room (or messages) for with the GIL held,
+// and waits only when it has to, as the single calls do: with the GIL
+// released, in slices, checking for signals between slices.
+
+/// How many messages a batch send takes without waiting before it checks
+/// for signals and its deadline: about 0.2-1 ms of 64 B messages.
+const BATCH_CHECK: usize = 1 << 14;
+
+/// The sending side of SPSC and MPMC producers, for [`send_batch`].
+trait SendBytes {
+    fn try_send_now(&mut self, msg: &[u8]) -> shmkit::Result<()>;
+    fn send_slice(&mut self, msg: &[u8], slice: Duration) -> shmkit::Result<()>;
+}
+impl SendBytes for spsc::Producer {
+    #[inline]
+    fn try_send_now(&mut self, msg: &[u8]) -> shmkit::Result<()> {
+        self.try_send(msg)
+    }
+    fn send_slice(&mut self, msg: &[u8], slice: Duration) -> shmkit::Result<()> {
+        self.send_timeout(msg, slice)
+    }
+}
+impl SendBytes for mpmc::Producer {
+    #[inline]
+    fn try_send_now(&mut self, msg: &[u8]) -> shmkit::Result<()> {
+        self.try_send(msg)
+    }
+    fn send_slice(&mut self, msg: &[u8], slice: Duration) -> shmkit::Result<()> {
+        self.send_timeout(msg, slice)
+    }
+}
+
+/// `max_count` of `recv_many`: at least 1.
+fn count_arg(max_count: i64) -> PyResult<usize> {
+    match usize::try_from(max_count) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(PyValueError::new_err(format!(
+            "max_count must be at least 1, not {max_count}: it is the most messages one call returns"
+        ))),
+    }
+}
+
+/// Marks an exception raised by a batch send with how many of its
+/// messages went out before it (`sent`), and says so in a note.
+fn sent_error(py: Python<'_>, err: PyErr, sent: usize, total: usize) -> PyErr {
+    let value = err.value(py);
+    // Best effort: an exception type without a `__dict__` keeps its message.
+    let _ = value.setattr("sent", sent);
+    if sent > 0 {
+        let _ = value.call_method1(
+            "add_note",
+            (format!(
+                "{sent} of the batch's {total} messages were sent before this error, in order; \
+                 the rest were not"
+            ),),
+        );
+    }
+    err
+}
+
+/// The messages of a `send_many` batch, each checked (bytes-like, at most
+/// `max` bytes) before any is sent, so a refused batch sends nothing.
+/// `bytes` are borrowed; other buffers are copied once.
+fn batch_items<'py>(
+    py: Python<'py>,
+    messages: &Bound<'py, PyAny>,
+    name: &str,
+    max: usize,
+) -> PyResult<Vec<Data<'py>>> {
+    let refuse = |e: PyErr| sent_error(py, e, 0, 0);
+    if messages.is_instance_of::<PyBytes>()
+        || messages.is_instance_of::<PyByteArray>()
+        || messages.is_instance_of::<PyMemoryView>()
+    {
+        return Err(refuse(PyTypeError::new_err(
+            "send_many takes an iterable of messages, not one bytes-like object: use send(data), \
+             or send_many([data])",
+        )));
+    }
+    let iter = messages.try_iter().map_err(|_| {
+        refuse(PyTypeError::new_err(format!(
+            "send_many takes an iterable of messages (a list of bytes, say), not a {}",
+            messages
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        )))
+    })?;
+    let mut items = Vec::with_capacity(messages.len().unwrap_or(0));
+    for (i, item) in iter.enumerate() {
+        let item = item.map_err(refuse)?;
+        let data = Data::new(py, &item).map_err(|e| {
+            refuse(PyTypeError::new_err(format!(
+                "send_many: message {i} of the batch: {}; nothing was sent",
+                e.value(py)
+            )))
+        })?;
+        let len = data.as_slice().len();
+        if len > max {
+            let e = to_py(
+                py,
+                Error::MessageTooLarge {
+                    name: name.to_owned(),
+                    len: len as u64,
+                    max: max as u64,
+                },
+            );
+            let _ = e.value(py).call_method1(
+                "add_note",
+                (format!("it is message {i} of the batch; nothing was sent"),),
+            );
+            return Err(refuse(e));
+        }
+        items.push(data);
+    }
+    Ok(items)
+}
+
+/// Sends `msgs` in order: as many as there is room for with the GIL held,
+/// then, when the ring is full, waits for room for the next one with the
+/// GIL released (in slices, checking for signals), until all are sent or
+/// `timeout` (for the whole batch) passes. Returns `msgs.len()`; an error
+/// carries `sent`, the number sent before it.
+fn send_batch<T: SendBytes + Send>(
+    py: Python<'_>,
+    inner: &StdMutex<Option<T>>,
+    name: &str,
+    msgs: &[&[u8]],
+    timeout: Option<Duration>,
+) -> PyResult<usize> {
+    let total = msgs.len();
+    let deadline = deadline(timeout);
+    let mut sent = 0;
+    loop {
+        // A thread waiting in a slice holds the endpoint's lock with the
+        // GIL released: then this one goes to wait too, never blocking on
+        // the lock with the GIL held.
+        let mut full = true;
+        if let Ok(mut g) = inner.try_lock() {
+            let Some(p) = g.as_mut() else {
+                return Err(sent_error(py, closed_error("producer"), sent, total));
+            };
+            let stop = total.min(sent + BATCH_CHECK);
+            full = false;
+            while sent < stop {
+                match p.try_send_now(msgs[sent]) {
+                    Ok(()) => sent += 1,
+                    Err(Error::Full { .. }) => {
+                        full = true;
+                        break;
+                    }
+                    Err(e) => return Err(sent_error(py, to_py(py, e), sent, total)),
+                }
+            }
+        }
+        let Some(&msg) = msgs.get(sent) else {
+            return Ok(sent);
+        };
+        if !full {
+            // A long batch that never waits still answers Ctrl-C and its
+            // deadline, every `BATCH_CHECK` messages.
+            py.check_signals()
+                .map_err(|e| sent_error(py, e, sent, total))?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(sent_error(
+                    py,
+                    timeout_error(py, name, timeout),
+                    sent,
+                    total,
+                ));
+            }
+            continue;
+        }
+        let r = wait_loop(py, deadline, |slice| {
+            let mut g = lock(inner);
+            match g.as_mut() {
+                Some(p) => slice_result(p.send_slice(msg, slice).map(|()| true)),
+                None => Ok(Some(false)),
+            }
+        });
+        match r {
+            Ok(Some(true)) => sent += 1,
+            Ok(Some(false)) => return Err(sent_error(py, closed_error("producer"), sent, total)),
+            Ok(None) => {
+                return Err(sent_error(
+                    py,
+                    timeout_error(py, name, timeout),
+                    sent,
+                    total,
+                ));
+            }
+            Err(e) => return Err(sent_error(py, e, sent, total)),
+        }
+    }
+}
+
+/// A message copied out of the ring into a new `bytes`.
+fn bytes_of<'py>(py: Python<'py>, m: &spsc::Message<'_>) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, m.len(), |buf| {
+        m.read_at(0, buf).map_err(|e| to_py(py, e))
+    })
+}
+
+thread_local! {
+    /// The records of a `_send_records` batch, copied out of the caller's
+    /// array (which may be memory a peer writes) before they are sent.
+    /// Taken out while in use, so a signal handler that sends on this
+    /// thread meanwhile gets a fresh one instead of a borrow error.
+    static SEND_RECORDS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The records a `_recv_records_into` batch copies out of the ring
+    /// before one copy into the caller's array.
+    static RECV_RECORDS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `itemsize` of the record calls: more than 0.
+fn itemsize_arg(itemsize: usize) -> PyResult<usize> {
+    if itemsize == 0 {
+        return Err(PyValueError::new_err("itemsize must be at least 1 byte"));
+    }
+    Ok(itemsize)
+}
+
+#[pymethods]
+impl Producer {
+    /// Sends each message of an iterable of bytes-like objects, in order, waiting for room as `send` does; `timeout` bounds the whole call. Returns how many were sent (all); an exception raised part-way carries `sent`.
+    #[pyo3(signature = (messages, timeout=None))]
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = timeout_arg(timeout)?;
+        let max = self.with(|p| Ok(p.max_message_len()))?;
+        let items = batch_items(py, messages, &self.name, max)?;
+        let msgs: Vec<&[u8]> = items.iter().map(Data::as_slice).collect();
+        send_batch(py, &self.inner, &self.name, &msgs, timeout)
+    }
+
+    /// Sends the bytes of `data` (a C-contiguous or any buffer of bytes) as `len(data) / itemsize` messages of `itemsize` bytes each, as `send_many` does. Used by `shmkit.Sender`.
+    #[pyo3(signature = (data, itemsize, timeout=None))]
+    fn _send_records(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        itemsize: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = timeout_arg(timeout)?;
+        let itemsize = itemsize_arg(itemsize)?;
+        let buf = PyBuffer::<u8>::get(data).map_err(|_| {
+            PyTypeError::new_err("_send_records needs a buffer of bytes (a numpy uint8 view)")
+        })?;
+        let len = buf.item_count();
+        if len % itemsize != 0 {
+            return Err(PyValueError::new_err(format!(
+                "{len} bytes are not a whole number of {itemsize}-byte records"
+            )));
+        }
+        let max = self.with(|p| Ok(p.max_message_len()))?;
+        if itemsize > max {
+            return Err(to_py(
+                py,
+                Error::MessageTooLarge {
+                    name: self.name.clone(),
+                    len: itemsize as u64,
+                    max: max as u64,
+                },
+            ));
+        }
+        let mut scratch = SEND_RECORDS.take();
+        scratch.clear();
+        scratch.resize(len, 0);
+        let r = buf.copy_to_slice(py, &mut scratch).and_then(|()| {
+            let msgs: Vec<&[u8]> = scratch.chunks_exact(itemsize).collect();
+            send_batch(py, &self.inner, &self.name, &msgs, timeout)
+        });
+        SEND_RECORDS.set(scratch);
+        r
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// Waits as `recv` does for the next message, then takes up to `max_count` in all of those already there, without waiting for more: a list of 1 to `max_count` bytes.
+    #[pyo3(signature = (max_count, timeout=None))]
+    fn recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_count: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let max = count_arg(max_count)?;
+        let first = self.recv_with(py, timeout, |m| bytes_of(py, m))?;
+        let mut got = Vec::with_capacity(max.min(1024));
+        got.push(first);
+        // Messages already taken are returned whatever happens next: an
+        // error (a dead producer, a corrupted record) stops the batch and
+        // is raised by the next call, the message it is about still there.
+        if let Ok(mut g) = self.inner.try_lock() {
+            if let Some(c) = g.as_mut() {
+                while got.len() < max {
+                    let Ok(Some(m)) = c.try_read() else { break };
+                    let Ok(b) = bytes_of(py, &m) else { break };
+                    m.release();
+                    got.push(b);
+                }
+            }
+        }
+        PyList::new(py, got)
+    }
+
+    /// Receives messages of `itemsize` bytes into the start of `out` (a writable C-contiguous byte buffer): waits as `recv` does for the first, then takes those already there, up to `len(out) / itemsize`. Returns how many it stored. Used by `shmkit.Receiver`.
+    #[pyo3(signature = (out, itemsize, timeout=None))]
+    fn _recv_records_into(
+        &self,
+        py: Python<'_>,
+        out: &Bound<'_, PyAny>,
+        itemsize: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let itemsize = itemsize_arg(itemsize)?;
+        let buf = writable_buffer(out)?;
+        let room = buf.len_bytes() / itemsize;
+        if room == 0 {
+            return Err(PyValueError::new_err(format!(
+                "a buffer of {} bytes has no room for one {itemsize}-byte record",
+                buf.len_bytes()
+            )));
+        }
+        let mut scratch = RECV_RECORDS.take();
+        if scratch.len() < room * itemsize {
+            scratch.resize(room * itemsize, 0);
+        }
+        let r = self.recv_records(py, &mut scratch, itemsize, room, timeout);
+        let r = r.and_then(|n| fill_buffer(py, &buf, &scratch[..n * itemsize]).map(|()| n));
+        RECV_RECORDS.set(scratch);
+        r
+    }
+}
+
+impl Consumer {
+    /// The body of `_recv_records_into`: up to `room` records into
+    /// `scratch`, the first waited for; returns how many.
+    fn recv_records(
+        &self,
+        py: Python<'_>,
+        scratch: &mut [u8],
+        itemsize: usize,
+        room: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let wrong_size = |len: usize| Error::WrongSizeMessage {
+            name: self.name.clone(),
+            len: len as u64,
+            size: itemsize as u64,
+        };
+        // A first message of the wrong size is released (skipped) and
+        // reported, as the typed `recv` does; a later one stops the batch
+        // and stays, for the next call to report.
+        let first = self.recv_with(py, timeout, |m| {
+            if m.len() != itemsize {
+                return Ok(Err(m.len()));
+            }
+            m.read_at(0, &mut scratch[..itemsize])
+                .map_err(|e| to_py(py, e))?;
+            Ok(Ok(()))
+        })?;
+        if let Err(len) = first {
+            return Err(to_py(py, wrong_size(len)));
+        }
+        let mut n = 1;
+        if let Ok(mut g) = self.inner.try_lock() {
+            if let Some(c) = g.as_mut() {
+                while n < room {
+                    let Ok(Some(m)) = c.try_read() else { break };
+                    if m.len() != itemsize {
+                        break;
+                    }
+                    let at = n * itemsize;
+                    if m.read_at(0, &mut scratch[at..at + itemsize]).is_err() {
+                        break;
+                    }
+                    m.release();
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // MPMC
 
 /// One of the producers of an MPMC queue.
@@ -1747,6 +2147,52 @@ impl MpmcConsumer {
             Err(e) if is_error(py, &e, "Closed") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[pymethods]
+impl MpmcProducer {
+    /// Sends each message of an iterable of bytes-like objects, in order, as `Producer.send_many` does.
+    #[pyo3(signature = (messages, timeout=None))]
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = timeout_arg(timeout)?;
+        let max = self.with(|p| Ok(p.max_message_len()))?;
+        let items = batch_items(py, messages, &self.name, max)?;
+        let msgs: Vec<&[u8]> = items.iter().map(Data::as_slice).collect();
+        send_batch(py, &self.inner, &self.name, &msgs, timeout)
+    }
+}
+
+#[pymethods]
+impl MpmcConsumer {
+    /// Waits as `recv` does for the next message, then takes up to `max_count` in all of those already there, as `Consumer.recv_many` does.
+    #[pyo3(signature = (max_count, timeout=None))]
+    fn recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_count: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let max = count_arg(max_count)?;
+        let first = recv_bytes(py, &self.inner, &self.name, "consumer", timeout)?;
+        let mut got = Vec::with_capacity(max.min(1024));
+        got.push(PyBytes::new(py, &first));
+        // As in `Consumer.recv_many`: an error after the first message ends
+        // the batch, and the next call raises it.
+        if let Ok(mut g) = self.inner.try_lock() {
+            if let Some(c) = g.as_mut() {
+                while got.len() < max {
+                    let Ok(Some(v)) = c.try_recv_now() else { break };
+                    got.push(PyBytes::new(py, &v));
+                }
+            }
+        }
+        PyList::new(py, got)
     }
 }
 

@@ -271,6 +271,25 @@ class Producer(_Endpoint):
     def try_send(self, data: Buffer) -> bool:
         """Sends if there is room now; ``False`` if the queue is full."""
 
+    def send_many(self, messages: Iterable[Buffer], timeout: float | None = None) -> int:
+        """Sends each message of ``messages`` (bytes-like objects), in order, in one call.
+
+        Every message is checked first: a non-bytes item (``TypeError``) or
+        one over ``max_message_len`` (``MessageTooLarge``) refuses the whole
+        batch and nothing is sent. Then as many go out as the ring has room
+        for, with the GIL held; when it is full the call waits for room with
+        the GIL released, as ``send`` does (Ctrl-C within 100 ms).
+        ``timeout`` bounds the whole call. Returns the number sent: all of
+        them. An exception raised part-way (``Timeout``, ``PeerDied``,
+        ``KeyboardInterrupt``, ...) carries ``sent``: the first ``sent``
+        messages went out, in order, and none after them; send the rest
+        again from there.
+        """
+
+    def _send_records(self, data: Buffer, itemsize: int, timeout: float | None = None) -> int:
+        """Sends ``data`` as ``len(data) // itemsize`` messages of ``itemsize``
+        bytes, as ``send_many``; use ``shmkit.Sender.send``."""
+
     @staticmethod
     def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
                         persist: bool = False, mode: int | None = None) -> Producer:
@@ -328,6 +347,21 @@ class Consumer(_Receiving):
     @property
     def capacity(self) -> int: ...
     wait: WaitStrategy
+
+    def recv_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """Up to ``max_count`` messages in one call, at least one.
+
+        Waits as ``recv`` does (up to ``timeout``, GIL released, Ctrl-C)
+        for the first message and raises as ``recv`` does if none comes;
+        then takes the messages already there, up to ``max_count`` in all,
+        without waiting for more. An error after the first message (a dead
+        producer, say) ends the batch and is raised by the next call: no
+        received message is dropped. ``max_count < 1`` raises ``ValueError``.
+        """
+
+    def _recv_records_into(self, out: Buffer, itemsize: int, timeout: float | None = None) -> int:
+        """Receives messages of ``itemsize`` bytes into ``out`` as ``recv_many``
+        takes them; returns how many. Use ``shmkit.Receiver.recv_into``."""
 
     @staticmethod
     def _create_channel(name: str, layout: tuple, count: int, *, wait: str = "spin_then_block",
@@ -393,6 +427,9 @@ class MpmcProducer(_Endpoint):
     def try_send(self, data: Buffer) -> bool:
         """Sends if a slot is free now; ``False`` if the queue is full."""
 
+    def send_many(self, messages: Iterable[Buffer], timeout: float | None = None) -> int:
+        """Sends each message of ``messages`` in order, as ``Producer.send_many``."""
+
 class MpmcConsumer(_Receiving):
     """One of many consumers of an MPMC queue: each message goes to exactly one."""
 
@@ -438,6 +475,10 @@ class MpmcConsumer(_Receiving):
     ) -> MpmcConsumer: ...
     @property
     def max_message_len(self) -> int: ...
+
+    def recv_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """Up to ``max_count`` messages in one call, at least one, as ``Consumer.recv_many``."""
+
 
 class Publisher(_Endpoint):
     """The publisher of a broadcast ring: every subscriber sees every message

@@ -35,7 +35,15 @@ import sys
 import time
 from pathlib import Path
 
-import shmkit
+# numpy (the typed rows) starts OpenBLAS's thread pool on import, one
+# thread per extra CPU, whose threads busy-wait for a while after they
+# start (`blas_thread_server` shows in `perf` profiles of these rows): in a
+# producer process spawned for a 0.3 s round they compete with the queue's
+# two processes for the CPUs. Nothing here calls BLAS. Set before numpy is
+# imported; the spawned processes inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import shmkit  # noqa: E402
 
 SIZES = (64, 65536)
 _STOP = 0xFFFFFFFF
@@ -94,6 +102,85 @@ def shmkit_throughput_into(size: int, seconds: float) -> float:
         while True:
             recv_into(buf)
             n += 1
+    except shmkit.Closed:
+        pass
+    dt = time.perf_counter() - t0
+    p.join()
+    rx.close()
+    return n / dt
+
+
+def _batch(size: int) -> int:
+    """Messages per batch call: 256 at 64 B (as the per-call producers send
+    256 between clock reads), fewer of larger ones (1 MiB a call)."""
+    return max(1, min(256, (1 << 20) // size))
+
+
+def _shmkit_batch_producer(name: str, size: int, seconds: float) -> None:
+    tx = shmkit.Producer.open(name)
+    batch = [bytes(size)] * _batch(size)
+    end = time.monotonic() + seconds
+    send_many = tx.send_many
+    while time.monotonic() < end:
+        send_many(batch)
+    tx.close()
+
+
+def shmkit_throughput_batched(size: int, seconds: float) -> float:
+    name = _uniq("u")
+    rx = shmkit.Consumer.create(name, max(size * 64, 1 << 20))
+    p = mp.get_context("spawn").Process(target=_shmkit_batch_producer, args=(name, size, seconds))
+    p.start()
+    # The first message starts the clock and is not counted.
+    n = len(rx.recv_many(1, timeout=60)) - 1
+    count = _batch(size)
+    recv_many = rx.recv_many
+    t0 = time.perf_counter()
+    try:
+        while True:
+            n += len(recv_many(count))
+    except shmkit.Closed:
+        pass
+    dt = time.perf_counter() - t0
+    p.join()
+    rx.close()
+    return n / dt
+
+
+def _record(size: int):
+    import numpy as np
+
+    # One record of `size` bytes: a sequence number and a payload.
+    return np.dtype([("seq", "<u8"), ("data", "u1", (size - 8,))])
+
+
+def _typed_producer(name: str, size: int, seconds: float) -> None:
+    import numpy as np
+
+    tx = shmkit.Sender.open(name, _record(size), type_name="BenchRecord")
+    batch = np.zeros(_batch(size), _record(size))
+    end = time.monotonic() + seconds
+    send = tx.send
+    while time.monotonic() < end:
+        send(batch)
+    tx.close()
+
+
+def shmkit_typed_batched(size: int, seconds: float) -> float:
+    import numpy as np
+
+    name = _uniq("v")
+    rec = _record(size)
+    rx = shmkit.Receiver.create(name, rec, max(64, (1 << 20) // size), type_name="BenchRecord")
+    p = mp.get_context("spawn").Process(target=_typed_producer, args=(name, size, seconds))
+    p.start()
+    out = np.empty(_batch(size), rec)
+    recv_into = rx.recv_into
+    n = recv_into(out[:1], timeout=60) - 1
+    t0 = time.perf_counter()
+    try:
+        while True:
+            n += recv_into(out)
     except shmkit.Closed:
         pass
     dt = time.perf_counter() - t0
@@ -532,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         sec = str(size)
         rows[sec, "shmkit SPSC"] = (lambda n=size: shmkit_throughput(n, secs), max)
         rows[sec, "shmkit SPSC recv_into"] = (lambda n=size: shmkit_throughput_into(n, secs), max)
+        rows[sec, "shmkit SPSC batched"] = (lambda n=size: shmkit_throughput_batched(n, secs), max)
+        rows[sec, "shmkit typed batched"] = (lambda n=size: shmkit_typed_batched(n, secs), max)
         rows[sec, "mp.Queue"] = (lambda n=size: mp_queue_throughput(n, secs), max)
         rows[sec, "mp.Pipe"] = (lambda n=size: mp_pipe_throughput(n, secs), max)
         rows[sec, "SharedMemory busy-poll"] = (lambda n=size: shm_busy_poll_throughput(n, secs), max)
@@ -566,8 +655,11 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = ""
             elif k == "shmkit SPSC recv_into":
                 ratio = f"  recv_into is {v / base:6.2f}x recv"
+            elif k in ("shmkit SPSC batched", "shmkit typed batched"):
+                ratio = f"  batched is {v / base:6.2f}x recv"
             elif k.startswith("native"):
-                ratio = f"  native is {v / res['shmkit SPSC recv_into']:6.2f}x recv_into from Python"
+                ratio = (f"  native is {v / res['shmkit SPSC recv_into']:6.2f}x recv_into, "
+                         f"{v / res['shmkit typed batched']:4.2f}x typed batched")
             else:
                 ratio = f"  shmkit is {base / v:6.2f}x"
             print(f"  {k:28} {_rate(v, size)}{ratio}")
@@ -600,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     if rust:
         checks.append(("64 B, Python's cost over native <= 3x (recv_into rows)",
                        r64["native Rust SPSC"] / r64["shmkit SPSC recv_into"], 3, False))
+        checks.append(("64 B, Python's cost over native <= 3x (typed batched)",
+                       r64["native Rust SPSC"] / r64["shmkit typed batched"], 3, False))
     for label, v, bound, at_least in checks:
         ok = v >= bound if at_least else v <= bound
         print(f"  {label:56} {v:7.2f}x  {'holds' if ok else 'MISSED'}")

@@ -11,8 +11,11 @@ stored and builds the matching numpy dtype.
     tick = np.dtype([("seq", "<u8"), ("price", "<f8")])
     tx = shmkit.Sender.create("ticks", tick, 1024, type_name="Tick")
     tx.send((1, 2.5))                  # a tuple, a record, or an array of records
+    tx.send(np.zeros(256, tick))       # an array in one call
     rx = shmkit.Receiver.open("ticks")  # dtype from the channel
     rx.recv()                          # -> np.void record (1, 2.5)
+    out = np.empty(256, tick)
+    n = rx.recv_into(out)              # as many as are there, up to 256, in one call
 
 Values are copied in and out (no view into shared memory is handed out).
 """
@@ -124,6 +127,7 @@ class Sender(_End):
         return cls(p, desc)
 
     def _records(self, value: Any) -> Any:
+        """The value as a 1-D C-contiguous array of this dtype."""
         import numpy as np
 
         if isinstance(value, (np.ndarray, np.void, np.generic)) and value.dtype != self._dtype:
@@ -135,14 +139,32 @@ class Sender(_End):
             arr = np.asarray(value, dtype=self._dtype)
         except (TypeError, ValueError) as e:
             raise TypeError(f"{self.name}: {value!r} is not a value of {self._dtype}: {e}") from None
-        return arr.reshape(-1) if arr.ndim else arr.reshape(1)
+        if arr.ndim > 1:
+            raise ValueError(
+                f"{self.name}: an array of shape {arr.shape}: send takes one value or a 1-D "
+                "array of values (reshape(-1) it to send its values in order)"
+            )
+        return np.ascontiguousarray(arr.reshape(-1) if arr.ndim else arr.reshape(1))
 
     def send(self, value: Any, timeout: float | None = None) -> None:
-        """Sends a value (a record, a tuple, a number) or each record of an
-        array, in order, waiting for room up to ``timeout`` seconds per value
-        (None: as long as it takes) with the GIL released."""
-        for rec in self._records(value):
-            self._inner.send(rec.tobytes(), timeout)
+        """Sends a value (a record, a tuple, a number) or each record of a
+        1-D array, in order, in one call: as many as the ring has room for
+        at a time, waiting for room with the GIL released when it is full.
+        ``timeout`` (seconds, None: as long as it takes) bounds the whole
+        call; ``Timeout`` then carries ``sent``, how many of the values went
+        out (the first ``sent``, in order). Every value is checked before
+        any is sent: a value of another dtype raises ``TypeError``, an array
+        of more than one dimension ``ValueError``, and nothing is sent."""
+        import numpy as np
+
+        # An array that is already what the channel carries goes as it is:
+        # this call's own cost is paid once per batch, not per value.
+        if (type(value) is np.ndarray and value.ndim == 1 and value.dtype == self._dtype
+                and value.flags.c_contiguous):
+            arr = value
+        else:
+            arr = self._records(value)
+        self._inner._send_records(arr.view(np.uint8), self._dtype.itemsize, timeout)
 
     def try_send(self, value: Any) -> bool:
         """Sends one value if there is room now; False if the channel is full."""
@@ -197,22 +219,28 @@ class Receiver(_End):
         return None if data is None else self._decode(data)
 
     def recv_into(self, out: Any, timeout: float | None = None) -> int:
-        """Fills the start of ``out`` (a 1-D numpy array of this dtype):
-        waits up to ``timeout`` for the first value, then takes the values
-        already there, up to ``len(out)``. Returns how many it stored."""
+        """Fills the start of ``out`` (a 1-D numpy array of this dtype) in
+        one call, with no Python object per value: waits up to ``timeout``
+        for the first value, then takes the values already there, up to
+        ``len(out)``. Returns how many it stored. A first message of the
+        wrong size raises ``WrongSizeMessage`` (and is skipped); a later one
+        ends the batch, and the next call reports it."""
         import numpy as np
 
         if not isinstance(out, np.ndarray) or out.dtype != self._dtype or out.ndim != 1:
             raise TypeError(f"{self.name}: recv_into takes a 1-D numpy array of {self._dtype}")
-        if not out.flags.writeable:
+        flags = out.flags
+        if not flags.writeable:
             raise ValueError(f"{self.name}: the array is read-only")
-        n = 0
-        while n < len(out):
-            data = self._inner.recv(timeout) if n == 0 else self._inner.try_recv()
-            if data is None:
-                break
-            out[n] = self._decode(data)
-            n += 1
+        if len(out) == 0:
+            raise ValueError(f"{self.name}: recv_into needs an array with room for a value")
+        itemsize = self._dtype.itemsize
+        if flags.c_contiguous:
+            return self._inner._recv_records_into(out.view(np.uint8), itemsize, timeout)
+        # A strided array: received into a contiguous one, then copied over.
+        tmp = np.empty(len(out), self._dtype)
+        n = self._inner._recv_records_into(tmp.view(np.uint8), itemsize, timeout)
+        out[:n] = tmp[:n]
         return n
 
     def __iter__(self) -> Iterator[Any]:
