@@ -627,6 +627,10 @@ class Event:
 
     Auto-reset (default): a ``set()`` releases one waiter and clears itself.
     Manual-reset: it stays set, releasing every waiter, until ``reset()``.
+
+    If another process shrinks the segment under this event, every call
+    raises ``Truncated`` (a ``wait`` within 100 ms), never a silent
+    timeout or a signal that reached nobody.
     """
 
     @staticmethod
