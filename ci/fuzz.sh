@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every target in fuzz/ for a fixed time from the committed seed
-# corpus (fuzz/corpus/<target>); fails on the first crash, hang or leak.
+# corpus (fuzz/corpus/<target>) and seeds the library writes now
+# (fuzz/corpus-fresh, ignored); fails on the first crash, hang or leak.
 #
 #   SHMKIT_FUZZ_SECONDS=60 bash ci/fuzz.sh            # all targets, 60 s each
 #   SHMKIT_FUZZ_SECONDS=60 bash ci/fuzz.sh spsc_consumer
@@ -27,6 +28,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# Seeds written by this very library as well as the committed ones: a
+# format change that the committed seeds predate would otherwise leave every
+# seed refused by the first header check, and the run would start blind.
+echo "== fuzz: seeds at the current formats (fuzz/corpus-fresh)"
+rm -rf fuzz/corpus-fresh
+cargo run -q -p shmkit --features fuzzing --example fuzz_seeds -- fuzz/corpus-fresh
+
 cd fuzz
 echo "== fuzz: building the targets (nightly, release with debug assertions)"
 cargo +nightly fuzz build
@@ -36,10 +44,10 @@ for t in "${targets[@]}"; do
     echo "== fuzz: $t for ${secs}s"
     scratch="corpus-run/$t"
     rm -rf "$scratch"
-    mkdir -p "$scratch" "artifacts/$t" "corpus/$t"
+    mkdir -p "$scratch" "artifacts/$t" "corpus/$t" "corpus-fresh/$t"
     log="$(mktemp)"
     # -max_len: queue images are a few KiB; -timeout: a slow input is a hang.
-    if ! cargo +nightly fuzz run "$t" "$scratch" "corpus/$t" -- \
+    if ! cargo +nightly fuzz run "$t" "$scratch" "corpus/$t" "corpus-fresh/$t" -- \
         -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1; then
         tail -n 60 "$log"
