@@ -687,3 +687,33 @@ fn mpmc_scribbler_never_panics_or_hangs() {
     }
     assert!(detected >= 2, "only {detected} of 3 seeds detected");
 }
+
+/// A producer that a child process tries to attach once all 64 producer ids
+/// are taken is refused (`RoleTaken`) and leaves no trace: when the 64 real
+/// producers have gone, the consumer reads `Closed`, not a producer that
+/// never left.
+#[test]
+fn a_producer_refused_for_want_of_ids_leaves_no_attach_behind() {
+    const TEST: &str = "a_producer_refused_for_want_of_ids_leaves_no_attach_behind";
+    if let Some((_, args)) = role() {
+        match mpmc::Producer::open(&args[0]) {
+            Err(Error::RoleTaken { .. }) => say("refused"),
+            other => say(&format!("unexpected {other:?}")),
+        }
+        return;
+    }
+    let name = unique("mpmc-ids");
+    let _c = QueueCleanup(name.clone());
+    let mut rx = mpmc::Consumer::create(&name, 8, 16).unwrap();
+    let producers: Vec<_> = (0..64)
+        .map(|i| mpmc::Producer::open(&name).unwrap_or_else(|e| panic!("producer {i}: {e}")))
+        .collect();
+    let mut child = Child::spawn(TEST, "extra", &[&name]);
+    assert_eq!(child.recv(), "refused");
+    child.wait_ok();
+    drop(producers);
+    match rx.recv_timeout(Duration::from_secs(2)) {
+        Err(Error::Closed { .. }) => {}
+        other => panic!("after the last producer left: {other:?}"),
+    }
+}
