@@ -32,7 +32,7 @@ command -v cargo >/dev/null || fail "cargo not found"
 export CARGO_TARGET_DIR="${BRIDGE_TARGET_DIR:-$ROOT/bridge/target}"
 b0=$SECONDS
 (cd bridge && cargo build --release --locked --bins --examples)
-(cd bridge && cargo test --release --locked --lib)
+(cd bridge && cargo test --release --locked --lib --bins)
 say "build and unit tests: $((SECONDS - b0)) s"
 # BRIDGE_BIN: another build of the bridge to run instead (to compare two
 # versions in the benchmark, each in its own run of this script).
@@ -120,6 +120,21 @@ for s in sub1b sub1c; do
     [ "$line" = "received=100000 missed=0 end=Closed bad=0" ] || fail "$s: $line"
 done
 say "100,000 messages to B and C, in order, none lost: ok ($((SECONDS - t)) s)"
+
+# 1b. The same through an exporter that polls (--poll-us) before it parks.
+t=$SECONDS
+bg bridge_p a "$BR" --listen tcp/10.77.1.1:7449 --export p1 --poll-us 500 --lease-ms $LEASE \
+    --status-ms 200
+bg bridge_q b "$BR" --connect tcp/10.77.1.1:7449 --import p1 --lease-ms $LEASE --status-ms 200
+bg pubp a "$PROBE" pub p1 20000 8192 8192 "$WORK/gop" 500
+bg subp b "$PROBE" sub p1 20
+wait_for "$WORK/subp.log" ready 60
+touch "$WORK/gop"
+wait_for "$WORK/pubp.log" "sent 20000" 120
+wait_for "$WORK/subp.log" "end=" 120
+line=$(tail -n 1 "$WORK/subp.log")
+[ "$line" = "received=20000 missed=0 end=Closed bad=0" ] || fail "subp: $line"
+say "20,000 messages through a polling exporter, in order, none lost: ok ($((SECONDS - t)) s)"
 
 # 2. A slow subscriber on B: Lagged, and received + missed == sent.
 t=$SECONDS
@@ -216,45 +231,77 @@ say "bad input: unknown names, geometry mismatch, garbage, oversized, stale: ok"
 if [ -n "${BENCH:-}" ]; then
     n64=${BENCH_N:-3000}; n64k=${BENCH_NK:-500}
     nstream=${BENCH_NS:-5000}; win=${BENCH_WINDOW:-64}
-    for size_n in "64 $n64" "65536 $n64k"; do
+    # POLL: the --poll-us of the polling rows, and the raw zenoh rows'
+    # equivalent (each of ping and pong polls that long before it blocks).
+    poll=${BENCH_POLL:-1000}
+    out="$WORK/bench.txt"
+    for size_n in "64 $n64 0" "64 $n64 $poll" "65536 $n64k 0"; do
         set -- $size_n
-        bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460
+        bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460 "$3"
         sleep 0.5
-        host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" | tee -a "$WORK/bench.txt"
+        host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" "$3" | sed "s/^/poll=$3 /" | tee -a "$out"
         kill "$PID_rpong" 2>/dev/null || true
     done
     # Throughput: a stream of 64 KiB messages, a window of them in flight,
     # each acknowledged (the bridge rows below run the same protocol).
     bg rsink b "$PROBE" rawsink tcp/10.77.1.2:7460
     sleep 0.5
-    host a "$PROBE" rawstream tcp/10.77.1.2:7460 65536 "$nstream" "$win" | tee -a "$WORK/bench.txt"
+    host a "$PROBE" rawstream tcp/10.77.1.2:7460 65536 "$nstream" "$win" | tee -a "$out"
     kill "$PID_rsink" 2>/dev/null || true
+    # The bridge, parking at once (the default) and polling: topics
+    # bping/bpong through one pair of bridges, qping/qpong through another.
     bg bba a "$BR" --listen tcp/10.77.1.1:7461 --export bping --import bpong --status-ms 100000
     bg bbb b "$BR" --connect tcp/10.77.1.1:7461 --import bping --export bpong --status-ms 100000
-    for size_n in "64 $n64" "65536 $n64k"; do
-        set -- $size_n
-        bg bpong b "$PROBE" bcpong bping bpong
-        host a "$PROBE" bcping bping bpong "$1" "$2" bridge | tee -a "$WORK/bench.txt"
+    bg bqa a "$BR" --listen tcp/10.77.1.1:7463 --export qping --import qpong --status-ms 100000 \
+        --poll-us "$poll"
+    bg bqb b "$BR" --connect tcp/10.77.1.1:7463 --import qping --export qpong --status-ms 100000 \
+        --poll-us "$poll"
+    for row in "b 64 $n64 0" "q 64 $n64 $poll" "b 65536 $n64k 0"; do
+        set -- $row
+        bg bpong b "$PROBE" bcpong "$1ping" "$1pong"
+        host a "$PROBE" bcping "$1ping" "$1pong" "$2" "$3" bridge | sed "s/^/poll=$4 /" | tee -a "$out"
         kill -INT "$PID_bpong" 2>/dev/null || true; sleep 3
     done
-    bg bsink b "$PROBE" bcsink bping bpong
-    host a "$PROBE" bcstream bping bpong 65536 "$nstream" "$win" bridge | tee -a "$WORK/bench.txt"
-    kill -INT "$PID_bsink" 2>/dev/null || true; sleep 3
-    for mode in alone exported; do
-        if [ $mode = exported ]; then
-            bg bbl a "$BR" --listen tcp/10.77.1.1:7462 --export lping --status-ms 100000
-        fi
-        bg lpong a "$PROBE" bcpong lping lpong
-        host a "$PROBE" bcping lping lpong 64 "$n64" "local-$mode" | tee -a "$WORK/bench.txt"
-        kill -INT "$PID_lpong" 2>/dev/null || true; sleep 1
+    for row in "b 0" "q $poll"; do
+        set -- $row
+        bg bsink b "$PROBE" bcsink "$1ping" "$1pong"
+        host a "$PROBE" bcstream "$1ping" "$1pong" 65536 "$nstream" "$win" bridge \
+            | sed "s/^/poll=$2 /" | tee -a "$out"
+        kill -INT "$PID_bsink" 2>/dev/null || true; sleep 3
     done
-    cp "$WORK/bench.txt" "${BENCH_OUT:-/tmp/shmkit-bridge-bench.txt}"
-    kill -INT "$PID_bba" "$PID_bbb" "$PID_bbl" 2>/dev/null || true
+    kill -INT "$PID_bba" "$PID_bbb" "$PID_bqa" "$PID_bqb" 2>/dev/null || true
+    # The local round trip on A, alone and while a bridge exports its ping
+    # topic (parking, or polling), with both ends spinning and with both
+    # blocking (the default, spin then block, falls into either), in
+    # alternating rounds so that the spread between rounds shows the noise.
+    for round in 1 2 3; do
+        for wait in spin block; do
+            for mode in alone exported exported-poll; do
+                case $mode in
+                    exported) bg bbl a "$BR" --listen tcp/10.77.1.1:7462 --export lping \
+                        --status-ms 100000 ;;
+                    exported-poll) bg bbl a "$BR" --listen tcp/10.77.1.1:7462 --export lping \
+                        --status-ms 100000 --poll-us "$poll" ;;
+                esac
+                bg lpong a "$PROBE" bcpong lping lpong "$wait"
+                subs=2; [ $mode = alone ] && subs=1
+                host a "$PROBE" bcping lping lpong 64 "$n64" "local-$mode" "$wait" "$subs" \
+                    | sed "s/^/round=$round wait=$wait /" | tee -a "$out"
+                kill -INT "$PID_lpong" 2>/dev/null || true
+                if [ $mode != alone ]; then
+                    kill -INT "$PID_bbl" 2>/dev/null || true
+                    wait "$PID_bbl" 2>/dev/null || true
+                fi
+                sleep 1
+            done
+        done
+    done
+    cp "$out" "${BENCH_OUT:-/tmp/shmkit-bridge-bench.txt}"
     sleep 1
 fi
 
 # 6. Ctrl-C: every bridge stops cleanly (status 0, last line "stopped").
-for b in bridge_a bridge_b bridge_c bridge_f; do
+for b in bridge_a bridge_b bridge_c bridge_f bridge_p bridge_q; do
     p=$(eval echo "\$PID_$b")
     kill -INT "$p"
     set +e; timeout 15 tail --pid="$p" -f /dev/null; set -e

@@ -17,10 +17,14 @@
 //!     a zenoh peer posing as an exporter: geometry, token, COUNT messages
 //!     with sequence holes, then garbage (no attachment, a bad attachment,
 //!     an oversized message), then a clean end. Prints "holes=H sent=S".
-//! probe rawping ENDPOINT SIZE N / rawpong ENDPOINT
-//!     raw zenoh round trips on keys bench/ping and bench/pong.
-//! probe bcping NAME_OUT NAME_IN SIZE N / bcpong NAME_IN NAME_OUT
-//!     round trips over two broadcast topics (bridged or local).
+//! probe rawping ENDPOINT SIZE N [POLL_US] / rawpong ENDPOINT [POLL_US]
+//!     raw zenoh round trips on keys bench/ping and bench/pong; each side
+//!     polls for POLL_US (yielding the CPU) before it blocks, as
+//!     `shmkit-bridge --poll-us` exporters do.
+//! probe bcping NAME_OUT NAME_IN SIZE N LABEL [WAIT [SUBS]] / bcpong NAME_IN NAME_OUT [WAIT]
+//!     round trips over two broadcast topics (bridged or local); WAIT is
+//!     the subscribers' wait: spin, block, or (default) spin then block.
+//!     bcping starts once NAME_OUT has SUBS subscribers (default 1).
 //! probe rawstream ENDPOINT SIZE N WINDOW / rawsink ENDPOINT
 //! probe bcstream NAME_OUT NAME_IN SIZE N WINDOW LABEL / bcsink NAME_IN NAME_OUT
 //!     throughput: a stream of N numbered messages of SIZE bytes, at most
@@ -32,6 +36,7 @@
 use std::time::{Duration, Instant};
 
 use shmkit::broadcast::{Publisher, Subscriber};
+use shmkit::queue::{Options as QueueOptions, Wait as WaitFor};
 use shmkit::Error;
 use shmkit_zenoh::{Geometry, Header, Kind};
 use zenoh::qos::CongestionControl;
@@ -58,9 +63,14 @@ fn message(i: u64, max: usize) -> Vec<u8> {
 }
 
 fn open_sub(name: &str, timeout: Duration) -> Subscriber {
+    open_sub_with(name, timeout, WaitFor::SpinThenBlock)
+}
+
+fn open_sub_with(name: &str, timeout: Duration, wait: WaitFor) -> Subscriber {
+    let opts = QueueOptions::default().wait(wait);
     let start = Instant::now();
     loop {
-        match Subscriber::open(name) {
+        match Subscriber::open_with(name, &opts) {
             Ok(s) => return s,
             Err(e) if start.elapsed() > timeout => panic!("open {name}: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -242,7 +252,12 @@ fn main() {
             let p = s.declare_publisher("bench/pong").wait().unwrap();
             let sub = s.declare_subscriber("bench/ping").wait().unwrap();
             let start = Instant::now();
-            while let Ok(Some(m)) = sub.recv_timeout(Duration::from_secs(30)) {
+            let poll = Duration::from_micros(num(2));
+            while let Some(m) = polled(
+                poll,
+                || sub.try_recv().ok().flatten(),
+                || sub.recv_timeout(Duration::from_secs(30)).ok().flatten(),
+            ) {
                 p.put(m.payload().clone()).wait().unwrap();
                 if start.elapsed() > Duration::from_secs(600) {
                     break;
@@ -251,6 +266,7 @@ fn main() {
         }
         "rawping" => {
             let (size, n) = (num(2) as usize, num(3));
+            let poll = Duration::from_micros(num(4));
             let s = session(arg(1), false);
             let p = s.declare_publisher("bench/ping").wait().unwrap();
             let sub = s.declare_subscriber("bench/pong").wait().unwrap();
@@ -263,11 +279,16 @@ fn main() {
             let msg = vec![7u8; size];
             report("raw zenoh", size, n, || {
                 p.put(msg.clone()).wait().unwrap();
-                sub.recv_timeout(Duration::from_secs(10)).unwrap().is_some()
+                polled(
+                    poll,
+                    || sub.try_recv().ok().flatten(),
+                    || sub.recv_timeout(Duration::from_secs(10)).unwrap(),
+                )
+                .is_some()
             });
         }
         "bcpong" => {
-            let mut rx = open_sub(arg(1), Duration::from_secs(120));
+            let mut rx = open_sub_with(arg(1), Duration::from_secs(120), wait_arg(arg(3)));
             let mut tx = Publisher::create(arg(2), 256, 65536).unwrap();
             println!("ready");
             loop {
@@ -281,8 +302,11 @@ fn main() {
         "bcping" => {
             let (size, n) = (num(3) as usize, num(4));
             let mut tx = Publisher::create(arg(1), 256, 65536).unwrap();
-            let mut rx = open_sub(arg(2), Duration::from_secs(120));
-            tx.wait_for_subscribers(1, Duration::from_secs(60)).unwrap();
+            let mut rx = open_sub_with(arg(2), Duration::from_secs(120), wait_arg(arg(6)));
+            // The echo, and an exporter if one is to be measured too.
+            let subs = (num(7) as usize).max(1);
+            tx.wait_for_subscribers(subs, Duration::from_secs(60))
+                .unwrap();
             // Let the far side attach: ping until an echo comes.
             let start = Instant::now();
             loop {
@@ -472,4 +496,32 @@ fn stream(
         size as f64 * n as f64 / total / 1e6,
         n as f64 / total
     );
+}
+
+/// `try_recv` every time the CPU comes back for `poll` (yielding it between
+/// looks), then `block`: the wait `shmkit-bridge --poll-us` gives its
+/// exporters, for raw zenoh rows to compare with.
+fn polled<T>(
+    poll: Duration,
+    mut try_recv: impl FnMut() -> Option<T>,
+    block: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < poll {
+        if let Some(v) = try_recv() {
+            return Some(v);
+        }
+        std::thread::yield_now();
+    }
+    block()
+}
+
+/// A subscriber's wait from a probe argument: `spin`, `block`, or
+/// anything else for the default (spin a little, then block).
+fn wait_arg(s: &str) -> WaitFor {
+    match s {
+        "spin" => WaitFor::Spin,
+        "block" => WaitFor::Block,
+        _ => WaitFor::SpinThenBlock,
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmkit::broadcast::Subscriber;
 use shmkit::queue::Peer;
@@ -15,8 +15,36 @@ use crate::{pause, Geometry, Header, Kind, Stats};
 /// How long one receive waits before the stop flag is looked at again.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Exports local topic `name` until `stop`.
-pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, stop: &AtomicBool) {
+/// The next local message (or what ended the wait): looked for every
+/// time the CPU comes back for `poll` (see [`Options::export_poll`]), then
+/// waited for, parked, for at most [`POLL`].
+///
+/// [`Options::export_poll`]: crate::Options::export_poll
+fn next_message(rx: &mut Subscriber, poll: Duration) -> shmkit::Result<Vec<u8>> {
+    if !poll.is_zero() {
+        let start = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(Some(m)) => return Ok(m),
+                Ok(None) if start.elapsed() < poll => std::thread::yield_now(),
+                Ok(None) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    rx.recv_timeout(POLL)
+}
+
+/// Exports local topic `name` until `stop`; exporters poll for `poll`
+/// after each message.
+pub(crate) fn run(
+    session: &Session,
+    prefix: &str,
+    name: &str,
+    stats: &Stats,
+    stop: &AtomicBool,
+    poll: Duration,
+) {
     let data_key = format!("{prefix}/bc/{name}");
     let alive_key = format!("{prefix}/alive/{name}");
     let geometry: Arc<Mutex<Option<Geometry>>> = Arc::default();
@@ -94,7 +122,7 @@ pub(crate) fn run(session: &Session, prefix: &str, name: &str, stats: &Stats, st
                 }
                 stats.set_state("live");
             }
-            match rx.recv_timeout(POLL) {
+            match next_message(&mut rx, poll) {
                 Ok(buf) => {
                     // The Vec moves into the put: no second copy.
                     let r = publisher

@@ -193,6 +193,14 @@ pub struct Options {
     /// The link lease in milliseconds (zenoh's default is 10 000): how
     /// long a silent link lasts before the peer is declared gone.
     pub lease_ms: Option<u64>,
+    /// How long an exporter keeps looking for the next local message after
+    /// each one, yielding the CPU between looks, before it parks (zero, the
+    /// default: it parks at once, after the subscriber's usual short spin).
+    /// Polling trades otherwise idle CPU time for latency: a parked
+    /// exporter costs the local publisher a wake-up per message, and a
+    /// wake-up of a sleeping CPU is slow on many virtual machines. See
+    /// docs/bridge.md for what it buys and costs.
+    pub export_poll: Duration,
 }
 
 /// The zenoh configuration the bridge opens its session with: the file if
@@ -427,10 +435,11 @@ impl Bridge {
                     name.clone(),
                     prefix.clone(),
                 );
+                let poll = o.export_poll;
                 let worker = std::thread::Builder::new()
                     .name(format!("{direction:?} {name}"))
                     .spawn(move || match direction {
-                        Direction::Export => export::run(&s, &p, &n, &st, &sp),
+                        Direction::Export => export::run(&s, &p, &n, &st, &sp, poll),
                         Direction::Import => import::run(&s, &p, &n, &st, &sp),
                     })
                     .map_err(|e| format!("thread for {name}: {e}"))?;

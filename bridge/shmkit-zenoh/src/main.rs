@@ -10,7 +10,7 @@ use shmkit_zenoh::{Bridge, Options};
 
 const USAGE: &str = "usage: shmkit-bridge (--listen tcp/IP:PORT | --connect tcp/IP:PORT)... \
 [--export NAME...] [--import NAME...] [--prefix P] [--config FILE] [--lease-ms MS] \
-[--status-ms MS] [--json]
+[--poll-us US] [--status-ms MS] [--json]
 
   --listen EP      listen on EP (only there); repeatable
   --connect EP     connect to EP, retrying in the background; repeatable
@@ -19,6 +19,9 @@ const USAGE: &str = "usage: shmkit-bridge (--listen tcp/IP:PORT | --connect tcp/
   --prefix P       zenoh key prefix (default shmkit)
   --config FILE    zenoh configuration (JSON5): TLS, authentication, ...
   --lease-ms MS    link lease: a silent link is declared lost after MS (default 10000)
+  --poll-us US     exporters poll US microseconds for the next message (yielding
+                   the CPU) before they park: lower latency for otherwise idle CPU
+                   time (default 0, at most 1000000)
   --status-ms MS   print changed status lines every MS (default 1000)
   --json           status lines as JSON objects
 Multicast and gossip scouting are off: the bridge meets only the peers named.";
@@ -54,6 +57,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--config" => o.config = Some(value(a)?.into()),
             "--lease-ms" => o.lease_ms = Some(ms(a, value(a)?)?),
             "--status-ms" => status_every = Duration::from_millis(ms(a, value(a)?)?),
+            "--poll-us" => {
+                let v = value(a)?;
+                let us = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n <= 1_000_000)
+                    .ok_or_else(|| format!("{a} {v:?}: give 0 to 1000000 microseconds"))?;
+                o.export_poll = Duration::from_micros(us);
+            }
             "--json" => json = true,
             "--export" | "--import" => {
                 list = Some(if a == "--export" { "export" } else { "import" });
@@ -156,4 +168,29 @@ fn main() -> ExitCode {
         print(&["stopped".to_owned()]);
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Args, String> {
+        parse(&s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn poll_us_is_parsed_and_bounded() {
+        let a = args("--listen tcp/127.0.0.1:7447 --export t --poll-us 250").unwrap();
+        assert_eq!(a.opts.export_poll, Duration::from_micros(250));
+        let a = args("--listen tcp/127.0.0.1:7447 --export t").unwrap();
+        assert_eq!(a.opts.export_poll, Duration::ZERO);
+        for bad in ["1000001", "-5", "soon", ""] {
+            let e = args(&format!(
+                "--listen tcp/127.0.0.1:7447 --poll-us {bad} --export t"
+            ))
+            .err()
+            .unwrap_or_else(|| panic!("--poll-us {bad:?} accepted"));
+            assert!(e.contains("--poll-us"), "{e}");
+        }
+    }
 }
