@@ -235,39 +235,49 @@ if [ -n "${BENCH:-}" ]; then
     # equivalent (each of ping and pong polls that long before it blocks).
     poll=${BENCH_POLL:-1000}
     out="$WORK/bench.txt"
-    for size_n in "64 $n64 0" "64 $n64 $poll" "65536 $n64k 0"; do
-        set -- $size_n
-        bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460 "$3"
-        sleep 0.5
-        host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" "$3" | sed "s/^/poll=$3 /" | tee -a "$out"
-        kill "$PID_rpong" 2>/dev/null || true
-    done
-    # Throughput: a stream of 64 KiB messages, a window of them in flight,
-    # each acknowledged (the bridge rows below run the same protocol).
-    bg rsink b "$PROBE" rawsink tcp/10.77.1.2:7460
-    sleep 0.5
-    host a "$PROBE" rawstream tcp/10.77.1.2:7460 65536 "$nstream" "$win" | tee -a "$out"
-    kill "$PID_rsink" 2>/dev/null || true
     # The bridge, parking at once (the default) and polling: topics
     # bping/bpong through one pair of bridges, qping/qpong through another.
+    # They run through all rounds, idle while the raw zenoh rows run.
     bg bba a "$BR" --listen tcp/10.77.1.1:7461 --export bping --import bpong --status-ms 100000
     bg bbb b "$BR" --connect tcp/10.77.1.1:7461 --import bping --export bpong --status-ms 100000
     bg bqa a "$BR" --listen tcp/10.77.1.1:7463 --export qping --import qpong --status-ms 100000 \
         --poll-us "$poll"
     bg bqb b "$BR" --connect tcp/10.77.1.1:7463 --import qping --export qpong --status-ms 100000 \
         --poll-us "$poll"
-    for row in "b 64 $n64 0" "q 64 $n64 $poll" "b 65536 $n64k 0"; do
-        set -- $row
-        bg bpong b "$PROBE" bcpong "$1ping" "$1pong"
-        host a "$PROBE" bcping "$1ping" "$1pong" "$2" "$3" bridge | sed "s/^/poll=$4 /" | tee -a "$out"
-        kill -INT "$PID_bpong" 2>/dev/null || true; sleep 3
-    done
-    for row in "b 0" "q $poll"; do
-        set -- $row
-        bg bsink b "$PROBE" bcsink "$1ping" "$1pong"
-        host a "$PROBE" bcstream "$1ping" "$1pong" 65536 "$nstream" "$win" bridge \
-            | sed "s/^/poll=$2 /" | tee -a "$out"
-        kill -INT "$PID_bsink" 2>/dev/null || true; sleep 3
+    # Rounds alternate raw zenoh and the bridge, so that a ratio compares
+    # rows measured seconds apart and the spread between rounds shows the
+    # noise.
+    for round in 1 2 3; do
+        r="round=$round"
+        for size_n in "64 $n64 0" "64 $n64 $poll" "65536 $n64k 0"; do
+            set -- $size_n
+            bg rpong b "$PROBE" rawpong tcp/10.77.1.2:7460 "$3"
+            sleep 0.5
+            host a "$PROBE" rawping tcp/10.77.1.2:7460 "$1" "$2" "$3" \
+                | sed "s/^/$r poll=$3 /" | tee -a "$out"
+            kill "$PID_rpong" 2>/dev/null || true
+        done
+        # Throughput: a stream of 64 KiB messages, a window of them in
+        # flight, each acknowledged (the bridge rows run the same protocol).
+        bg rsink b "$PROBE" rawsink tcp/10.77.1.2:7460
+        sleep 0.5
+        host a "$PROBE" rawstream tcp/10.77.1.2:7460 65536 "$nstream" "$win" \
+            | sed "s/^/$r poll=0 /" | tee -a "$out"
+        kill "$PID_rsink" 2>/dev/null || true
+        for row in "b 64 $n64 0" "q 64 $n64 $poll" "b 65536 $n64k 0"; do
+            set -- $row
+            bg bpong b "$PROBE" bcpong "$1ping" "$1pong"
+            host a "$PROBE" bcping "$1ping" "$1pong" "$2" "$3" bridge \
+                | sed "s/^/$r poll=$4 /" | tee -a "$out"
+            kill -INT "$PID_bpong" 2>/dev/null || true; sleep 3
+        done
+        for row in "b 0" "q $poll"; do
+            set -- $row
+            bg bsink b "$PROBE" bcsink "$1ping" "$1pong"
+            host a "$PROBE" bcstream "$1ping" "$1pong" 65536 "$nstream" "$win" bridge \
+                | sed "s/^/$r poll=$2 /" | tee -a "$out"
+            kill -INT "$PID_bsink" 2>/dev/null || true; sleep 3
+        done
     done
     kill -INT "$PID_bba" "$PID_bbb" "$PID_bqa" "$PID_bqb" 2>/dev/null || true
     # The local round trip on A, alone and while a bridge exports its ping
@@ -296,6 +306,44 @@ if [ -n "${BENCH:-}" ]; then
             done
         done
     done
+    # Per round, the ratios the targets speak of (round trips: p50 over p50;
+    # streams: bridge rate over raw rate).
+    awk -v poll="$poll" '
+        {
+            r = $1; sub(/^round=/, "", r); rounds[r] = 1
+            what = ($3 == "raw") ? "raw" : $3
+            size = ""; p50 = ""; mbps = ""
+            for (i = 2; i <= NF; i++) {
+                if ($i ~ /^size=/) size = substr($i, 6)
+                if ($i ~ /^p50_us=/) p50 = substr($i, 8)
+                if ($i ~ /^stream_MBps=/) mbps = substr($i, 13)
+            }
+            k = r " " $2 " " what " " size " " (mbps != "" ? "stream" : "rt")
+            v[k] = (mbps != "" ? mbps : p50)
+        }
+        function q(a, b) { return (v[a] != "" && v[b] > 0) ? sprintf("%.2f", v[a] / v[b]) : "-" }
+        END {
+            for (r = 1; r in rounds; r++) {
+                p = "poll=" poll
+                printf "ratio round=%d rt64_default=%s rt64_poll=%s rt64_poll_vs_raw_poll=%s", r,
+                    q(r " poll=0 bridge 64 rt", r " poll=0 raw 64 rt"),
+                    q(r " " p " bridge 64 rt", r " poll=0 raw 64 rt"),
+                    q(r " " p " bridge 64 rt", r " " p " raw 64 rt")
+                printf " rt64k_default=%s stream_default=%s stream_poll=%s", \
+                    q(r " poll=0 bridge 65536 rt", r " poll=0 raw 65536 rt"),
+                    q(r " poll=0 bridge 65536 stream", r " poll=0 raw 65536 stream"),
+                    q(r " " p " bridge 65536 stream", r " poll=0 raw 65536 stream")
+                for (w = 0; w < 2; w++) {
+                    ww = (w == 0) ? "wait=spin" : "wait=block"
+                    printf " local_%s_exported=%s local_%s_exported_poll=%s", substr(ww, 6),
+                        q(r " " ww " local-exported 64 rt", r " " ww " local-alone 64 rt"),
+                        substr(ww, 6),
+                        q(r " " ww " local-exported-poll 64 rt", r " " ww " local-alone 64 rt")
+                }
+                printf "\n"
+            }
+        }' "$out" | tee -a "$out.ratios"
+    cat "$out.ratios" >>"$out"
     cp "$out" "${BENCH_OUT:-/tmp/shmkit-bridge-bench.txt}"
     sleep 1
 fi
