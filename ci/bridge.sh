@@ -311,14 +311,13 @@ if [ -n "${BENCH:-}" ]; then
     awk -v poll="$poll" '
         {
             r = $1; sub(/^round=/, "", r); rounds[r] = 1
-            what = ($3 == "raw") ? "raw" : $3
             size = ""; p50 = ""; mbps = ""
             for (i = 2; i <= NF; i++) {
                 if ($i ~ /^size=/) size = substr($i, 6)
                 if ($i ~ /^p50_us=/) p50 = substr($i, 8)
                 if ($i ~ /^stream_MBps=/) mbps = substr($i, 13)
             }
-            k = r " " $2 " " what " " size " " (mbps != "" ? "stream" : "rt")
+            k = r " " $2 " " $3 " " size " " (mbps != "" ? "stream" : "rt")
             v[k] = (mbps != "" ? mbps : p50)
         }
         function q(a, b) { return (v[a] != "" && v[b] > 0) ? sprintf("%.2f", v[a] / v[b]) : "-" }
@@ -342,8 +341,8 @@ if [ -n "${BENCH:-}" ]; then
                 }
                 printf "\n"
             }
-        }' "$out" | tee -a "$out.ratios"
-    cat "$out.ratios" >>"$out"
+        }' "$out" >"$out.ratios"
+    tee -a "$out" <"$out.ratios"
     cp "$out" "${BENCH_OUT:-/tmp/shmkit-bridge-bench.txt}"
     sleep 1
 fi
